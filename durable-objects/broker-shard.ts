@@ -1,0 +1,164 @@
+import { DurableObject } from 'cloudflare:workers';
+import type { Env } from '../worker/env';
+import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
+import { BrokerEngine } from '../protocol/engine/broker-engine';
+import { parseBrokerConfig } from '../protocol/config';
+import type { ConnectionSnapshot, Transport } from '../protocol/ports';
+import { allowAllAuthorizer } from '../protocol/ports';
+import { SqliteSessionStore } from './sqlite-session-store';
+import { createAuthenticator } from '../auth/create-authenticator';
+
+/**
+ * One broker shard. The class only owns the platform callbacks (fetch,
+ * webSocketMessage, webSocketClose, alarm) and forwards them to the
+ * platform-free engine. Sockets are accepted through the Hibernation API so
+ * idle connections cost nothing; everything the engine needs after waking is
+ * in SQLite or in the socket attachment.
+ */
+export class BrokerShard extends DurableObject<Env> {
+  private engine!: BrokerEngine;
+  private readonly sockets = new Map<string, WebSocket>();
+  /** Saves a structured-clone read of the attachment on every frame. */
+  private readonly idOfSocket = new WeakMap<WebSocket, string>();
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      const config = parseBrokerConfig(env);
+      const transport: Transport = {
+        send: (id, bytes) => this.sendTo(id, bytes),
+        close: (id, code, reason) => this.closeSocket(id, code, reason),
+        saveConnectionSnapshot: (id, snapshot) => this.sockets.get(id)?.serializeAttachment(snapshot),
+      };
+      this.engine = new BrokerEngine({
+        config,
+        store: new SqliteSessionStore(ctx.storage.sql),
+        transport,
+        clock: { now: () => Date.now() },
+        authenticator: createAuthenticator(env, config),
+        authorizer: allowAllAuthorizer,
+      });
+      const snapshots: ConnectionSnapshot[] = [];
+      for (const ws of ctx.getWebSockets()) {
+        const snapshot = ws.deserializeAttachment() as ConnectionSnapshot | null;
+        if (!snapshot?.connectionId) {
+          ws.close(1011, 'lost connection state');
+          continue;
+        }
+        this.sockets.set(snapshot.connectionId, ws);
+        this.idOfSocket.set(ws, snapshot.connectionId);
+        snapshots.push(snapshot);
+      }
+      this.engine.restore(snapshots);
+      this.alarmAt = await ctx.storage.getAlarm();
+      this.syncAlarm();
+    });
+  }
+
+  override async fetch(request: Request): Promise<Response> {
+    const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
+    if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    const connectionId = crypto.randomUUID();
+    this.ctx.acceptWebSocket(server);
+    this.sockets.set(connectionId, server);
+    this.idOfSocket.set(server, connectionId);
+    this.engine.openConnection(connectionId, trusted);
+    this.syncAlarm();
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: { 'Sec-WebSocket-Protocol': trusted.subprotocol },
+    });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const id = this.connectionIdOf(ws);
+    if (!id) return;
+    // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
+    if (typeof message === 'string') {
+      this.engine.protocolViolation(id, 'text WebSocket frame');
+    } else {
+      const pending = this.engine.receive(id, new Uint8Array(message));
+      if (pending) await pending;
+    }
+    this.syncAlarm();
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.socketGone(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.socketGone(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    this.engine.onTimer();
+    this.syncAlarm();
+  }
+
+  private socketGone(ws: WebSocket): void {
+    const id = this.connectionIdOf(ws);
+    if (!id) return;
+    this.sockets.delete(id);
+    this.engine.connectionLost(id);
+    this.syncAlarm();
+  }
+
+  private connectionIdOf(ws: WebSocket): string | null {
+    const cached = this.idOfSocket.get(ws);
+    if (cached) return cached;
+    const snapshot = ws.deserializeAttachment() as ConnectionSnapshot | null;
+    if (!snapshot?.connectionId) return null;
+    this.idOfSocket.set(ws, snapshot.connectionId);
+    return snapshot.connectionId;
+  }
+
+  private sendTo(id: string, bytes: Uint8Array): void {
+    const ws = this.sockets.get(id);
+    if (!ws) return;
+    try {
+      ws.send(bytes);
+    } catch {
+      // The peer went away; webSocketClose will follow.
+    }
+  }
+
+  private closeSocket(id: string, code = 1000, reason = ''): void {
+    const ws = this.sockets.get(id);
+    if (!ws) return;
+    this.sockets.delete(id);
+    try {
+      ws.close(code, reason.slice(0, 120));
+    } catch {
+      // Already closed.
+    }
+  }
+
+  /** One alarm multiplexes every engine timer: set it to the earliest deadline. */
+  private syncAlarm(): void {
+    const next = this.engine.nextWakeAt();
+    if (next === null) {
+      if (this.alarmAt !== null) {
+        this.alarmAt = null;
+        void this.ctx.storage.deleteAlarm();
+      }
+      return;
+    }
+    if (this.alarmAt === null || next < this.alarmAt || next > this.alarmAt + 1000) {
+      this.alarmAt = next;
+      void this.ctx.storage.setAlarm(next);
+    }
+  }
+}

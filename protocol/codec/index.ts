@@ -1,0 +1,3 @@
+export { PacketFramer, FrameError, type FrameErrorKind } from './framer';
+export { decodePacket, type DecodeResult } from './decode';
+export { encodePacket } from './encode';

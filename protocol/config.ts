@@ -1,0 +1,101 @@
+import { z } from 'zod';
+
+/**
+ * Every tunable of the broker, parsed once from Worker vars (strings) into a
+ * validated object. Unknown or malformed values fail loudly at start-up rather
+ * than silently falling back, so a typo in wrangler.toml cannot weaken limits.
+ */
+const intVar = (def: number, min: number, max: number) =>
+  z
+    .union([z.string(), z.number()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      const n = typeof v === 'number' ? v : Number(v.trim());
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `must be an integer from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const boolVar = (def: boolean) =>
+  z
+    .union([z.string(), z.boolean()])
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return def;
+      if (typeof v === 'boolean') return v;
+      const s = v.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(s)) return true;
+      if (['false', '0', 'no', 'off'].includes(s)) return false;
+      ctx.addIssue({ code: 'custom', message: 'must be true or false' });
+      return z.NEVER;
+    });
+
+export const brokerConfigSchema = z.object({
+  ALLOW_ANONYMOUS: boolVar(false),
+  MQTT_MAX_PACKET_SIZE: intVar(262_144, 64, 268_435_455),
+  MQTT_CONNECT_TIMEOUT_SECONDS: intVar(10, 1, 600),
+  MQTT_MAX_KEEPALIVE_SECONDS: intVar(0, 0, 65_535),
+  MQTT_RECEIVE_MAXIMUM: intVar(100, 1, 65_535),
+  MQTT_MAX_INFLIGHT_OUT: intVar(100, 1, 65_535),
+  MQTT_MAX_QUEUED_MESSAGES: intVar(1000, 0, 1_000_000),
+  MQTT_TOPIC_ALIAS_MAXIMUM: intVar(10, 0, 65_535),
+  MQTT_MAX_TOPIC_LENGTH: intVar(4096, 1, 65_535),
+  MQTT_MAX_TOPIC_LEVELS: intVar(128, 1, 65_535),
+  MQTT_MAX_CLIENT_ID_LENGTH: intVar(256, 23, 65_535),
+  MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT: intVar(1000, 1, 1_000_000),
+  MQTT_MAX_RETAINED_MESSAGES: intVar(100_000, 0, 10_000_000),
+  MQTT_MAX_SESSION_EXPIRY_SECONDS: intVar(604_800, 0, 0xffffffff),
+  MQTT_SYS_INTERVAL_SECONDS: intVar(10, 1, 3600),
+});
+
+export interface BrokerConfig {
+  allowAnonymous: boolean;
+  maxPacketSize: number;
+  connectTimeoutMs: number;
+  /** 0 means clients may choose any keepalive, including none. */
+  maxKeepaliveSeconds: number;
+  receiveMaximum: number;
+  maxInflightOut: number;
+  maxQueuedMessages: number;
+  topicAliasMaximum: number;
+  maxTopicLength: number;
+  maxTopicLevels: number;
+  maxClientIdLength: number;
+  maxSubscriptionsPerClient: number;
+  maxRetainedMessages: number;
+  maxSessionExpirySeconds: number;
+  sysIntervalMs: number;
+}
+
+export class ConfigError extends Error {}
+
+export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
+  const parsed = brokerConfigSchema.safeParse(vars);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid broker configuration: ${detail}`);
+  }
+  const v = parsed.data;
+  return {
+    allowAnonymous: v.ALLOW_ANONYMOUS,
+    maxPacketSize: v.MQTT_MAX_PACKET_SIZE,
+    connectTimeoutMs: v.MQTT_CONNECT_TIMEOUT_SECONDS * 1000,
+    maxKeepaliveSeconds: v.MQTT_MAX_KEEPALIVE_SECONDS,
+    receiveMaximum: v.MQTT_RECEIVE_MAXIMUM,
+    maxInflightOut: v.MQTT_MAX_INFLIGHT_OUT,
+    maxQueuedMessages: v.MQTT_MAX_QUEUED_MESSAGES,
+    topicAliasMaximum: v.MQTT_TOPIC_ALIAS_MAXIMUM,
+    maxTopicLength: v.MQTT_MAX_TOPIC_LENGTH,
+    maxTopicLevels: v.MQTT_MAX_TOPIC_LEVELS,
+    maxClientIdLength: v.MQTT_MAX_CLIENT_ID_LENGTH,
+    maxSubscriptionsPerClient: v.MQTT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+    maxRetainedMessages: v.MQTT_MAX_RETAINED_MESSAGES,
+    maxSessionExpirySeconds: v.MQTT_MAX_SESSION_EXPIRY_SECONDS,
+    sysIntervalMs: v.MQTT_SYS_INTERVAL_SECONDS * 1000,
+  };
+}
+
+export const defaultBrokerConfig: BrokerConfig = parseBrokerConfig({});

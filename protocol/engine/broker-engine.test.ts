@@ -1,0 +1,509 @@
+import { describe, expect, it } from 'vitest';
+import type { IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
+import { EngineHarness } from './testing/engine-harness';
+
+const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+
+describe('CONNECT / CONNACK', () => {
+  it('accepts 3.1.1 and 5.0 clients with the right CONNACK shape', async () => {
+    const h = new EngineHarness();
+    const v4 = await h.client(4).connect();
+    expect(v4).toMatchObject({ returnCode: 0, sessionPresent: false });
+    const v5 = (await h.client(5).connect()) as IConnackPacket;
+    expect(v5.reasonCode).toBe(0);
+    expect(v5.properties).toMatchObject({
+      receiveMaximum: h.config.receiveMaximum,
+      maximumPacketSize: h.config.maxPacketSize,
+      topicAliasMaximum: h.config.topicAliasMaximum,
+      sharedSubscriptionAvailable: true,
+    });
+  });
+
+  it('assigns a client identifier to an empty one (5.0) and refuses it without clean session (3.1.1)', async () => {
+    const h = new EngineHarness();
+    const v5 = (await h.client(5).connect({ clientId: '' })) as IConnackPacket;
+    expect(v5.properties?.assignedClientIdentifier).toMatch(/^edgemq-/);
+    const c4 = h.client(4);
+    // MQTT.js-style libraries refuse to build this CONNECT, so it is written by hand: clean=0, empty id.
+    await c4.sendRaw(new Uint8Array([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00]));
+    expect(c4.take('connack')).toMatchObject({ returnCode: 2 });
+    expect(c4.closed).toBe(true);
+    const accepted = await h.client(4).connect({ clientId: '', clean: true });
+    expect(accepted).toMatchObject({ returnCode: 0 });
+  });
+
+  it('refuses with bad credentials code when the authenticator says no', async () => {
+    const h = new EngineHarness({ authenticator: { authenticate: async () => ({ ok: false, reasonCode: 0x86, returnCode: 4 }) } });
+    const v5 = h.client(5);
+    expect(await v5.connect()).toMatchObject({ reasonCode: 0x86 });
+    expect(v5.closed).toBe(true);
+    const v4 = h.client(4);
+    expect(await v4.connect()).toMatchObject({ returnCode: 4 });
+    expect(v4.closed).toBe(true);
+  });
+
+  it('closes a connection whose first packet is not CONNECT', async () => {
+    const h = new EngineHarness();
+    const c = h.client(4);
+    await c.send({ cmd: 'pingreq' });
+    expect(c.closed).toBe(true);
+    expect(c.received).toHaveLength(0);
+  });
+
+  it('answers a second CONNECT with DISCONNECT 0x82 in 5.0', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: c.id });
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x82);
+    expect(c.closed).toBe(true);
+  });
+
+  it('closes a connection that sends no CONNECT within the timeout', async () => {
+    const h = new EngineHarness({ config: { connectTimeoutMs: 5000 } });
+    const c = h.client(4);
+    h.tick(4000);
+    expect(c.closed).toBe(false);
+    h.tick(1500);
+    expect(c.closed).toBe(true);
+  });
+
+  it('keeps packets that arrive during asynchronous authentication in order', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const h = new EngineHarness({ authenticator: { authenticate: async (r) => (await gate, { ok: true, username: r.username }) } });
+    const c = h.client(5);
+    const connecting = c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'ordered' });
+    const sub = c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'o/#', qos: 1 }] });
+    const pub = c.send({ cmd: 'publish', topic: 'o/1', payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false });
+    release();
+    await Promise.all([connecting, sub, pub]);
+    expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'suback', 'publish', 'puback']);
+  });
+});
+
+describe('publish and subscribe', () => {
+  it('delivers QoS 0, 1 and 2 with downgrade to the granted QoS', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/+', qos: 1 }] });
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    const pub = h.client(4);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('q2'), qos: 2, messageId: 7, retain: false, dup: false });
+    expect(pub.take<IPubrecPacket>('pubrec').messageId).toBe(7);
+    const got = sub.take<IPublishPacket>('publish');
+    expect(got.qos).toBe(1);
+    expect(text(got)).toBe('q2');
+    await pub.send({ cmd: 'pubrel', messageId: 7 });
+    expect(pub.take<IPubcompPacket>('pubcomp').messageId).toBe(7);
+  });
+
+  it('delivers a QoS 2 retransmission only once', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2', qos: 2 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    const p = { cmd: 'publish', topic: 'q2', payload: Buffer.from('once'), qos: 2, messageId: 3, retain: false, dup: false };
+    await pub.send(p);
+    await pub.send({ ...p, dup: true });
+    expect(pub.all('pubrec')).toHaveLength(2);
+    expect(sub.all('publish')).toHaveLength(1);
+  });
+
+  it('does not match $ topics with leading wildcards', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '#', qos: 0 }, { topic: '+/x', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: '$app/x', payload: Buffer.from('hidden'), qos: 0, retain: false, dup: false });
+    await pub.send({ cmd: 'publish', topic: 'app/x', payload: Buffer.from('seen'), qos: 0, retain: false, dup: false });
+    const got = sub.all<IPublishPacket>('publish');
+    expect(got.map((p) => p.topic)).toEqual(['app/x']);
+  });
+
+  it('honours No Local and merges overlapping subscriptions with all identifiers', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 11 }, subscriptions: [{ topic: 'n/#', qos: 1 }] });
+    await c.send({ cmd: 'subscribe', messageId: 2, properties: { subscriptionIdentifier: 22 }, subscriptions: [{ topic: 'n/+', qos: 0 }] });
+    await c.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'self', qos: 0, nl: true }] });
+    const other = h.client(5);
+    await other.connect();
+    await other.send({ cmd: 'publish', topic: 'n/1', payload: Buffer.from('m'), qos: 1, messageId: 5, retain: false, dup: false });
+    const got = c.all<IPublishPacket>('publish');
+    expect(got).toHaveLength(1);
+    expect(got[0].qos).toBe(1);
+    expect([got[0].properties?.subscriptionIdentifier].flat().sort()).toEqual([11, 22]);
+    await c.send({ cmd: 'publish', topic: 'self', payload: Buffer.from('me'), qos: 0, retain: false, dup: false });
+    expect(c.all('publish')).toHaveLength(0);
+  });
+
+  it('spreads a shared subscription over its members, one copy each message', async () => {
+    const h = new EngineHarness();
+    const members = [h.client(5), h.client(5)];
+    for (const m of members) {
+      await m.connect();
+      await m.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/jobs/+', qos: 0 }] });
+    }
+    const pub = h.client(5);
+    await pub.connect();
+    for (let i = 0; i < 6; i++) await pub.send({ cmd: 'publish', topic: `jobs/${i}`, payload: Buffer.from(String(i)), qos: 0, retain: false, dup: false });
+    const a = members[0].all<IPublishPacket>('publish').length;
+    const b = members[1].all<IPublishPacket>('publish').length;
+    expect(a + b).toBe(6);
+    expect(a).toBe(3);
+  });
+
+  it('answers each subscription filter separately, with 0x8F for an invalid one', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: 'ok/#', qos: 2 }, { topic: 'bad/#/x', qos: 1 }] });
+    expect(c.take<ISubackPacket>('suback').granted).toEqual([2, 0x8f]);
+    const v4 = h.client(4);
+    await v4.connect();
+    await v4.send({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: 'ok', qos: 1 }, { topic: 'a+', qos: 1 }] });
+    expect(v4.take<ISubackPacket>('suback').granted).toEqual([1, 0x80]);
+  });
+
+  it('reports whether an unsubscribed filter existed (5.0)', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'u', qos: 0 }] });
+    await c.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['u', 'never'] });
+    expect(c.take<IUnsubackPacket>('unsuback').granted).toEqual([0x00, 0x11]);
+  });
+
+  it('answers PUBACK 0x10 when nobody subscribes and refuses clients publishing to $SYS', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'publish', topic: 'nobody', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, dup: false });
+    expect(c.take<IPubackPacket>('puback').reasonCode).toBe(0x10);
+    await c.send({ cmd: 'publish', topic: '$SYS/broker/uptime', payload: Buffer.from('0'), qos: 1, messageId: 2, retain: false, dup: false });
+    expect(c.take<IPubackPacket>('puback').reasonCode).toBe(0x87);
+  });
+});
+
+describe('retained messages', () => {
+  it('stores, replaces and deletes retained messages; honours Retain Handling', async () => {
+    const h = new EngineHarness();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'r/1', payload: Buffer.from('one'), qos: 1, messageId: 1, retain: true, dup: false });
+    await pub.send({ cmd: 'publish', topic: 'r/2', payload: Buffer.from('two'), qos: 0, retain: true, dup: false });
+    await pub.send({ cmd: 'publish', topic: 'r/2', payload: Buffer.alloc(0), qos: 0, retain: true, dup: false });
+    const s = h.client(5);
+    await s.connect();
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'r/+', qos: 1, rh: 0 }] });
+    const got = s.all<IPublishPacket>('publish');
+    expect(got.map((p) => [p.topic, text(p), p.retain])).toEqual([['r/1', 'one', true]]);
+    // rh=1: only when the subscription is new.
+    await s.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'r/+', qos: 1, rh: 1 }] });
+    expect(s.all('publish')).toHaveLength(0);
+    // rh=2: never.
+    await s.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'r/#', qos: 1, rh: 2 }] });
+    expect(s.all('publish')).toHaveLength(0);
+  });
+
+  it('clears RETAIN on forwarded messages unless Retain As Published', async () => {
+    const h = new EngineHarness();
+    const plain = h.client(5);
+    const rap = h.client(5);
+    await plain.connect();
+    await rap.connect();
+    await plain.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0 }] });
+    await rap.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't', qos: 0, rap: true }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, retain: true, dup: false });
+    expect(plain.take<IPublishPacket>('publish').retain).toBe(false);
+    expect(rap.take<IPublishPacket>('publish').retain).toBe(true);
+  });
+});
+
+describe('wills', () => {
+  const will = { topic: 'w/dead', payload: Buffer.from('gone'), qos: 1, retain: false };
+
+  async function watcher(h: EngineHarness) {
+    const w = h.client(5);
+    await w.connect();
+    await w.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'w/#', qos: 1 }] });
+    return w;
+  }
+
+  it('publishes the will on network loss but not after a normal DISCONNECT', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    const a = h.client(4);
+    await a.connect({ will });
+    a.close();
+    expect(text(w.take<IPublishPacket>('publish'))).toBe('gone');
+    const b = h.client(4);
+    await b.connect({ will });
+    await b.send({ cmd: 'disconnect' });
+    expect(w.all('publish')).toHaveLength(0);
+  });
+
+  it('publishes on DISCONNECT 0x04 and on keepalive expiry', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    const a = h.client(5);
+    await a.connect({ will });
+    await a.send({ cmd: 'disconnect', reasonCode: 0x04 });
+    expect(w.all('publish')).toHaveLength(1);
+    const k = h.client(5);
+    await k.connect({ will, keepalive: 10 });
+    h.tick(14_000);
+    expect(k.closed).toBe(false);
+    h.tick(2_000);
+    expect(k.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x8d);
+    expect(k.closed).toBe(true);
+    expect(w.all('publish')).toHaveLength(1);
+  });
+
+  it('delays the will by the Will Delay Interval and cancels it on reconnect', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    const delayed = { ...will, properties: { willDelayInterval: 30 } };
+    const a = h.client(5);
+    await a.connect({ clientId: 'd1', will: delayed, clean: false, properties: { sessionExpiryInterval: 300 } });
+    a.close();
+    h.tick(20_000);
+    expect(w.all('publish')).toHaveLength(0);
+    const again = h.client(5);
+    expect(await again.connect({ clientId: 'd1', clean: false, properties: { sessionExpiryInterval: 300 } })).toMatchObject({ sessionPresent: true });
+    h.tick(60_000);
+    expect(w.all('publish')).toHaveLength(0);
+    again.close();
+    const b = h.client(5);
+    await b.connect({ clientId: 'd2', will: delayed, clean: false, properties: { sessionExpiryInterval: 300 } });
+    b.close();
+    h.tick(31_000);
+    expect(w.all('publish')).toHaveLength(1);
+  });
+
+  it('takeover sends DISCONNECT 0x8E to the old connection and publishes its will', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    const old = h.client(5);
+    await old.connect({ clientId: 'same', will });
+    const fresh = h.client(5);
+    await fresh.connect({ clientId: 'same' });
+    expect(old.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x8e);
+    expect(old.closed).toBe(true);
+    expect(w.all('publish')).toHaveLength(1);
+  });
+});
+
+describe('persistent sessions', () => {
+  it('queues QoS 1 while offline, resumes with session present and redelivers unacknowledged with DUP', async () => {
+    const h = new EngineHarness();
+    const s = h.client(4);
+    await s.connect({ clientId: 'p', clean: false });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'p/#', qos: 1 }] });
+    const pub = h.client(4);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'p/1', payload: Buffer.from('inflight'), qos: 1, messageId: 1, retain: false, dup: false });
+    expect(s.take<IPublishPacket>('publish').dup).toBe(false);
+    s.close();
+    await pub.send({ cmd: 'publish', topic: 'p/2', payload: Buffer.from('queued'), qos: 1, messageId: 2, retain: false, dup: false });
+    await pub.send({ cmd: 'publish', topic: 'p/3', payload: Buffer.from('qos0-dropped'), qos: 0, retain: false, dup: false });
+    const back = h.client(4);
+    expect(await back.connect({ clientId: 'p', clean: false })).toMatchObject({ sessionPresent: true });
+    const got = back.all<IPublishPacket>('publish');
+    expect(got.map((p) => [text(p), p.dup])).toEqual([
+      ['inflight', true],
+      ['queued', false],
+    ]);
+  });
+
+  it('survives a restart (eviction): subscriptions, queue and retained messages come back', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ clientId: 'durable', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'd/#', qos: 2 }] });
+    s.close();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'd/1', payload: Buffer.from('acked'), qos: 1, messageId: 9, retain: true, dup: false });
+    expect(pub.take<IPubackPacket>('puback').reasonCode).toBe(0);
+    h.restart();
+    const back = h.client(5);
+    expect(await back.connect({ clientId: 'durable', clean: false, properties: { sessionExpiryInterval: 3600 } })).toMatchObject({ sessionPresent: true });
+    expect(text(back.take<IPublishPacket>('publish'))).toBe('acked');
+    const late = h.client(5);
+    await late.connect();
+    await late.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'd/1', qos: 0 }] });
+    expect(late.take<IPublishPacket>('publish').retain).toBe(true);
+  });
+
+  it('keeps live connections across hibernation', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ clientId: 'sleepy' });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'h', qos: 1 }] });
+    h.hibernate();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'h', payload: Buffer.from('awake'), qos: 1, messageId: 1, retain: false, dup: false });
+    expect(text(s.take<IPublishPacket>('publish'))).toBe('awake');
+  });
+
+  it('bounds the offline queue and counts what it drops', async () => {
+    const h = new EngineHarness({ config: { maxQueuedMessages: 3 } });
+    const s = h.client(5);
+    await s.connect({ clientId: 'small', clean: false, properties: { sessionExpiryInterval: 60 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q', qos: 1 }] });
+    s.close();
+    const pub = h.client(5);
+    await pub.connect();
+    for (let i = 0; i < 5; i++) await pub.send({ cmd: 'publish', topic: 'q', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false, dup: false });
+    expect(h.engine.sessions.get('small')!.record.droppedMessages).toBe(2);
+    expect(h.engine.counters.messagesDropped).toBe(2);
+    const back = h.client(5);
+    await back.connect({ clientId: 'small', clean: false, properties: { sessionExpiryInterval: 60 } });
+    expect(back.all<IPublishPacket>('publish').map(text)).toEqual(['0', '1', '2']);
+  });
+
+  it('expires a session after its Session Expiry Interval', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ clientId: 'brief', clean: false, properties: { sessionExpiryInterval: 10 } });
+    s.close();
+    h.tick(11_000);
+    expect(h.engine.sessions.has('brief')).toBe(false);
+    const back = h.client(5);
+    expect(await back.connect({ clientId: 'brief', clean: false, properties: { sessionExpiryInterval: 10 } })).toMatchObject({ sessionPresent: false });
+  });
+});
+
+describe('MQTT 5 flow control and properties', () => {
+  it('respects the client Receive Maximum and sends the rest as acknowledgements free the window', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ properties: { receiveMaximum: 2 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'f', qos: 1 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    for (let i = 0; i < 4; i++) await pub.send({ cmd: 'publish', topic: 'f', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false, dup: false });
+    const first = s.all<IPublishPacket>('publish');
+    expect(first.map(text)).toEqual(['0', '1']);
+    await s.send({ cmd: 'puback', messageId: first[0].messageId });
+    expect(s.all<IPublishPacket>('publish').map(text)).toEqual(['2']);
+  });
+
+  it('resolves topic aliases and rejects out-of-range ones with 0x94', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect();
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'alias/#', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'alias/long/topic', payload: Buffer.from('1'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    await pub.send({ cmd: 'publish', topic: '', payload: Buffer.from('2'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    expect(s.all<IPublishPacket>('publish').map((p) => p.topic)).toEqual(['alias/long/topic', 'alias/long/topic']);
+    await pub.send({ cmd: 'publish', topic: 'x', payload: Buffer.from('3'), qos: 0, retain: false, dup: false, properties: { topicAlias: 999 } });
+    expect(pub.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x94);
+  });
+
+  it('refuses invalid UTF-8 when the payload format indicator is 1', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'publish', topic: 'u', payload: Buffer.from([0xc3, 0x28]), qos: 1, messageId: 1, retain: false, dup: false, properties: { payloadFormatIndicator: true } });
+    expect(c.take<IPubackPacket>('puback').reasonCode).toBe(0x99);
+  });
+
+  it('passes message properties through and counts down the expiry interval', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ clientId: 'props', clean: false, properties: { sessionExpiryInterval: 100 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'm', qos: 1 }] });
+    s.close();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({
+      cmd: 'publish', topic: 'm', payload: Buffer.from('{}'), qos: 1, messageId: 1, retain: false, dup: false,
+      properties: { messageExpiryInterval: 60, contentType: 'application/json', responseTopic: 'reply/here', correlationData: Buffer.from([1, 2, 3]), userProperties: { k: 'v' } },
+    });
+    h.clock.advance(20_000);
+    const back = h.client(5);
+    await back.connect({ clientId: 'props', clean: false, properties: { sessionExpiryInterval: 100 } });
+    const got = back.take<IPublishPacket>('publish');
+    expect(got.properties).toMatchObject({ messageExpiryInterval: 40, contentType: 'application/json', responseTopic: 'reply/here', userProperties: { k: 'v' } });
+    expect([...(got.properties!.correlationData as Buffer)]).toEqual([1, 2, 3]);
+  });
+
+  it('drops expired messages instead of delivering them', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 100 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'e', qos: 1 }] });
+    s.close();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'e', payload: Buffer.from('old'), qos: 1, messageId: 1, retain: false, dup: false, properties: { messageExpiryInterval: 5 } });
+    h.clock.advance(6_000);
+    const back = h.client(5);
+    await back.connect({ clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 100 } });
+    expect(back.all('publish')).toHaveLength(0);
+  });
+
+  it('never sends a packet larger than the client Maximum Packet Size', async () => {
+    const h = new EngineHarness();
+    const s = h.client(5);
+    await s.connect({ properties: { maximumPacketSize: 64 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'big', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'big', payload: Buffer.alloc(200, 1), qos: 0, retain: false, dup: false });
+    await pub.send({ cmd: 'publish', topic: 'big', payload: Buffer.alloc(10, 1), qos: 0, retain: false, dup: false });
+    expect(s.all<IPublishPacket>('publish').map((p) => p.payload.length)).toEqual([10]);
+  });
+
+  it('disconnects with 0x95 when a client sends more than the Maximum Packet Size', async () => {
+    const h = new EngineHarness({ config: { maxPacketSize: 128 } });
+    const c = h.client(5);
+    await c.connect();
+    await c.send({ cmd: 'publish', topic: 'big', payload: Buffer.alloc(500), qos: 0, retain: false, dup: false });
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x95);
+    expect(c.closed).toBe(true);
+  });
+
+  it('overrides keepalive with Server Keep Alive when above the maximum', async () => {
+    const h = new EngineHarness({ config: { maxKeepaliveSeconds: 60 } });
+    const c = h.client(5);
+    const ack = (await c.connect({ keepalive: 600 })) as IConnackPacket;
+    expect(ack.properties?.serverKeepAlive).toBe(60);
+  });
+});
+
+describe('$SYS', () => {
+  it('sends current statistics on subscribe and keeps publishing only while subscribed', async () => {
+    const h = new EngineHarness({ config: { sysIntervalMs: 10_000 } });
+    const c = h.client(5);
+    await c.connect();
+    h.tick(h.config.connectTimeoutMs);
+    // Nothing to wait for: no alarm keeps an idle shard awake.
+    expect(h.engine.nextWakeAt()).toBeNull();
+    await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$SYS/broker/clients/+', qos: 0 }] });
+    const first = c.all<IPublishPacket>('publish');
+    expect(first.find((p) => p.topic === '$SYS/broker/clients/connected') && text(first.find((p) => p.topic === '$SYS/broker/clients/connected')!)).toBe('1');
+    expect(first.every((p) => p.retain)).toBe(true);
+    h.tick(10_000);
+    expect(c.all('publish').length).toBeGreaterThan(0);
+    await c.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['$SYS/broker/clients/+'] });
+    h.tick(10_000);
+    h.tick(10_000);
+    expect(c.all('publish')).toHaveLength(0);
+  });
+});

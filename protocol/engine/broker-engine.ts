@@ -1,0 +1,726 @@
+import { Buffer } from 'node:buffer';
+import type { Packet, IPublishPacket } from 'mqtt-packet';
+import { decodePacket } from '../codec/decode';
+import { encodePacket } from '../codec/encode';
+import { FrameError } from '../codec/framer';
+import type { BrokerConfig } from '../config';
+import type { Authenticator, Authorizer, BrokerEvents, Clock, ConnectionSnapshot, Transport, TrustedContext } from '../ports';
+import { RC } from '../reason-codes';
+import type { SessionStore } from '../store/session-store';
+import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, QoS, SubscriptionRecord } from '../store/records';
+import { SubscriptionIndex } from '../topics/subscription-index';
+import { RetainedIndex } from '../topics/retained-index';
+import { parseSharedFilter } from '../topics/validate';
+import { Connection, type EndCause } from './connection';
+import { Session } from './session';
+import { SysTopics } from './sys-topics';
+import { handleConnect } from '../handlers/connect';
+import { handlePublish, handlePubrel } from '../handlers/publish';
+import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
+import { handleSubscribe } from '../handlers/subscribe';
+import { handleUnsubscribe } from '../handlers/unsubscribe';
+import { handleDisconnect } from '../handlers/disconnect';
+
+export interface BrokerEngineDeps {
+  config: BrokerConfig;
+  store: SessionStore;
+  transport: Transport;
+  clock: Clock;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  events?: BrokerEvents;
+}
+
+/** How often counters are written back while traffic flows, so hibernation loses at most this much. */
+const COUNTER_FLUSH_MS = 10_000;
+
+/**
+ * The MQTT broker for one shard, free of platform calls. Every packet is
+ * handled synchronously against a synchronous store, except CONNECT's
+ * authentication; while that runs, the connection's later packets wait in
+ * order (Connection.pending), so each session sees its packets in order.
+ */
+export class BrokerEngine {
+  readonly config: BrokerConfig;
+  readonly store: SessionStore;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly authenticator: Authenticator;
+  readonly authorizer: Authorizer;
+  readonly events: BrokerEvents;
+
+  readonly connections = new Map<string, Connection>();
+  readonly sessions = new Map<string, Session>();
+  readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
+  readonly retained = new RetainedIndex<BrokerMessage>();
+  readonly sys: SysTopics;
+  counters: BrokerCounters;
+  private countersSavedAt = 0;
+  private sharedCursor = new Map<string, number>();
+  /** Earliest known deadline; may be early (then onTimer recomputes), never late. */
+  private wakeAt: number | null = null;
+
+  constructor(deps: BrokerEngineDeps) {
+    this.config = deps.config;
+    this.store = deps.store;
+    this.transport = deps.transport;
+    this.clock = deps.clock;
+    this.authenticator = deps.authenticator;
+    this.authorizer = deps.authorizer;
+    this.events = deps.events ?? {};
+    const now = this.clock.now();
+    this.counters = this.store.loadCounters() ?? {
+      startedAt: now,
+      messagesReceived: 0,
+      messagesSent: 0,
+      bytesReceived: 0,
+      bytesSent: 0,
+      publishReceived: 0,
+      publishSent: 0,
+      messagesDropped: 0,
+      connectionsTotal: 0,
+      authFailures: 0,
+    };
+    this.sys = new SysTopics(this);
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Rebuilds memory after the object woke or restarted: sessions,
+   * subscriptions and retained messages from the store; live connections from
+   * their socket snapshots. Sessions whose socket did not survive (eviction,
+   * restart) lost their network connection while we were away.
+   */
+  restore(snapshots: ConnectionSnapshot[]): void {
+    const now = this.clock.now();
+    for (const record of this.store.loadSessions()) this.sessions.set(record.clientId, new Session(record));
+    for (const sub of this.store.loadSubscriptions()) {
+      if (this.sessions.has(sub.clientId)) this.subscriptions.add(sub.clientId, sub.filter, sub);
+      else this.store.deleteSubscription(sub.clientId, sub.filter);
+    }
+    for (const message of this.store.loadRetained()) this.retained.set(message.topic, message);
+
+    for (const snapshot of snapshots) {
+      const conn = Connection.fromSnapshot(snapshot, this.config.maxPacketSize);
+      this.connections.set(conn.id, conn);
+      if (conn.state === 'connected' && conn.clientId) {
+        const session = this.sessions.get(conn.clientId);
+        if (session && (session.connectionId === null || session.connectionId === conn.id) && session.record.disconnectedAt === null) {
+          session.connectionId = conn.id;
+          if (conn.clientTopicAliasMaximum >= 0) conn.inboundTopicAliases = this.store.loadTopicAliases(conn.id);
+        } else {
+          // The session ended while the socket slept (expired, taken over): nothing to resume.
+          conn.state = 'closed';
+          this.connections.delete(conn.id);
+          this.transport.close(conn.id, 1000, 'session no longer exists');
+        }
+      }
+    }
+    for (const session of [...this.sessions.values()]) {
+      if (session.connectionId !== null) continue;
+      if (session.record.disconnectedAt === null) {
+        // It was connected when the previous instance went away.
+        this.sessionLostConnection(session, 'network', now);
+      } else if (!session.persistent) {
+        this.endSession(session, now);
+      }
+    }
+    this.sys.restore();
+    this.recomputeWake();
+  }
+
+  openConnection(connectionId: string, trusted: TrustedContext): void {
+    const now = this.clock.now();
+    const conn = new Connection(connectionId, trusted, now, this.config.maxPacketSize);
+    this.connections.set(connectionId, conn);
+    this.transport.saveConnectionSnapshot(connectionId, conn.snapshot());
+    conn.lastSnapshotAt = now;
+    this.scheduleWake(now + this.config.connectTimeoutMs);
+  }
+
+  /** Bytes from the socket. Returns a promise only while an asynchronous step is running. */
+  receive(connectionId: string, bytes: Uint8Array): Promise<void> | void {
+    const conn = this.connections.get(connectionId);
+    if (!conn || conn.state === 'closed') return;
+    this.counters.bytesReceived += bytes.byteLength;
+    let packets: Uint8Array[];
+    try {
+      packets = conn.framer.push(bytes);
+    } catch (err) {
+      if (err instanceof FrameError) {
+        const frameError = err as FrameError;
+        this.disconnect(conn, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
+      } else {
+        this.internalError(conn, err);
+      }
+      return;
+    }
+    if (packets.length === 0) return;
+    if (conn.busy) {
+      conn.pending.push(...packets);
+      return conn.busy;
+    }
+    return this.processPackets(conn, packets);
+  }
+
+  /** A text frame or similar transport-level violation. */
+  protocolViolation(connectionId: string, what: string): void {
+    const conn = this.connections.get(connectionId);
+    if (!conn || conn.state === 'closed') return;
+    this.disconnect(conn, RC.MALFORMED_PACKET, what);
+  }
+
+  /** The socket closed or errored. */
+  connectionLost(connectionId: string): void {
+    const conn = this.connections.get(connectionId);
+    if (!conn) return;
+    this.endConnection(conn, conn.endCause ?? 'network');
+  }
+
+  /** Runs every due timer. Called from the single Durable Object alarm. */
+  onTimer(): void {
+    const now = this.clock.now();
+    for (const conn of [...this.connections.values()]) {
+      if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
+        if (now >= conn.openedAt + this.config.connectTimeoutMs) {
+          // No CONNECT in time: close without CONNACK [MQTT-3.1.4-1 spirit; mosquitto does the same].
+          this.closeConnection(conn, 'network', 1002, 'no CONNECT received in time');
+        }
+        continue;
+      }
+      const deadline = conn.keepaliveDeadline();
+      if (deadline !== null && now >= deadline) {
+        this.disconnect(conn, RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout', 'keepalive');
+      }
+    }
+    for (const session of [...this.sessions.values()]) {
+      if (session.record.willDueAt !== null && session.record.willDueAt <= now) {
+        this.publishWill(session, now);
+      }
+      const expiresAt = session.expiresAt();
+      if (expiresAt !== null && expiresAt <= now) this.endSession(session, now);
+    }
+    this.sys.onTimer(now);
+    this.flushCounters(now, true);
+    this.recomputeWake();
+  }
+
+  nextWakeAt(): number | null {
+    return this.wakeAt;
+  }
+
+  scheduleWake(at: number): void {
+    if (this.wakeAt === null || at < this.wakeAt) this.wakeAt = at;
+  }
+
+  private recomputeWake(): void {
+    let next: number | null = null;
+    const consider = (t: number | null) => {
+      if (t !== null && (next === null || t < next)) next = t;
+    };
+    for (const conn of this.connections.values()) {
+      if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') consider(conn.openedAt + this.config.connectTimeoutMs);
+      else consider(conn.keepaliveDeadline());
+    }
+    for (const session of this.sessions.values()) {
+      consider(session.record.willDueAt);
+      consider(session.expiresAt());
+    }
+    consider(this.sys.nextDueAt());
+    this.wakeAt = next;
+  }
+
+  // ---------------------------------------------------------------- packet loop
+
+  private processPackets(conn: Connection, packets: Uint8Array[]): Promise<void> | void {
+    for (let i = 0; i < packets.length; i++) {
+      if (conn.state === 'closed') return;
+      const result = this.handleRaw(conn, packets[i]);
+      if (result) {
+        conn.pending.push(...packets.slice(i + 1));
+        conn.busy = result
+          .catch((err) => this.internalError(conn, err))
+          .then(() => {
+            conn.busy = null;
+            const rest = conn.pending;
+            conn.pending = [];
+            if (rest.length > 0 && conn.state !== 'closed') return this.processPackets(conn, rest) ?? undefined;
+          });
+        return conn.busy;
+      }
+    }
+  }
+
+  private handleRaw(conn: Connection, raw: Uint8Array): Promise<void> | void {
+    const now = this.clock.now();
+    conn.lastActivityAt = now;
+    this.counters.messagesReceived++;
+    const decoded = decodePacket(raw, conn.state === 'awaiting-connect' ? null : conn.protocolVersion);
+    if (!decoded.ok) {
+      if (conn.state === 'awaiting-connect') {
+        this.refuseUndecodableConnect(conn, decoded);
+        return;
+      }
+      this.disconnect(conn, decoded.reasonCode, decoded.message);
+      return;
+    }
+    try {
+      const result = this.dispatch(conn, decoded.packet, now);
+      if (result) return result;
+    } catch (err) {
+      this.internalError(conn, err);
+      return;
+    }
+    if (conn.state === 'connected' && conn.keepaliveSeconds > 0 && now - conn.lastSnapshotAt > conn.keepaliveSeconds * 250) {
+      // Throttled: a woken object must not think a chatty client went quiet.
+      conn.lastSnapshotAt = now;
+      this.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
+    }
+    this.flushCounters(now, false);
+  }
+
+  private dispatch(conn: Connection, packet: Packet, now: number): Promise<void> | void {
+    if (conn.state === 'awaiting-connect') {
+      if (packet.cmd !== 'connect') {
+        // The first packet must be CONNECT [MQTT-3.1.0-1].
+        this.closeConnection(conn, 'protocol-error', 1002, 'first packet was not CONNECT');
+        return;
+      }
+      return handleConnect(this, conn, packet, now);
+    }
+    if (conn.state === 'authenticating') {
+      // Only reachable for enhanced authentication exchanges.
+      this.disconnect(conn, RC.PROTOCOL_ERROR, `${packet.cmd} before CONNACK`);
+      return;
+    }
+    const session = this.sessionOf(conn);
+    if (!session) {
+      this.closeConnection(conn, 'protocol-error', 1011, 'session missing');
+      return;
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        return handlePublish(this, conn, session, packet, now);
+      case 'puback':
+        return handlePuback(this, conn, session, packet);
+      case 'pubrec':
+        return handlePubrec(this, conn, session, packet);
+      case 'pubrel':
+        return handlePubrel(this, conn, session, packet);
+      case 'pubcomp':
+        return handlePubcomp(this, conn, session, packet);
+      case 'subscribe':
+        return handleSubscribe(this, conn, session, packet, now);
+      case 'unsubscribe':
+        return handleUnsubscribe(this, conn, session, packet);
+      case 'pingreq':
+        this.send(conn, { cmd: 'pingresp' });
+        return;
+      case 'disconnect':
+        return handleDisconnect(this, conn, session, packet);
+      case 'connect':
+        // A second CONNECT is a protocol error [MQTT-3.1.0-2].
+        this.disconnect(conn, RC.PROTOCOL_ERROR, 'second CONNECT');
+        return;
+      case 'auth':
+        this.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
+        return;
+      default:
+        // Server-to-client packet types sent by a client.
+        this.disconnect(conn, RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from client`);
+    }
+  }
+
+  private refuseUndecodableConnect(conn: Connection, decoded: { reasonCode: number; message: string; connectProtocolVersion?: number }): void {
+    if (decoded.reasonCode === RC.UNSUPPORTED_PROTOCOL_VERSION) {
+      // Answer in a form the client can read [MQTT-3.1.2-2]: 3.1.1 return code 1, or 0x84 for 5.0.
+      const v = decoded.connectProtocolVersion === 5 ? 5 : 4;
+      conn.protocolVersion = v;
+      this.send(conn, v === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: RC.UNSUPPORTED_PROTOCOL_VERSION } : { cmd: 'connack', sessionPresent: false, returnCode: 1 });
+    }
+    this.closeConnection(conn, 'protocol-error', 1002, decoded.message);
+  }
+
+  private internalError(conn: Connection, err: unknown): void {
+    console.error('edgemq: error while handling a packet', err);
+    if (conn.state !== 'closed') this.disconnect(conn, RC.IMPLEMENTATION_SPECIFIC_ERROR, 'internal error');
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  sessionOf(conn: Connection): Session | undefined {
+    if (!conn.clientId) return undefined;
+    const session = this.sessions.get(conn.clientId);
+    return session && session.connectionId === conn.id ? session : undefined;
+  }
+
+  connectionOf(session: Session): Connection | undefined {
+    if (!session.connectionId) return undefined;
+    const conn = this.connections.get(session.connectionId);
+    return conn && conn.state === 'connected' ? conn : undefined;
+  }
+
+  encode(conn: Connection, packet: Packet): Uint8Array {
+    return encodePacket(packet, conn.protocolVersion ?? 4);
+  }
+
+  send(conn: Connection, packet: Packet): void {
+    if (conn.state === 'closed') return;
+    this.sendBytes(conn, this.encode(conn, packet));
+  }
+
+  sendBytes(conn: Connection, bytes: Uint8Array): void {
+    this.counters.messagesSent++;
+    this.counters.bytesSent += bytes.byteLength;
+    this.transport.send(conn.id, bytes);
+  }
+
+  /**
+   * Ends a connection because of something the client did (or did not do).
+   * MQTT 5 clients get a DISCONNECT with the reason first [MQTT-4.13.1-1];
+   * 3.1.1 has no server DISCONNECT, so the connection is just closed.
+   */
+  disconnect(conn: Connection, reasonCode: number, reason: string, cause: EndCause = 'protocol-error'): void {
+    if (conn.state === 'closed') return;
+    if (conn.protocolVersion === 5 && conn.state === 'connected') {
+      const properties = conn.requestProblemInformation ? { reasonString: reason.slice(0, 200) } : undefined;
+      this.send(conn, { cmd: 'disconnect', reasonCode, properties });
+    } else if (conn.protocolVersion === 5 && conn.state !== 'connected' && reasonCode >= 0x80) {
+      // Before CONNACK the reason travels in a CONNACK [MQTT-4.13.1-1].
+      this.send(conn, { cmd: 'connack', sessionPresent: false, reasonCode });
+    }
+    this.closeConnection(conn, cause, 1000, reason);
+  }
+
+  closeConnection(conn: Connection, cause: EndCause, code: number, reason: string): void {
+    if (conn.state === 'closed') return;
+    this.endConnection(conn, cause);
+    this.transport.close(conn.id, code, reason);
+  }
+
+  /** Bookkeeping when a connection ends, however it ended. */
+  endConnection(conn: Connection, cause: EndCause): void {
+    if (conn.state === 'closed') {
+      this.connections.delete(conn.id);
+      return;
+    }
+    const wasConnected = conn.state === 'connected';
+    conn.state = 'closed';
+    this.connections.delete(conn.id);
+    if (conn.inboundTopicAliases.size > 0) this.store.deleteTopicAliases(conn.id);
+    if (!wasConnected || !conn.clientId) return;
+    const session = this.sessions.get(conn.clientId);
+    if (!session || session.connectionId !== conn.id) return;
+    this.events.clientDisconnected?.({ clientId: conn.clientId, reason: cause });
+    this.sessionLostConnection(session, cause, this.clock.now());
+  }
+
+  /** The session's connection is gone: decide its will and its lifetime. */
+  sessionLostConnection(session: Session, cause: EndCause, now: number): void {
+    session.connectionId = null;
+    this.sys.clientsChanged();
+    session.record.disconnectedAt = now;
+    const will = session.record.will;
+    if (will) {
+      // A normal DISCONNECT discards the will [MQTT-3.1.2-10]; 0x04 asks for it.
+      if (cause === 'client-disconnect') {
+        session.record.will = null;
+      } else if (will.delaySeconds === 0) {
+        session.record.willDueAt = now;
+      } else {
+        session.record.willDueAt = now + will.delaySeconds * 1000;
+      }
+    }
+    if (session.record.willDueAt !== null && session.record.willDueAt <= now) this.publishWill(session, now);
+    if (!session.persistent) {
+      this.endSession(session, now);
+      return;
+    }
+    this.store.saveSession(session.record);
+    if (session.record.willDueAt !== null) this.scheduleWake(session.record.willDueAt);
+    const expiresAt = session.expiresAt();
+    if (expiresAt !== null) this.scheduleWake(expiresAt);
+  }
+
+  /** The session ends: a still-pending will goes out now [MQTT-3.1.3-9], then everything it owned is removed. */
+  endSession(session: Session, now: number): void {
+    if (session.record.will && session.record.willDueAt !== null) this.publishWill(session, now);
+    this.sessions.delete(session.clientId);
+    this.subscriptions.removeClient(session.clientId);
+    this.store.deleteSession(session.clientId);
+    this.sys.subscriptionsChanged();
+  }
+
+  publishWill(session: Session, now: number): void {
+    const will = session.record.will;
+    session.record.will = null;
+    session.record.willDueAt = null;
+    if (this.sessions.get(session.clientId) === session && session.persistent) this.store.saveSession(session.record);
+    if (!will) return;
+    const message: BrokerMessage = {
+      ...will.message,
+      createdAt: now,
+      expiresAt: will.expirySeconds !== null ? now + will.expirySeconds * 1000 : null,
+    };
+    if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.record.username }, message.topic)) return;
+    this.acceptMessage(message, now);
+  }
+
+  // ---------------------------------------------------------------- routing
+
+  /** A message the broker took responsibility for: retain it if asked, then route it. Returns the number of deliveries. */
+  acceptMessage(message: BrokerMessage, now: number): number {
+    if (message.retain) this.storeRetained(message);
+    return this.route(message, now);
+  }
+
+  storeRetained(message: BrokerMessage): void {
+    // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
+    if (message.payload.byteLength === 0) {
+      if (this.retained.delete(message.topic)) this.store.deleteRetained(message.topic);
+      return;
+    }
+    if (!this.retained.get(message.topic) && this.retained.size >= this.config.maxRetainedMessages) {
+      this.counters.messagesDropped++;
+      return;
+    }
+    this.retained.set(message.topic, message);
+    this.store.putRetained(message);
+  }
+
+  route(message: BrokerMessage, now: number): number {
+    const matches = this.subscriptions.match(message.topic);
+    // One delivery per client: overlapping subscriptions merge into the highest
+    // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+    let perClient: Map<string, Delivery> | null = null;
+    const add = (sub: SubscriptionRecord) => {
+      if (sub.noLocal && message.origin === sub.clientId) return; // [MQTT-3.8.3-3]
+      const qos = Math.min(sub.qos, message.qos) as QoS;
+      perClient ??= new Map();
+      const existing = perClient.get(sub.clientId);
+      if (existing) {
+        if (qos > existing.qos) existing.qos = qos;
+        if (sub.retainAsPublished && message.retain) existing.retain = true;
+        if (sub.subscriptionId !== null) existing.subscriptionIds.push(sub.subscriptionId);
+        return;
+      }
+      perClient.set(sub.clientId, {
+        message,
+        qos,
+        // Retain As Published keeps the flag; otherwise it is cleared on forward [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+        retain: sub.retainAsPublished ? message.retain : false,
+        subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
+      });
+    };
+    for (const m of matches.direct) add(m.value);
+    for (const group of matches.shared) {
+      const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value));
+      if (member) add(member);
+    }
+    if (!perClient) return 0;
+    let count = 0;
+    for (const [clientId, delivery] of perClient as Map<string, Delivery>) {
+      const session = this.sessions.get(clientId);
+      if (!session) continue;
+      if (!this.authorizer.canReceive({ clientId, username: session.record.username }, message.topic)) continue;
+      this.deliver(session, delivery, now);
+      count++;
+    }
+    return count;
+  }
+
+  /** Round-robin over connected members; a persistent member queues when none is connected. */
+  private pickSharedMember(groupKey: string, members: SubscriptionRecord[]): SubscriptionRecord | null {
+    if (members.length === 0) return null;
+    const start = this.sharedCursor.get(groupKey) ?? 0;
+    for (let i = 0; i < members.length; i++) {
+      const idx = (start + i) % members.length;
+      const session = this.sessions.get(members[idx].clientId);
+      if (session && this.connectionOf(session)) {
+        this.sharedCursor.set(groupKey, idx + 1);
+        return members[idx];
+      }
+    }
+    for (let i = 0; i < members.length; i++) {
+      const idx = (start + i) % members.length;
+      const session = this.sessions.get(members[idx].clientId);
+      if (session?.persistent) {
+        this.sharedCursor.set(groupKey, idx + 1);
+        return members[idx];
+      }
+    }
+    return null;
+  }
+
+  /** Hands one message to one session: send now, or queue (bounded), or drop. */
+  deliver(session: Session, delivery: Delivery, now: number): void {
+    const conn = this.connectionOf(session);
+    if (delivery.qos === 0) {
+      // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages=false).
+      if (conn) this.sendPublish(conn, session, delivery, null, false, now);
+      return;
+    }
+    this.ensureLoaded(session);
+    if (conn && session.queueLength() === 0 && session.outbound.size < this.outboundWindow(conn)) {
+      this.startOutbound(conn, session, delivery, now);
+      return;
+    }
+    if (!conn && !session.persistent) return;
+    this.enqueue(session, delivery);
+  }
+
+  private outboundWindow(conn: Connection): number {
+    // Receive Maximum: never more unacknowledged QoS 1/2 PUBLISHes than the client allows [MQTT-3.3.4-9].
+    return Math.min(conn.clientReceiveMaximum, this.config.maxInflightOut);
+  }
+
+  private enqueue(session: Session, delivery: Delivery): void {
+    if (session.queueLength() >= this.config.maxQueuedMessages) {
+      session.record.droppedMessages++;
+      this.counters.messagesDropped++;
+      if (session.persistent) this.store.saveSession(session.record);
+      return;
+    }
+    if (session.persistent) {
+      this.store.enqueue(session.clientId, delivery);
+      session.storedQueueLength++;
+    } else {
+      session.memoryQueue.push(delivery);
+    }
+  }
+
+  private startOutbound(conn: Connection, session: Session, delivery: Delivery, now: number): boolean {
+    if (delivery.message.expiresAt !== null && delivery.message.expiresAt <= now) return false;
+    const packetId = session.allocatePacketId();
+    if (packetId === null) return false;
+    const record: OutboundRecord = { clientId: session.clientId, packetId, state: 'publish', delivery, seq: session.nextSeq() };
+    const sent = this.sendPublish(conn, session, delivery, packetId, false, now);
+    if (!sent) return false;
+    session.outbound.set(packetId, record);
+    if (session.persistent) this.store.saveOutbound(record);
+    return true;
+  }
+
+  /** Encodes and sends a PUBLISH. Returns false when it was dropped (expired, or larger than the client accepts). */
+  sendPublish(conn: Connection, session: Session, delivery: Delivery, packetId: number | null, dup: boolean, now: number): boolean {
+    const { message } = delivery;
+    let expiry: number | undefined;
+    if (message.expiresAt !== null) {
+      const remainingMs = message.expiresAt - now;
+      if (remainingMs <= 0) return false;
+      // The forwarded interval is what is left of it [MQTT-3.3.2-6].
+      expiry = Math.max(1, Math.ceil(remainingMs / 1000));
+    }
+    const packet: IPublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup,
+    };
+    if (packetId !== null) packet.messageId = packetId;
+    if (conn.protocolVersion === 5) {
+      const p = message.properties;
+      const properties: NonNullable<IPublishPacket['properties']> = {};
+      if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
+      if (expiry !== undefined) properties.messageExpiryInterval = expiry;
+      if (p.contentType !== undefined) properties.contentType = p.contentType;
+      if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
+      if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
+      if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
+      if (delivery.subscriptionIds.length === 1) properties.subscriptionIdentifier = delivery.subscriptionIds[0];
+      else if (delivery.subscriptionIds.length > 1) properties.subscriptionIdentifier = delivery.subscriptionIds;
+      if (Object.keys(properties).length > 0) packet.properties = properties;
+    }
+    const bytes = this.encode(conn, packet);
+    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
+      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
+      session.record.droppedMessages++;
+      this.counters.messagesDropped++;
+      return false;
+    }
+    this.counters.publishSent++;
+    this.sendBytes(conn, bytes);
+    return true;
+  }
+
+  /** Loads a persistent session's in-flight state and queue size from the store once. */
+  ensureLoaded(session: Session): void {
+    if (session.loaded) return;
+    session.loaded = true;
+    if (!session.persistent) return;
+    session.adoptOutbound(this.store.loadOutbound(session.clientId));
+    for (const id of this.store.loadInboundQos2(session.clientId)) session.inboundQos2.add(id);
+    session.storedQueueLength = this.store.queueLength(session.clientId);
+  }
+
+  /** Moves queued messages into flight while the client's window has room, oldest first. */
+  drainQueue(conn: Connection, session: Session, now: number): void {
+    const window = this.outboundWindow(conn);
+    if (session.persistent) {
+      while (session.storedQueueLength > 0 && session.outbound.size < window) {
+        const batch = this.store.peekQueue(session.clientId, Math.max(1, window - session.outbound.size));
+        if (batch.length === 0) {
+          session.storedQueueLength = 0;
+          break;
+        }
+        for (const queued of batch) {
+          this.store.deleteQueued(session.clientId, queued.seq);
+          session.storedQueueLength--;
+          if (queued.delivery.qos === 0) this.sendPublish(conn, session, queued.delivery, null, false, now);
+          else this.startOutbound(conn, session, queued.delivery, now);
+          if (session.outbound.size >= window) break;
+        }
+      }
+      return;
+    }
+    while (session.memoryQueue.length > 0 && session.outbound.size < window) {
+      const delivery = session.memoryQueue.shift()!;
+      this.startOutbound(conn, session, delivery, now);
+    }
+  }
+
+  /** On session resume: resend unacknowledged PUBLISH (DUP) and PUBREL in their original order [MQTT-4.4.0-1]. */
+  resumeInflight(conn: Connection, session: Session, now: number): void {
+    this.ensureLoaded(session);
+    const records = [...session.outbound.values()].sort((a, b) => a.seq - b.seq);
+    for (const record of records) {
+      if (record.state === 'pubrel') {
+        this.send(conn, { cmd: 'pubrel', messageId: record.packetId });
+      } else if (!this.sendPublish(conn, session, record.delivery, record.packetId, true, now)) {
+        session.outbound.delete(record.packetId);
+        if (session.persistent) this.store.deleteOutbound(session.clientId, record.packetId);
+      }
+    }
+    this.drainQueue(conn, session, now);
+  }
+
+  /** Retained messages for a new subscription; RETAIN is always set on these [MQTT-3.3.1-9]. */
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): void {
+    const shared = parseSharedFilter(sub.filter);
+    if (shared) return; // Not sent for shared subscriptions [MQTT-4.8.2-?]: they serve a group, not a session.
+    for (const { value: message } of this.retained.match(sub.filter)) {
+      if (message.expiresAt !== null && message.expiresAt <= now) {
+        this.retained.delete(message.topic);
+        this.store.deleteRetained(message.topic);
+        continue;
+      }
+      if (!this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, message.topic)) continue;
+      const delivery: Delivery = {
+        message,
+        qos: Math.min(sub.qos, message.qos) as QoS,
+        retain: true,
+        subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
+      };
+      this.deliver(session, delivery, now);
+    }
+  }
+
+  flushCounters(now: number, force: boolean): void {
+    if (!force && now - this.countersSavedAt < COUNTER_FLUSH_MS) return;
+    this.countersSavedAt = now;
+    this.store.saveCounters(this.counters);
+  }
+}

@@ -1,0 +1,94 @@
+import { PacketFramer } from '../codec/framer';
+import type { ConnectionSnapshot, TrustedContext } from '../ports';
+import type { ProtocolVersion } from '../store/records';
+
+export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+/** Why a connection ended, which decides whether its will is published. */
+export type EndCause =
+  | 'client-disconnect'
+  | 'client-disconnect-with-will'
+  | 'network'
+  | 'keepalive'
+  | 'takeover'
+  | 'protocol-error'
+  | 'administrative';
+
+/** In-memory state of one WebSocket. What must survive hibernation is mirrored in the snapshot. */
+export class Connection {
+  state: ConnectionState = 'awaiting-connect';
+  readonly framer: PacketFramer;
+  protocolVersion: ProtocolVersion | null = null;
+  clientId: string | null = null;
+  username: string | null = null;
+  keepaliveSeconds = 0;
+  lastActivityAt: number;
+  lastSnapshotAt = 0;
+  /** How many unacknowledged QoS 1/2 PUBLISHes the client accepts from us. */
+  clientReceiveMaximum = 65_535;
+  /** 0 = no limit announced. */
+  clientMaxPacketSize = 0;
+  clientTopicAliasMaximum = 0;
+  requestProblemInformation = true;
+  inboundTopicAliases = new Map<number, string>();
+  /** Raw packets that arrived while an asynchronous step (authentication) was running. */
+  pending: Uint8Array[] = [];
+  /** Set while an asynchronous step runs, so later packets wait their turn. */
+  busy: Promise<void> | null = null;
+  /** Only for the CONNACK: an identifier the broker made up, and a Server Keep Alive override. */
+  assignedClientId: string | null = null;
+  serverKeepAlive: number | undefined;
+  /** Set once the client sent DISCONNECT, so the close that follows is not a network loss. */
+  endCause: EndCause | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly trusted: TrustedContext,
+    readonly openedAt: number,
+    maxPacketSize: number,
+  ) {
+    this.lastActivityAt = openedAt;
+    this.framer = new PacketFramer(maxPacketSize);
+  }
+
+  snapshot(): ConnectionSnapshot {
+    return {
+      connectionId: this.id,
+      trusted: this.trusted,
+      openedAt: this.openedAt,
+      clientId: this.state === 'connected' ? this.clientId : null,
+      protocolVersion: this.protocolVersion,
+      username: this.username,
+      keepaliveSeconds: this.keepaliveSeconds,
+      lastActivityAt: this.lastActivityAt,
+      clientReceiveMaximum: this.clientReceiveMaximum,
+      clientMaxPacketSize: this.clientMaxPacketSize,
+      clientTopicAliasMaximum: this.clientTopicAliasMaximum,
+      requestProblemInformation: this.requestProblemInformation,
+    };
+  }
+
+  static fromSnapshot(s: ConnectionSnapshot, maxPacketSize: number): Connection {
+    const c = new Connection(s.connectionId, s.trusted, s.openedAt, maxPacketSize);
+    c.protocolVersion = s.protocolVersion;
+    c.clientId = s.clientId;
+    c.username = s.username;
+    c.keepaliveSeconds = s.keepaliveSeconds;
+    c.lastActivityAt = s.lastActivityAt;
+    c.lastSnapshotAt = s.lastActivityAt;
+    c.clientReceiveMaximum = s.clientReceiveMaximum;
+    c.clientMaxPacketSize = s.clientMaxPacketSize;
+    c.clientTopicAliasMaximum = s.clientTopicAliasMaximum;
+    c.requestProblemInformation = s.requestProblemInformation;
+    // A socket that hibernated before CONNACK lost its half-done handshake; the
+    // connect timeout closes it.
+    c.state = s.clientId ? 'connected' : 'awaiting-connect';
+    return c;
+  }
+
+  /** Keepalive deadline: 1.5 x the interval after the last packet [MQTT-3.1.2-22]. */
+  keepaliveDeadline(): number | null {
+    if (this.state !== 'connected' || this.keepaliveSeconds === 0) return null;
+    return this.lastActivityAt + this.keepaliveSeconds * 1500;
+  }
+}

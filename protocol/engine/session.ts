@@ -1,0 +1,68 @@
+import type { Delivery, OutboundRecord, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
+import { SESSION_NEVER_EXPIRES } from '../store/records';
+
+/** In-memory view of one MQTT session; persistent sessions mirror every acknowledged change to the store. */
+export class Session {
+  connectionId: string | null = null;
+  /** Loaded lazily from the store for persistent sessions (restore should not read every queue). */
+  outbound = new Map<number, OutboundRecord>();
+  inboundQos2 = new Set<number>();
+  /** Offline/overflow queue of a non-persistent session; persistent sessions queue in the store. */
+  memoryQueue: Delivery[] = [];
+  storedQueueLength = 0;
+  loaded = false;
+  private nextPacketId = 1;
+  private nextOutboundSeq = 1;
+
+  constructor(public record: SessionRecord) {}
+
+  get clientId(): string {
+    return this.record.clientId;
+  }
+
+  get protocolVersion(): ProtocolVersion {
+    return this.record.protocolVersion;
+  }
+
+  /** A session that outlives its connection keeps its queue and in-flight state durable. */
+  get persistent(): boolean {
+    return this.record.expiryInterval > 0;
+  }
+
+  get will(): WillRecord | null {
+    return this.record.will;
+  }
+
+  queueLength(): number {
+    return this.persistent ? this.storedQueueLength : this.memoryQueue.length;
+  }
+
+  expiresAt(): number | null {
+    const { disconnectedAt, expiryInterval } = this.record;
+    if (this.connectionId !== null || disconnectedAt === null) return null;
+    if (expiryInterval === SESSION_NEVER_EXPIRES) return null;
+    return disconnectedAt + expiryInterval * 1000;
+  }
+
+  /** Next free packet identifier for a server-to-client flow [MQTT-2.2.1-3]. */
+  allocatePacketId(): number | null {
+    if (this.outbound.size >= 65_535) return null;
+    for (let i = 0; i < 65_535; i++) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65_535 ? 1 : id + 1;
+      if (!this.outbound.has(id)) return id;
+    }
+    return null;
+  }
+
+  nextSeq(): number {
+    return this.nextOutboundSeq++;
+  }
+
+  adoptOutbound(records: OutboundRecord[]): void {
+    for (const r of records) {
+      this.outbound.set(r.packetId, r);
+      if (r.seq >= this.nextOutboundSeq) this.nextOutboundSeq = r.seq + 1;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet';
+import type { BrokerEngine } from '../engine/broker-engine';
+import type { Connection } from '../engine/connection';
+import type { Session } from '../engine/session';
+import { RC } from '../reason-codes';
+
+/** Acknowledgements of server-to-client QoS 1/2 flows. Each frees a slot in the client's window. */
+
+export function handlePuback(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubackPacket): void {
+  engine.ensureLoaded(session);
+  const record = session.outbound.get(packet.messageId!);
+  if (!record || record.state !== 'publish' || record.delivery.qos !== 1) return;
+  complete(engine, conn, session, packet.messageId!);
+}
+
+export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubrecPacket): void {
+  engine.ensureLoaded(session);
+  const id = packet.messageId!;
+  const record = session.outbound.get(id);
+  if (!record || record.delivery.qos !== 2) {
+    if (conn.protocolVersion === 5) engine.send(conn, { cmd: 'pubrel', messageId: id, reasonCode: RC.PACKET_IDENTIFIER_NOT_FOUND });
+    else engine.send(conn, { cmd: 'pubrel', messageId: id });
+    return;
+  }
+  if ((packet.reasonCode ?? 0) >= 0x80) {
+    // The receiver refused the message: the flow ends here [MQTT-4.3.3-4 note].
+    complete(engine, conn, session, id);
+    return;
+  }
+  if (record.state === 'publish') {
+    record.state = 'pubrel';
+    if (session.persistent) engine.store.saveOutbound(record);
+  }
+  engine.send(conn, { cmd: 'pubrel', messageId: id });
+}
+
+export function handlePubcomp(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubcompPacket): void {
+  engine.ensureLoaded(session);
+  const record = session.outbound.get(packet.messageId!);
+  if (!record || record.state !== 'pubrel') return;
+  complete(engine, conn, session, packet.messageId!);
+}
+
+function complete(engine: BrokerEngine, conn: Connection, session: Session, packetId: number): void {
+  session.outbound.delete(packetId);
+  if (session.persistent) engine.store.deleteOutbound(session.clientId, packetId);
+  engine.drainQueue(conn, session, engine.clock.now());
+}

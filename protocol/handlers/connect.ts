@@ -1,0 +1,283 @@
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { BrokerEngine } from '../engine/broker-engine';
+import type { Connection } from '../engine/connection';
+import { Session } from '../engine/session';
+import type { AuthDecision } from '../ports';
+import { CONNACK_V3, RC, connackReturnCodeFor } from '../reason-codes';
+import type { BrokerMessage, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
+import { SESSION_NEVER_EXPIRES } from '../store/records';
+import { validateTopicName } from '../topics/validate';
+import { isValidUtf8 } from './utf8';
+
+/**
+ * CONNECT, as a list of named steps in spec order:
+ * checkClientId, negotiateKeepalive, readWill, authenticate, takeOverExisting,
+ * openSession, connack, resumeInflight.
+ */
+export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, now: number): Promise<void> | void {
+  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  conn.protocolVersion = version;
+  conn.state = 'authenticating';
+
+  const clientId = checkClientId(engine, conn, packet, version);
+  if (clientId === null) return;
+  negotiateKeepalive(engine, conn, packet, version);
+  const props = version === 5 ? packet.properties ?? {} : {};
+  conn.clientReceiveMaximum = props.receiveMaximum ?? 65_535;
+  conn.clientMaxPacketSize = props.maximumPacketSize ?? 0;
+  conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
+  conn.requestProblemInformation = props.requestProblemInformation ?? true;
+
+  if (props.authenticationMethod !== undefined) {
+    // Enhanced authentication methods are offered by the authentication providers; none is configured here.
+    return refuse(engine, conn, { ok: false, reasonCode: RC.BAD_AUTHENTICATION_METHOD, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
+  }
+
+  const will = readWill(engine, conn, packet, version, now);
+  if (will === false) return;
+
+  const decision = engine.authenticator.authenticate({
+    clientId,
+    username: packet.username ?? null,
+    password: packet.password ? new Uint8Array(packet.password) : null,
+    protocolVersion: version,
+    trusted: conn.trusted,
+    authenticationMethod: null,
+    authenticationData: null,
+  });
+  const proceed = (d: AuthDecision) => {
+    if (conn.state === 'closed') return;
+    if (!d.ok) return refuse(engine, conn, d, clientId, packet);
+    conn.username = d.username;
+    if (will && !engine.authorizer.canPublish({ clientId, username: d.username }, will.message.topic)) {
+      if (version === 5) {
+        return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
+      }
+      // 3.1.1 has no way to say it: accept the connection, never send the will.
+      return openSession(engine, conn, packet, clientId, version, null, engine.clock.now());
+    }
+    openSession(engine, conn, packet, clientId, version, will, engine.clock.now());
+  };
+  if (decision instanceof Promise) return decision.then(proceed);
+  proceed(decision);
+}
+
+function connackFailure(conn: Connection, version: ProtocolVersion, reasonCode: number, returnCode?: number): IConnackPacket {
+  return version === 5
+    ? { cmd: 'connack', sessionPresent: false, reasonCode }
+    : { cmd: 'connack', sessionPresent: false, returnCode: returnCode ?? connackReturnCodeFor(reasonCode) };
+}
+
+function refuse(engine: BrokerEngine, conn: Connection, d: Extract<AuthDecision, { ok: false }>, clientId: string, packet: IConnectPacket): void {
+  const version = conn.protocolVersion ?? 4;
+  engine.counters.authFailures++;
+  engine.events.connectRefused?.({ clientId, username: packet.username ?? null, ip: conn.trusted.ip, reasonCode: d.reasonCode });
+  if (!d.silent) engine.send(conn, connackFailure(conn, version, d.reasonCode, d.returnCode));
+  // A refused CONNECT is followed by closing the connection [MQTT-3.2.2-7].
+  engine.closeConnection(conn, 'protocol-error', 1000, 'connection refused');
+}
+
+function checkClientId(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): string | null {
+  let clientId = packet.clientId ?? '';
+  const tooLong = new TextEncoder().encode(clientId).byteLength > engine.config.maxClientIdLength;
+  if (tooLong) {
+    engine.send(conn, connackFailure(conn, version, RC.CLIENT_IDENTIFIER_NOT_VALID, CONNACK_V3.IDENTIFIER_REJECTED));
+    engine.closeConnection(conn, 'protocol-error', 1000, 'client identifier not valid');
+    return null;
+  }
+  if (clientId === '') {
+    // 3.1 requires an id; 3.1.1 allows an empty one only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
+    if (version === 3 || (version === 4 && !packet.clean)) {
+      engine.send(conn, connackFailure(conn, version, RC.CLIENT_IDENTIFIER_NOT_VALID, CONNACK_V3.IDENTIFIER_REJECTED));
+      engine.closeConnection(conn, 'protocol-error', 1000, 'empty client identifier');
+      return null;
+    }
+    clientId = `edgemq-${crypto.randomUUID()}`;
+    conn.assignedClientId = clientId;
+  }
+  return clientId;
+}
+
+function negotiateKeepalive(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): void {
+  const requested = packet.keepalive ?? 0;
+  const max = engine.config.maxKeepaliveSeconds;
+  conn.keepaliveSeconds = requested;
+  if (version === 5 && max > 0 && (requested === 0 || requested > max)) {
+    // Server Keep Alive overrides what the client asked for [MQTT-3.2.2-21].
+    conn.keepaliveSeconds = max;
+    conn.serverKeepAlive = max;
+  }
+}
+
+/** Validates and captures the will; false when the CONNECT was refused because of it. */
+function readWill(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion, now: number): WillRecord | null | false {
+  const will = packet.will;
+  if (!will) return null;
+  const topicProblem = validateTopicName(will.topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
+  const fail = (reasonCode: number) => {
+    engine.send(conn, connackFailure(conn, version, reasonCode, CONNACK_V3.NOT_AUTHORIZED));
+    engine.closeConnection(conn, 'protocol-error', 1000, 'will refused');
+    return false as const;
+  };
+  if (topicProblem !== null) return fail(RC.TOPIC_NAME_INVALID);
+  const payload = typeof will.payload === 'string' ? new TextEncoder().encode(will.payload) : new Uint8Array(will.payload ?? new Uint8Array(0));
+  const p = version === 5 ? will.properties ?? {} : {};
+  if (p.payloadFormatIndicator && !isValidUtf8(payload)) return fail(RC.PAYLOAD_FORMAT_INVALID);
+  const message: BrokerMessage = {
+    topic: will.topic,
+    payload,
+    qos: (will.qos ?? 0) as 0 | 1 | 2,
+    retain: will.retain ?? false,
+    properties: {
+      payloadFormatIndicator: p.payloadFormatIndicator,
+      contentType: p.contentType,
+      responseTopic: p.responseTopic,
+      correlationData: p.correlationData ? new Uint8Array(p.correlationData) : undefined,
+      userProperties: p.userProperties,
+    },
+    expiresAt: null,
+    origin: packet.clientId || null,
+    createdAt: now,
+  };
+  stripUndefined(message.properties as Record<string, unknown>);
+  // The will's Message Expiry Interval counts from when it is published, so it is kept relative.
+  return { message, delaySeconds: p.willDelayInterval ?? 0, expirySeconds: p.messageExpiryInterval ?? null };
+}
+
+function stripUndefined(o: Record<string, unknown>): void {
+  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
+}
+
+function openSession(
+  engine: BrokerEngine,
+  conn: Connection,
+  packet: IConnectPacket,
+  clientId: string,
+  version: ProtocolVersion,
+  will: WillRecord | null,
+  now: number,
+): void {
+  takeOverExisting(engine, clientId, now);
+
+  const cleanStart = packet.clean ?? true;
+  let expiryInterval: number;
+  let cappedExpiry: number | undefined;
+  if (version === 5) {
+    expiryInterval = packet.properties?.sessionExpiryInterval ?? 0;
+  } else {
+    // 3.1.1: a persistent session lives until the broker's expiry limit (mosquitto's persistent_client_expiration).
+    expiryInterval = cleanStart ? 0 : SESSION_NEVER_EXPIRES;
+  }
+  const max = engine.config.maxSessionExpirySeconds;
+  if (expiryInterval > max) {
+    expiryInterval = max;
+    if (version === 5) cappedExpiry = max;
+  }
+
+  let session = engine.sessions.get(clientId);
+  let sessionPresent = false;
+  if (session && cleanStart) {
+    // Clean Start discards the old session [MQTT-3.1.2-4]; its pending will goes out now.
+    engine.endSession(session, now);
+    session = undefined;
+  }
+  if (session) {
+    sessionPresent = true;
+    engine.ensureLoaded(session);
+    // Reconnecting before the will delay elapses cancels the will [MQTT-3.1.3-9].
+    session.record.will = null;
+    session.record.willDueAt = null;
+  } else {
+    const record: SessionRecord = {
+      clientId,
+      protocolVersion: version,
+      expiryInterval,
+      disconnectedAt: null,
+      will: null,
+      willDueAt: null,
+      droppedMessages: 0,
+      username: conn.username,
+      createdAt: now,
+    };
+    session = new Session(record);
+    session.loaded = true;
+    engine.sessions.set(clientId, session);
+  }
+  const wasPersistent = session.persistent;
+  session.record.protocolVersion = version;
+  session.record.expiryInterval = expiryInterval;
+  session.record.disconnectedAt = null;
+  session.record.username = conn.username;
+  session.record.will = will;
+  session.connectionId = conn.id;
+  if (wasPersistent && !session.persistent) {
+    // The resumed session no longer outlives its connection: its durable queue moves to memory.
+    moveQueueToMemory(engine, session);
+  } else if (!wasPersistent && session.persistent) {
+    persistSessionState(engine, session);
+  }
+  engine.store.saveSession(session.record);
+
+  conn.clientId = clientId;
+  conn.state = 'connected';
+  engine.counters.connectionsTotal++;
+
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: 0 };
+  if (version === 5) {
+    delete connack.returnCode;
+    connack.reasonCode = RC.SUCCESS;
+    const properties: NonNullable<IConnackPacket['properties']> = {
+      receiveMaximum: engine.config.receiveMaximum,
+      maximumPacketSize: engine.config.maxPacketSize,
+      topicAliasMaximum: engine.config.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+    };
+    if (conn.assignedClientId) properties.assignedClientIdentifier = conn.assignedClientId;
+    if (conn.serverKeepAlive !== undefined) properties.serverKeepAlive = conn.serverKeepAlive;
+    if (cappedExpiry !== undefined) properties.sessionExpiryInterval = cappedExpiry;
+    connack.properties = properties;
+  }
+  engine.send(conn, connack);
+  engine.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
+  conn.lastSnapshotAt = now;
+  engine.events.clientConnected?.({ clientId, username: conn.username, ip: conn.trusted.ip, protocolVersion: version });
+  const deadline = conn.keepaliveDeadline();
+  if (deadline !== null) engine.scheduleWake(deadline);
+  engine.sys.clientsChanged();
+
+  if (sessionPresent) engine.resumeInflight(conn, session, now);
+}
+
+/** A second connection with the same client id takes the session over [MQTT-3.1.4-3]. */
+function takeOverExisting(engine: BrokerEngine, clientId: string, now: number): void {
+  const session = engine.sessions.get(clientId);
+  if (!session?.connectionId) return;
+  const old = engine.connections.get(session.connectionId);
+  if (!old) {
+    engine.sessionLostConnection(session, 'takeover', now);
+    return;
+  }
+  engine.disconnect(old, RC.SESSION_TAKEN_OVER, 'session taken over', 'takeover');
+}
+
+function moveQueueToMemory(engine: BrokerEngine, session: Session): void {
+  for (const queued of engine.store.peekQueue(session.clientId, engine.config.maxQueuedMessages)) {
+    session.memoryQueue.push(queued.delivery);
+  }
+  for (const record of session.outbound.values()) engine.store.deleteOutbound(session.clientId, record.packetId);
+  for (const id of session.inboundQos2) engine.store.deleteInboundQos2(session.clientId, id);
+  engine.store.deleteSession(session.clientId);
+  session.storedQueueLength = 0;
+  for (const sub of engine.subscriptions.forClient(session.clientId)) engine.store.saveSubscription(sub.value);
+}
+
+function persistSessionState(engine: BrokerEngine, session: Session): void {
+  for (const record of session.outbound.values()) engine.store.saveOutbound(record);
+  for (const id of session.inboundQos2) engine.store.saveInboundQos2(session.clientId, id);
+  for (const delivery of session.memoryQueue) engine.store.enqueue(session.clientId, delivery);
+  session.storedQueueLength = session.memoryQueue.length;
+  session.memoryQueue = [];
+}

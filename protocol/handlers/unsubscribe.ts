@@ -1,0 +1,18 @@
+import type { IUnsubscribePacket } from 'mqtt-packet';
+import type { BrokerEngine } from '../engine/broker-engine';
+import type { Connection } from '../engine/connection';
+import type { Session } from '../engine/session';
+import { RC } from '../reason-codes';
+
+/** UNSUBSCRIBE: remove each filter; 5.0 reports per filter whether it existed [MQTT-3.11.3-1]. */
+export function handleUnsubscribe(engine: BrokerEngine, conn: Connection, session: Session, packet: IUnsubscribePacket): void {
+  const reasonCodes: number[] = [];
+  for (const filter of packet.unsubscriptions) {
+    const existed = engine.subscriptions.remove(session.clientId, filter);
+    if (existed) engine.store.deleteSubscription(session.clientId, filter);
+    reasonCodes.push(existed ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED);
+  }
+  engine.sys.subscriptionsChanged();
+  // mqtt-packet carries UNSUBACK reason codes in `granted`; 3.1.1 has none on the wire.
+  engine.send(conn, { cmd: 'unsuback', messageId: packet.messageId, granted: conn.protocolVersion === 5 ? reasonCodes : [] });
+}

@@ -1,0 +1,97 @@
+import type { ProtocolVersion } from './store/records';
+
+/**
+ * What the edge Worker vouches for about a connection. Built only from
+ * platform-provided fields (CF-Connecting-IP, request.cf); client headers that
+ * could impersonate these are stripped before the Durable Object sees them.
+ */
+export interface TrustedContext {
+  ip: string;
+  /** True when the client reached the edge over TLS (wss://). */
+  tls: boolean;
+  /** `request.cf.tlsClientAuth` exactly as the platform supplies it: every value a string. */
+  tlsClientAuth: Record<string, string> | null;
+  /** The negotiated WebSocket subprotocol (`mqtt` or `mqttv3.1`). */
+  subprotocol: string;
+}
+
+/** Sends bytes to, or closes, one live connection. Implemented by the Durable Object. */
+export interface Transport {
+  send(connectionId: string, bytes: Uint8Array): void;
+  close(connectionId: string, code?: number, reason?: string): void;
+  /** Persist the per-connection snapshot so it survives hibernation (socket attachment). */
+  saveConnectionSnapshot(connectionId: string, snapshot: ConnectionSnapshot): void;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** Per-connection state that must survive hibernation. Kept small: attachments are limited to 2 KiB. */
+export interface ConnectionSnapshot {
+  connectionId: string;
+  trusted: TrustedContext;
+  openedAt: number;
+  /** Set once CONNACK 0 was sent. */
+  clientId: string | null;
+  protocolVersion: ProtocolVersion | null;
+  username: string | null;
+  keepaliveSeconds: number;
+  lastActivityAt: number;
+  clientReceiveMaximum: number;
+  clientMaxPacketSize: number;
+  clientTopicAliasMaximum: number;
+  requestProblemInformation: boolean;
+}
+
+export interface AuthRequest {
+  clientId: string;
+  username: string | null;
+  password: Uint8Array | null;
+  protocolVersion: ProtocolVersion;
+  trusted: TrustedContext;
+  authenticationMethod: string | null;
+  authenticationData: Uint8Array | null;
+}
+
+export type AuthDecision =
+  | { ok: true; username: string | null }
+  | {
+      ok: false;
+      /** MQTT 5 CONNACK reason code (0x86, 0x87, 0x8A, 0x8C, 0x85...). */
+      reasonCode: number;
+      /** MQTT 3.1.1 CONNACK return code (4 or 5, 2 for identifier rejected). */
+      returnCode: number;
+      /** Close without any CONNACK (MQTT-293 advice for sensitive deployments). */
+      silent?: boolean;
+    };
+
+/** Decides whether a CONNECT may proceed. May be asynchronous (D1 look-ups, hashing). */
+export interface Authenticator {
+  authenticate(request: AuthRequest): Promise<AuthDecision> | AuthDecision;
+}
+
+export interface Principal {
+  clientId: string;
+  username: string | null;
+}
+
+/** Topic permissions. Synchronous so it can run on the publish hot path. */
+export interface Authorizer {
+  canPublish(principal: Principal, topic: string): boolean;
+  canSubscribe(principal: Principal, filter: string): boolean;
+  canReceive(principal: Principal, topic: string): boolean;
+}
+
+export const allowAllAuthorizer: Authorizer = {
+  canPublish: () => true,
+  canSubscribe: () => true,
+  canReceive: () => true,
+};
+
+/** Broker events for logs, the admin API's live stream and counters. */
+export interface BrokerEvents {
+  clientConnected?(info: { clientId: string; username: string | null; ip: string; protocolVersion: ProtocolVersion }): void;
+  clientDisconnected?(info: { clientId: string; reason: string }): void;
+  connectRefused?(info: { clientId: string; username: string | null; ip: string; reasonCode: number }): void;
+}

@@ -1,0 +1,59 @@
+import type {
+  BrokerCounters,
+  BrokerMessage,
+  Delivery,
+  OutboundRecord,
+  QueuedRecord,
+  SessionRecord,
+  SubscriptionRecord,
+} from './records';
+
+/**
+ * Durable state of one broker shard. Every method is synchronous on purpose:
+ * Durable Object SQLite is synchronous, so the engine can handle a packet
+ * start-to-finish without awaiting, which keeps per-session packet order
+ * without locks. A write returns before the acknowledgement it guards is sent,
+ * and the platform's output gate holds that send until the write is durable.
+ *
+ * Sessions and subscriptions are stored for every session (so they survive
+ * hibernation while the socket stays open); queues, in-flight and QoS 2
+ * receive state are stored only for sessions that outlive their connection.
+ */
+export interface SessionStore {
+  loadSessions(): SessionRecord[];
+  saveSession(session: SessionRecord): void;
+  /** Removes the session and everything it owns: subscriptions, queue, in-flight, QoS 2 state. */
+  deleteSession(clientId: string): void;
+
+  loadSubscriptions(): SubscriptionRecord[];
+  saveSubscription(sub: SubscriptionRecord): void;
+  deleteSubscription(clientId: string, filter: string): void;
+
+  /** Oldest first. */
+  loadOutbound(clientId: string): OutboundRecord[];
+  saveOutbound(record: OutboundRecord): void;
+  deleteOutbound(clientId: string, packetId: number): void;
+
+  /** Appends; returns the record's sequence number. */
+  enqueue(clientId: string, delivery: Delivery): number;
+  /** Oldest first, at most `limit`. */
+  peekQueue(clientId: string, limit: number): QueuedRecord[];
+  deleteQueued(clientId: string, seq: number): void;
+  queueLength(clientId: string): number;
+
+  loadInboundQos2(clientId: string): number[];
+  saveInboundQos2(clientId: string, packetId: number): void;
+  deleteInboundQos2(clientId: string, packetId: number): void;
+
+  loadRetained(): BrokerMessage[];
+  putRetained(message: BrokerMessage): void;
+  deleteRetained(topic: string): void;
+
+  /** Client-to-server topic aliases of a live connection (MQTT 5), so they survive hibernation. */
+  loadTopicAliases(connectionId: string): Map<number, string>;
+  saveTopicAlias(connectionId: string, alias: number, topic: string): void;
+  deleteTopicAliases(connectionId: string): void;
+
+  loadCounters(): BrokerCounters | null;
+  saveCounters(counters: BrokerCounters): void;
+}

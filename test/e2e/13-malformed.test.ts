@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IDisconnectPacket } from 'mqtt-packet';
+import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
+
+let broker: BrokerHandle;
+beforeAll(async () => {
+  broker = await startBroker({ vars: { MQTT_MAX_PACKET_SIZE: '4096' } });
+});
+afterAll(async () => {
+  await broker?.stop();
+});
+
+/** A bystander that must keep working while others misbehave. */
+async function bystanderStillWorks(): Promise<void> {
+  const c = await connectClient(broker.wsUrl);
+  const got = collectMessages(c);
+  await c.subscribeAsync('bystander', { qos: 1 });
+  await c.publishAsync('bystander', 'fine', { qos: 1 });
+  await until(() => got.length === 1, 5000, 'bystander delivery');
+  await c.endAsync();
+}
+
+describe('13 malformed and hostile input', () => {
+  it('reassembles packets split across many WebSocket frames, and several packets in one frame', async () => {
+    const raw = await RawWsClient.open(broker.wsUrl, 4);
+    const connect = Buffer.from([0x10, 0x10, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x00, 0x00, 0x04, 0x73, 0x70, 0x6c, 0x74]);
+    for (const byte of connect) raw.sendBytes(Buffer.from([byte]));
+    await raw.next('connack');
+    const sub = Buffer.from([0x82, 0x08, 0x00, 0x01, 0x00, 0x03, 0x61, 0x2f, 0x62, 0x01]);
+    const pub = Buffer.from([0x30, 0x07, 0x00, 0x03, 0x61, 0x2f, 0x62, 0x68, 0x69]);
+    raw.sendBytes(Buffer.concat([sub, pub.subarray(0, 4)]));
+    raw.sendBytes(pub.subarray(4));
+    await raw.next('suback');
+    const p = await raw.next('publish');
+    expect(Buffer.from((p as { payload: Buffer }).payload).toString()).toBe('hi');
+    raw.close();
+  });
+
+  it('answers a malformed packet with DISCONNECT 0x81 in 5.0 and a closed connection in 3.1.1', async () => {
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect();
+    // SUBSCRIBE with reserved flag bits 0000 instead of 0010.
+    v5.sendBytes(Buffer.from([0x80, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 0x61, 0x00]));
+    expect((await v5.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x81);
+    await v5.waitClosed();
+    const v4 = await RawWsClient.open(broker.wsUrl, 4);
+    await v4.connect();
+    v4.sendBytes(Buffer.from([0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00]));
+    await v4.waitClosed();
+    expect(v4.packets.filter((p) => p.cmd !== 'connack')).toHaveLength(0);
+    await bystanderStillWorks();
+  });
+
+  it('refuses invalid UTF-8 in a topic name', async () => {
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect();
+    // PUBLISH QoS 0, properties length 0, topic bytes 0xC3 0x28 (invalid UTF-8).
+    v5.sendBytes(Buffer.from([0x30, 0x06, 0x00, 0x02, 0xc3, 0x28, 0x00, 0x78]));
+    expect((await v5.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x81);
+    await bystanderStillWorks();
+  });
+
+  it('refuses a packet above the Maximum Packet Size with 0x95 before reading its body', async () => {
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect();
+    // Declares a 1 MB PUBLISH but sends only the header.
+    v5.sendBytes(Buffer.from([0x30, 0x80, 0x80, 0x40]));
+    expect((await v5.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x95);
+    await v5.waitClosed();
+    await bystanderStillWorks();
+  });
+
+  it('refuses a wildcard in a PUBLISH topic with 0x90', async () => {
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect();
+    v5.send({ cmd: 'publish', topic: 'a/+/b', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
+    expect((await v5.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x90);
+  });
+
+  it('closes a connection that sends a text frame', async () => {
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect();
+    v5.sendBytes('hello');
+    await v5.waitClosed();
+    await bystanderStillWorks();
+  });
+
+  it('survives a burst of random garbage from many connections', async () => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed);
+    for (let i = 0; i < 20; i++) {
+      const raw = await RawWsClient.open(broker.wsUrl, i % 2 ? 4 : 5);
+      if (i % 3 === 0) await raw.connect();
+      const junk = Buffer.alloc(1 + (rand() % 64));
+      for (let j = 0; j < junk.length; j++) junk[j] = rand() & 0xff;
+      raw.sendBytes(junk);
+      raw.close();
+    }
+    await bystanderStillWorks();
+  });
+
+  it('refuses upgrades without the mqtt subprotocol', async () => {
+    const res = await fetch(`${broker.url}/mqtt`, { headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatch(/Sec-WebSocket-Protocol/);
+  });
+});

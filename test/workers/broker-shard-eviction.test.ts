@@ -1,0 +1,111 @@
+import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { IConnackPacket, IPublishPacket, IPubrecPacket, IPubcompPacket, IPubackPacket } from 'mqtt-packet';
+import { RawClient } from './raw-client';
+import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
+
+const shard = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
+const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+
+describe('broker shard inside workerd', () => {
+  it('echoes the mqtt subprotocol and speaks MQTT over the real WebSocket', async () => {
+    const c = await RawClient.open(5);
+    expect(c.subprotocol).toBe('mqtt');
+    const ack = await c.connect({ clientId: 'wire-1' });
+    expect(ack).toMatchObject({ cmd: 'connack', reasonCode: 0, sessionPresent: false });
+    c.close();
+  });
+
+  it('keeps an acknowledged QoS 2 flow across eviction in the middle of it', async () => {
+    const sessionProps = { properties: { sessionExpiryInterval: 3600 } };
+    const sub = await RawClient.open(5);
+    await sub.connect({ clientId: 'qos2-sub', clean: true, ...sessionProps });
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'evict/q2', qos: 2 }] });
+    await sub.next('suback');
+
+    const pub = await RawClient.open(5);
+    await pub.connect({ clientId: 'qos2-pub', clean: true, ...sessionProps });
+    pub.send({ cmd: 'publish', topic: 'evict/q2', payload: Buffer.from('exactly-once'), qos: 2, messageId: 42, retain: false, dup: false });
+    expect((await pub.next<IPubrecPacket>('pubrec')).messageId).toBe(42);
+    const first = await sub.next<IPublishPacket>('publish');
+    expect(first.dup).toBe(false);
+
+    // Evict with every socket dropped: memory is gone, only SQLite remains.
+    await evictDurableObject(shard(), { webSockets: 'close' });
+    await pub.waitClosed();
+    await sub.waitClosed();
+
+    // The publisher finishes its flow on a new connection: the broker still knows packet 42.
+    const pub2 = await RawClient.open(5);
+    const pubAck = await pub2.connect({ clientId: 'qos2-pub', clean: false, ...sessionProps });
+    expect((pubAck as IConnackPacket).sessionPresent).toBe(true);
+    pub2.send({ cmd: 'pubrel', messageId: 42 });
+    expect(await pub2.next<IPubcompPacket>('pubcomp')).toMatchObject({ messageId: 42, reasonCode: 0 });
+
+    // The subscriber gets the unacknowledged delivery again, flagged DUP, and completes it once.
+    const sub2 = await RawClient.open(5);
+    expect(((await sub2.connect({ clientId: 'qos2-sub', clean: false, ...sessionProps })) as IConnackPacket).sessionPresent).toBe(true);
+    const again = await sub2.next<IPublishPacket>('publish');
+    expect(again).toMatchObject({ topic: 'evict/q2', qos: 2, dup: true, messageId: first.messageId });
+    expect(text(again)).toBe('exactly-once');
+    sub2.send({ cmd: 'pubrec', messageId: again.messageId });
+    await sub2.next('pubrel');
+    sub2.send({ cmd: 'pubcomp', messageId: again.messageId });
+    expect(await sub2.drain('publish')).toHaveLength(0);
+    pub2.close();
+    sub2.close();
+  });
+
+  it('resumes a persistent session after eviction with its queued messages', async () => {
+    const c = await RawClient.open(4);
+    await c.connect({ clientId: 'persist-1', clean: false });
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'evict/persist/#', qos: 1 }] });
+    await c.next('suback');
+    c.close();
+    await c.waitClosed();
+
+    const pub = await RawClient.open(4);
+    await pub.connect({ clientId: 'persist-pub' });
+    for (let i = 1; i <= 3; i++) {
+      pub.send({ cmd: 'publish', topic: `evict/persist/${i}`, payload: Buffer.from(`m${i}`), qos: 1, messageId: i, retain: false, dup: false });
+      expect((await pub.next<IPubackPacket>('puback')).messageId).toBe(i);
+    }
+    await evictDurableObject(shard(), { webSockets: 'close' });
+
+    const back = await RawClient.open(4);
+    expect(((await back.connect({ clientId: 'persist-1', clean: false })) as IConnackPacket).sessionPresent).toBe(true);
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await back.next<IPublishPacket>('publish');
+      got.push(text(p));
+      back.send({ cmd: 'puback', messageId: p.messageId });
+    }
+    expect(got).toEqual(['m1', 'm2', 'm3']);
+    back.close();
+  });
+
+  it('keeps open connections working when the object hibernates and wakes', async () => {
+    const sub = await RawClient.open(5);
+    await sub.connect({ clientId: 'hib-sub' });
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'hib/+', qos: 1 }] });
+    await sub.next('suback');
+    await evictDurableObject(shard(), { webSockets: 'hibernate' });
+    const pub = await RawClient.open(5);
+    await pub.connect({ clientId: 'hib-pub' });
+    pub.send({ cmd: 'publish', topic: 'hib/1', payload: Buffer.from('still here'), qos: 1, messageId: 5, retain: false, dup: false });
+    await pub.next('puback');
+    expect(text(await sub.next<IPublishPacket>('publish'))).toBe('still here');
+    sub.close();
+    pub.close();
+  });
+
+  it('stores sessions in the Durable Object SQLite database', async () => {
+    const c = await RawClient.open(5);
+    await c.connect({ clientId: 'sql-visible', clean: false, properties: { sessionExpiryInterval: 60 } });
+    const rows = await runInDurableObject(shard(), (_instance, state) =>
+      state.storage.sql.exec('SELECT client_id FROM sessions WHERE client_id = ?', 'sql-visible').toArray(),
+    );
+    expect(rows).toHaveLength(1);
+    c.close();
+  });
+});

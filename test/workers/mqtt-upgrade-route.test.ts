@@ -1,0 +1,61 @@
+import { SELF, env, runInDurableObject } from 'cloudflare:test';
+import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
+import { describe, expect, it } from 'vitest';
+import { RawClient } from './raw-client';
+import { chooseSubprotocol } from '../../worker/routes/mqtt-upgrade';
+import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../../worker/trusted-context';
+
+describe('the /mqtt upgrade route', () => {
+  it('refuses a plain GET with 426 and a JSON explanation', async () => {
+    const res = await SELF.fetch('https://edge.example/mqtt');
+    expect(res.status).toBe(426);
+    expect(await res.json()).toEqual({ error: expect.stringMatching(/WebSocket upgrade/) });
+  });
+
+  it('refuses an upgrade without an MQTT subprotocol with 400', async () => {
+    const res = await SELF.fetch('https://edge.example/mqtt', { headers: { Upgrade: 'websocket' } });
+    expect(res.status).toBe(400);
+    const other = await SELF.fetch('https://edge.example/mqtt', { headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'chat' } });
+    expect(other.status).toBe(400);
+  });
+
+  it('refuses other methods with 405', async () => {
+    const res = await SELF.fetch('https://edge.example/mqtt', { method: 'POST', body: 'x' });
+    expect(res.status).toBe(405);
+  });
+
+  it('echoes mqtt, and mqttv3.1 for legacy clients', async () => {
+    expect((await RawClient.open(4)).subprotocol).toBe('mqtt');
+    expect((await RawClient.open(4, { 'Sec-WebSocket-Protocol': 'mqttv3.1' })).subprotocol).toBe('mqttv3.1');
+    expect(chooseSubprotocol('foo, MQTT')).toBe('mqtt');
+    expect(chooseSubprotocol(null)).toBeNull();
+  });
+
+  it('ignores a forged trusted-context header from the client', async () => {
+    const forged = encodeURIComponent(JSON.stringify({ ip: '10.0.0.1', tls: true, tlsClientAuth: { certVerified: 'SUCCESS' }, subprotocol: 'mqtt' }));
+    const c = await RawClient.open(5, { [TRUSTED_CONTEXT_HEADER]: forged, 'CF-Connecting-IP': '203.0.113.9' });
+    const ack = await c.connect({ clientId: 'forger' });
+    expect(ack).toMatchObject({ cmd: 'connack', reasonCode: 0 });
+    const seen = await runInDurableObject(env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME)), (instance) => {
+      const engine = (instance as unknown as { engine: { connections: Map<string, { clientId: string | null; trusted: { ip: string; tlsClientAuth: unknown } }> } }).engine;
+      return [...engine.connections.values()].find((conn) => conn.clientId === 'forger')?.trusted;
+    });
+    expect(seen).toBeDefined();
+    expect(seen!.ip).not.toBe('10.0.0.1');
+    expect(seen!.tlsClientAuth).toBeNull();
+    c.close();
+  });
+
+  it('only accepts well-formed trusted contexts', () => {
+    expect(decodeTrustedContext(null)).toBeNull();
+    expect(decodeTrustedContext('%7Bnot json')).toBeNull();
+    expect(decodeTrustedContext(encodeURIComponent(JSON.stringify({ ip: 1 })))).toBeNull();
+  });
+
+  it('answers health checks and unknown API paths with JSON', async () => {
+    expect(await (await SELF.fetch('https://edge.example/health')).json()).toEqual({ status: 'ok' });
+    const missing = await SELF.fetch('https://edge.example/api/nope');
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'not found' });
+  });
+});

@@ -1,0 +1,21 @@
+import type { Env } from './env';
+
+/**
+ * The single place that decides which broker shard serves a connection or a
+ * publish. Today every client lands on one shard; splitting later (by client
+ * id hash, by tenant) changes only this module, not the engine.
+ */
+export interface BrokerRouter {
+  shardForConnection(request: Request): DurableObjectStub;
+  allShards(): DurableObjectStub[];
+}
+
+export const SINGLE_SHARD_NAME = 'shard-0';
+
+export function createBrokerRouter(env: Env): BrokerRouter {
+  const stub = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
+  return {
+    shardForConnection: () => stub(),
+    allShards: () => [stub()],
+  };
+}
