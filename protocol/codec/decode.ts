@@ -108,8 +108,10 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
   } catch (err) {
     entry.error = err instanceof Error ? err : new Error(String(err));
   } finally {
-    // Never let a half-parsed packet leak into the next call.
+    // Never let a half-parsed packet leak into the next call. _resetState
+    // leaves the read position behind after an error, so reset it too.
     entry.parser._resetState();
+    entry.parser._pos = 0;
   }
   if (entry.error || !entry.packet) {
     const message = entry.error?.message ?? 'incomplete packet';

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
@@ -101,8 +102,21 @@ describe('13 malformed and hostile input', () => {
   });
 
   it('refuses upgrades without the mqtt subprotocol', async () => {
-    const res = await fetch(`${broker.url}/mqtt`, { headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
-    expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatch(/Sec-WebSocket-Protocol/);
+    // fetch() will not send an Upgrade header, so this is a plain HTTP/1.1 request.
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${broker.url}/mqtt`, {
+        headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('upgrade', () => reject(new Error('upgraded without a subprotocol')));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(400);
+    expect(JSON.parse(body).error).toMatch(/Sec-WebSocket-Protocol/);
   });
 });

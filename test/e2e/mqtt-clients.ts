@@ -121,15 +121,24 @@ export class RawWsClient {
   }
 
   async next<T extends codec.Packet = codec.Packet>(cmd: codec.Packet['cmd'], timeoutMs = 5000): Promise<T> {
-    await until(() => this.packets.some((p) => p.cmd === cmd) || this.closed, timeoutMs, cmd);
+    await until(() => this.packets.some((p) => p.cmd === cmd) || this.closing, timeoutMs, cmd);
+    // A packet sent just before the close frame is already parsed by now.
     const i = this.packets.findIndex((p) => p.cmd === cmd);
     if (i < 0) throw new Error(`closed (${this.closeCode}) before ${cmd}; got ${this.packets.map((p) => p.cmd).join(',')}`);
     return this.packets.splice(i, 1)[0] as T;
   }
 
-  async waitClosed(timeoutMs = 5000): Promise<number | null> {
-    await until(() => this.closed, timeoutMs, 'close');
-    return this.closeCode;
+  /**
+   * Resolves once the broker's close frame arrived (readyState CLOSING or
+   * CLOSED). The local proxy may hold the TCP connection open for seconds
+   * after the closing handshake, so waiting for 'close' would measure it.
+   */
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    await until(() => this.closed || this.ws.readyState >= WebSocket.CLOSING, timeoutMs, 'close');
+  }
+
+  get closing(): boolean {
+    return this.closed || this.ws.readyState >= WebSocket.CLOSING;
   }
 
   close(): void {
