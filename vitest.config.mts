@@ -16,6 +16,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           environment: 'node',
+          sequence: { groupOrder: 0 },
           include: ['protocol/**/*.test.ts', 'auth/**/*.test.ts', 'worker/**/*.unit.test.ts'],
         },
       },
@@ -30,6 +31,7 @@ export default defineConfig({
         ],
         test: {
           name: 'workers',
+          sequence: { groupOrder: 1 },
           include: ['test/workers/**/*.test.ts', 'durable-objects/**/*.test.ts'],
           deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },
         },
@@ -38,6 +40,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           environment: 'node',
+          // After the fast suites; each file starts its own wrangler dev.
+          sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
