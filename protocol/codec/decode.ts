@@ -4,163 +4,581 @@ import type { Packet } from 'mqtt-packet';
 
 export type DecodeResult =
   | { ok: true; packet: Packet }
-  | { ok: false; reasonCode: number; message: string; connectProtocolVersion?: number };
+  | {
+      ok: false;
+      reasonCode: number;
+      message: string;
+      /** The Protocol Level byte of a refused CONNECT, as sent, so the refusal can be worded for that client. */
+      connectProtocolVersion?: number;
+    };
 
 const MALFORMED = 0x81;
 const PROTOCOL_ERROR = 0x82;
 const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
 
+const CONNECT = 1;
+const PUBLISH = 3;
+
+/** An error that already knows which reason code it deserves. */
+class CodecError extends Error {
+  constructor(
+    readonly reasonCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ignoreBOM keeps a leading U+FEFF in the string: it must not be stripped [MQTT-1.5.4-3].
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-type ParserInternals = ReturnType<typeof mqtt.parser> & {
-  _list: { slice(start: number, end: number): Buffer; length: number };
-  _pos: number;
-  packet: { length: number };
-  _parseNum(): number;
-  _emitError(err: Error): void;
-  _resetState(): void;
-  _parseString: () => string | null;
+// ----------------------------------------------------------------- properties
+
+const P = {
+  payloadFormatIndicator: 1,
+  messageExpiryInterval: 2,
+  contentType: 3,
+  responseTopic: 8,
+  correlationData: 9,
+  subscriptionIdentifier: 11,
+  sessionExpiryInterval: 17,
+  assignedClientIdentifier: 18,
+  serverKeepAlive: 19,
+  authenticationMethod: 21,
+  authenticationData: 22,
+  requestProblemInformation: 23,
+  willDelayInterval: 24,
+  requestResponseInformation: 25,
+  responseInformation: 26,
+  serverReference: 28,
+  reasonString: 31,
+  receiveMaximum: 33,
+  topicAliasMaximum: 34,
+  topicAlias: 35,
+  maximumQoS: 36,
+  retainAvailable: 37,
+  userProperty: 38,
+  maximumPacketSize: 39,
+  wildcardSubscriptionAvailable: 40,
+  subscriptionIdentifiersAvailable: 41,
+  sharedSubscriptionAvailable: 42,
+} as const;
+
+type PropertyType = 'bool' | 'int8' | 'int16' | 'int32' | 'var' | 'string' | 'pair' | 'binary';
+
+/** Name as mqtt-packet spells it (so decoded packets look exactly like its own) and wire type. */
+const PROPERTY_INFO: Record<number, readonly [string, PropertyType]> = {
+  [P.payloadFormatIndicator]: ['payloadFormatIndicator', 'bool'],
+  [P.messageExpiryInterval]: ['messageExpiryInterval', 'int32'],
+  [P.contentType]: ['contentType', 'string'],
+  [P.responseTopic]: ['responseTopic', 'string'],
+  [P.correlationData]: ['correlationData', 'binary'],
+  [P.subscriptionIdentifier]: ['subscriptionIdentifier', 'var'],
+  [P.sessionExpiryInterval]: ['sessionExpiryInterval', 'int32'],
+  [P.assignedClientIdentifier]: ['assignedClientIdentifier', 'string'],
+  [P.serverKeepAlive]: ['serverKeepAlive', 'int16'],
+  [P.authenticationMethod]: ['authenticationMethod', 'string'],
+  [P.authenticationData]: ['authenticationData', 'binary'],
+  [P.requestProblemInformation]: ['requestProblemInformation', 'bool'],
+  [P.willDelayInterval]: ['willDelayInterval', 'int32'],
+  [P.requestResponseInformation]: ['requestResponseInformation', 'bool'],
+  [P.responseInformation]: ['responseInformation', 'string'],
+  [P.serverReference]: ['serverReference', 'string'],
+  [P.reasonString]: ['reasonString', 'string'],
+  [P.receiveMaximum]: ['receiveMaximum', 'int16'],
+  [P.topicAliasMaximum]: ['topicAliasMaximum', 'int16'],
+  [P.topicAlias]: ['topicAlias', 'int16'],
+  [P.maximumQoS]: ['maximumQoS', 'int8'],
+  [P.retainAvailable]: ['retainAvailable', 'bool'],
+  [P.userProperty]: ['userProperties', 'pair'],
+  [P.maximumPacketSize]: ['maximumPacketSize', 'int32'],
+  [P.wildcardSubscriptionAvailable]: ['wildcardSubscriptionAvailable', 'bool'],
+  [P.subscriptionIdentifiersAvailable]: ['subscriptionIdentifiersAvailable', 'bool'],
+  [P.sharedSubscriptionAvailable]: ['sharedSubscriptionAvailable', 'bool'],
 };
 
-/**
- * mqtt-packet decodes strings with Buffer#toString, which silently replaces
- * malformed bytes. Every MQTT UTF-8 string must be well-formed and free of
- * U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2], so strings are decoded strictly here.
- */
-function strictParseString(this: ParserInternals): string | null {
-  const length = this._parseNum();
-  const end = length + this._pos;
-  if (length === -1 || end > this._list.length || end > this.packet.length) return null;
-  let result: string;
-  try {
-    result = strictUtf8.decode(this._list.slice(this._pos, end));
-  } catch {
-    this._emitError(new Error('invalid UTF-8 in a string field'));
-    return null;
-  }
-  if (result.includes('\u0000')) {
-    this._emitError(new Error('U+0000 in a string field'));
-    return null;
-  }
-  this._pos = end;
-  return result;
+const ACK_PROPERTIES = new Set<number>([P.reasonString, P.userProperty]);
+
+/** Properties each packet may carry (spec 2.2.2.2, Table 2-4). */
+const ALLOWED_PROPERTIES: Record<string, ReadonlySet<number>> = {
+  connect: new Set([
+    P.sessionExpiryInterval,
+    P.receiveMaximum,
+    P.maximumPacketSize,
+    P.topicAliasMaximum,
+    P.requestResponseInformation,
+    P.requestProblemInformation,
+    P.userProperty,
+    P.authenticationMethod,
+    P.authenticationData,
+  ]),
+  will: new Set([
+    P.willDelayInterval,
+    P.payloadFormatIndicator,
+    P.messageExpiryInterval,
+    P.contentType,
+    P.responseTopic,
+    P.correlationData,
+    P.userProperty,
+  ]),
+  connack: new Set([
+    P.sessionExpiryInterval,
+    P.receiveMaximum,
+    P.maximumQoS,
+    P.retainAvailable,
+    P.maximumPacketSize,
+    P.assignedClientIdentifier,
+    P.topicAliasMaximum,
+    P.reasonString,
+    P.userProperty,
+    P.wildcardSubscriptionAvailable,
+    P.subscriptionIdentifiersAvailable,
+    P.sharedSubscriptionAvailable,
+    P.serverKeepAlive,
+    P.responseInformation,
+    P.serverReference,
+    P.authenticationMethod,
+    P.authenticationData,
+  ]),
+  publish: new Set([
+    P.payloadFormatIndicator,
+    P.messageExpiryInterval,
+    P.topicAlias,
+    P.responseTopic,
+    P.correlationData,
+    P.userProperty,
+    P.subscriptionIdentifier,
+    P.contentType,
+  ]),
+  puback: ACK_PROPERTIES,
+  pubrec: ACK_PROPERTIES,
+  pubrel: ACK_PROPERTIES,
+  pubcomp: ACK_PROPERTIES,
+  suback: ACK_PROPERTIES,
+  unsuback: ACK_PROPERTIES,
+  subscribe: new Set([P.subscriptionIdentifier, P.userProperty]),
+  unsubscribe: new Set([P.userProperty]),
+  disconnect: new Set([P.sessionExpiryInterval, P.reasonString, P.userProperty, P.serverReference]),
+  auth: new Set([P.authenticationMethod, P.authenticationData, P.reasonString, P.userProperty]),
+};
+
+// ----------------------------------------------------------------- the parser
+
+/** The parts of mqtt-packet's Parser (parser.js) that the strict parser builds on. */
+interface ParsingPacket {
+  cmd: string;
+  length: number;
+  qos: number;
+  messageId?: number;
+  clientId?: string;
+  reasonCode?: number;
+  [field: string]: unknown;
 }
 
-interface StrictParser {
-  parser: ParserInternals;
-  packet: Packet | null;
+interface MqttPacketParser {
+  settings: { protocolVersion?: number };
+  packet: ParsingPacket;
   error: Error | null;
-  endPos: number;
+  _pos: number;
+  _list: { length: number };
+  parser(opt: { protocolVersion: number }): this;
+  parse(buf: Buffer): number;
+  _resetState(): void;
+  _emitError(err: Error): void;
+  _newPacket(): boolean;
+  _parseNum(): number;
+  _parseString(): string | null;
+  _parseBuffer(): Buffer | null;
+  _parseMessageId(): boolean;
+  _parseProperties(): Record<string, unknown>;
+  _parseAuth(): unknown;
 }
 
-const parsers = new Map<number, StrictParser>();
+// parser.js is not an entry point of the package, so the class is reached through an instance.
+const MqttPacketParser = (mqtt.parser() as unknown as { constructor: new () => MqttPacketParser }).constructor;
+
+/**
+ * mqtt-packet's Parser, made strict where it is lenient: strings are checked
+ * as UTF-8 instead of decoded with replacement characters, properties are
+ * bounds-checked and validated per packet, and a missing Packet Identifier is
+ * an error. Fed exactly one packet per call, synchronously.
+ */
+class StrictParser extends MqttPacketParser {
+  private body: Buffer = Buffer.alloc(0);
+  /** Where the field being read must end: the packet, or the property block being read. */
+  private limit = 0;
+  private result: ParsingPacket | null = null;
+  private resultEnd = 0;
+  private failure: Error | null = null;
+
+  constructor(private readonly version: 3 | 4 | 5) {
+    super();
+    this.parser({ protocolVersion: version });
+  }
+
+  decode(raw: Buffer, headerSize: number): { packet: ParsingPacket; end: number } | { error: Error } {
+    // A CONNECT makes mqtt-packet adopt it as its settings; undo that every time.
+    this.settings = { protocolVersion: this.version };
+    this.body = raw.subarray(headerSize);
+    this.limit = this.body.length;
+    this.result = null;
+    this.failure = null;
+    try {
+      this.parse(raw);
+    } catch (err) {
+      // Defensive: mqtt-packet reads past the end of short packets in places.
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+    } finally {
+      // Nothing of this packet may leak into the next call.
+      this._resetState();
+      this.body = Buffer.alloc(0);
+    }
+    if (this.failure) return { error: this.failure };
+    if (!this.result) return { error: new Error('incomplete packet') };
+    return { packet: this.result, end: this.resultEnd };
+  }
+
+  override _emitError(err: Error): void {
+    this.failure ??= err;
+    this.error = err;
+  }
+
+  override _newPacket(): boolean {
+    if (this.result === null && this.failure === null) {
+      this.result = this.packet;
+      this.resultEnd = this._pos;
+    }
+    return super._newPacket();
+  }
+
+  override _parseMessageId(): boolean {
+    const id = this._parseNum();
+    if (id === -1) {
+      this._emitError(new CodecError(MALFORMED, 'packet too short for a packet identifier'));
+      return false;
+    }
+    this.packet.messageId = id;
+    return true;
+  }
+
+  /** A UTF-8 Encoded String [MQTT-1.5.4-1], [MQTT-1.5.4-2]; null when it does not fit or is invalid. */
+  override _parseString(): string | null {
+    const bytes = this.lengthPrefixed();
+    if (bytes === null) return null;
+    let text: string;
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      this._emitError(new CodecError(MALFORMED, 'string is not well-formed UTF-8'));
+      return null;
+    }
+    if (text.includes('\u0000')) {
+      this._emitError(new CodecError(MALFORMED, 'string contains U+0000'));
+      return null;
+    }
+    return text;
+  }
+
+  override _parseBuffer(): Buffer | null {
+    return this.lengthPrefixed();
+  }
+
+  /** A two-byte length and that many bytes, all within the current limit. */
+  private lengthPrefixed(): Buffer | null {
+    const start = this._pos + 2;
+    if (start > this.limit) return null;
+    const end = start + this.body.readUInt16BE(this._pos);
+    if (end > this.limit) return null;
+    this._pos = end;
+    return this.body.subarray(start, end);
+  }
+
+  /** A Variable Byte Integer inside the variable header, or -1 after reporting why not. */
+  private varInt(): number {
+    let value = 0;
+    let multiplier = 1;
+    for (let i = 0; ; i++) {
+      if (i === 4) {
+        this._emitError(new CodecError(MALFORMED, 'variable byte integer longer than four bytes'));
+        return -1;
+      }
+      if (this._pos >= this.limit) {
+        this._emitError(new CodecError(MALFORMED, 'truncated variable byte integer'));
+        return -1;
+      }
+      const b = this.body[this._pos++];
+      value += (b & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) {
+          this._emitError(new CodecError(MALFORMED, 'variable byte integer not minimally encoded')); // [MQTT-1.5.5-1]
+          return -1;
+        }
+        return value;
+      }
+    }
+  }
+
+  override _parseAuth(): unknown {
+    if (this.settings.protocolVersion === 5 && this.packet.length === 0) {
+      // Reason Code and Properties may both be omitted for Success (spec 3.15.2.1).
+      this.packet.reasonCode = 0;
+      return true;
+    }
+    return super._parseAuth();
+  }
+
+  /**
+   * Replaces mqtt-packet's property reader, which neither keeps values inside
+   * the Property Length nor notices truncated, repeated or misplaced properties.
+   */
+  override _parseProperties(): Record<string, unknown> {
+    const packet = this.packet;
+    if ((packet.cmd === 'disconnect' || packet.cmd === 'auth') && this._pos >= packet.length) {
+      // Omitted when nothing follows the Reason Code (spec 3.14.2.2.1).
+      return {};
+    }
+    const context = packet.cmd === 'connect' && packet.clientId !== undefined ? 'will' : packet.cmd;
+    const allowed = ALLOWED_PROPERTIES[context];
+    const result: Record<string, unknown> = {};
+    const reject = (reasonCode: number, message: string): Record<string, unknown> => {
+      this._emitError(new CodecError(reasonCode, message));
+      return result;
+    };
+
+    const length = this.varInt();
+    if (length === -1) return result;
+    const end = this._pos + length;
+    if (end > packet.length) return reject(MALFORMED, 'property length exceeds the packet');
+    const outerLimit = this.limit;
+    this.limit = end;
+    const seen = new Set<number>();
+    try {
+      while (this._pos < end) {
+        const id = this.body[this._pos++];
+        const info = PROPERTY_INFO[id];
+        if (!info) return reject(MALFORMED, `unknown property 0x${id.toString(16)}`);
+        const [name, type] = info;
+        // A property not valid for its packet is malformed (spec 2.2.2.2).
+        if (!allowed?.has(id)) return reject(MALFORMED, `property ${name} is not allowed in ${context}`);
+        const repeatable = id === P.userProperty || (id === P.subscriptionIdentifier && context === 'publish');
+        if (seen.has(id) && !repeatable) return reject(PROTOCOL_ERROR, `property ${name} included more than once`);
+        seen.add(id);
+
+        let value: unknown;
+        switch (type) {
+          case 'bool':
+          case 'int8': {
+            if (this._pos + 1 > end) return reject(MALFORMED, `property ${name} truncated`);
+            const byte = this.body[this._pos++];
+            if (byte > 1) return reject(PROTOCOL_ERROR, `property ${name} must be 0 or 1`);
+            value = type === 'bool' ? byte === 1 : byte;
+            break;
+          }
+          case 'int16':
+            if (this._pos + 2 > end) return reject(MALFORMED, `property ${name} truncated`);
+            value = this.body.readUInt16BE(this._pos);
+            this._pos += 2;
+            break;
+          case 'int32':
+            if (this._pos + 4 > end) return reject(MALFORMED, `property ${name} truncated`);
+            value = this.body.readUInt32BE(this._pos);
+            this._pos += 4;
+            break;
+          case 'var':
+            value = this.varInt();
+            if (value === -1) return result;
+            break;
+          case 'binary':
+            value = this._parseBuffer();
+            if (value === null) return reject(MALFORMED, `property ${name} truncated`);
+            break;
+          case 'string':
+            value = this._parseString();
+            if (value === null) return reject(MALFORMED, `property ${name} truncated`);
+            break;
+          case 'pair': {
+            // Both halves are UTF-8 strings [MQTT-1.5.7-1].
+            const key = this._parseString();
+            const pairValue = key === null ? null : this._parseString();
+            if (key === null || pairValue === null) return reject(MALFORMED, 'user property truncated');
+            const pairs = (result.userProperties ??= Object.create(null)) as Record<string, string | string[]>;
+            const existing = pairs[key];
+            if (existing === undefined) pairs[key] = pairValue;
+            else if (Array.isArray(existing)) existing.push(pairValue);
+            else pairs[key] = [existing, pairValue];
+            continue;
+          }
+        }
+
+        if (value === 0 && (id === P.receiveMaximum || id === P.maximumPacketSize || id === P.subscriptionIdentifier)) {
+          return reject(PROTOCOL_ERROR, `property ${name} must not be 0`);
+        }
+        if (id === P.subscriptionIdentifier && context === 'publish') {
+          const current = result[name];
+          result[name] = current === undefined ? value : Array.isArray(current) ? [...current, value] : [current, value];
+        } else {
+          result[name] = value;
+        }
+      }
+    } finally {
+      this.limit = outerLimit;
+    }
+    return result;
+  }
+}
+
+const parsers = new Map<3 | 4 | 5, StrictParser>();
 
 function parserFor(version: 3 | 4 | 5): StrictParser {
-  let entry = parsers.get(version);
-  if (entry) return entry;
-  const parser = mqtt.parser({ protocolVersion: version }) as ParserInternals;
-  parser._parseString = strictParseString;
-  const created: StrictParser = { parser, packet: null, error: null, endPos: 0 };
-  parser.on('packet', (p: Packet) => {
-    if (created.packet === null && created.error === null) {
-      created.packet = p;
-      created.endPos = parser._pos;
-    }
-  });
-  parser.on('error', (e: Error) => {
-    if (created.error === null) created.error = e;
-  });
-  parsers.set(version, created);
-  return created;
+  let parser = parsers.get(version);
+  if (!parser) {
+    parser = new StrictParser(version);
+    parsers.set(version, parser);
+  }
+  return parser;
 }
 
-function connectVersionByte(raw: Uint8Array): number | undefined {
+// ----------------------------------------------------------------- decoding
+
+function fail(reasonCode: number, message: string): DecodeResult {
+  return { ok: false, reasonCode, message };
+}
+
+/** Size of the fixed header, or a reason why the bytes are not exactly one packet. */
+function fixedHeaderSize(raw: Uint8Array): number | string {
+  let remaining = 0;
+  let multiplier = 1;
   let i = 1;
-  while (i < raw.length && raw[i] & 0x80) i++;
-  i++;
-  const nameLen = ((raw[i] ?? 0) << 8) | (raw[i + 1] ?? 0);
-  return raw[i + 2 + nameLen];
+  for (;;) {
+    if (i === 5) return 'remaining length longer than four bytes';
+    if (i >= raw.length) return 'truncated fixed header';
+    const b = raw[i++];
+    remaining += (b & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((b & 0x80) === 0) {
+      if (b === 0 && i > 2) return 'remaining length not minimally encoded'; // [MQTT-1.5.5-1]
+      break;
+    }
+  }
+  if (i + remaining !== raw.length) return `remaining length ${remaining} does not match the ${raw.length - i} bytes given`;
+  return i;
+}
+
+const MQTT = [0x4d, 0x51, 0x54, 0x54];
+const MQISDP = [0x4d, 0x51, 0x49, 0x73, 0x64, 0x70];
+
+function bytesEqual(raw: Uint8Array, at: number, length: number, expected: readonly number[]): boolean {
+  if (length !== expected.length) return false;
+  for (let i = 0; i < length; i++) if (raw[at + i] !== expected[i]) return false;
+  return true;
 }
 
 /**
- * Decodes one complete packet (as cut by PacketFramer). `protocolVersion` is
- * the connection's version, or null before CONNECT: then only a CONNECT is
- * accepted and its own version is used.
+ * The version a first CONNECT asks for. Only the pairs real clients send are
+ * accepted: "MQIsdp" with level 3 (MQTT 3.1), "MQTT" with 4 (3.1.1) or 5.
+ * Bridge levels (0x83, 0x84) are refused too: a bridge falls back to a plain
+ * level on that answer, and the no-local semantics they imply are not offered.
+ */
+function connectVersion(raw: Uint8Array, headerSize: number): 3 | 4 | 5 | DecodeResult {
+  const nameLength = headerSize + 2 <= raw.length ? (raw[headerSize] << 8) | raw[headerSize + 1] : -1;
+  const levelAt = headerSize + 2 + nameLength;
+  if (nameLength === -1 || levelAt >= raw.length) return fail(MALFORMED, 'CONNECT too short for a protocol name and level');
+  const level = raw[levelAt];
+  const nameAt = headerSize + 2;
+  if ((level === 4 || level === 5) && bytesEqual(raw, nameAt, nameLength, MQTT)) return level;
+  if (level === 3 && bytesEqual(raw, nameAt, nameLength, MQISDP)) return level;
+  // Answered with CONNACK 0x84 / return code 1 [MQTT-3.1.2-1], [MQTT-3.1.2-2].
+  return {
+    ok: false,
+    reasonCode: UNSUPPORTED_PROTOCOL_VERSION,
+    message: `unsupported protocol name or level ${level}`,
+    connectProtocolVersion: level,
+  };
+}
+
+/** Errors raised by mqtt-packet itself that MQTT 5 classes as Protocol Errors rather than Malformed Packets. */
+function reasonCodeOf(err: Error, version: 3 | 4 | 5): number {
+  if (err instanceof CodecError) return err.reasonCode;
+  if (version === 5) {
+    // Retain Handling 3 and Maximum QoS 3 are Protocol Errors (spec 3.8.3.1).
+    if (err.message.startsWith('Invalid retain handling') || err.message.startsWith('Invalid subscribe QoS')) return PROTOCOL_ERROR;
+  }
+  return MALFORMED;
+}
+
+/**
+ * Decodes one complete packet received by the server, as cut by PacketFramer.
+ * `protocolVersion` is the connection's version, or null before CONNECT: then
+ * only a CONNECT is accepted and its own version is used.
+ *
+ * Binary fields and the PUBLISH payload are views of `raw`, not copies.
  */
 export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null): DecodeResult {
+  const headerSize = fixedHeaderSize(raw);
+  if (typeof headerSize === 'string') return fail(MALFORMED, headerSize);
   const type = raw[0] >> 4;
+
   let version: 3 | 4 | 5;
   if (protocolVersion === null) {
-    if (type !== 1) return { ok: false, reasonCode: PROTOCOL_ERROR, message: 'the first packet must be CONNECT' }; // [MQTT-3.1.0-1]
-    const v = connectVersionByte(raw);
-    if (v !== 3 && v !== 4 && v !== 5 && v !== 0x83 && v !== 0x84) {
-      return { ok: false, reasonCode: UNSUPPORTED_PROTOCOL_VERSION, message: `unsupported protocol level ${v}`, connectProtocolVersion: v };
-    }
-    version = (v & 0x7f) as 3 | 4 | 5;
+    // The first packet must be CONNECT [MQTT-3.1.0-1].
+    if (type !== CONNECT) return fail(PROTOCOL_ERROR, 'the first packet must be CONNECT');
+    const asked = connectVersion(raw, headerSize);
+    if (typeof asked !== 'number') return asked;
+    version = asked;
   } else {
     version = protocolVersion;
   }
-  const entry = parserFor(version);
-  entry.packet = null;
-  entry.error = null;
-  try {
-    entry.parser.parse(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-  } catch (err) {
-    entry.error = err instanceof Error ? err : new Error(String(err));
-  } finally {
-    // Never let a half-parsed packet leak into the next call. _resetState
-    // leaves the read position behind after an error, so reset it too.
-    entry.parser._resetState();
-    entry.parser._pos = 0;
+
+  const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  const parsed = parserFor(version).decode(buffer, headerSize);
+  if ('error' in parsed) return fail(reasonCodeOf(parsed.error, version), parsed.error.message);
+
+  const { packet, end } = parsed;
+  if (type !== PUBLISH && end !== packet.length) {
+    return fail(MALFORMED, `${packet.cmd} has ${packet.length - end} bytes beyond its last field`);
   }
-  if (entry.error || !entry.packet) {
-    const message = entry.error?.message ?? 'incomplete packet';
-    if (/protocol version/i.test(message)) {
-      return { ok: false, reasonCode: UNSUPPORTED_PROTOCOL_VERSION, message, connectProtocolVersion: connectVersionByte(raw) };
-    }
-    return { ok: false, reasonCode: MALFORMED, message };
-  }
-  const packet = entry.packet;
-  const problem = checkPacket(packet, entry.endPos, raw);
-  if (problem) return { ok: false, ...problem };
-  return { ok: true, packet };
+  const problem = checkPacket(packet as unknown as Packet, raw, headerSize);
+  if (problem) return problem;
+  return { ok: true, packet: packet as unknown as Packet };
 }
 
 /** Rules mqtt-packet leaves to the receiver. */
-function checkPacket(packet: Packet, endPos: number, raw: Uint8Array): { reasonCode: number; message: string } | null {
-  const length = (packet as { length?: number }).length ?? 0;
-  if (packet.cmd !== 'publish' && length > 0 && endPos !== length) {
-    return { reasonCode: MALFORMED, message: `${packet.cmd} has ${length - endPos} unexpected trailing bytes` };
-  }
+function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): DecodeResult | null {
   switch (packet.cmd) {
     case 'publish':
-      // DUP must be 0 for QoS 0 [MQTT-3.3.1-2].
-      if (packet.qos === 0 && packet.dup) return { reasonCode: MALFORMED, message: 'DUP set on a QoS 0 PUBLISH' };
-      if (packet.qos > 0 && !packet.messageId) return { reasonCode: PROTOCOL_ERROR, message: 'packet identifier 0' };
+      if (packet.qos === 0 && packet.dup) return fail(MALFORMED, 'DUP set on a QoS 0 PUBLISH'); // [MQTT-3.3.1-2]
+      if (packet.qos > 0 && packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
+      if (packet.properties?.subscriptionIdentifier !== undefined) {
+        return fail(PROTOCOL_ERROR, 'Subscription Identifier in a PUBLISH from a client'); // [MQTT-3.3.4-6]
+      }
       return null;
     case 'subscribe':
-      if (!packet.messageId) return { reasonCode: PROTOCOL_ERROR, message: 'packet identifier 0' };
-      // At least one topic filter [MQTT-3.8.3-2].
-      if (packet.subscriptions.length === 0) return { reasonCode: PROTOCOL_ERROR, message: 'SUBSCRIBE without topic filters' };
+      if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
+      // At least one filter: [MQTT-3.8.3-2] in 5.0, [MQTT-3.8.3-3] in 3.1.1.
+      if (packet.subscriptions.length === 0) return fail(PROTOCOL_ERROR, 'SUBSCRIBE without topic filters');
       return null;
     case 'unsubscribe':
-      if (!packet.messageId) return { reasonCode: PROTOCOL_ERROR, message: 'packet identifier 0' };
-      if (packet.unsubscriptions.length === 0) return { reasonCode: PROTOCOL_ERROR, message: 'UNSUBSCRIBE without topic filters' }; // [MQTT-3.10.3-2]
+      if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
+      if (packet.unsubscriptions.length === 0) return fail(PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
       return null;
     case 'puback':
     case 'pubrec':
     case 'pubrel':
     case 'pubcomp':
-      if (!packet.messageId) return { reasonCode: PROTOCOL_ERROR, message: 'packet identifier 0' };
+      // Acknowledges a PUBLISH, whose identifier is never 0 [MQTT-2.2.1-5].
+      if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0');
       return null;
     case 'connect': {
-      // Will QoS 3 is malformed [MQTT-3.1.2-14].
-      const flags = connectFlags(raw);
-      if (flags !== undefined && ((flags >> 3) & 0x03) === 3) return { reasonCode: MALFORMED, message: 'will QoS 3' };
-      if (packet.protocolVersion === 5) {
-        const p = packet.properties;
-        if (p?.receiveMaximum === 0) return { reasonCode: PROTOCOL_ERROR, message: 'Receive Maximum 0' };
-        if (p?.maximumPacketSize === 0) return { reasonCode: PROTOCOL_ERROR, message: 'Maximum Packet Size 0' };
+      // Will QoS 3 is malformed: [MQTT-3.1.2-12] in 5.0, [MQTT-3.1.2-14] in 3.1.1.
+      if (packet.will?.qos === (3 as number)) return fail(MALFORMED, 'will QoS 3');
+      const flags = connectFlags(raw, headerSize);
+      if (packet.protocolVersion !== 5 && (flags & 0x40) !== 0 && (flags & 0x80) === 0) {
+        return fail(MALFORMED, 'password without user name'); // [MQTT-3.1.2-22] (3.1.1)
+      }
+      const p = packet.properties;
+      if (p?.authenticationData !== undefined && p.authenticationMethod === undefined) {
+        return fail(PROTOCOL_ERROR, 'Authentication Data without Authentication Method'); // spec 3.1.2.11.10
       }
       return null;
     }
@@ -169,10 +587,8 @@ function checkPacket(packet: Packet, endPos: number, raw: Uint8Array): { reasonC
   }
 }
 
-function connectFlags(raw: Uint8Array): number | undefined {
-  let i = 1;
-  while (i < raw.length && raw[i] & 0x80) i++;
-  i++;
-  const nameLen = ((raw[i] ?? 0) << 8) | (raw[i + 1] ?? 0);
-  return raw[i + 3 + nameLen];
+/** Only called once mqtt-packet has parsed the CONNECT, so every offset exists. */
+function connectFlags(raw: Uint8Array, headerSize: number): number {
+  const nameLength = (raw[headerSize] << 8) | raw[headerSize + 1];
+  return raw[headerSize + 2 + nameLength + 1];
 }

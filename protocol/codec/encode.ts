@@ -1,14 +1,110 @@
+import { Buffer } from 'node:buffer';
 import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 
-const CONFIRMATIONS = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp']);
+type Properties = Record<string, unknown>;
 
-/** Serializes a packet for a connection of the given protocol version. */
-export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8Array {
-  if (protocolVersion === 5 && CONFIRMATIONS.has(packet.cmd) && (packet as { reasonCode?: number }).reasonCode === undefined) {
-    // Success acknowledgements go out in the two-byte form the spec allows
-    // [MQTT-3.4.2-1]; some clients (paho 1.6) accept nothing longer for PUBREL.
-    packet = { ...packet, reasonCode: 0 } as Packet;
+const BINARY_PROPERTIES = ['correlationData', 'authenticationData'] as const;
+
+/**
+ * mqtt-packet only copes with Buffers (a plain Uint8Array makes it throw a
+ * TypeError deep inside), so byte fields are re-wrapped as Buffer views.
+ */
+function asBuffer<T>(value: T): T | Buffer {
+  return value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value;
+}
+
+function hasUserProperties(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (!Array.isArray(v) || v.length > 0) return true;
   }
-  return mqtt.generate(packet, { protocolVersion });
+  return false;
+}
+
+/**
+ * Returns `properties` ready for mqtt-packet, copying only when something
+ * must change. An empty User Property map would make it return an empty
+ * buffer instead of a packet.
+ */
+function prepareProperties(properties: Properties | undefined): Properties | undefined {
+  if (properties === undefined || properties === null) return properties;
+  let copy: Properties | null = null;
+  for (const name of BINARY_PROPERTIES) {
+    const value = properties[name];
+    const wrapped = asBuffer(value);
+    if (wrapped !== value) (copy ??= { ...properties })[name] = wrapped;
+  }
+  if ('userProperties' in properties && !hasUserProperties(properties.userProperties)) {
+    copy ??= { ...properties };
+    delete copy.userProperties;
+  }
+  return copy ?? properties;
+}
+
+function checkPacketId(packet: { messageId?: number }): void {
+  const id = packet.messageId;
+  if (typeof id !== 'number' || !Number.isInteger(id) || id < 1 || id > 0xffff) {
+    throw new Error(`invalid packet identifier ${String(id)}`);
+  }
+}
+
+/** A shallow copy where mqtt-packet needs different inputs; the caller's object is never modified. */
+function prepare(packet: Packet): Packet {
+  switch (packet.cmd) {
+    case 'publish': {
+      if (packet.qos > 0) checkPacketId(packet);
+      const payload = asBuffer(packet.payload);
+      const properties = prepareProperties(packet.properties);
+      if (payload === packet.payload && properties === packet.properties) return packet;
+      return { ...packet, payload, properties } as Packet;
+    }
+    case 'puback':
+    case 'pubrec':
+    case 'pubrel':
+    case 'pubcomp':
+    case 'subscribe':
+    case 'suback':
+    case 'unsubscribe':
+    case 'unsuback':
+      checkPacketId(packet);
+      break;
+    case 'connect': {
+      const will = packet.will && {
+        ...packet.will,
+        payload: asBuffer(packet.will.payload),
+        properties: prepareProperties(packet.will.properties),
+      };
+      return { ...packet, will, password: asBuffer(packet.password), properties: prepareProperties(packet.properties) } as Packet;
+    }
+    default:
+      break;
+  }
+  const withProperties = packet as { properties?: Properties };
+  const properties = prepareProperties(withProperties.properties);
+  return properties === withProperties.properties ? packet : ({ ...packet, properties } as Packet);
+}
+
+/**
+ * Serializes a packet for a connection of the given protocol version.
+ * Throws on packet objects that cannot be encoded.
+ */
+export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8Array {
+  const bytes = mqtt.generate(prepare(packet), { protocolVersion });
+  // mqtt-packet gives up on some invalid input (an oversized string, a
+  // property it cannot size) by returning a short or empty buffer; catch that
+  // here rather than put a corrupt packet on the wire.
+  let remaining = 0;
+  let multiplier = 1;
+  let i = 1;
+  for (; i < bytes.length && i <= 4; i++) {
+    remaining += (bytes[i] & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((bytes[i] & 0x80) === 0) break;
+  }
+  if (bytes.length < 2 || i + 1 + remaining !== bytes.length) {
+    throw new Error(`cannot encode ${packet.cmd}: invalid field values`);
+  }
+  return bytes;
 }

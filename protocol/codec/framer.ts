@@ -10,104 +10,152 @@ export class FrameError extends Error {
   }
 }
 
+/** A fixed header is one type byte plus at most four Remaining Length bytes. */
+const MAX_HEADER_BYTES = 5;
+const INCOMPLETE = -1;
+
 /**
- * Splits a byte stream into whole MQTT packets. WebSocket frames do not line
+ * Reads a fixed header from `bytes[start..end)` and returns the whole packet's
+ * size, or INCOMPLETE when the Remaining Length has not fully arrived yet.
+ * Throws as soon as the header proves the packet unacceptable, so nothing of
+ * an oversized packet is ever buffered.
+ */
+function packetSize(bytes: Uint8Array, start: number, end: number, maxPacketSize: number): number {
+  let remaining = 0;
+  let multiplier = 1;
+  let i = start + 1;
+  for (;;) {
+    if (i - start === MAX_HEADER_BYTES) {
+      // At most four Remaining Length bytes [MQTT-1.5.5-1].
+      throw new FrameError('malformed-length', 'remaining length longer than four bytes');
+    }
+    if (i >= end) return INCOMPLETE;
+    const b = bytes[i++];
+    remaining += (b & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((b & 0x80) === 0) {
+      if (b === 0 && i - start > 2) {
+        // A trailing zero group means more bytes than needed [MQTT-1.5.5-1].
+        throw new FrameError('malformed-length', 'remaining length not minimally encoded');
+      }
+      break;
+    }
+  }
+  const total = i - start + remaining;
+  if (total > maxPacketSize) {
+    throw new FrameError('packet-too-large', `packet of ${total} bytes exceeds the maximum of ${maxPacketSize}`);
+  }
+  return total;
+}
+
+/**
+ * Splits a byte stream into whole MQTT packets. WebSocket frames need not line
  * up with packets (MQTT.js sends a CONNECT as nine frames), so bytes are
- * gathered here. A whole packet inside one frame is returned as a view without
- * copying; a split packet is copied once into a buffer of its exact size,
- * allocated only after its header proved it fits the size limit.
+ * gathered here.
+ *
+ * A packet lying wholly inside one chunk is returned as a view of that chunk,
+ * without copying: callers must not modify a chunk after pushing it. A packet
+ * spread over several chunks is copied once into a buffer of its exact size,
+ * allocated only after its header has shown that it fits the size limit.
  */
 export class PacketFramer {
-  /** Bytes of a fixed header not yet complete (at most 5). */
-  private header: number[] = [];
+  /** Start of a fixed header whose Remaining Length is still incomplete. */
+  private readonly header = new Uint8Array(MAX_HEADER_BYTES);
+  private headerLength = 0;
+  /** A packet whose header is known, being filled from successive chunks. */
   private pending: Uint8Array | null = null;
   private filled = 0;
 
-  constructor(private readonly maxPacketSize: number) {}
+  /** @param maxPacketSize largest acceptable packet, fixed header included (as MQTT 5 Maximum Packet Size). */
+  constructor(private readonly maxPacketSize: number) {
+    if (!Number.isInteger(maxPacketSize) || maxPacketSize < 2) {
+      throw new RangeError(`maxPacketSize must be an integer of at least 2, got ${maxPacketSize}`);
+    }
+  }
 
   get bufferedBytes(): number {
-    return this.header.length + this.filled;
+    return this.pending !== null ? this.filled : this.headerLength;
   }
 
   reset(): void {
-    this.header = [];
+    this.headerLength = 0;
     this.pending = null;
     this.filled = 0;
   }
 
+  /**
+   * Returns the packets completed by this chunk, in order. Throws FrameError
+   * when a header is malformed or announces a packet over the limit; the
+   * stream cannot be resynchronised after that, so the framer is reset.
+   */
   push(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
+    const end = chunk.byteLength;
     let offset = 0;
-    while (offset < chunk.byteLength) {
-      if (this.pending) {
-        const take = Math.min(this.pending.byteLength - this.filled, chunk.byteLength - offset);
-        this.pending.set(chunk.subarray(offset, offset + take), this.filled);
-        this.filled += take;
-        offset += take;
-        if (this.filled === this.pending.byteLength) {
-          out.push(this.pending);
-          this.pending = null;
-          this.filled = 0;
+    try {
+      while (offset < end) {
+        if (this.pending !== null) {
+          offset = this.fill(chunk, offset, out);
+          continue;
         }
-        continue;
-      }
-      const parsed = this.readHeader(chunk, offset);
-      if (parsed === null) {
-        // Header incomplete: keep its bytes (never more than 5) for the next frame.
-        for (let i = offset; i < chunk.byteLength; i++) this.header.push(chunk[i]);
-        return out;
-      }
-      const { total } = parsed;
-      if (this.header.length === 0 && chunk.byteLength - offset >= total) {
-        out.push(chunk.subarray(offset, offset + total));
-        offset += total;
-        continue;
-      }
-      const packet = new Uint8Array(total);
-      packet.set(this.header, 0);
-      const fromChunk = chunk.subarray(offset, Math.min(chunk.byteLength, offset + total - this.header.length));
-      packet.set(fromChunk, this.header.length);
-      this.filled = this.header.length + fromChunk.byteLength;
-      offset += fromChunk.byteLength;
-      this.header = [];
-      if (this.filled === total) {
-        out.push(packet);
+        if (this.headerLength > 0) {
+          offset = this.continueHeader(chunk, offset, out);
+          continue;
+        }
+        const total = packetSize(chunk, offset, end, this.maxPacketSize);
+        if (total === INCOMPLETE) {
+          // Fewer than five bytes, or packetSize would have decided.
+          this.header.set(chunk.subarray(offset, end));
+          this.headerLength = end - offset;
+          break;
+        }
+        if (end - offset >= total) {
+          out.push(chunk.subarray(offset, offset + total));
+          offset += total;
+          continue;
+        }
+        this.pending = new Uint8Array(total);
         this.filled = 0;
-      } else {
-        this.pending = packet;
+        offset = this.fill(chunk, offset, out);
       }
+    } catch (err) {
+      this.reset();
+      throw err;
     }
     return out;
   }
 
-  /**
-   * Reads the fixed header from saved header bytes plus the chunk. Returns the
-   * packet's total size and how many header bytes came from the chunk, or null
-   * when the header is not complete yet.
-   */
-  private readHeader(chunk: Uint8Array, offset: number): { total: number; consumed: number } | null {
-    const byteAt = (i: number): number | undefined => (i < this.header.length ? this.header[i] : chunk[offset + i - this.header.length]);
-    const available = this.header.length + chunk.byteLength - offset;
-    if (available < 2) return null;
-    let remaining = 0;
-    let multiplier = 1;
-    let i = 1;
-    for (;;) {
-      if (i > 4) {
-        // The Remaining Length is at most four bytes [MQTT-1.5.5-1].
-        throw new FrameError('malformed-length', 'remaining length longer than four bytes');
+  /** Takes header bytes one at a time until the Remaining Length is complete. */
+  private continueHeader(chunk: Uint8Array, offset: number, out: Uint8Array[]): number {
+    while (offset < chunk.byteLength) {
+      this.header[this.headerLength++] = chunk[offset++];
+      const total = packetSize(this.header, 0, this.headerLength, this.maxPacketSize);
+      if (total === INCOMPLETE) continue;
+      const packet = new Uint8Array(total);
+      packet.set(this.header.subarray(0, this.headerLength));
+      if (total === this.headerLength) {
+        // No body (PINGREQ, a bare DISCONNECT): complete already.
+        out.push(packet);
+      } else {
+        this.pending = packet;
+        this.filled = this.headerLength;
       }
-      if (i >= available) return null;
-      const b = byteAt(i)!;
-      remaining += (b & 0x7f) * multiplier;
-      multiplier *= 128;
-      i++;
-      if ((b & 0x80) === 0) break;
+      this.headerLength = 0;
+      return offset;
     }
-    const total = i + remaining;
-    if (total > this.maxPacketSize) {
-      throw new FrameError('packet-too-large', `packet of ${total} bytes exceeds the maximum of ${this.maxPacketSize}`);
+    return offset;
+  }
+
+  private fill(chunk: Uint8Array, offset: number, out: Uint8Array[]): number {
+    const packet = this.pending!;
+    const take = Math.min(packet.byteLength - this.filled, chunk.byteLength - offset);
+    packet.set(chunk.subarray(offset, offset + take), this.filled);
+    this.filled += take;
+    if (this.filled === packet.byteLength) {
+      out.push(packet);
+      this.pending = null;
+      this.filled = 0;
     }
-    return { total, consumed: i - this.header.length };
+    return offset + take;
   }
 }

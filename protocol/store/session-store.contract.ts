@@ -1,0 +1,168 @@
+import type { BrokerMessage, Delivery, SessionRecord, SubscriptionRecord } from './records';
+import type { SessionStore } from './session-store';
+
+/**
+ * One behaviour every SessionStore must have, run against each
+ * implementation (in-memory in Node, Durable Object SQLite in workerd). Test
+ * functions are passed in so the same file runs under both runners.
+ */
+interface TestApi {
+  describe: (name: string, fn: () => void) => void;
+  it: (name: string, fn: () => void | Promise<void>) => void;
+  expect: (value: unknown) => any;
+}
+
+const message = (topic: string, payload: number[] | Uint8Array, extra: Partial<BrokerMessage> = {}): BrokerMessage => ({
+  topic,
+  payload: payload instanceof Uint8Array ? payload : new Uint8Array(payload),
+  qos: 1,
+  retain: false,
+  properties: {},
+  expiresAt: null,
+  origin: 'pub',
+  createdAt: 1000,
+  ...extra,
+});
+
+const delivery = (topic: string, payload: number[], extra: Partial<Delivery> = {}): Delivery => ({
+  message: message(topic, payload),
+  qos: 1,
+  retain: false,
+  subscriptionIds: [],
+  ...extra,
+});
+
+const session = (clientId: string, extra: Partial<SessionRecord> = {}): SessionRecord => ({
+  clientId,
+  protocolVersion: 5,
+  expiryInterval: 60,
+  disconnectedAt: null,
+  will: null,
+  willDueAt: null,
+  droppedMessages: 0,
+  username: null,
+  createdAt: 1,
+  ...extra,
+});
+
+const sub = (clientId: string, filter: string, extra: Partial<SubscriptionRecord> = {}): SubscriptionRecord => ({
+  clientId,
+  filter,
+  qos: 1,
+  noLocal: false,
+  retainAsPublished: false,
+  retainHandling: 0,
+  subscriptionId: null,
+  createdAt: 1,
+  ...extra,
+});
+
+export function sessionStoreContract(name: string, makeStore: () => SessionStore | Promise<SessionStore>, { describe, it, expect }: TestApi): void {
+  describe(`SessionStore contract: ${name}`, () => {
+    it('upserts sessions with wills and exact fields', async () => {
+      const store = await makeStore();
+      const will = { message: message('w', [1, 2], { properties: { correlationData: new Uint8Array([9]), userProperties: { a: ['1', '2'] } } }), delaySeconds: 5, expirySeconds: 30 };
+      store.saveSession(session('s1', { will, willDueAt: 99, username: 'u' }));
+      store.saveSession(session('s1', { will, willDueAt: 100, username: 'u', droppedMessages: 3 }));
+      const loaded = store.loadSessions();
+      expect(loaded).toHaveLength(1);
+      expect(loaded[0]).toMatchObject({ clientId: 's1', willDueAt: 100, droppedMessages: 3, username: 'u' });
+      expect([...loaded[0].will!.message.payload]).toEqual([1, 2]);
+      expect([...loaded[0].will!.message.properties.correlationData!]).toEqual([9]);
+      expect(loaded[0].will!.message.properties.userProperties).toEqual({ a: ['1', '2'] });
+      expect(loaded[0].will!.expirySeconds).toBe(30);
+    });
+
+    it('deleteSession removes everything the client owns and nothing of others', async () => {
+      const store = await makeStore();
+      for (const id of ['gone', 'kept']) {
+        store.saveSession(session(id));
+        store.saveSubscription(sub(id, 'a/#'));
+        store.saveOutbound({ clientId: id, packetId: 1, state: 'publish', seq: 1, delivery: delivery('a/b', [1]) });
+        store.enqueue(id, delivery('a/c', [2]));
+        store.saveInboundQos2(id, 7);
+      }
+      store.deleteSession('gone');
+      expect(store.loadSessions().map((s) => s.clientId)).toEqual(['kept']);
+      expect(store.loadSubscriptions().map((s) => s.clientId)).toEqual(['kept']);
+      expect(store.loadOutbound('gone')).toEqual([]);
+      expect(store.queueLength('gone')).toBe(0);
+      expect(store.loadInboundQos2('gone')).toEqual([]);
+      expect(store.loadOutbound('kept')).toHaveLength(1);
+      expect(store.queueLength('kept')).toBe(1);
+      expect(store.loadInboundQos2('kept')).toEqual([7]);
+    });
+
+    it('keeps subscriptions per client and filter', async () => {
+      const store = await makeStore();
+      store.saveSubscription(sub('c', 'x', { qos: 0 }));
+      store.saveSubscription(sub('c', 'x', { qos: 2, noLocal: true, retainHandling: 2, subscriptionId: 12 }));
+      store.saveSubscription(sub('c', '$share/g/ünïcødé/+'));
+      const subs = store.loadSubscriptions().sort((a, b) => a.filter.localeCompare(b.filter));
+      expect(subs).toHaveLength(2);
+      expect(subs.find((s) => s.filter === 'x')).toMatchObject({ qos: 2, noLocal: true, retainHandling: 2, subscriptionId: 12 });
+      store.deleteSubscription('c', 'x');
+      expect(store.loadSubscriptions().map((s) => s.filter)).toEqual(['$share/g/ünïcødé/+']);
+    });
+
+    it('orders outbound by seq and upserts by packet id', async () => {
+      const store = await makeStore();
+      store.saveOutbound({ clientId: 'o', packetId: 5, state: 'publish', seq: 2, delivery: delivery('t', [2]) });
+      store.saveOutbound({ clientId: 'o', packetId: 9, state: 'publish', seq: 1, delivery: delivery('t', [1], { subscriptionIds: [3, 4], retain: true }) });
+      store.saveOutbound({ clientId: 'o', packetId: 5, state: 'pubrel', seq: 2, delivery: delivery('t', [2]) });
+      const out = store.loadOutbound('o');
+      expect(out.map((r) => [r.packetId, r.state])).toEqual([
+        [9, 'publish'],
+        [5, 'pubrel'],
+      ]);
+      expect(out[0].delivery).toMatchObject({ subscriptionIds: [3, 4], retain: true, qos: 1 });
+      store.deleteOutbound('o', 9);
+      expect(store.loadOutbound('o').map((r) => r.packetId)).toEqual([5]);
+    });
+
+    it('queues in order with increasing sequence numbers', async () => {
+      const store = await makeStore();
+      const seqs = [1, 2, 3].map((i) => store.enqueue('q', delivery('t', [i])));
+      expect(seqs[1]).toBeGreaterThan(seqs[0]);
+      expect(seqs[2]).toBeGreaterThan(seqs[1]);
+      expect(store.queueLength('q')).toBe(3);
+      expect(store.peekQueue('q', 2).map((r) => [...r.delivery.message.payload])).toEqual([[1], [2]]);
+      store.deleteQueued('q', seqs[0]);
+      expect(store.peekQueue('q', 10).map((r) => r.seq)).toEqual([seqs[1], seqs[2]]);
+      expect(store.queueLength('q')).toBe(2);
+    });
+
+    it('stores retained messages byte for byte, including large and empty-property ones', async () => {
+      const store = await makeStore();
+      const big = new Uint8Array(200_000).map((_, i) => i % 251);
+      const view = new Uint8Array(new ArrayBuffer(10), 3, 4).fill(7);
+      store.putRetained(message('big', big, { expiresAt: 123, properties: { contentType: 'x/y', payloadFormatIndicator: false } }));
+      store.putRetained(message('view', view));
+      store.putRetained(message('view', view, { origin: null }));
+      const all = store.loadRetained().sort((a, b) => a.topic.localeCompare(b.topic));
+      expect(all.map((m) => m.topic)).toEqual(['big', 'view']);
+      expect(all[0].payload.byteLength).toBe(200_000);
+      expect(all[0].payload[1000]).toBe(1000 % 251);
+      expect(all[0]).toMatchObject({ expiresAt: 123, properties: { contentType: 'x/y', payloadFormatIndicator: false } });
+      expect([...all[1].payload]).toEqual([7, 7, 7, 7]);
+      expect(all[1].origin).toBeNull();
+      store.deleteRetained('big');
+      expect(store.loadRetained().map((m) => m.topic)).toEqual(['view']);
+    });
+
+    it('keeps topic aliases per connection and counters', async () => {
+      const store = await makeStore();
+      store.saveTopicAlias('c1', 1, 'a/b');
+      store.saveTopicAlias('c1', 1, 'a/c');
+      store.saveTopicAlias('c2', 1, 'z');
+      expect([...store.loadTopicAliases('c1')]).toEqual([[1, 'a/c']]);
+      store.deleteTopicAliases('c1');
+      expect(store.loadTopicAliases('c1').size).toBe(0);
+      expect(store.loadTopicAliases('c2').get(1)).toBe('z');
+      expect(store.loadCounters()).toBeNull();
+      const counters = { startedAt: 1, messagesReceived: 2, messagesSent: 3, bytesReceived: 4, bytesSent: 5, publishReceived: 6, publishSent: 7, messagesDropped: 8, connectionsTotal: 9, authFailures: 10 };
+      store.saveCounters(counters);
+      expect(store.loadCounters()).toEqual(counters);
+    });
+  });
+}
