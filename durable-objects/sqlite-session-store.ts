@@ -184,12 +184,7 @@ export class SqliteSessionStore implements SessionStore {
       r.packetId,
       r.state,
       r.seq,
-      d.qos,
-      d.retain ? 1 : 0,
-      JSON.stringify(d.subscriptionIds),
-      d.message.topic,
-      toArrayBuffer(d.message.payload),
-      encodeMessageMeta(d.message),
+      ...deliveryColumns(d),
     );
   }
 
@@ -204,12 +199,7 @@ export class SqliteSessionStore implements SessionStore {
       .exec(
         `INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         clientId,
-        d.qos,
-        d.retain ? 1 : 0,
-        JSON.stringify(d.subscriptionIds),
-        d.message.topic,
-        toArrayBuffer(d.message.payload),
-        encodeMessageMeta(d.message),
+        ...deliveryColumns(d),
       )
       .one();
     return row.seq as number;
@@ -347,6 +337,11 @@ function decodeMessage(topic: string, payload: ArrayBuffer, metaJson: string): B
     origin: meta.origin,
     createdAt: meta.createdAt,
   };
+}
+
+/** Column values for (qos, retain, subscription_ids, topic, payload, message), shared by outbound and queue. */
+function deliveryColumns(d: Delivery): [number, number, string, string, ArrayBuffer, string] {
+  return [d.qos, d.retain ? 1 : 0, JSON.stringify(d.subscriptionIds), d.message.topic, toArrayBuffer(d.message.payload), encodeMessageMeta(d.message)];
 }
 
 function rowToDelivery(r: Record<string, SqlStorageValue>): Delivery {

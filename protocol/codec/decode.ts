@@ -194,6 +194,8 @@ interface MqttPacketParser {
   _parseAuth(): unknown;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 // parser.js is not an entry point of the package, so the class is reached through an instance.
 const MqttPacketParser = (mqtt.parser() as unknown as { constructor: new () => MqttPacketParser }).constructor;
 
@@ -204,7 +206,7 @@ const MqttPacketParser = (mqtt.parser() as unknown as { constructor: new () => M
  * an error. Fed exactly one packet per call, synchronously.
  */
 class StrictParser extends MqttPacketParser {
-  private body: Buffer = Buffer.alloc(0);
+  private body: Buffer = EMPTY;
   /** Where the field being read must end: the packet, or the property block being read. */
   private limit = 0;
   private result: ParsingPacket | null = null;
@@ -226,12 +228,14 @@ class StrictParser extends MqttPacketParser {
     try {
       this.parse(raw);
     } catch (err) {
-      // Defensive: mqtt-packet reads past the end of short packets in places.
+      // Whatever mqtt-packet might throw on hostile input becomes a refusal, never a crash.
       this.failure ??= err instanceof Error ? err : new Error(String(err));
     } finally {
-      // Nothing of this packet may leak into the next call.
+      // Nothing of this packet may leak into the next call. _resetState leaves
+      // _pos behind after an error, and the next header would be read from there.
       this._resetState();
-      this.body = Buffer.alloc(0);
+      this._pos = 0;
+      this.body = EMPTY;
     }
     if (this.failure) return { error: this.failure };
     if (!this.result) return { error: new Error('incomplete packet') };

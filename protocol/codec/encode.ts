@@ -90,8 +90,17 @@ function prepare(packet: Packet): Packet {
  * Serializes a packet for a connection of the given protocol version.
  * Throws on packet objects that cannot be encoded.
  */
+const CONFIRMATIONS = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp']);
+
 export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8Array {
-  const bytes = mqtt.generate(prepare(packet), { protocolVersion });
+  let prepared = prepare(packet);
+  if (protocolVersion === 5 && CONFIRMATIONS.has(prepared.cmd) && (prepared as { reasonCode?: number }).reasonCode === undefined) {
+    // A success acknowledgement goes out in the two-byte form the spec allows
+    // [MQTT-3.4.2-1]; paho 1.6 accepts nothing longer for PUBREL. Without an
+    // explicit 0, mqtt-packet writes a reason code and an empty property length.
+    prepared = { ...prepared, reasonCode: 0 } as Packet;
+  }
+  const bytes = mqtt.generate(prepared, { protocolVersion });
   // mqtt-packet gives up on some invalid input (an oversized string, a
   // property it cannot size) by returning a short or empty buffer; catch that
   // here rather than put a corrupt packet on the wire.

@@ -700,7 +700,7 @@ export class BrokerEngine {
   /** Retained messages for a new subscription; RETAIN is always set on these [MQTT-3.3.1-9]. */
   sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): void {
     const shared = parseSharedFilter(sub.filter);
-    if (shared) return; // Not sent for shared subscriptions [MQTT-4.8.2-?]: they serve a group, not a session.
+    if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
     for (const { value: message } of this.retained.match(sub.filter)) {
       if (message.expiresAt !== null && message.expiresAt <= now) {
         this.retained.delete(message.topic);

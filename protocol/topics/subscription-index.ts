@@ -11,7 +11,7 @@ export interface SharedGroupMatch<T> {
   group: string;
   /** The full `$share/<group>/<filter>` string. */
   filter: string;
-  /** Insertion order, so round-robin is stable. */
+  /** Insertion order, so a round-robin cursor over it stays meaningful. */
   members: IndexedSubscription<T>[];
 }
 
@@ -20,44 +20,78 @@ export interface TopicMatches<T> {
   shared: SharedGroupMatch<T>[];
 }
 
+interface SharedGroup<T> {
+  group: string;
+  /** By client id; a Map keeps insertion order and a replaced member keeps its place. */
+  members: Map<string, IndexedSubscription<T>>;
+}
+
+/**
+ * One filter level. Wildcard children have their own slots so a PUBLISH
+ * checks them without a map lookup, and so a literal topic level can never be
+ * confused with a wildcard. Maps are created on first use: most nodes are
+ * interior levels that hold nothing but one child.
+ */
 class TrieNode<T> {
-  readonly children = new Map<string, TrieNode<T>>();
-  /** Non-shared subscriptions ending here, keyed by client id. */
-  readonly direct = new Map<string, IndexedSubscription<T>>();
-  /** Shared groups ending here, keyed by the full $share string. */
-  readonly shared = new Map<string, { group: string; members: Map<string, IndexedSubscription<T>> }>();
+  children: Map<string, TrieNode<T>> | undefined;
+  plus: TrieNode<T> | undefined;
+  hash: TrieNode<T> | undefined;
+  /** Non-shared subscriptions ending here, by client id (one filter string per node). */
+  direct: Map<string, IndexedSubscription<T>> | undefined;
+  /** Shared groups ending here, by their full `$share/...` string. */
+  shared: Map<string, SharedGroup<T>> | undefined;
+
+  child(level: string): TrieNode<T> | undefined {
+    if (level === '+') return this.plus;
+    if (level === '#') return this.hash;
+    return this.children?.get(level);
+  }
+
+  attach(level: string, node: TrieNode<T>): void {
+    if (level === '+') this.plus = node;
+    else if (level === '#') this.hash = node;
+    else (this.children ??= new Map()).set(level, node);
+  }
+
+  detach(level: string): void {
+    if (level === '+') this.plus = undefined;
+    else if (level === '#') this.hash = undefined;
+    else if (this.children) {
+      this.children.delete(level);
+      if (this.children.size === 0) this.children = undefined;
+    }
+  }
 
   isEmpty(): boolean {
-    return this.children.size === 0 && this.direct.size === 0 && this.shared.size === 0;
+    return this.children === undefined && this.plus === undefined && this.hash === undefined && this.direct === undefined && this.shared === undefined;
   }
 }
 
 /**
  * Subscriptions in a topic trie, so a PUBLISH visits only the branches its
  * levels can match instead of every subscription. Shared subscriptions are
- * indexed by their inner filter (so the '$' rule applies to it) and grouped by
- * their full `$share/...` string.
+ * indexed by their inner filter (so the '$' rule applies to it) and grouped
+ * by their full `$share/...` string.
  */
 export class SubscriptionIndex<T> {
   private readonly root = new TrieNode<T>();
   private readonly byClient = new Map<string, Map<string, IndexedSubscription<T>>>();
   private count = 0;
+  private nodes = 0;
 
+  /** Adds or replaces; a replaced subscription keeps its place [MQTT-3.8.4-3]. */
   add(clientId: string, filter: string, value: T): void {
-    const own = this.byClient.get(clientId) ?? new Map<string, IndexedSubscription<T>>();
-    const existing = own.get(filter);
+    let own = this.byClient.get(clientId);
+    const existing = own?.get(filter);
     if (existing) {
-      // Replace in place, keeping its position among shared members.
       existing.value = value;
       return;
     }
     const entry: IndexedSubscription<T> = { clientId, filter, value };
-    own.set(filter, entry);
-    this.byClient.set(clientId, own);
-    this.count++;
     const shared = parseSharedFilter(filter);
-    const node = this.nodeFor(shared ? shared.filter : filter, true)!;
+    const node = this.descend(shared ? shared.filter : filter);
     if (shared) {
+      node.shared ??= new Map();
       let group = node.shared.get(filter);
       if (!group) {
         group = { group: shared.group, members: new Map() };
@@ -65,37 +99,48 @@ export class SubscriptionIndex<T> {
       }
       group.members.set(clientId, entry);
     } else {
-      node.direct.set(clientId, entry);
+      (node.direct ??= new Map()).set(clientId, entry);
     }
+    if (!own) {
+      own = new Map();
+      this.byClient.set(clientId, own);
+    }
+    own.set(filter, entry);
+    this.count++;
   }
 
   remove(clientId: string, filter: string): boolean {
     const own = this.byClient.get(clientId);
-    if (!own?.has(filter)) return false;
-    own.delete(filter);
+    if (!own?.delete(filter)) return false;
     if (own.size === 0) this.byClient.delete(clientId);
     this.count--;
+
     const shared = parseSharedFilter(filter);
     const levels = (shared ? shared.filter : filter).split('/');
     const path: TrieNode<T>[] = [this.root];
     let node = this.root;
     for (const level of levels) {
-      const next = node.children.get(level);
+      const next = node.child(level);
       if (!next) return true;
       path.push(next);
       node = next;
     }
     if (shared) {
-      const group = node.shared.get(filter);
-      group?.members.delete(clientId);
-      if (group && group.members.size === 0) node.shared.delete(filter);
-    } else {
+      const group = node.shared?.get(filter);
+      if (group) {
+        group.members.delete(clientId);
+        // The last member leaving ends the group.
+        if (group.members.size === 0) node.shared!.delete(filter);
+        if (node.shared!.size === 0) node.shared = undefined;
+      }
+    } else if (node.direct) {
       node.direct.delete(clientId);
+      if (node.direct.size === 0) node.direct = undefined;
     }
-    // Prune empty branches so subscribe/unsubscribe churn cannot grow memory.
-    for (let i = path.length - 1; i > 0; i--) {
-      if (!path[i].isEmpty()) break;
-      path[i - 1].children.delete(levels[i - 1]);
+    // Prune emptied branches so subscribe/unsubscribe churn cannot grow memory.
+    for (let i = path.length - 1; i > 0 && path[i].isEmpty(); i--) {
+      path[i - 1].detach(levels[i - 1]);
+      this.nodes--;
     }
     return true;
   }
@@ -111,64 +156,82 @@ export class SubscriptionIndex<T> {
   }
 
   forClient(clientId: string): IndexedSubscription<T>[] {
-    return [...(this.byClient.get(clientId)?.values() ?? [])];
+    const own = this.byClient.get(clientId);
+    return own ? [...own.values()] : [];
   }
 
   countForClient(clientId: string): number {
     return this.byClient.get(clientId)?.size ?? 0;
   }
 
+  /** Number of (client, filter) entries. */
   get size(): number {
     return this.count;
   }
 
+  /** Trie nodes below the root; zero once every subscription is gone. */
+  get nodeCount(): number {
+    return this.nodes;
+  }
+
+  /** Every (client, filter) entry, shared ones under their full `$share/...` string. */
   entries(): IndexedSubscription<T>[] {
     const out: IndexedSubscription<T>[] = [];
-    for (const own of this.byClient.values()) out.push(...own.values());
+    for (const own of this.byClient.values()) for (const entry of own.values()) out.push(entry);
     return out;
   }
 
   match(topic: string): TopicMatches<T> {
     const result: TopicMatches<T> = { direct: [], shared: [] };
     const levels = topic.split('/');
-    // Wildcards at the first level never match '$' topics [MQTT-4.7.2-1].
-    const dollar = topic.startsWith('$');
-    const collect = (node: TrieNode<T>) => {
-      for (const entry of node.direct.values()) result.direct.push(entry);
-      for (const [filter, group] of node.shared) result.shared.push({ group: group.group, filter, members: [...group.members.values()] });
-    };
-    const visit = (node: TrieNode<T>, depth: number) => {
-      const wildcardsAllowed = !(depth === 0 && dollar);
-      if (wildcardsAllowed) {
-        const hash = node.children.get('#');
-        if (hash) collect(hash); // '#' also matches the parent level
+    const last = levels.length;
+    // Wildcards at the first level never match a topic starting with '$' [MQTT-4.7.2-1].
+    const dollar = topic.charCodeAt(0) === 0x24;
+    // An explicit stack: depth is bounded only by the configured level limit.
+    const nodes: TrieNode<T>[] = [this.root];
+    const depths: number[] = [0];
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const depth = depths.pop()!;
+      const wildcards = depth > 0 || !dollar;
+      // '#' matches this level and all below, including none: 'a/#' matches 'a'.
+      if (wildcards && node.hash) collect(node.hash, result);
+      if (depth === last) {
+        collect(node, result);
+        continue;
       }
-      if (depth === levels.length) {
-        collect(node);
-        return;
+      if (wildcards && node.plus) {
+        nodes.push(node.plus);
+        depths.push(depth + 1);
       }
-      const exact = node.children.get(levels[depth]);
-      if (exact) visit(exact, depth + 1);
-      if (wildcardsAllowed) {
-        const plus = node.children.get('+');
-        if (plus) visit(plus, depth + 1);
+      // Only literal levels live in `children`, so a topic level can never hit a wildcard node twice.
+      const exact = node.children?.get(levels[depth]);
+      if (exact) {
+        nodes.push(exact);
+        depths.push(depth + 1);
       }
-    };
-    visit(this.root, 0);
+    }
     return result;
   }
 
-  private nodeFor(filter: string, create: boolean): TrieNode<T> | undefined {
+  private descend(filter: string): TrieNode<T> {
     let node = this.root;
     for (const level of filter.split('/')) {
-      let next = node.children.get(level);
+      let next = node.child(level);
       if (!next) {
-        if (!create) return undefined;
         next = new TrieNode<T>();
-        node.children.set(level, next);
+        node.attach(level, next);
+        this.nodes++;
       }
       node = next;
     }
     return node;
+  }
+}
+
+function collect<T>(node: TrieNode<T>, result: TopicMatches<T>): void {
+  if (node.direct) for (const entry of node.direct.values()) result.direct.push(entry);
+  if (node.shared) {
+    for (const [filter, group] of node.shared) result.shared.push({ group: group.group, filter, members: [...group.members.values()] });
   }
 }

@@ -127,7 +127,7 @@ describe('SubscriptionIndex', () => {
     }
     for (let i = 0; i < 1000; i++) index.removeClient(`c${i}`);
     expect(index.size).toBe(0);
-    expect((index as unknown as { root: { children: Map<string, unknown> } }).root.children.size).toBe(0);
+    expect(index.nodeCount).toBe(0);
   });
 });
 
@@ -142,6 +142,6 @@ describe('RetainedIndex', () => {
     expect(r.delete('a/b')).toBe(true);
     expect(r.delete('a/c')).toBe(true);
     expect(r.size).toBe(0);
-    expect((r as unknown as { root: { children: Map<string, unknown> } }).root.children.size).toBe(0);
+    expect(r.nodeCount).toBe(0);
   });
 });

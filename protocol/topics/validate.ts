@@ -1,70 +1,117 @@
 export interface TopicLimits {
-  /** In UTF-8 bytes. */
+  /** In UTF-8 bytes, as on the wire. */
   maxLength: number;
   maxLevels: number;
 }
 
-const encoder = new TextEncoder();
+const SLASH = 0x2f;
+const PLUS = 0x2b;
+const HASH = 0x23;
+const NUL = 0x00;
+const SHARE_PREFIX = '$share/';
 
-function checkCommon(s: string, limits: TopicLimits, what: string): string | null {
-  if (s.length === 0) return `${what} is empty`; // [MQTT-4.7.3-1]
-  if (s.includes('\u0000')) return `${what} contains U+0000`; // [MQTT-4.7.3-2]
-  if (encoder.encode(s).byteLength > limits.maxLength) return `${what} is longer than ${limits.maxLength} bytes`;
-  let levels = 1;
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) === 0x2f) levels++;
-  if (levels > limits.maxLevels) return `${what} has more than ${limits.maxLevels} levels`;
-  return null;
+/**
+ * UTF-8 length without encoding: this runs on every PUBLISH, so no buffer is
+ * allocated. A lone surrogate counts 3 bytes, as TextEncoder would write U+FFFD.
+ */
+function exceedsByteLength(s: string, max: number): boolean {
+  // Every UTF-16 unit is at least 1 and at most 3 UTF-8 bytes (a pair is 4 for 2 units).
+  if (s.length > max) return true;
+  if (s.length * 3 <= max) return false;
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+    if (bytes > max) return true;
+  }
+  return false;
 }
 
-/** A topic name (PUBLISH, will): no wildcards [MQTT-3.3.2-2]. */
+/**
+ * A topic name (PUBLISH, will topic). Returns null when valid, else a short
+ * reason.
+ */
 export function validateTopicName(topic: string, limits: TopicLimits): string | null {
-  const common = checkCommon(topic, limits, 'topic name');
-  if (common) return common;
-  if (topic.includes('+') || topic.includes('#')) return 'topic name contains a wildcard';
-  return null;
-}
-
-function validatePlainFilter(filter: string): string | null {
-  const levels = filter.split('/');
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i];
-    if (level.includes('#')) {
-      // '#' must stand alone and be last [MQTT-4.7.1-1].
-      if (level !== '#' || i !== levels.length - 1) return "'#' must be the last level on its own";
-    }
-    if (level.includes('+') && level !== '+') return "'+' must occupy a whole level"; // [MQTT-4.7.1-2]
+  if (topic.length === 0) return 'topic name is empty'; // [MQTT-4.7.3-1]
+  if (exceedsByteLength(topic, limits.maxLength)) return `topic name is longer than ${limits.maxLength} bytes`;
+  let levels = 1;
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === SLASH) levels++;
+    else if (c === PLUS || c === HASH) return 'topic name contains a wildcard'; // [MQTT-3.3.2-2]
+    else if (c === NUL) return 'topic name contains U+0000'; // [MQTT-4.7.3-2]
   }
+  if (levels > limits.maxLevels) return `topic name has more than ${limits.maxLevels} levels`;
   return null;
 }
 
-/** A topic filter (SUBSCRIBE/UNSUBSCRIBE), including `$share/<group>/<filter>`. */
+/**
+ * A topic filter (SUBSCRIBE/UNSUBSCRIBE), including `$share/<group>/<filter>`.
+ * Returns null when valid, else a short reason.
+ */
 export function validateTopicFilter(filter: string, limits: TopicLimits): string | null {
-  const common = checkCommon(filter, limits, 'topic filter');
-  if (common) return common;
-  if (filter.startsWith('$share/') || filter === '$share') {
-    const rest = filter.slice('$share/'.length);
-    const slash = rest.indexOf('/');
-    if (filter === '$share' || slash < 0) return 'shared subscription needs $share/<group>/<filter>';
-    const group = rest.slice(0, slash);
-    const inner = rest.slice(slash + 1);
-    // ShareName must be non-empty without '/', '+' or '#' [MQTT-4.8.2-1], [MQTT-4.8.2-2].
-    if (group.length === 0) return 'shared subscription group is empty';
-    if (group.includes('+') || group.includes('#')) return 'shared subscription group contains a wildcard';
-    if (inner.length === 0) return 'shared subscription filter is empty';
-    return validatePlainFilter(inner);
+  if (filter.length === 0) return 'topic filter is empty'; // [MQTT-4.7.3-1]
+  if (exceedsByteLength(filter, limits.maxLength)) return `topic filter is longer than ${limits.maxLength} bytes`;
+
+  let start = 0;
+  if (filter.startsWith(SHARE_PREFIX)) {
+    // ShareName: at least one character [MQTT-4.8.2-1], no '/', '+' or '#',
+    // then '/' and a Topic Filter [MQTT-4.8.2-2].
+    const slash = filter.indexOf('/', SHARE_PREFIX.length);
+    if (slash < 0) return 'shared subscription needs $share/<group>/<filter>';
+    if (slash === SHARE_PREFIX.length) return 'shared subscription group is empty';
+    for (let i = SHARE_PREFIX.length; i < slash; i++) {
+      const c = filter.charCodeAt(i);
+      if (c === PLUS || c === HASH) return 'shared subscription group contains a wildcard';
+      if (c === NUL) return 'topic filter contains U+0000'; // [MQTT-4.7.3-2]
+    }
+    if (slash + 1 === filter.length) return 'shared subscription filter is empty';
+    start = slash + 1;
+  } else if (filter === '$share') {
+    return 'shared subscription needs $share/<group>/<filter>';
   }
-  return validatePlainFilter(filter);
+
+  // Levels are counted in the filter that is matched, so a shared subscription
+  // can reach the same depth as a plain one.
+  let levels = 1;
+  let levelStart = start;
+  for (let i = start; i <= filter.length; i++) {
+    const c = i < filter.length ? filter.charCodeAt(i) : SLASH;
+    if (c === SLASH) {
+      if (i < filter.length) levels++;
+      levelStart = i + 1;
+    } else if (c === HASH) {
+      // On its own as the last level [MQTT-4.7.1-1].
+      if (i !== levelStart || i !== filter.length - 1) return "'#' must be the last level on its own";
+    } else if (c === PLUS) {
+      // A whole level [MQTT-4.7.1-2].
+      const next = i + 1 < filter.length ? filter.charCodeAt(i + 1) : SLASH;
+      if (i !== levelStart || next !== SLASH) return "'+' must occupy a whole level";
+    } else if (c === NUL) {
+      return 'topic filter contains U+0000'; // [MQTT-4.7.3-2]
+    }
+  }
+  if (levels > limits.maxLevels) return `topic filter has more than ${limits.maxLevels} levels`;
+  return null;
 }
 
-/** `$share/g/a/b` -> { group: 'g', filter: 'a/b' }; other filters -> null. */
+/** `$share/g/a/b` -> { group: 'g', filter: 'a/b' }; other filters -> null. Expects a validated filter. */
 export function parseSharedFilter(filter: string): { group: string; filter: string } | null {
-  if (!filter.startsWith('$share/')) return null;
-  const rest = filter.slice('$share/'.length);
-  const slash = rest.indexOf('/');
+  if (!filter.startsWith(SHARE_PREFIX)) return null;
+  const slash = filter.indexOf('/', SHARE_PREFIX.length);
   if (slash < 0) return null;
-  return { group: rest.slice(0, slash), filter: rest.slice(slash + 1) };
+  return { group: filter.slice(SHARE_PREFIX.length, slash), filter: filter.slice(slash + 1) };
 }
 
+/** Whether a validated filter contains '+' or '#' (a ShareName cannot). */
 export function isWildcardFilter(filter: string): boolean {
   return filter.includes('+') || filter.includes('#');
 }
