@@ -53,48 +53,50 @@ for (const key of only) {
   const name = names[key];
   if (!starters[key]) throw new Error(`unknown broker ${key}`);
   console.log(`\n== ${name}`);
-  let broker: RunningBroker;
-  try {
-    broker = await starters[key]();
-  } catch (err) {
-    for (const row of rows) row.values[name] = { error: `did not start: ${(err as Error).message.split('\n')[0]}` };
-    continue;
-  }
-  transports[name] = broker.transport;
   const record = (i: number, value: number, note: string, cpu: number) => {
     rows[i].values[name] = { value, note, cpu };
     console.log(`${rows[i].scenario.padEnd(34)} ${value.toFixed(rows[i].unit === 'ms' ? 2 : 0).padStart(10)} ${rows[i].unit} ${note} (broker CPU ${cpu.toFixed(2)} s)`);
   };
-  const attempt = async (indexes: number[], fn: () => Promise<void>) => {
+  // Each scenario gets a fresh broker, so a backlog left by one cannot slow the next.
+  const scenario = async (indexes: number[], fn: (broker: RunningBroker) => Promise<void>) => {
+    let broker: RunningBroker;
     try {
-      await fn();
+      broker = await starters[key]();
     } catch (err) {
-      for (const i of indexes) rows[i].values[name] = { error: (err as Error).message };
+      for (const i of indexes) rows[i].values[name] = { error: `did not start: ${(err as Error).message.split('\n')[0]}` };
+      return;
+    }
+    transports[name] = broker.transport;
+    try {
+      await fn(broker);
+    } catch (err) {
+      for (const i of indexes) rows[i].values[name] ??= { error: (err as Error).message };
       console.log(`failed: ${(err as Error).message}`);
+    } finally {
+      await broker.stop();
     }
   };
   for (const [qos, i] of [[0, 0], [1, 2]] as const) {
-    await attempt([i, i + 1], async () => {
+    await scenario([i, i + 1], async (broker) => {
       const { result, cpu } = await measure(broker, () => latency(broker.url, qos, sizes.latency));
       record(i, result.p50, `${result.samples} samples`, cpu);
       record(i + 1, result.p99, `${result.samples} samples`, cpu);
     });
   }
   for (const [qos, i, total] of [[0, 4, sizes.throughput0], [1, 5, sizes.throughput1]] as const) {
-    await attempt([i], async () => {
+    await scenario([i], async (broker) => {
       const { result, cpu } = await measure(broker, () => throughput(broker.url, qos, 4, total, 30_000));
       record(i, result.rate, `${result.delivered}/${result.expected} in ${result.seconds.toFixed(1)} s`, cpu);
     });
   }
-  await attempt([6], async () => {
+  await scenario([6], async (broker) => {
     const { result, cpu } = await measure(broker, () => fanOut(broker.url, sizes.fanSubs, sizes.fanMsgs, 30_000));
     record(6, result.rate, `${result.delivered}/${result.expected} in ${result.seconds.toFixed(1)} s`, cpu);
   });
-  await attempt([7], async () => {
+  await scenario([7], async (broker) => {
     const { result, cpu } = await measure(broker, () => connectionRate(broker.url, sizes.conns, 20));
     record(7, result.rate, `${result.delivered} in ${result.seconds.toFixed(1)} s`, cpu);
   });
-  await broker.stop();
 }
 
 // ---------------------------------------------------------------- report
@@ -127,7 +129,8 @@ function verdict(row: Row): string {
 
 const version = (cmd: string) => {
   try {
-    return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0];
+    // mosquitto -h prints its version but exits non-zero.
+    return execSync(`${cmd} 2>&1 || true`, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0] || 'unknown';
   } catch {
     return 'unknown';
   }
