@@ -2,28 +2,72 @@
 // Durable Objects with SQLite) for `npm start`, the end-to-end tests and the
 // benchmark. Plain JavaScript so it runs before anything is compiled.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wranglerEntry = path.join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const OUTPUT_LIMIT = 256 * 1024;
+
+/** Process groups still running, so they can be killed if we exit without stop(). */
+const liveGroups = new Set();
+process.once('exit', () => {
+  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+});
+
+function wranglerEnv(extra = {}) {
+  const env = {
+    ...process.env,
+    // Keeps every prompt (migrations' "continue?") on its non-interactive default.
+    CI: 'true',
+    WRANGLER_SEND_METRICS: 'false',
+    // Without network access miniflare would wait 3 s for Request.cf on every start.
+    CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? 'false',
+    NO_COLOR: '1',
+    FORCE_COLOR: '0',
+    ...extra,
+  };
+  // Would leak the caller's whole environment into the Worker's env.
+  delete env.CLOUDFLARE_INCLUDE_PROCESS_ENV;
+  return env;
+}
 
 /** Runs wrangler with the Node that runs us (22+), whatever `node` is on PATH. */
-function wrangler(args, options = {}) {
+function wrangler(args, { detached = false } = {}) {
   return spawn(process.execPath, [wranglerEntry, ...args], {
     cwd: projectRoot,
-    env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', ...options.env },
-    stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
-    detached: options.detached ?? false,
+    env: wranglerEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
   });
 }
 
-function collect(child) {
+/** Keeps the last OUTPUT_LIMIT characters of both streams, optionally echoing them. */
+function collect(child, forward = false) {
   let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
+  const add = (target) => (chunk) => {
+    out += chunk;
+    if (out.length > OUTPUT_LIMIT) out = out.slice(-OUTPUT_LIMIT);
+    if (forward) target.write(chunk);
+  };
+  child.stdout?.on('data', add(process.stdout));
+  child.stderr?.on('data', add(process.stderr));
   return () => out;
+}
+
+async function runWrangler(args) {
+  const child = wrangler(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c, signal) => resolve(c ?? signal));
+  });
+  return { code, stdout, stderr };
 }
 
 export function freePort() {
@@ -38,76 +82,198 @@ export function freePort() {
   });
 }
 
-/** Applies D1 migrations (migrations/) to the local database under persistDir. */
-export async function applyMigrations(persistDir) {
-  const child = wrangler(['d1', 'migrations', 'apply', 'edgemq', '--local', '--persist-to', persistDir]);
-  const output = collect(child);
-  const code = await new Promise((resolve) => child.on('close', resolve));
-  if (code !== 0) throw new Error(`applying D1 migrations failed (exit ${code}):\n${output()}`);
-  return output();
+/** True when nothing listens on 127.0.0.1:port. */
+export function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /**
- * Starts `wrangler dev` and resolves once /health answers. The returned
- * handle's stop() ends the whole process group, workerd included.
+ * Applies D1 migrations (migrations/) to the local database under persistDir.
+ * `d1 migrations apply` has no --yes; it takes its default answer when stdin
+ * is not a terminal or CI is set, and both hold here.
  */
-export async function startWranglerDev({ port, persistDir, vars = {}, inherit = false, readyTimeoutMs = 90_000 }) {
-  const listenPort = port || (await freePort());
-  const inspectorPort = await freePort();
+export async function applyMigrations(persistDir) {
+  const { code, stdout, stderr } = await runWrangler(['d1', 'migrations', 'apply', 'edgemq', '--local', '--persist-to', persistDir]);
+  if (code !== 0) throw new Error(`applying D1 migrations failed (exit ${code}):\n${stdout}${stderr}`);
+  return stdout;
+}
+
+/** Runs SQL against the local D1 database under persistDir and returns the rows of every statement. */
+export async function d1Execute(persistDir, sql) {
+  const { code, stdout, stderr } = await runWrangler(['d1', 'execute', 'edgemq', '--local', '--persist-to', persistDir, '--json', '--command', sql]);
+  let parsed;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new Error(`wrangler d1 execute failed (exit ${code}):\n${stdout}${stderr}`);
+  }
+  if (code !== 0 || !Array.isArray(parsed)) {
+    throw new Error(`wrangler d1 execute failed (exit ${code}): ${parsed?.error?.text ?? stdout}\n${stderr}`);
+  }
+  return parsed.flatMap((statement) => statement.results ?? []);
+}
+
+/**
+ * Starts `wrangler dev` and resolves once /health answers 200. port 0 (or
+ * none) picks a free port. The handle's stop() ends the whole process group
+ * (wrangler, its own node child and workerd) and waits until it is gone.
+ *
+ * envFile replaces .dev.vars/.env as the source of secrets, so tests do not
+ * pick up a developer's local settings.
+ */
+export async function startWranglerDev({ port = 0, persistDir, vars = {}, envFile, forward = false, readyTimeoutMs = 90_000, onExit }) {
+  if (port && !(await portIsFree(port))) {
+    throw new Error(`port ${port} on 127.0.0.1 is already in use`);
+  }
+  // Another process can take a port between freePort() and wrangler binding it.
+  for (let attempt = 1; ; attempt++) {
+    const listenPort = port || (await freePort());
+    try {
+      return await launch({ listenPort, persistDir, vars, envFile, forward, readyTimeoutMs, onExit });
+    } catch (error) {
+      if (port || !error.portInUse || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function launch({ listenPort, persistDir, vars, envFile, forward, readyTimeoutMs, onExit }) {
   const args = [
     'dev',
     '--local',
     '--ip', '127.0.0.1',
     '--port', String(listenPort),
-    '--inspector-port', String(inspectorPort),
+    // The default (9229) would collide between parallel instances.
+    '--inspector-port', String(await freePort()),
     '--persist-to', persistDir,
     '--show-interactive-dev-session=false',
     '--live-reload=false',
   ];
+  if (envFile) args.push('--env-file', envFile);
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
-  const child = wrangler(args, { detached: true, stdio: inherit ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'] });
-  const output = inherit ? () => '' : collect(child);
-  let exited = null;
-  child.on('exit', (code) => (exited = code ?? -1));
+
+  // Its own process group, so one signal reaches workerd as well.
+  const child = wrangler(args, { detached: true });
+  const pgid = child.pid;
+  liveGroups.add(pgid);
+  const output = collect(child, forward);
+  // Already on the terminal when forwarded.
+  const details = () => (forward ? '' : `:\n${output()}`);
+  let exitCode = null;
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitCode = code ?? signal ?? -1;
+      resolve(exitCode);
+    });
+    child.once('error', (error) => {
+      exitCode = -1;
+      resolve(String(error));
+    });
+  });
+  let stopping = false;
+  void exited.then((code) => {
+    if (!stopping) onExit?.(code);
+  });
+
+  async function stop() {
+    stopping = true;
+    if (!liveGroups.has(pgid)) return;
+    signalGroup(pgid, 'SIGTERM');
+    if (!(await groupGone(pgid, exited, 5000))) {
+      signalGroup(pgid, 'SIGKILL');
+      if (!(await groupGone(pgid, exited, 5000))) {
+        throw new Error(`wrangler dev (process group ${pgid}) did not exit after SIGKILL`);
+      }
+    }
+    liveGroups.delete(pgid);
+  }
+
   const url = `http://127.0.0.1:${listenPort}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    if (exited !== null) throw new Error(`wrangler dev exited (${exited}) before it was ready:\n${output()}`);
+    // wrangler reports a taken port but keeps running, so watch its output.
+    if (/address already in use/i.test(output())) {
+      await stop();
+      throw Object.assign(new Error(`wrangler dev could not listen on 127.0.0.1:${listenPort}: address already in use`), { portInUse: true });
+    }
+    if (exitCode !== null) {
+      await stop();
+      throw new Error(`wrangler dev exited (${exitCode}) before it was ready${details()}`);
+    }
     try {
-      const res = await fetch(`${url}/health`);
+      const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
       if (res.ok) break;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      killGroup(child);
-      throw new Error(`wrangler dev was not ready within ${readyTimeoutMs} ms:\n${output()}`);
+      await stop();
+      throw new Error(`wrangler dev was not ready within ${readyTimeoutMs} ms${details()}`);
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 150));
   }
+
   return {
     url,
     wsUrl: `ws://127.0.0.1:${listenPort}/mqtt`,
     port: listenPort,
-    pid: child.pid,
+    pid: pgid,
     output,
-    async stop() {
-      if (exited !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      killGroup(child, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
-      await gone;
-      clearTimeout(timer);
-      // workerd may outlive wrangler for a moment; make sure the group is gone.
-      killGroup(child, 'SIGKILL');
-    },
+    exited,
+    stop,
   };
 }
 
-function killGroup(child, signal = 'SIGKILL') {
+function signalGroup(pgid, signal) {
   try {
-    process.kill(-child.pid, signal);
+    process.kill(-pgid, signal);
   } catch {
     // already gone
   }
+}
+
+/** Waits until wrangler has exited and no live (non-zombie) process is left in its group. */
+async function groupGone(pgid, exited, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let parentDone = false;
+  void exited.then(() => (parentDone = true));
+  while (Date.now() < deadline) {
+    if (parentDone && groupMembers(pgid) === 0) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+function groupMembers(pgid) {
+  let entries;
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // No procfs (macOS): signal 0 still tells whether the group exists.
+    try {
+      process.kill(-pgid, 0);
+      return 1;
+    } catch {
+      return 0;
+    }
+  }
+  let count = 0;
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command: state ppid pgrp ...
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z') count++;
+  }
+  return count;
 }

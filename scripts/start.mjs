@@ -1,7 +1,7 @@
 // `npm start`: EdgeMQ on the local runtime with embedded defaults. Local D1 gets
 // its migrations, Durable Objects run in workerd with SQLite storage under
 // .wrangler/state (where `wrangler d1 execute edgemq --local` looks too).
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { applyMigrations, projectRoot, startWranglerDev } from './local-broker.mjs';
 
@@ -9,39 +9,77 @@ const persistDir = path.join(projectRoot, '.wrangler', 'state');
 const devVars = path.join(projectRoot, '.dev.vars');
 const port = Number(process.env.PORT ?? 8787);
 
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  console.error(`PORT must be a TCP port number, got "${process.env.PORT}"`);
+  process.exit(1);
+}
+
 if (!existsSync(devVars)) {
-  // Local secrets and overrides; git ignores this file.
   writeFileSync(
     devVars,
     [
-      '# Local settings for `npm start` (never committed). See docs/configuration.md.',
-      '# Anonymous access is on for local experiments only; set it to false to try authentication.',
+      '# Local settings and secrets for `npm start` (git ignores this file).',
+      '# Values here override [vars] in wrangler.toml; see docs/configuration.md.',
+      '# Anonymous access is on so you can try the broker at once; set it to false',
+      '# to require credentials locally.',
       'ALLOW_ANONYMOUS=true',
       '',
     ].join('\n'),
   );
-  console.log(`Created ${path.relative(process.cwd(), devVars) || '.dev.vars'} with local defaults.`);
+  console.log('Created .dev.vars with local defaults.');
 }
 
-console.log('Applying D1 migrations to the local database...');
-await applyMigrations(persistDir);
-console.log('Starting the broker (wrangler dev, workerd)...');
-const dev = await startWranglerDev({ port, persistDir, inherit: true });
+const anonymous = /^\s*ALLOW_ANONYMOUS\s*=\s*["']?(true|1|yes|on)["']?\s*$/im.test(readFileSync(devVars, 'utf8'));
 
-const anonymous = /^\s*ALLOW_ANONYMOUS\s*=\s*(true|1|yes|on)\s*$/im.test((await import('node:fs')).readFileSync(devVars, 'utf8'));
+try {
+  console.log('Applying D1 migrations to the local database...');
+  await applyMigrations(persistDir);
+  console.log(`Starting the broker (wrangler dev, workerd) on 127.0.0.1:${port}...`);
+} catch (error) {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+}
+
+let dev;
+try {
+  dev = await startWranglerDev({
+    port,
+    persistDir,
+    forward: true,
+    onExit(code) {
+      console.error(`wrangler dev exited unexpectedly (${code}).`);
+      process.exit(typeof code === 'number' && code !== 0 ? code : 1);
+    },
+  });
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(message.includes('already in use') ? `${message}; stop whatever uses it or pick another port: PORT=8788 npm start` : message);
+  process.exit(1);
+}
+
 console.log('');
 console.log('EdgeMQ is running');
 console.log(`  MQTT over WebSocket: ws://127.0.0.1:${dev.port}/mqtt`);
 console.log(`  Dashboard:           http://127.0.0.1:${dev.port}/`);
-if (anonymous) console.log('  Warning: anonymous access is enabled locally (ALLOW_ANONYMOUS=true in .dev.vars).');
+if (anonymous) {
+  console.log('');
+  console.log('WARNING: anonymous access is enabled locally (ALLOW_ANONYMOUS=true in .dev.vars).');
+  console.log('         To turn it off, set ALLOW_ANONYMOUS=false in .dev.vars and restart npm start.');
+}
+console.log('');
 console.log('Press Ctrl-C to stop.');
 
 let stopping = false;
 async function shutdown() {
   if (stopping) return;
   stopping = true;
-  await dev.stop();
-  process.exit(0);
+  console.log('Stopping EdgeMQ...');
+  try {
+    await dev.stop();
+  } finally {
+    process.exit(0);
+  }
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);
+process.on('SIGHUP', shutdown);

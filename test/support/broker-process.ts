@@ -1,64 +1,108 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the benchmark
-import { applyMigrations, projectRoot, startWranglerDev } from '../../scripts/local-broker.mjs';
+import { applyMigrations, d1Execute, startWranglerDev } from '../../scripts/local-broker.mjs';
 
 export interface BrokerHandle {
   url: string;
   wsUrl: string;
+  port: number;
   persistDir: string;
   stop(): Promise<void>;
   /** Stops and starts again on the same port and storage: what eviction or a deploy does to the broker. */
   restart(): Promise<void>;
   /** Runs SQL against the local D1 database and returns the rows. */
   d1(sql: string): Promise<Record<string, unknown>[]>;
+  /** The last part of wrangler's output, for failure messages. */
+  logs(): string;
+}
+
+export interface StartBrokerOptions {
+  /** Worker vars on top of wrangler.toml's; ALLOW_ANONYMOUS defaults to "true". */
+  vars?: Record<string, string>;
+  /** Reuse this storage (kept on stop); by default a fresh temporary directory, removed on stop. */
+  persistDir?: string;
 }
 
 interface DevHandle {
   url: string;
   wsUrl: string;
   port: number;
+  output(): string;
   stop(): Promise<void>;
 }
 
 /**
- * The real local runtime for end-to-end tests: wrangler dev (workerd) with a
- * fresh local D1 (migrations applied) and fresh Durable Object storage.
+ * The real local runtime for end-to-end tests: wrangler dev (workerd) on a
+ * free port, with local D1 (migrations applied) and Durable Object storage
+ * under persistDir. Vars come only from wrangler.toml and `vars`, never from
+ * a developer's .dev.vars or .env.
  */
-export async function startBroker(options: { vars?: Record<string, string> } = {}): Promise<BrokerHandle> {
-  const persistDir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-e2e-'));
-  await applyMigrations(persistDir);
+export async function startBroker(options: StartBrokerOptions = {}): Promise<BrokerHandle> {
+  const ownsDir = !options.persistDir;
+  const persistDir = options.persistDir ? path.resolve(options.persistDir) : await mkdtemp(path.join(os.tmpdir(), 'edgemq-e2e-'));
   const vars = { ALLOW_ANONYMOUS: 'true', ...options.vars };
-  let dev: DevHandle = await startWranglerDev({ persistDir, vars });
-  const port = dev.port;
-  return {
-    url: dev.url,
-    wsUrl: dev.wsUrl,
-    persistDir,
-    async stop() {
-      await dev.stop();
-      await rm(persistDir, { recursive: true, force: true });
-    },
-    async restart() {
-      await dev.stop();
-      dev = await startWranglerDev({ persistDir, vars, port });
-    },
-    async d1(sql: string) {
-      const child = spawn(process.execPath, [path.join(projectRoot, 'node_modules/wrangler/bin/wrangler.js'), 'd1', 'execute', 'edgemq', '--local', '--persist-to', persistDir, '--json', '--command', sql], {
-        cwd: projectRoot,
-        env: { ...process.env, CI: 'true', NO_COLOR: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      const code = await new Promise((resolve) => child.on('close', resolve));
-      if (code !== 0) throw new Error(`d1 execute failed: ${err}${out}`);
-      const parsed = JSON.parse(out) as Array<{ results: Record<string, unknown>[] }>;
-      return parsed.flatMap((r) => r.results);
-    },
-  };
+  let dev: DevHandle | null = null;
+  let lastOutput = '';
+  try {
+    await mkdir(persistDir, { recursive: true });
+    const envFile = path.join(persistDir, 'e2e.env');
+    await writeFile(envFile, '# Secrets for end-to-end tests come from the test itself.\n');
+    await applyMigrations(persistDir);
+    const start = (port?: number): Promise<DevHandle> => startWranglerDev({ persistDir, vars, envFile, port });
+    dev = await start();
+    const port = dev.port;
+
+    const stopDev = async () => {
+      if (!dev) return;
+      const current = dev;
+      dev = null;
+      lastOutput = current.output();
+      await current.stop();
+    };
+
+    return {
+      url: dev.url,
+      wsUrl: dev.wsUrl,
+      port,
+      persistDir,
+      async stop() {
+        await stopDev();
+        if (ownsDir) await rm(persistDir, { recursive: true, force: true });
+      },
+      async restart() {
+        await stopDev();
+        dev = await start(port);
+      },
+      d1: (sql: string) => d1Execute(persistDir, sql),
+      logs: () => dev?.output() ?? lastOutput,
+    };
+  } catch (error) {
+    // startWranglerDev has already stopped whatever it started.
+    if (ownsDir) await rm(persistDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Polls until predicate returns something truthy and resolves with it; a
+ * predicate that throws counts as "not yet", and its last error is reported.
+ */
+export async function waitFor<T>(predicate: () => T | Promise<T>, timeoutMs = 5000, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await predicate();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() >= deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`condition not met within ${timeoutMs} ms${detail}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
 }

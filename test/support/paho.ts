@@ -5,20 +5,44 @@ import { fileURLToPath } from 'node:url';
 const pahoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../e2e/paho');
 
 /**
- * Runs a script with Debian's python3 (/usr/bin/python3), where
- * python3-paho-mqtt is installed; a python3 earlier on PATH may lack it.
+ * Debian's interpreter, where python3-paho-mqtt (1.6.x) is installed; the
+ * python3 first on PATH (pyenv) does not have it.
  */
-export function runPaho(script: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export const DEBIAN_PYTHON = '/usr/bin/python3';
+
+export interface PahoResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs test/e2e/paho/<script> with Debian's python3; never rejects, a timeout kills it. */
+export function runPaho(script: string, args: string[], timeoutMs: number): Promise<PahoResult> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1', PYTHONNOUSERSITE: '1' };
+  // A pyenv or virtualenv setting would point Debian's python3 at the wrong library.
+  delete env.PYTHONHOME;
+  delete env.PYTHONPATH;
+  delete env.VIRTUAL_ENV;
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/python3', [path.join(pahoDir, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(DEBIAN_PYTHON, [path.join(pahoDir, script), ...args], { cwd: pahoDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stderr += `\n[killed after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}${error.message}`, timedOut });
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, timedOut });
     });
   });
 }
