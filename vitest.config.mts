@@ -1,4 +1,4 @@
-import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -9,6 +9,9 @@ import { defineConfig } from 'vitest/config';
  * - e2e:     the real local runtime (wrangler dev: workerd, local D1, Durable Objects)
  *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt.
  */
+// The real D1 migrations, applied to each workers test's local D1 by test/workers/apply-migrations.ts.
+const d1Migrations = await readD1Migrations('./migrations');
+
 export default defineConfig({
   test: {
     projects: [
@@ -25,7 +28,7 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { ALLOW_ANONYMOUS: 'true', MQTT_CONNECT_TIMEOUT_SECONDS: '2' },
+              bindings: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_CONNECT_TIMEOUT_SECONDS: '2', TEST_MIGRATIONS: d1Migrations },
             },
           }),
         ],
@@ -33,6 +36,7 @@ export default defineConfig({
           name: 'workers',
           sequence: { groupOrder: 1 },
           include: ['test/workers/**/*.test.ts', 'durable-objects/**/*.test.ts'],
+          setupFiles: ['./test/workers/apply-migrations.ts'],
           deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },
         },
       },

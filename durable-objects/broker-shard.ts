@@ -6,7 +6,7 @@ import { parseBrokerConfig } from '../protocol/config';
 import type { ConnectionSnapshot, Transport } from '../protocol/ports';
 import { allowAllAuthorizer } from '../protocol/ports';
 import { SqliteSessionStore } from './sqlite-session-store';
-import { createAuthenticator } from '../auth/create-authenticator';
+import { ShardSecurity } from './shard-security';
 
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
@@ -17,6 +17,7 @@ import { createAuthenticator } from '../auth/create-authenticator';
  */
 export class BrokerShard extends DurableObject<Env> {
   private engine!: BrokerEngine;
+  private security!: ShardSecurity;
   private readonly sockets = new Map<string, WebSocket>();
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
@@ -26,6 +27,9 @@ export class BrokerShard extends DurableObject<Env> {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
+      const clock = { now: () => Date.now() };
+      this.security = new ShardSecurity(env, ctx.storage.sql, clock);
+      this.security.cache.restartedAt(clock.now(), 900_000);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -35,9 +39,10 @@ export class BrokerShard extends DurableObject<Env> {
         config,
         store: new SqliteSessionStore(ctx.storage.sql),
         transport,
-        clock: { now: () => Date.now() },
-        authenticator: createAuthenticator(env, config),
+        clock,
+        authenticator: this.security.authenticator,
         authorizer: allowAllAuthorizer,
+        events: this.security.events,
       });
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
@@ -105,7 +110,17 @@ export class BrokerShard extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.onTimer();
+    const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
+    if (recheck !== null && recheck <= Date.now()) {
+      // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
+      await this.security.ensureFresh().catch((err) => console.error('configuration refresh failed', err));
+    }
     this.syncAlarm();
+  }
+
+  /** The admin API changed credentials, ACLs, blocks, providers or settings. */
+  async configChanged(): Promise<void> {
+    await this.security.configChanged();
   }
 
   private socketGone(ws: WebSocket): void {
@@ -148,7 +163,9 @@ export class BrokerShard extends DurableObject<Env> {
 
   /** One alarm multiplexes every engine timer: set it to the earliest deadline. */
   private syncAlarm(): void {
-    const next = this.engine.nextWakeAt();
+    const engineNext = this.engine.nextWakeAt();
+    const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
+    const next = engineNext === null ? recheck : recheck === null ? engineNext : Math.min(engineNext, recheck);
     if (next === null) {
       if (this.alarmAt !== null) {
         this.alarmAt = null;

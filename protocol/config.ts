@@ -52,7 +52,6 @@ export const brokerConfigSchema = z.object({
 });
 
 export interface BrokerConfig {
-  allowAnonymous: boolean;
   maxPacketSize: number;
   connectTimeoutMs: number;
   /** 0 means clients may choose any keepalive, including none. */
@@ -80,7 +79,6 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
   }
   const v = parsed.data;
   return {
-    allowAnonymous: v.ALLOW_ANONYMOUS,
     maxPacketSize: v.MQTT_MAX_PACKET_SIZE,
     connectTimeoutMs: v.MQTT_CONNECT_TIMEOUT_SECONDS * 1000,
     maxKeepaliveSeconds: v.MQTT_MAX_KEEPALIVE_SECONDS,

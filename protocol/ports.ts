@@ -13,6 +13,11 @@ export interface TrustedContext {
   tlsClientAuth: Record<string, string> | null;
   /** The negotiated WebSocket subprotocol (`mqtt` or `mqttv3.1`). */
   subprotocol: string;
+  /**
+   * RFC 9440 Client-Cert / Client-Cert-Chain headers as received. Only
+   * believed by the X.509 provider when `ip` is a configured trusted proxy.
+   */
+  forwardedClientCert?: { cert: string; chain: string | null } | null;
 }
 
 /** Sends bytes to, or closes, one live connection. Implemented by the Durable Object. */
@@ -52,10 +57,18 @@ export interface AuthRequest {
   trusted: TrustedContext;
   authenticationMethod: string | null;
   authenticationData: Uint8Array | null;
+  /** True when the broker made the client id up (MQTT 5 empty id), so id rules like prefixes do not apply. */
+  clientIdAssigned: boolean;
 }
 
 export type AuthDecision =
-  | { ok: true; username: string | null }
+  | { ok: true; username: string | null; /** Enhanced authentication: data for the CONNACK. */ authenticationData?: Uint8Array }
+  | {
+      /** Enhanced authentication needs another round trip: send AUTH 0x18 with this data, pass the reply to next(). */
+      ok: 'continue';
+      authenticationData: Uint8Array;
+      next(data: Uint8Array | null): Promise<AuthDecision>;
+    }
   | {
       ok: false;
       /** MQTT 5 CONNACK reason code (0x86, 0x87, 0x8A, 0x8C, 0x85...). */
@@ -64,6 +77,8 @@ export type AuthDecision =
       returnCode: number;
       /** Close without any CONNACK (MQTT-293 advice for sensitive deployments). */
       silent?: boolean;
+      /** Stable reason code and text for logs and the live event stream. */
+      reason?: { code: string; text: string };
     };
 
 /** Decides whether a CONNECT may proceed. May be asynchronous (D1 look-ups, hashing). */
@@ -93,5 +108,5 @@ export const allowAllAuthorizer: Authorizer = {
 export interface BrokerEvents {
   clientConnected?(info: { clientId: string; username: string | null; ip: string; protocolVersion: ProtocolVersion }): void;
   clientDisconnected?(info: { clientId: string; reason: string }): void;
-  connectRefused?(info: { clientId: string; username: string | null; ip: string; reasonCode: number }): void;
+  connectRefused?(info: { clientId: string; username: string | null; ip: string; reasonCode: number; reason?: { code: string; text: string } }): void;
 }

@@ -24,11 +24,15 @@ export function buildTrustedContext(request: Request, subprotocol: string): Trus
       if (typeof value === 'string') tlsClientAuth[key] = value.slice(0, TLS_CLIENT_AUTH_MAX_FIELD);
     }
   }
+  const forwardedCert = request.headers.get('client-cert');
   return {
     ip: request.headers.get('cf-connecting-ip') ?? 'unknown',
     tls,
     tlsClientAuth,
     subprotocol,
+    forwardedClientCert: forwardedCert
+      ? { cert: forwardedCert.slice(0, TLS_CLIENT_AUTH_MAX_FIELD), chain: request.headers.get('client-cert-chain')?.slice(0, TLS_CLIENT_AUTH_MAX_FIELD) ?? null }
+      : null,
   };
 }
 

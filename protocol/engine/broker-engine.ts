@@ -14,7 +14,7 @@ import { parseSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { SysTopics } from './sys-topics';
-import { handleConnect } from '../handlers/connect';
+import { handleConnect, handleConnectAuth } from '../handlers/connect';
 import { handlePublish, handlePubrel } from '../handlers/publish';
 import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
 import { handleSubscribe } from '../handlers/subscribe';
@@ -290,7 +290,8 @@ export class BrokerEngine {
       return handleConnect(this, conn, packet, now);
     }
     if (conn.state === 'authenticating') {
-      // Only reachable for enhanced authentication exchanges.
+      // Only reachable during an enhanced authentication exchange: AUTH is the one packet allowed [MQTT-4.12.0-1].
+      if (packet.cmd === 'auth') return handleConnectAuth(this, conn, packet);
       this.disconnect(conn, RC.PROTOCOL_ERROR, `${packet.cmd} before CONNACK`);
       return;
     }

@@ -38,6 +38,11 @@ export class Connection {
   /** Only for the CONNACK: an identifier the broker made up, and a Server Keep Alive override. */
   assignedClientId: string | null = null;
   serverKeepAlive: number | undefined;
+  /** MQTT 5 enhanced authentication in progress: the method, and what to do with the client's next AUTH. */
+  authenticationMethod: string | null = null;
+  authContinuation: ((data: Uint8Array | null) => Promise<void>) | null = null;
+  /** Server data for the CONNACK that ends an enhanced authentication exchange. */
+  connackAuthenticationData: Uint8Array | null = null;
   /** Set once the client sent DISCONNECT, so the close that follows is not a network loss. */
   endCause: EndCause | null = null;
 
@@ -54,7 +59,8 @@ export class Connection {
   snapshot(): ConnectionSnapshot {
     return {
       connectionId: this.id,
-      trusted: this.trusted,
+      // Certificates are only needed to authenticate, and attachments are limited to 2 KiB.
+      trusted: { ip: this.trusted.ip, tls: this.trusted.tls, subprotocol: this.trusted.subprotocol, tlsClientAuth: null, forwardedClientCert: null },
       openedAt: this.openedAt,
       clientId: this.state === 'connected' ? this.clientId : null,
       protocolVersion: this.protocolVersion,

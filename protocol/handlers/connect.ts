@@ -1,4 +1,5 @@
-import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import type { Buffer } from 'node:buffer';
+import type { IAuthPacket, IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { BrokerEngine } from '../engine/broker-engine';
 import type { Connection } from '../engine/connection';
 import { Session } from '../engine/session';
@@ -28,27 +29,27 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
   conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
   conn.requestProblemInformation = props.requestProblemInformation ?? true;
 
-  if (props.authenticationMethod !== undefined) {
-    // Enhanced authentication methods are offered by the authentication providers; none is configured here.
-    return refuse(engine, conn, { ok: false, reasonCode: RC.BAD_AUTHENTICATION_METHOD, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
-  }
-
   const will = readWill(engine, conn, packet, version, now);
   if (will === false) return;
 
+  const method = version === 5 ? props.authenticationMethod ?? null : null;
+  conn.authenticationMethod = method;
   const decision = engine.authenticator.authenticate({
     clientId,
     username: packet.username ?? null,
     password: packet.password ? new Uint8Array(packet.password) : null,
     protocolVersion: version,
     trusted: conn.trusted,
-    authenticationMethod: null,
-    authenticationData: null,
+    authenticationMethod: method,
+    authenticationData: method !== null && props.authenticationData ? new Uint8Array(props.authenticationData) : null,
+    clientIdAssigned: conn.assignedClientId !== null,
   });
-  const proceed = (d: AuthDecision) => {
+  const proceed = (d: AuthDecision): Promise<void> | void => {
     if (conn.state === 'closed') return;
+    if (d.ok === 'continue') return continueAuthentication(engine, conn, d, proceed);
     if (!d.ok) return refuse(engine, conn, d, clientId, packet);
     conn.username = d.username;
+    conn.connackAuthenticationData = d.authenticationData ?? null;
     if (will && !engine.authorizer.canPublish({ clientId, username: d.username }, will.message.topic)) {
       if (version === 5) {
         return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
@@ -59,7 +60,45 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
     openSession(engine, conn, packet, clientId, version, will, engine.clock.now());
   };
   if (decision instanceof Promise) return decision.then(proceed);
-  proceed(decision);
+  return proceed(decision);
+}
+
+/**
+ * Enhanced authentication (MQTT 5, 4.12): the server answers with AUTH 0x18
+ * and waits for the client's AUTH before deciding. The connect timeout keeps
+ * running, so a client that never answers is closed like one that never connects.
+ */
+function continueAuthentication(
+  engine: BrokerEngine,
+  conn: Connection,
+  d: Extract<AuthDecision, { ok: 'continue' }>,
+  proceed: (d: AuthDecision) => Promise<void> | void,
+): void {
+  conn.authContinuation = async (data) => {
+    conn.authContinuation = null;
+    await proceed(await d.next(data));
+  };
+  engine.send(conn, {
+    cmd: 'auth',
+    reasonCode: RC.CONTINUE_AUTHENTICATION,
+    properties: { authenticationMethod: conn.authenticationMethod!, authenticationData: d.authenticationData as Buffer },
+  });
+}
+
+/** The client's AUTH during the CONNECT exchange. */
+export function handleConnectAuth(engine: BrokerEngine, conn: Connection, packet: IAuthPacket): Promise<void> | void {
+  const continuation = conn.authContinuation;
+  const method = packet.properties?.authenticationMethod;
+  if (!continuation || packet.reasonCode !== RC.CONTINUE_AUTHENTICATION || method !== conn.authenticationMethod) {
+    // Wrong step or method mid-exchange: refuse the CONNECT [MQTT-4.12.0-4].
+    conn.authContinuation = null;
+    engine.counters.authFailures++;
+    engine.send(conn, connackFailure(conn, 5, method !== conn.authenticationMethod ? RC.BAD_AUTHENTICATION_METHOD : RC.PROTOCOL_ERROR));
+    engine.closeConnection(conn, 'protocol-error', 1000, 'unexpected AUTH');
+    return;
+  }
+  const data = packet.properties?.authenticationData;
+  return continuation(data ? new Uint8Array(data) : null);
 }
 
 function connackFailure(conn: Connection, version: ProtocolVersion, reasonCode: number, returnCode?: number): IConnackPacket {
@@ -71,7 +110,7 @@ function connackFailure(conn: Connection, version: ProtocolVersion, reasonCode: 
 function refuse(engine: BrokerEngine, conn: Connection, d: Extract<AuthDecision, { ok: false }>, clientId: string, packet: IConnectPacket): void {
   const version = conn.protocolVersion ?? 4;
   engine.counters.authFailures++;
-  engine.events.connectRefused?.({ clientId, username: packet.username ?? null, ip: conn.trusted.ip, reasonCode: d.reasonCode });
+  engine.events.connectRefused?.({ clientId, username: packet.username ?? null, ip: conn.trusted.ip, reasonCode: d.reasonCode, reason: d.reason });
   if (!d.silent) engine.send(conn, connackFailure(conn, version, d.reasonCode, d.returnCode));
   // A refused CONNECT is followed by closing the connection [MQTT-3.2.2-7].
   engine.closeConnection(conn, 'protocol-error', 1000, 'connection refused');
@@ -238,6 +277,10 @@ function openSession(
     if (conn.assignedClientId) properties.assignedClientIdentifier = conn.assignedClientId;
     if (conn.serverKeepAlive !== undefined) properties.serverKeepAlive = conn.serverKeepAlive;
     if (cappedExpiry !== undefined) properties.sessionExpiryInterval = cappedExpiry;
+    if (conn.authenticationMethod !== null) {
+      properties.authenticationMethod = conn.authenticationMethod;
+      if (conn.connackAuthenticationData) properties.authenticationData = conn.connackAuthenticationData as Buffer;
+    }
     connack.properties = properties;
   }
   engine.send(conn, connack);

@@ -19,7 +19,11 @@ export interface BrokerHandle {
 }
 
 export interface StartBrokerOptions {
-  /** Worker vars on top of wrangler.toml's; ALLOW_ANONYMOUS defaults to "true". */
+  /**
+   * Worker vars on top of wrangler.toml's. For suites about the protocol itself,
+   * ALLOW_ANONYMOUS and ACL_DEFAULT_POLICY default to an open broker; suites
+   * about security set them. CONFIG_RECHECK_SECONDS=0 makes D1 changes apply at the next CONNECT.
+   */
   vars?: Record<string, string>;
   /** Reuse this storage (kept on stop); by default a fresh temporary directory, removed on stop. */
   persistDir?: string;
@@ -42,7 +46,7 @@ interface DevHandle {
 export async function startBroker(options: StartBrokerOptions = {}): Promise<BrokerHandle> {
   const ownsDir = !options.persistDir;
   const persistDir = options.persistDir ? path.resolve(options.persistDir) : await mkdtemp(path.join(os.tmpdir(), 'edgemq-e2e-'));
-  const vars = { ALLOW_ANONYMOUS: 'true', ...options.vars };
+  const vars = { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', CONFIG_RECHECK_SECONDS: '0', ...options.vars };
   let dev: DevHandle | null = null;
   let lastOutput = '';
   try {

@@ -44,7 +44,7 @@ export class EngineHarness {
     this.options = options;
     this.clock = options.clock ?? new ManualClock();
     this.store = options.store ?? new MemorySessionStore();
-    this.config = { ...defaultBrokerConfig, allowAnonymous: true, ...options.config };
+    this.config = { ...defaultBrokerConfig, ...options.config };
     this.boot([]);
   }
 

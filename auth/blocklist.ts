@@ -1,0 +1,143 @@
+/**
+ * Blocked clients, checked before any authentication work so a blocked
+ * device costs one map look-up. Entries come from D1 (operators) or from the
+ * automatic ban after repeated failures; both expire on their own.
+ */
+export type BlockKind = 'clientId' | 'username' | 'ip' | 'cidr' | 'clientIdRegex' | 'usernameRegex';
+
+export interface BlockEntry {
+  id: string;
+  kind: BlockKind;
+  value: string;
+  source: 'manual' | 'auto';
+  /** Epoch ms; null never expires. */
+  expiresAt: number | null;
+}
+
+interface Cidr {
+  entry: BlockEntry;
+  bits: bigint;
+  mask: bigint;
+  v6: boolean;
+}
+
+export class Blocklist {
+  private readonly exact = new Map<string, BlockEntry>();
+  private readonly cidrs: Cidr[] = [];
+  private readonly regexes: Array<{ entry: BlockEntry; re: RegExp; field: 'clientId' | 'username' }> = [];
+
+  constructor(entries: BlockEntry[] = []) {
+    for (const e of entries) this.add(e);
+  }
+
+  add(entry: BlockEntry): void {
+    switch (entry.kind) {
+      case 'clientId':
+      case 'username':
+      case 'ip':
+        this.exact.set(`${entry.kind}\u0000${entry.kind === 'ip' ? normalizeIp(entry.value) : entry.value}`, entry);
+        return;
+      case 'cidr': {
+        const parsed = parseCidr(entry.value);
+        if (parsed) this.cidrs.push({ entry, ...parsed });
+        return;
+      }
+      case 'clientIdRegex':
+      case 'usernameRegex': {
+        const re = compileAnchored(entry.value);
+        if (re) this.regexes.push({ entry, re, field: entry.kind === 'clientIdRegex' ? 'clientId' : 'username' });
+        return;
+      }
+    }
+  }
+
+  /** The first active entry that blocks this attempt, or null. */
+  match(who: { clientId: string; username: string | null; ip: string }, now: number): BlockEntry | null {
+    const active = (e: BlockEntry | undefined) => (e && (e.expiresAt === null || e.expiresAt > now) ? e : null);
+    const hit =
+      active(this.exact.get(`clientId\u0000${who.clientId}`)) ??
+      (who.username !== null ? active(this.exact.get(`username\u0000${who.username}`)) : null) ??
+      active(this.exact.get(`ip\u0000${normalizeIp(who.ip)}`));
+    if (hit) return hit;
+    if (this.cidrs.length > 0) {
+      const addr = parseIp(who.ip);
+      if (addr) {
+        for (const c of this.cidrs) {
+          if (c.v6 === addr.v6 && (addr.bits & c.mask) === c.bits && active(c.entry)) return c.entry;
+        }
+      }
+    }
+    for (const r of this.regexes) {
+      const value = r.field === 'clientId' ? who.clientId : who.username;
+      if (value !== null && r.re.test(value) && active(r.entry)) return r.entry;
+    }
+    return null;
+  }
+}
+
+/** Operator regexes match the whole value; an invalid one blocks nothing rather than everything. */
+function compileAnchored(source: string): RegExp | null {
+  try {
+    return new RegExp(`^(?:${source})$`);
+  } catch {
+    return null;
+  }
+}
+
+function normalizeIp(ip: string): string {
+  const parsed = parseIp(ip);
+  if (!parsed) return ip.trim().toLowerCase();
+  return `${parsed.v6 ? 6 : 4}:${parsed.bits.toString(16)}`;
+}
+
+export function parseIp(ip: string): { bits: bigint; v6: boolean } | null {
+  const s = ip.trim();
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) {
+    const parts = s.split('.').map(Number);
+    if (parts.some((p) => p > 255)) return null;
+    return { bits: BigInt(((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3]), v6: false };
+  }
+  if (!s.includes(':') || !/^[0-9a-fA-F:.]+$/.test(s)) return null;
+  // IPv4-mapped IPv6 is the same client as its IPv4 form.
+  const mapped = /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(s);
+  if (mapped) return parseIp(mapped[1]);
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 1 && missing !== 0) || missing < 0) return null;
+  const groups = [...head, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  let bits = 0n;
+  for (const g of groups) {
+    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
+    bits = (bits << 16n) + BigInt(parseInt(g, 16));
+  }
+  return { bits, v6: true };
+}
+
+export function parseCidr(value: string): { bits: bigint; mask: bigint; v6: boolean } | null {
+  const [addr, prefixText] = value.trim().split('/');
+  const ip = parseIp(addr);
+  if (!ip) return null;
+  const width = ip.v6 ? 128 : 32;
+  const prefix = prefixText === undefined ? width : Number(prefixText);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > width) return null;
+  const all = (1n << BigInt(width)) - 1n;
+  const mask = prefix === 0 ? 0n : (all >> BigInt(width - prefix)) << BigInt(width - prefix);
+  return { bits: ip.bits & mask, mask, v6: ip.v6 };
+}
+
+export function isValidBlockValue(kind: BlockKind, value: string): boolean {
+  switch (kind) {
+    case 'ip':
+      return parseIp(value) !== null;
+    case 'cidr':
+      return parseCidr(value) !== null;
+    case 'clientIdRegex':
+    case 'usernameRegex':
+      return compileAnchored(value) !== null;
+    default:
+      return value.length > 0;
+  }
+}

@@ -1,0 +1,36 @@
+import { createAnonymousProvider } from '../auth/providers/anonymous-provider';
+import { createBasicProvider, type BasicCredentialRecord } from '../auth/providers/basic-provider';
+import type { AuthProvider } from '../auth/provider';
+import type { ProviderEntry, ProviderSettings } from '../auth/settings';
+import type { Db, SecuritySnapshotRows } from '../db/queries/broker-security';
+import type { SqliteVerifiedCache } from './sqlite-verified-cache';
+
+export interface ProviderDeps {
+  env: Record<string, unknown>;
+  rows: SecuritySnapshotRows;
+  cache: SqliteVerifiedCache;
+  clock: { now(): number };
+  db: Db;
+  findBasicCredentials(q: { matchBy: 'username' | 'clientId' | 'both'; clientId: string; username: string | null }): Promise<
+    Array<{ id: string; clientId: string | null; username: string | null; passwordHash: string | null; allowedClientIds: string[] | null; rules: BasicCredentialRecord['rules'] }>
+  >;
+}
+
+/** Instantiates the enabled providers, in priority order, over D1-backed sources. */
+export function buildProviders(entries: ProviderEntry[], deps: ProviderDeps): AuthProvider[] {
+  const providers: AuthProvider[] = [];
+  for (const entry of entries) {
+    if (!entry.enabled) continue;
+    switch (entry.type) {
+      case 'anonymous':
+        providers.push(createAnonymousProvider());
+        break;
+      case 'basic':
+        providers.push(
+          createBasicProvider(entry.settings as ProviderSettings['basic'], { findBasicCredentials: deps.findBasicCredentials }, deps.cache, deps.cache.secret(), deps.clock),
+        );
+        break;
+    }
+  }
+  return providers;
+}

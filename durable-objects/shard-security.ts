@@ -1,0 +1,266 @@
+import { drizzle } from 'drizzle-orm/d1';
+import { Blocklist, type BlockEntry } from '../auth/blocklist';
+import { describeRefusals, runAuthChain, type ChainOutcome } from '../auth/chain';
+import { FailureTracker } from '../auth/failure-tracker';
+import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/provider';
+import { PROVIDER_TYPES } from '../auth/provider';
+import { REFUSAL_REASONS } from '../auth/reasons';
+import { RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
+import {
+  brokerSettingsSchema,
+  defaultBrokerSettings,
+  defaultProviderEntries,
+  parseProviderSettings,
+  type BrokerSettings,
+  type ProviderEntry,
+} from '../auth/settings';
+import { findBasicCredentials, insertAutoBan, readConfigVersion, readSecuritySnapshot, type Db, type SecuritySnapshotRows } from '../db/queries/broker-security';
+import { clearClients, enforceUnauthorizedRowLimit, recordRefusals } from '../db/queries/unauthorized-clients';
+import type { AuthDecision, AuthRequest, Authenticator, BrokerEvents } from '../protocol/ports';
+import { buildProviders } from './auth-providers';
+import { SqliteVerifiedCache } from './sqlite-verified-cache';
+
+/** How often a shard with clients asks D1 whether configuration changed, when nobody told it (CONFIG_RECHECK_SECONDS). */
+export const CONFIG_RECHECK_MS = 5_000;
+
+function recheckMs(env: Record<string, unknown>): number {
+  const n = Number(env.CONFIG_RECHECK_SECONDS ?? CONFIG_RECHECK_MS / 1000);
+  return Number.isFinite(n) && n >= 0 && n <= 3600 ? n * 1000 : CONFIG_RECHECK_MS;
+}
+const TRIM_EVERY_ROWS = 500;
+
+function maxUnauthorizedRows(env: Record<string, unknown>): number {
+  const n = Number(env.UNAUTHORIZED_CLIENTS_MAX_ROWS ?? 100_000);
+  return Number.isInteger(n) && n > 0 ? n : 100_000;
+}
+
+export interface LoadedSecurity {
+  version: number;
+  settings: BrokerSettings;
+  providers: AuthProvider[];
+  blocklist: Blocklist;
+  rows: SecuritySnapshotRows;
+}
+
+/**
+ * The broker shard's security: authentication through the provider chain,
+ * the Unauthorized Clients log, temporary bans, and the configuration
+ * snapshot they read, kept fresh from D1. Everything here is plumbing between
+ * the platform-free chain (auth/) and D1 / Durable Object storage.
+ */
+export class ShardSecurity {
+  readonly db: Db;
+  private loaded: LoadedSecurity | null = null;
+  private loading: Promise<LoadedSecurity> | null = null;
+  private checkedAt = 0;
+  private rowsSinceTrim = TRIM_EVERY_ROWS;
+  private readonly recheckMs: number;
+  private readonly failures = new FailureTracker();
+  private readonly recorder: RefusalRecorder;
+  readonly cache: SqliteVerifiedCache;
+  /** Called with each new snapshot (the ACL authorizer listens). */
+  onSnapshot: ((loaded: LoadedSecurity) => void) | null = null;
+  /** Called when a CONNECT is accepted, with the identity the ACLs will use. */
+  onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => void) | null = null;
+
+  constructor(
+    private readonly env: Record<string, unknown> & { DB: D1Database },
+    sql: SqlStorage,
+    private readonly clock: { now(): number },
+  ) {
+    this.db = drizzle(env.DB) as unknown as Db;
+    this.recheckMs = recheckMs(env);
+    this.cache = new SqliteVerifiedCache(sql, typeof env.AUTH_CACHE_SECRET === 'string' ? env.AUTH_CACHE_SECRET : null);
+    this.recorder = new RefusalRecorder((batch) => this.writeRefusals(batch));
+  }
+
+  readonly authenticator: Authenticator = {
+    authenticate: (request) => this.authenticate(request),
+  };
+
+  /** Broker events this class needs: remembering who was connected keeps the verification cache warm for reconnects. */
+  readonly events: BrokerEvents = {
+    clientDisconnected: ({ clientId }) => this.cache.touchClient(clientId, this.clock.now(), this.verifiedTtlMs()),
+  };
+
+  /** The admin API changed something: reload now rather than at the next recheck. */
+  async configChanged(): Promise<void> {
+    this.checkedAt = 0;
+    await this.ensureFresh(true);
+  }
+
+  /** Refresh if stale; returns the snapshot. Concurrent callers share one load. */
+  async ensureFresh(force = false): Promise<LoadedSecurity> {
+    const now = this.clock.now();
+    if (!force && this.loaded && now - this.checkedAt < this.recheckMs) return this.loaded;
+    if (this.loading) return this.loading;
+    this.loading = (async () => {
+      try {
+        if (!force && this.loaded) {
+          const version = await readConfigVersion(this.db);
+          this.checkedAt = this.clock.now();
+          if (version === this.loaded.version) return this.loaded;
+        }
+        const rows = await readSecuritySnapshot(this.db, this.clock.now());
+        this.checkedAt = this.clock.now();
+        const changed = this.loaded !== null && this.loaded.version !== rows.version;
+        this.loaded = this.build(rows);
+        // Credentials may have changed: what was verified before must be verified again.
+        if (changed) this.cache.clear();
+        this.onSnapshot?.(this.loaded);
+        return this.loaded;
+      } finally {
+        this.loading = null;
+      }
+    })();
+    return this.loading;
+  }
+
+  current(): LoadedSecurity | null {
+    return this.loaded;
+  }
+
+  /** When the shard should next ask D1 for changes (only while clients are connected). */
+  nextRecheckAt(hasConnections: boolean): number | null {
+    if (!hasConnections || !this.loaded) return null;
+    return this.checkedAt + Math.max(this.recheckMs, 1000);
+  }
+
+  /** Resolves when the Unauthorized Clients log has caught up (tests, shutdown). */
+  drainLog(): Promise<void> {
+    return this.recorder.drain();
+  }
+
+  private build(rows: SecuritySnapshotRows): LoadedSecurity {
+    const settings = parseBrokerSettings(rows.settings);
+    const entries = providerEntries(this.env, rows.providers);
+    const blocklist = new Blocklist(
+      rows.blocks.map(
+        (b): BlockEntry => ({ id: b.id, kind: b.kind, value: b.value, source: b.source, expiresAt: b.expiresAt ? b.expiresAt.getTime() : null }),
+      ),
+    );
+    const providers = buildProviders(entries, {
+      env: this.env,
+      rows,
+      cache: this.cache,
+      clock: this.clock,
+      findBasicCredentials: (q) => findBasicCredentials(this.db, q),
+      db: this.db,
+    });
+    return { version: rows.version, settings, providers, blocklist, rows };
+  }
+
+  private verifiedTtlMs(): number {
+    const basic = this.loaded ? providerEntries(this.env, this.loaded.rows.providers).find((p) => p.type === 'basic') : null;
+    return ((basic?.settings as { verifiedCacheSeconds?: number } | undefined)?.verifiedCacheSeconds ?? 900) * 1000;
+  }
+
+  private async authenticate(request: AuthRequest): Promise<AuthDecision> {
+    let loaded: LoadedSecurity;
+    try {
+      loaded = await this.ensureFresh();
+    } catch (err) {
+      console.error('security configuration could not be read', err);
+      // Deny when unsure: without configuration nobody is let in.
+      const reason = REFUSAL_REASONS.AUTHENTICATION_UNAVAILABLE;
+      return { ok: false, reasonCode: reason.mqtt5, returnCode: reason.mqtt3, reason: { code: 'AUTHENTICATION_UNAVAILABLE', text: 'configuration unavailable' } };
+    }
+    const now = this.clock.now();
+    const outcome = await runAuthChain(request, {
+      providers: loaded.providers,
+      settings: loaded.settings,
+      blocklist: loaded.blocklist,
+      failures: this.failures,
+      now,
+    });
+    return this.toDecision(request, outcome, loaded);
+  }
+
+  private toDecision(request: AuthRequest, outcome: ChainOutcome, loaded: LoadedSecurity): AuthDecision {
+    if (outcome.kind === 'continue') {
+      return {
+        ok: 'continue',
+        authenticationData: outcome.authenticationData,
+        next: async (data) => this.toDecision(request, await outcome.next(data), loaded),
+      };
+    }
+    if (outcome.kind === 'accept') {
+      this.recorder.succeeded(request.clientId);
+      this.onAccepted?.(request.clientId, outcome.identity);
+      return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData };
+    }
+    const reason = REFUSAL_REASONS[outcome.primary.code];
+    const text = describeRefusals(outcome);
+    const now = this.clock.now();
+    this.recorder.record({
+      clientId: request.clientId,
+      username: request.username,
+      passwordProvided: request.password !== null,
+      tlsUsed: request.trusted.tls,
+      ip: request.trusted.ip,
+      reasonCode: outcome.primary.code,
+      reason: text,
+      at: now,
+    });
+    for (const ban of outcome.bans) {
+      const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}`, kind: ban.kind, value: ban.value, source: 'auto', expiresAt: ban.until };
+      loaded.blocklist.add(entry);
+      insertAutoBan(this.db, {
+        ...ban,
+        now,
+        description: `${loaded.settings.autoBan.maxFailures} failed attempts within ${loaded.settings.autoBan.windowSeconds}s`,
+      }).catch((err) => console.error('automatic ban could not be stored', err));
+    }
+    return {
+      ok: false,
+      reasonCode: reason.mqtt5,
+      returnCode: reason.mqtt3,
+      silent: loaded.settings.silentRefusal,
+      reason: { code: outcome.primary.code, text },
+    };
+  }
+
+  private async writeRefusals(batch: RefusalBatch): Promise<void> {
+    if (batch.refusals.length > 0) await recordRefusals(this.db, batch.refusals);
+    if (batch.cleared.length > 0) await clearClients(this.db, batch.cleared);
+    this.rowsSinceTrim += batch.refusals.length;
+    if (this.rowsSinceTrim >= Math.min(TRIM_EVERY_ROWS, Math.ceil(maxUnauthorizedRows(this.env) / 4))) {
+      // Counting the table is not free, so the bound is enforced every so many new rows rather than every flush.
+      this.rowsSinceTrim = 0;
+      await enforceUnauthorizedRowLimit(this.db, maxUnauthorizedRows(this.env));
+    }
+  }
+}
+
+function parseBrokerSettings(rows: SecuritySnapshotRows['settings']): BrokerSettings {
+  const raw: Record<string, unknown> = {};
+  for (const row of rows) raw[row.key] = row.value;
+  const parsed = brokerSettingsSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  // A bad stored value must not open the broker: keep the valid keys, default the rest.
+  console.error('invalid broker settings in D1, using defaults for the invalid keys', parsed.error.issues);
+  const settings: Record<string, unknown> = { ...defaultBrokerSettings };
+  for (const [key, value] of Object.entries(raw)) {
+    const one = brokerSettingsSchema.safeParse({ ...defaultBrokerSettings, [key]: value });
+    if (one.success) settings[key] = (one.data as Record<string, unknown>)[key];
+  }
+  return settings as BrokerSettings;
+}
+
+/** Provider order and settings: D1 rows override the vars' defaults, provider by provider. */
+export function providerEntries(env: Record<string, unknown>, rows: SecuritySnapshotRows['providers']): ProviderEntry[] {
+  const defaults = defaultProviderEntries(env);
+  const byType = new Map(rows.map((r) => [r.type, r]));
+  const entries = defaults.map((d): ProviderEntry => {
+    const row = byType.get(d.type);
+    if (!row) return d;
+    try {
+      return { type: d.type, enabled: row.enabled, priority: row.priority, settings: parseProviderSettings(d.type, row.config) };
+    } catch (err) {
+      // A provider whose stored settings do not parse is disabled rather than run with guesses.
+      console.error(`invalid settings for provider ${d.type}; disabled`, err);
+      return { ...d, enabled: false };
+    }
+  });
+  return entries.filter((e) => (PROVIDER_TYPES as readonly ProviderType[]).includes(e.type)).sort((a, b) => a.priority - b.priority);
+}
