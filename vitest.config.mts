@@ -1,16 +1,37 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+import { readFile } from 'node:fs/promises';
+import type { Plugin } from 'vite';
 
 /**
- * Three projects, one command:
+ * Four projects, one command:
  * - unit:    platform-free code (protocol/, auth/) in Node.
  * - workers: code that needs workerd (Durable Object SQLite, D1, the Worker) via the
  *            Workers Vitest integration, with real bindings from wrangler.toml.
  * - e2e:     the real local runtime (wrangler dev: workerd, local D1, Durable Objects)
  *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt.
+ * - browser: the dashboard in Debian's headless Chromium against the real local runtime.
  */
 // The real D1 migrations, applied to each workers test's local D1 by test/workers/apply-migrations.ts.
 const d1Migrations = await readD1Migrations('./migrations');
+
+/**
+ * wrangler imports Swagger UI's files as text through the [[rules]] in
+ * wrangler.toml; Vite, which loads the Worker in the workers project, does not
+ * read those rules, so this gives the same modules the same meaning there.
+ */
+function textModules(): Plugin {
+  const TEXT_MODULES = /[\\/]swagger-ui-dist[\\/](swagger-ui-bundle\.js|swagger-ui\.css)$/;
+  return {
+    name: 'edgemq-text-modules',
+    enforce: 'pre',
+    async load(id) {
+      const path = id.split('?')[0];
+      if (!TEXT_MODULES.test(path)) return null;
+      return `export default ${JSON.stringify(await readFile(path, 'utf8'))};`;
+    },
+  };
+}
 
 export default defineConfig({
   test: {
@@ -20,15 +41,25 @@ export default defineConfig({
           name: 'unit',
           environment: 'node',
           sequence: { groupOrder: 0 },
-          include: ['protocol/**/*.test.ts', 'auth/**/*.test.ts', 'worker/**/*.unit.test.ts'],
+          include: ['protocol/**/*.test.ts', 'auth/**/*.test.ts', 'worker/**/*.unit.test.ts', 'cli/**/*.test.ts'],
         },
       },
       {
         plugins: [
+          textModules(),
           cloudflareTest({
             wrangler: { configPath: './wrangler.toml' },
             miniflare: {
-              bindings: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_CONNECT_TIMEOUT_SECONDS: '2', TEST_MIGRATIONS: d1Migrations },
+              bindings: {
+                ALLOW_ANONYMOUS: 'true',
+                ACL_DEFAULT_POLICY: 'allow',
+                MQTT_CONNECT_TIMEOUT_SECONDS: '2',
+                TEST_MIGRATIONS: d1Migrations,
+                // Admin API secrets for tests only; deployments set them with `wrangler secret put`.
+                ADMIN_JWT_SECRET: 'test-only-admin-jwt-secret-0123456789abcdef',
+                ADMIN_USERNAME: 'admin',
+                ADMIN_PASSWORD: 'test-admin-password',
+              },
             },
           }),
         ],
@@ -51,6 +82,20 @@ export default defineConfig({
           hookTimeout: 120_000,
           // Each file starts its own wrangler dev; two at a time fit a 2-core machine.
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'browser',
+          environment: 'node',
+          // The dashboard in Debian's headless Chromium (playwright-core) against
+          // wrangler dev, after everything else; needs `npm run build:dashboard`.
+          sequence: { groupOrder: 3 },
+          include: ['test/browser/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // Chromium and wrangler dev together fill a 2-core machine.
+          maxWorkers: 1,
         },
       },
     ],

@@ -1,6 +1,8 @@
 import { createAnonymousProvider } from '../auth/providers/anonymous-provider';
 import { createBasicProvider, type BasicCredentialRecord } from '../auth/providers/basic-provider';
 import type { AuthProvider } from '../auth/provider';
+import { createX509Provider } from '../auth/providers/x509-provider';
+import { RevocationList } from '../auth/x509/revocation';
 import type { ProviderEntry, ProviderSettings } from '../auth/settings';
 import type { Db, SecuritySnapshotRows } from '../db/queries/broker-security';
 import type { SqliteVerifiedCache } from './sqlite-verified-cache';
@@ -30,6 +32,26 @@ export function buildProviders(entries: ProviderEntry[], deps: ProviderDeps): Au
           createBasicProvider(entry.settings as ProviderSettings['basic'], { findBasicCredentials: deps.findBasicCredentials }, deps.cache, deps.cache.secret(), deps.clock),
         );
         break;
+      case 'x509': {
+        // Built once per snapshot: certificate CONNECTs read memory, not D1.
+        const credentials = deps.rows.x509.map((c) => ({
+          id: c.id,
+          cnPattern: c.cnPattern ?? '',
+          cnIsRegex: c.cnIsRegex,
+          allowedClientIds: c.allowedClientIds ?? null,
+          cnRules: c.cnRules ?? [],
+        }));
+        const revocations = new RevocationList(
+          deps.rows.revocations.map((r) => ({ serial: r.serial, issuerDN: r.issuerDn, fingerprintSHA256: r.fingerprintSha256, label: r.id })),
+        );
+        providers.push(
+          createX509Provider(entry.settings as ProviderSettings['x509'], {
+            listChainCredentials: async () => credentials,
+            revocations: async () => revocations,
+          }),
+        );
+        break;
+      }
     }
   }
   return providers;

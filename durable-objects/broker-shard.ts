@@ -4,9 +4,12 @@ import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-
 import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
 import type { ConnectionSnapshot, Transport } from '../protocol/ports';
-import { allowAllAuthorizer } from '../protocol/ports';
+import { AclAuthorizer } from '../auth/acl/acl-authorizer';
+import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
+import { PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
+import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
 
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
@@ -18,6 +21,7 @@ import { ShardSecurity } from './shard-security';
 export class BrokerShard extends DurableObject<Env> {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
+  private admin!: ShardAdmin;
   private readonly sockets = new Map<string, WebSocket>();
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
@@ -30,6 +34,19 @@ export class BrokerShard extends DurableObject<Env> {
       const clock = { now: () => Date.now() };
       this.security = new ShardSecurity(env, ctx.storage.sql, clock);
       this.security.cache.restartedAt(clock.now(), 900_000);
+      // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).
+      const defaultPolicy = parseAclDefaultPolicy(env);
+      const authorizer = new AclAuthorizer(loadAclSnapshot({ aclRules: [], credentials: [], version: -1, defaultPolicy }));
+      const principals = new PrincipalStore(ctx.storage.sql);
+      this.security.onSnapshot = (loaded) =>
+        authorizer.replaceSnapshot(
+          loadAclSnapshot({ aclRules: loaded.rows.aclRules, credentials: loaded.rows.ruleCredentials, version: loaded.version, defaultPolicy }),
+        );
+      this.security.onAccepted = (clientId, identity) => {
+        authorizer.bindPrincipal(clientId, identity);
+        principals.save(clientId, identity, clock.now());
+      };
+      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm());
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -41,11 +58,12 @@ export class BrokerShard extends DurableObject<Env> {
         transport,
         clock,
         authenticator: this.security.authenticator,
-        authorizer: allowAllAuthorizer,
-        events: this.security.events,
+        authorizer,
+        events: combineEvents(this.security.events, this.admin.events),
       });
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
+        if (this.admin.owns(ws)) continue;
         const snapshot = ws.deserializeAttachment() as ConnectionSnapshot | null;
         if (!snapshot?.connectionId) {
           ws.close(1011, 'lost connection state');
@@ -56,12 +74,18 @@ export class BrokerShard extends DurableObject<Env> {
         snapshots.push(snapshot);
       }
       this.engine.restore(snapshots);
+      authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
+      if (this.engine.sessions.size > 0) {
+        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery.
+        await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+      }
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
     });
   }
 
   override async fetch(request: Request): Promise<Response> {
+    if (this.admin.isEventsRequest(request)) return this.admin.acceptEvents(request);
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
@@ -110,6 +134,7 @@ export class BrokerShard extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.onTimer();
+    this.admin.onAlarm(this.sockets.size > 0);
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
@@ -121,6 +146,41 @@ export class BrokerShard extends DurableObject<Env> {
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */
   async configChanged(): Promise<void> {
     await this.security.configChanged();
+  }
+
+  // Admin API (RPC): everything lives in shard-admin.ts.
+  listSessions(query: SessionQuery) {
+    return this.admin.listSessions(query);
+  }
+  getSession(clientId: string) {
+    return this.admin.getSession(clientId);
+  }
+  disconnectSession(clientId: string) {
+    return this.admin.disconnectSession(clientId);
+  }
+  removeSession(clientId: string) {
+    return this.admin.removeSession(clientId);
+  }
+  listSubscriptions(query: SubscriptionQuery) {
+    return this.admin.listSubscriptions(query);
+  }
+  listRetained(query: RetainedQuery) {
+    return this.admin.listRetained(query);
+  }
+  getRetained(topic: string) {
+    return this.admin.getRetained(topic);
+  }
+  deleteRetained(topic: string) {
+    return this.admin.deleteRetained(topic);
+  }
+  deleteAllRetained() {
+    return this.admin.deleteAllRetained();
+  }
+  stats() {
+    return this.admin.stats();
+  }
+  statsHistory(query: { from?: number; to?: number }) {
+    return this.admin.statsHistory(query);
   }
 
   private socketGone(ws: WebSocket): void {
@@ -165,7 +225,10 @@ export class BrokerShard extends DurableObject<Env> {
   private syncAlarm(): void {
     const engineNext = this.engine.nextWakeAt();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
-    const next = engineNext === null ? recheck : recheck === null ? engineNext : Math.min(engineNext, recheck);
+    const next = [engineNext, recheck, this.admin.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
+      (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
+      null,
+    );
     if (next === null) {
       if (this.alarmAt !== null) {
         this.alarmAt = null;

@@ -49,6 +49,7 @@ export const brokerConfigSchema = z.object({
   MQTT_MAX_RETAINED_MESSAGES: intVar(100_000, 0, 10_000_000),
   MQTT_MAX_SESSION_EXPIRY_SECONDS: intVar(604_800, 0, 0xffffffff),
   MQTT_SYS_INTERVAL_SECONDS: intVar(10, 1, 3600),
+  MQTT_ACL_DENIALS_BEFORE_DISCONNECT: intVar(0, 0, 1_000_000),
 });
 
 export interface BrokerConfig {
@@ -67,6 +68,8 @@ export interface BrokerConfig {
   maxRetainedMessages: number;
   maxSessionExpirySeconds: number;
   sysIntervalMs: number;
+  /** Denied PUBLISHes on one connection before it is disconnected; 0 = never. */
+  aclDenialsBeforeDisconnect: number;
 }
 
 export class ConfigError extends Error {}
@@ -93,6 +96,7 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     maxRetainedMessages: v.MQTT_MAX_RETAINED_MESSAGES,
     maxSessionExpirySeconds: v.MQTT_MAX_SESSION_EXPIRY_SECONDS,
     sysIntervalMs: v.MQTT_SYS_INTERVAL_SECONDS * 1000,
+    aclDenialsBeforeDisconnect: v.MQTT_ACL_DENIALS_BEFORE_DISCONNECT,
   };
 }
 

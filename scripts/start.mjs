@@ -1,7 +1,8 @@
 // `npm start`: EdgeMQ on the local runtime with embedded defaults. Local D1 gets
 // its migrations, Durable Objects run in workerd with SQLite storage under
 // .wrangler/state (where `wrangler d1 execute edgemq --local` looks too).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { applyMigrations, projectRoot, startWranglerDev } from './local-broker.mjs';
 
@@ -23,11 +24,30 @@ if (!existsSync(devVars)) {
       '# Anonymous access is on so you can try the broker at once; set it to false',
       '# to require credentials locally.',
       'ALLOW_ANONYMOUS=true',
+      '# Topic ACLs allow what no rule decides, locally only (deployments default to deny).',
+      'ACL_DEFAULT_POLICY=allow',
       '',
     ].join('\n'),
   );
   console.log('Created .dev.vars with local defaults.');
 }
+
+// The first dashboard/API admin, created on first use. A random password, never a default one.
+if (!/^\s*ADMIN_PASSWORD\s*=/m.test(readFileSync(devVars, 'utf8'))) {
+  appendFileSync(
+    devVars,
+    [
+      '',
+      '# Admin sign-in for the dashboard and the REST API (created on first use).',
+      'ADMIN_USERNAME=admin',
+      `ADMIN_PASSWORD=${randomBytes(12).toString('base64url')}`,
+      `ADMIN_JWT_SECRET=${randomBytes(32).toString('base64url')}`,
+      '',
+    ].join('\n'),
+  );
+  console.log('Added a random admin password to .dev.vars.');
+}
+const adminUser = /^\s*ADMIN_USERNAME\s*=\s*(.+)$/m.exec(readFileSync(devVars, 'utf8'))?.[1]?.trim() ?? 'admin';
 
 const anonymous = /^\s*ALLOW_ANONYMOUS\s*=\s*["']?(true|1|yes|on)["']?\s*$/im.test(readFileSync(devVars, 'utf8'));
 
@@ -61,6 +81,7 @@ console.log('');
 console.log('EdgeMQ is running');
 console.log(`  MQTT over WebSocket: ws://127.0.0.1:${dev.port}/mqtt`);
 console.log(`  Dashboard:           http://127.0.0.1:${dev.port}/`);
+console.log(`  Admin sign-in:       user "${adminUser}", password in .dev.vars (ADMIN_PASSWORD)`);
 if (anonymous) {
   console.log('');
   console.log('WARNING: anonymous access is enabled locally (ALLOW_ANONYMOUS=true in .dev.vars).');

@@ -1,12 +1,15 @@
 import { Hono } from 'hono';
 import type { Env } from './env';
 import { mqttUpgradeRoute } from './routes/mqtt-upgrade';
+import { ADMIN_BASE_PATH, createAdminApp } from './admin/app';
+import { runRetention } from './cron';
 
 export { BrokerShard } from '../durable-objects/broker-shard';
 
 const app = new Hono<{ Bindings: Env }>();
 
 app.route('/', mqttUpgradeRoute);
+app.route(ADMIN_BASE_PATH, createAdminApp());
 app.get('/health', (c) => c.json({ status: 'ok' }));
 
 app.notFound((c) => c.json({ error: 'not found' }, 404));
@@ -15,4 +18,12 @@ app.onError((err, c) => {
   return c.json({ error: 'internal error' }, 500);
 });
 
-export default app;
+export default {
+  fetch: app.fetch,
+  /** The cron trigger in wrangler.toml: retention of the Unauthorized Clients log and expired automatic bans. */
+  async scheduled(controller, env, ctx) {
+    ctx.waitUntil(
+      runRetention(env, controller.scheduledTime).then((removed) => console.log('retention', JSON.stringify(removed))),
+    );
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,20 +1,36 @@
 /**
- * Password hashes in mosquitto 2's `$7$` format: PBKDF2-SHA512,
- * `$7$<iterations>$<base64 salt>$<base64 hash>`, so files made by
- * mosquitto_passwd work as they are and ours work in mosquitto. mosquitto 1.x
- * `$6$` hashes (one SHA-512 of password + salt) are accepted for imports.
- * WebCrypto only, so the same code runs in workerd and Node.
+ * Password hashes in mosquitto 2's `$7$` format: PBKDF2-HMAC-SHA512,
+ * `$7$<iterations>$<base64 salt>$<base64 hash>` with standard padded base64,
+ * a 12-byte salt and a 64-byte hash, so files made by mosquitto_passwd work
+ * as they are and ours work in mosquitto. mosquitto 1.x `$6$` hashes (one
+ * SHA-512 of password + salt) are accepted for imports. WebCrypto only, so the
+ * same code runs in workerd and Node.
  */
 
 /**
- * workerd's WebCrypto refuses PBKDF2 above 100,000 iterations, so that is the
- * strongest count the broker can verify; mosquitto_passwd's default is 101.
+ * Cloudflare's production runtime refuses PBKDF2 above 100,000 iterations
+ * ("iteration counts above 100000 are not supported"; workerd issue #1346),
+ * so that is the strongest count the broker can verify at the edge. Local
+ * workerd has no such cap, which is why the bound is enforced here rather than
+ * left to the runtime. mosquitto_passwd's own default is 101.
  */
 export const DEFAULT_ITERATIONS = 100_000;
+
+/**
+ * Stored hashes above this count are refused outright: verifying them would
+ * fail in production anyway, and an imported file must not be able to make
+ * each CONNECT burn unbounded CPU.
+ */
 export const MAX_ITERATIONS = 100_000;
+
+/** Longest password hashed or verified; MQTT allows 65,535 bytes, but hashing that much per CONNECT only helps an attacker. */
+export const MAX_PASSWORD_BYTES = 1024;
+
+/** mosquitto_passwd 2.0 writes 12-byte salts; mosquitto 2.1 writes 64-byte ones and reads both. */
 const SALT_BYTES = 12;
+const ACCEPTED_SALT_BYTES = new Set([12, 64]);
 const HASH_BYTES = 64;
-const MAX_PASSWORD_BYTES = 1024;
+const MAX_ENCODED_LENGTH = 512;
 
 const enc = new TextEncoder();
 
@@ -25,7 +41,7 @@ function toBase64(bytes: Uint8Array): string {
 }
 
 function fromBase64(text: string): Uint8Array | null {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  if (text === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) return null;
   try {
     return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
   } catch {
@@ -46,36 +62,62 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** A `$7$` hash of `password` with a fresh random salt. Throws RangeError for an iteration count or password outside the bounds above. */
 export async function hashPassword(password: string, options: { iterations?: number } = {}): Promise<string> {
   const iterations = options.iterations ?? DEFAULT_ITERATIONS;
   if (!Number.isInteger(iterations) || iterations < 1 || iterations > MAX_ITERATIONS) throw new RangeError(`iterations must be 1..${MAX_ITERATIONS}`);
+  const pw = enc.encode(password);
+  if (pw.byteLength > MAX_PASSWORD_BYTES) throw new RangeError(`password must be at most ${MAX_PASSWORD_BYTES} bytes`);
   const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-  const hash = await pbkdf2(enc.encode(password), salt, iterations, HASH_BYTES);
+  const hash = await pbkdf2(pw, salt, iterations, HASH_BYTES);
   return `$7$${iterations}$${toBase64(salt)}$${toBase64(hash)}`;
 }
 
 export type ParsedHash = { kind: 7; iterations: number; salt: Uint8Array; hash: Uint8Array } | { kind: 6; salt: Uint8Array; hash: Uint8Array };
 
-export function parsePasswordHash(encoded: string): ParsedHash | null {
-  if (typeof encoded !== 'string' || encoded.length > 512) return null;
+type Decoded = { ok: ParsedHash } | { problem: string };
+
+function decode(encoded: unknown): Decoded {
+  if (typeof encoded !== 'string') return { problem: 'not a string' };
+  if (encoded.length > MAX_ENCODED_LENGTH) return { problem: `longer than ${MAX_ENCODED_LENGTH} characters` };
+  if (encoded.startsWith('$argon2id$')) return { problem: 'argon2id hashes (mosquitto 2.1) are not supported; set the password again' };
   const parts = encoded.split('$');
-  if (parts[0] !== '') return null;
-  if (parts[1] === '7' && parts.length === 5) {
-    if (!/^\d{1,7}$/.test(parts[2])) return null;
-    const iterations = Number(parts[2]);
-    const salt = fromBase64(parts[3]);
-    const hash = fromBase64(parts[4]);
-    // Imported hashes are bounded so a crafted file cannot make each CONNECT burn CPU.
-    if (!salt || !hash || iterations < 1 || iterations > MAX_ITERATIONS || salt.byteLength === 0 || hash.byteLength === 0) return null;
-    return { kind: 7, iterations, salt, hash };
+  if (parts[0] !== '' || (parts[1] !== '6' && parts[1] !== '7')) return { problem: 'not a mosquitto password hash ($6$ or $7$)' };
+
+  let iterations = 0;
+  let saltText: string;
+  let hashText: string;
+  if (parts[1] === '7') {
+    if (parts.length !== 5) return { problem: 'a $7$ hash has the form $7$<iterations>$<salt>$<hash>' };
+    // mosquitto reads the count with atoi, so leading zeros are allowed.
+    iterations = /^\d{1,9}$/.test(parts[2]) ? Number(parts[2]) : 0;
+    if (iterations < 1) return { problem: 'the iteration count is not a positive whole number' };
+    if (iterations > MAX_ITERATIONS) return { problem: `${iterations} iterations is above the supported maximum of ${MAX_ITERATIONS}` };
+    [saltText, hashText] = [parts[3], parts[4]];
+  } else {
+    if (parts.length !== 4) return { problem: 'a $6$ hash has the form $6$<salt>$<hash>' };
+    [saltText, hashText] = [parts[2], parts[3]];
   }
-  if (parts[1] === '6' && parts.length === 4) {
-    const salt = fromBase64(parts[2]);
-    const hash = fromBase64(parts[3]);
-    if (!salt || !hash || hash.byteLength !== 64) return null;
-    return { kind: 6, salt, hash };
-  }
-  return null;
+
+  const salt = fromBase64(saltText);
+  if (!salt) return { problem: 'the salt is not base64' };
+  if (!ACCEPTED_SALT_BYTES.has(salt.byteLength)) return { problem: `the salt is ${salt.byteLength} bytes; mosquitto uses 12 or 64` };
+  const hash = fromBase64(hashText);
+  if (!hash) return { problem: 'the hash is not base64' };
+  if (hash.byteLength !== HASH_BYTES) return { problem: `the hash is ${hash.byteLength} bytes; SHA-512 gives ${HASH_BYTES}` };
+  return { ok: parts[1] === '7' ? { kind: 7, iterations, salt, hash } : { kind: 6, salt, hash } };
+}
+
+/** The parts of a `$6$` or `$7$` hash that mosquitto would accept and the edge can verify; null otherwise. */
+export function parsePasswordHash(encoded: string): ParsedHash | null {
+  const d = decode(encoded);
+  return 'ok' in d ? d.ok : null;
+}
+
+/** Why `encoded` cannot be used as a stored password hash, in words for an import report; null when it can. */
+export function passwordHashProblem(encoded: string): string | null {
+  const d = decode(encoded);
+  return 'ok' in d ? null : d.problem;
 }
 
 export function isPasswordHash(encoded: string): boolean {
@@ -84,11 +126,11 @@ export function isPasswordHash(encoded: string): boolean {
 
 /** True when `password` matches `encoded`; false for wrong passwords and malformed hashes alike, never throws. */
 export async function verifyPassword(password: string, encoded: string): Promise<boolean> {
-  const parsed = parsePasswordHash(encoded);
-  const pw = enc.encode(password);
-  if (!parsed || pw.byteLength > MAX_PASSWORD_BYTES) return false;
   try {
-    if (parsed.kind === 7) return constantTimeEqual(await pbkdf2(pw, parsed.salt, parsed.iterations, parsed.hash.byteLength), parsed.hash);
+    const parsed = parsePasswordHash(encoded);
+    const pw = enc.encode(password);
+    if (!parsed || pw.byteLength > MAX_PASSWORD_BYTES) return false;
+    if (parsed.kind === 7) return constantTimeEqual(await pbkdf2(pw, parsed.salt, parsed.iterations, HASH_BYTES), parsed.hash);
     const input = new Uint8Array(pw.byteLength + parsed.salt.byteLength);
     input.set(pw);
     input.set(parsed.salt, pw.byteLength);
@@ -98,13 +140,17 @@ export async function verifyPassword(password: string, encoded: string): Promise
   }
 }
 
-let dummy: Promise<string> | null = null;
+/**
+ * A well-formed hash at the default strength that no password matches (its
+ * stored hash is all zero bytes, which PBKDF2 output is not in practice).
+ * Built once from constants so the first call costs no more than later ones.
+ */
+const DUMMY_HASH = `$7$${DEFAULT_ITERATIONS}$${toBase64(new Uint8Array(SALT_BYTES).fill(0x5a))}$${toBase64(new Uint8Array(HASH_BYTES))}`;
 
 /**
  * Does the work of verifying against a real hash at the default strength, so
- * an unknown username costs the same time as a wrong password.
+ * an unknown username costs the same time as a wrong password. Never throws.
  */
 export async function verifyAgainstDummy(password: string): Promise<void> {
-  dummy ??= hashPassword('edgemq-dummy-password');
-  await verifyPassword(password, await dummy);
+  await verifyPassword(password, DUMMY_HASH);
 }

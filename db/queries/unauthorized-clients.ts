@@ -1,6 +1,9 @@
-import { inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import { unauthorizedClients } from '../schema';
+import type { AuditEntry } from './audit-log';
+import { runBatch } from './config-version';
+import { contains, pageOf, type Page } from './paging';
 
 type Db = DrizzleD1Database<Record<string, never>>;
 
@@ -19,6 +22,13 @@ export interface RefusalRow {
 /** D1 caps statements per batch; refusals are written in chunks of this many upserts. */
 const BATCH_STATEMENTS = 50;
 
+/** A flood of refusals with huge ids must not turn into huge rows. */
+export const REFUSAL_FIELD_LIMITS = { clientId: 512, username: 512, ip: 64, reasonCode: 64, reason: 2048 } as const;
+
+function cut(value: string, max: number): string {
+  return value.length > max ? value.slice(0, max) : value;
+}
+
 /**
  * Upserts refused attempts: one row per client id (TBMQ), the newest attempt
  * wins every field except first_seen, and attempts accumulate. Values are
@@ -31,14 +41,14 @@ export async function recordRefusals(db: Db, rows: RefusalRow[]): Promise<void> 
       db
         .insert(unauthorizedClients)
         .values({
-          clientId: r.clientId,
-          username: r.username,
+          clientId: cut(r.clientId, REFUSAL_FIELD_LIMITS.clientId),
+          username: r.username === null ? null : cut(r.username, REFUSAL_FIELD_LIMITS.username),
           passwordProvided: r.passwordProvided,
           tlsUsed: r.tlsUsed,
-          ip: r.ip,
-          reasonCode: r.reasonCode,
-          reason: r.reason,
-          attempts: r.attempts,
+          ip: cut(r.ip, REFUSAL_FIELD_LIMITS.ip),
+          reasonCode: cut(r.reasonCode, REFUSAL_FIELD_LIMITS.reasonCode),
+          reason: cut(r.reason, REFUSAL_FIELD_LIMITS.reason),
+          attempts: Math.max(1, Math.floor(r.attempts)),
           firstSeen: new Date(r.at),
           lastUpdate: new Date(r.at),
         })
@@ -61,6 +71,11 @@ export async function recordRefusals(db: Db, rows: RefusalRow[]): Promise<void> 
 }
 
 /** A successful login removes the client id's row. */
+export async function clearClient(db: Db, clientId: string): Promise<void> {
+  await db.delete(unauthorizedClients).where(eq(unauthorizedClients.clientId, clientId));
+}
+
+/** clearClient for many ids at once (the recorder flushes successes in batches). */
 export async function clearClients(db: Db, clientIds: string[]): Promise<void> {
   for (let i = 0; i < clientIds.length; i += 90) {
     await db.delete(unauthorizedClients).where(inArray(unauthorizedClients.clientId, clientIds.slice(i, i + 90)));
@@ -68,13 +83,13 @@ export async function clearClients(db: Db, clientIds: string[]): Promise<void> {
 }
 
 /** Retention: rows not updated since the cutoff go. Returns how many. */
-export async function deleteUnauthorizedOlderThan(db: Db, cutoff: Date): Promise<number> {
+export async function deleteOlderThan(db: Db, cutoff: Date): Promise<number> {
   const result = await db.delete(unauthorizedClients).where(lt(unauthorizedClients.lastUpdate, cutoff)).run();
   return result.meta.changes ?? 0;
 }
 
 /** Keeps the table bounded: when it grows past max rows, the least recently updated go first. */
-export async function enforceUnauthorizedRowLimit(db: Db, maxRows: number): Promise<number> {
+export async function enforceRowLimit(db: Db, maxRows: number): Promise<number> {
   const result = await db
     .delete(unauthorizedClients)
     .where(
@@ -82,4 +97,129 @@ export async function enforceUnauthorizedRowLimit(db: Db, maxRows: number): Prom
     )
     .run();
   return result.meta.changes ?? 0;
+}
+
+export const deleteUnauthorizedOlderThan = deleteOlderThan;
+export const enforceUnauthorizedRowLimit = enforceRowLimit;
+
+// ---------------------------------------------------------------- admin API
+
+export const UNAUTHORIZED_SORT_COLUMNS = {
+  clientId: unauthorizedClients.clientId,
+  username: unauthorizedClients.username,
+  passwordProvided: unauthorizedClients.passwordProvided,
+  tlsUsed: unauthorizedClients.tlsUsed,
+  ip: unauthorizedClients.ip,
+  reasonCode: unauthorizedClients.reasonCode,
+  reason: unauthorizedClients.reason,
+  lastUpdate: unauthorizedClients.lastUpdate,
+  firstSeen: unauthorizedClients.firstSeen,
+  attempts: unauthorizedClients.attempts,
+} as const;
+
+export type UnauthorizedSortColumn = keyof typeof UNAUTHORIZED_SORT_COLUMNS;
+
+export interface UnauthorizedQuery {
+  clientId?: string;
+  username?: string;
+  ip?: string;
+  reason?: string;
+  /** Rows whose flag is one of these; empty or absent means any. */
+  passwordProvided?: boolean[];
+  tlsUsed?: boolean[];
+  /** Inclusive bounds on lastUpdate. */
+  from?: Date;
+  to?: Date;
+  sort?: UnauthorizedSortColumn;
+  order?: 'asc' | 'desc';
+  page: number;
+  pageSize: number;
+}
+
+export interface UnauthorizedClientView {
+  clientId: string;
+  username: string | null;
+  passwordProvided: boolean;
+  tlsUsed: boolean;
+  ip: string;
+  reasonCode: string;
+  reason: string;
+  lastUpdate: string;
+  firstSeen: string;
+  attempts: number;
+}
+
+type Row = typeof unauthorizedClients.$inferSelect;
+
+function toView(r: Row): UnauthorizedClientView {
+  return {
+    clientId: r.clientId,
+    username: r.username,
+    passwordProvided: r.passwordProvided,
+    tlsUsed: r.tlsUsed,
+    ip: r.ip,
+    reasonCode: r.reasonCode,
+    reason: r.reason,
+    lastUpdate: r.lastUpdate.toISOString(),
+    firstSeen: r.firstSeen.toISOString(),
+    attempts: r.attempts,
+  };
+}
+
+function flagIn(column: typeof unauthorizedClients.tlsUsed | typeof unauthorizedClients.passwordProvided, values: boolean[] | undefined): SQL | undefined {
+  if (!values || values.length === 0) return undefined;
+  const distinct = [...new Set(values)];
+  // Both values listed: no restriction.
+  if (distinct.length === 2) return undefined;
+  return eq(column, distinct[0]);
+}
+
+export async function listUnauthorizedClients(db: Db, q: UnauthorizedQuery): Promise<Page<UnauthorizedClientView>> {
+  const t = unauthorizedClients;
+  const conditions = [
+    q.clientId ? contains(t.clientId, q.clientId) : undefined,
+    // Rows without a username never match a username filter.
+    q.username ? contains(t.username, q.username) : undefined,
+    q.ip ? contains(t.ip, q.ip) : undefined,
+    // The reason filter looks at the stable code and at the words operators read.
+    q.reason ? sql`(${contains(t.reasonCode, q.reason)} OR ${contains(t.reason, q.reason)})` : undefined,
+    flagIn(t.passwordProvided, q.passwordProvided),
+    flagIn(t.tlsUsed, q.tlsUsed),
+    q.from ? gte(t.lastUpdate, q.from) : undefined,
+    q.to ? lte(t.lastUpdate, q.to) : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+  const where = conditions.length > 0 ? and(...conditions) : undefined;
+  const column = UNAUTHORIZED_SORT_COLUMNS[q.sort ?? 'lastUpdate'];
+  const direction = (q.order ?? 'desc') === 'asc' ? asc : desc;
+  const [count, rows] = await db.batch([
+    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
+    db
+      .select()
+      .from(t)
+      .where(where)
+      // client_id breaks ties so paging never repeats or skips a row.
+      .orderBy(direction(column), asc(t.clientId))
+      .limit(q.pageSize)
+      .offset(q.page * q.pageSize),
+  ]);
+  return pageOf(rows.map(toView), count[0]?.n ?? 0, q.page, q.pageSize);
+}
+
+export async function getUnauthorizedClient(db: Db, clientId: string): Promise<UnauthorizedClientView | null> {
+  const row = await db.select().from(unauthorizedClients).where(eq(unauthorizedClients.clientId, clientId)).get();
+  return row ? toView(row) : null;
+}
+
+export async function deleteUnauthorizedClient(db: Db, clientId: string, audit: AuditEntry | null, now = new Date()): Promise<boolean> {
+  const existing = await db.select({ id: unauthorizedClients.clientId }).from(unauthorizedClients).where(eq(unauthorizedClients.clientId, clientId)).get();
+  if (!existing) return false;
+  await runBatch(db, [db.delete(unauthorizedClients).where(eq(unauthorizedClients.clientId, clientId))], audit, now);
+  return true;
+}
+
+/** Returns how many rows were removed. */
+export async function deleteAllUnauthorizedClients(db: Db, audit: AuditEntry | null, now = new Date()): Promise<number> {
+  const count = await db.select({ n: sql<number>`count(*)` }).from(unauthorizedClients).get();
+  await runBatch(db, [db.delete(unauthorizedClients)], audit ? { ...audit, detail: { ...audit.detail, rows: count?.n ?? 0 } } : null, now);
+  return count?.n ?? 0;
 }

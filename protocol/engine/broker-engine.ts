@@ -57,6 +57,8 @@ export class BrokerEngine {
   counters: BrokerCounters;
   private countersSavedAt = 0;
   private sharedCursor = new Map<string, number>();
+  /** Denied PUBLISHes per connection, for aclDenialsBeforeDisconnect. */
+  readonly aclDenials = new WeakMap<Connection, number>();
   /** Earliest known deadline; may be early (then onTimer recomputes), never late. */
   private wakeAt: number | null = null;
 
@@ -464,6 +466,8 @@ export class BrokerEngine {
       createdAt: now,
       expiresAt: will.expirySeconds !== null ? now + will.expirySeconds * 1000 : null,
     };
+    // Checked again now: the rules may have changed since CONNECT, and $SYS is the broker's alone.
+    if (message.topic.startsWith('$SYS')) return;
     if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.record.username }, message.topic)) return;
     this.acceptMessage(message, now);
   }
@@ -516,7 +520,7 @@ export class BrokerEngine {
     };
     for (const m of matches.direct) add(m.value);
     for (const group of matches.shared) {
-      const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value));
+      const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value), message.topic);
       if (member) add(member);
     }
     if (!perClient) return 0;
@@ -531,14 +535,18 @@ export class BrokerEngine {
     return count;
   }
 
-  /** Round-robin over connected members; a persistent member queues when none is connected. */
-  private pickSharedMember(groupKey: string, members: SubscriptionRecord[]): SubscriptionRecord | null {
+  /**
+   * Round-robin over connected members; a persistent member queues when none
+   * is connected. Members the ACLs do not let receive this topic are passed
+   * over, so the message goes to one that may have it.
+   */
+  private pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
     if (members.length === 0) return null;
     const start = this.sharedCursor.get(groupKey) ?? 0;
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = this.sessions.get(members[idx].clientId);
-      if (session && this.connectionOf(session)) {
+      if (session && this.connectionOf(session) && this.mayReceive(session, topic)) {
         this.sharedCursor.set(groupKey, idx + 1);
         return members[idx];
       }
@@ -546,12 +554,16 @@ export class BrokerEngine {
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = this.sessions.get(members[idx].clientId);
-      if (session?.persistent) {
+      if (session?.persistent && this.mayReceive(session, topic)) {
         this.sharedCursor.set(groupKey, idx + 1);
         return members[idx];
       }
     }
     return null;
+  }
+
+  private mayReceive(session: Session, topic: string): boolean {
+    return this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, topic);
   }
 
   /** Hands one message to one session: send now, or queue (bounded), or drop. */

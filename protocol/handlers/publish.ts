@@ -9,7 +9,8 @@ import { isValidUtf8 } from './utf8';
 
 /**
  * Inbound PUBLISH: resolveTopicAlias, validateTopic, checkPayloadFormat,
- * dedupeQos2, checkReceiveMaximum, authorize, accept (retain + route), acknowledge.
+ * dedupeQos2, checkReceiveMaximum, authorize (disconnecting repeat offenders),
+ * accept (retain + route), acknowledge.
  * The acknowledgement is sent only after the message is durably routed, so a
  * PUBACK/PUBREC is a promise the broker can keep across eviction.
  */
@@ -58,6 +59,7 @@ export function handlePublish(engine: BrokerEngine, conn: Connection, session: S
   if (!allowed) {
     // 5.0 says why; 3.1.1 drops the message and still acknowledges it.
     if (packet.qos > 0) acknowledge(engine, conn, packet, v5 ? RC.NOT_AUTHORIZED : RC.SUCCESS);
+    disconnectRepeatOffender(engine, conn);
     return;
   }
 
@@ -84,6 +86,15 @@ export function handlePublish(engine: BrokerEngine, conn: Connection, session: S
     if (session.persistent) engine.store.saveInboundQos2(session.clientId, packet.messageId!);
   }
   if (packet.qos > 0) acknowledge(engine, conn, packet, deliveries === 0 && v5 ? RC.NO_MATCHING_SUBSCRIBERS : RC.SUCCESS);
+}
+
+/** Ends a connection whose denied publishes reached the configured limit: DISCONNECT 0x87 in 5.0, a close in 3.1.1. */
+function disconnectRepeatOffender(engine: BrokerEngine, conn: Connection): void {
+  const limit = engine.config.aclDenialsBeforeDisconnect;
+  if (!limit) return;
+  const denials = (engine.aclDenials.get(conn) ?? 0) + 1;
+  engine.aclDenials.set(conn, denials);
+  if (denials >= limit) engine.disconnect(conn, RC.NOT_AUTHORIZED, `${denials} publishes denied by topic ACLs`);
 }
 
 function acknowledge(engine: BrokerEngine, conn: Connection, packet: IPublishPacket, reasonCode: number): void {

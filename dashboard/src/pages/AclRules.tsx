@@ -1,0 +1,354 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { createColumnHelper } from '@tanstack/react-table';
+import { useMemo, useState, type FormEvent } from 'react';
+import { useAuth } from '../api/auth';
+import { api, ApiError, errorMessage, seg } from '../api/client';
+import { readList } from '../api/queries';
+import type { AclAccess, AclPrincipal, AclRule, AclRuleInput, AclTestRequest, AclTestResult } from '../api/types';
+import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { SelectField, TextField } from '../components/Fields';
+import { PageHeader } from '../components/PageHeader';
+import { useToast } from '../components/Toasts';
+import { useUrlState } from '../lib/url-state';
+
+const column = createColumnHelper<Features, AclRule>();
+
+const ACCESS: { value: AclAccess; label: string }[] = [
+  { value: 'read', label: 'read (subscribe)' },
+  { value: 'write', label: 'write (publish)' },
+  { value: 'readwrite', label: 'readwrite' },
+  { value: 'deny', label: 'deny' },
+];
+
+const PRINCIPALS: { value: AclPrincipal; label: string }[] = [
+  { value: 'user', label: 'A user (user section)' },
+  { value: 'anonymous', label: 'Anonymous clients (topic before any user)' },
+  { value: 'all', label: 'Everyone (pattern, %c and %u substituted)' },
+];
+
+function principalText(r: AclRule): string {
+  if (r.principalType === 'user') return `user ${r.username ?? ''}`;
+  if (r.principalType === 'anonymous') return 'anonymous';
+  return 'everyone';
+}
+
+export function AclRulesPage() {
+  const { canWrite } = useAuth();
+  const toast = useToast();
+  const queryClient = useQueryClient();
+  const [state, setState] = useUrlState({ sort: 'position', order: 'asc' });
+  const [editing, setEditing] = useState<AclRule | 'new' | null>(null);
+  const [deleting, setDeleting] = useState<AclRule | null>(null);
+  const [decidingRuleId, setDecidingRuleId] = useState<string | null>(null);
+
+  const list = useQuery({
+    queryKey: ['acl-rules'],
+    queryFn: ({ signal }) => api.get<unknown>('/acl-rules', { pageSize: 500 }, signal).then((b) => readList<AclRule>(b)),
+  });
+  const rules = useMemo(() => [...(list.data?.rows ?? [])].sort((a, b) => a.position - b.position), [list.data]);
+
+  const move = async (rule: AclRule, delta: -1 | 1) => {
+    const index = rules.findIndex((r) => r.id === rule.id);
+    const other = rules[index + delta];
+    if (!other) return;
+    try {
+      await api.put(`/acl-rules/${seg(rule.id)}`, { ...strip(rule), position: other.position });
+      await api.put(`/acl-rules/${seg(other.id)}`, { ...strip(other), position: rule.position });
+    } catch (e) {
+      toast(errorMessage(e), 'error');
+    }
+    await queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
+  };
+
+  const columns = useMemo<Columns<AclRule>>(() => {
+    const cols: Columns<AclRule> = [
+      column.accessor('position', { header: '#' }),
+      column.accessor('kind', { header: 'Kind' }),
+      column.accessor((r) => principalText(r), { id: 'principal', header: 'Applies to' }),
+      column.accessor('access', { header: 'Access', cell: (c) => <span className={`badge badge-access-${c.getValue()}`}>{c.getValue()}</span> }),
+      column.accessor('topic', { header: 'Topic', cell: (c) => <code className="ident">{c.getValue()}</code> }),
+      column.accessor((r) => r.comment ?? '', { id: 'comment', header: 'Comment', cell: (c) => c.getValue() || <span className="muted">—</span> }),
+    ];
+    if (canWrite) {
+      cols.push(
+        column.display({
+          id: 'actions',
+          header: () => <span className="visually-hidden">Actions</span>,
+          cell: (c) => (
+            <span className="row-actions">
+              <button type="button" className="btn btn-small" onClick={() => move(c.row.original, -1)} aria-label={`Move rule ${c.row.original.position} up`}>
+                ↑
+              </button>
+              <button type="button" className="btn btn-small" onClick={() => move(c.row.original, 1)} aria-label={`Move rule ${c.row.original.position} down`}>
+                ↓
+              </button>
+              <button type="button" className="btn btn-small" onClick={() => setEditing(c.row.original)}>
+                Edit
+              </button>
+              <button type="button" className="btn btn-small btn-danger-outline" onClick={() => setDeleting(c.row.original)}>
+                Delete
+              </button>
+            </span>
+          ),
+        }),
+      );
+    }
+    return cols;
+    // move closes over the current rule order
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [canWrite, rules]);
+
+  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
+
+  return (
+    <section>
+      <PageHeader
+        title="ACL rules"
+        description={
+          <>
+            Topic permissions in mosquitto <code>acl_file</code> style, evaluated in order. <code>+</code> and <code>#</code> wildcards; in patterns{' '}
+            <code>%c</code> is the client id and <code>%u</code> the username.
+          </>
+        }
+      >
+        {canWrite && (
+          <button type="button" className="btn btn-primary" onClick={() => setEditing('new')}>
+            New rule
+          </button>
+        )}
+      </PageHeader>
+      <TopicTester onDecided={setDecidingRuleId} />
+      <DataTable
+        label="ACL rules"
+        columns={columns}
+        data={list.data ? rules : undefined}
+        sort={sort}
+        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc' })}
+        getRowId={(r) => r.id}
+        isPending={list.isPending}
+        error={list.error}
+        onRetry={() => void list.refetch()}
+        rowClassName={(r) => (r.id === decidingRuleId ? 'row-decides' : undefined)}
+        empty="No ACL rules: the default policy decides for clients without rules of their own."
+      />
+      {editing !== null && (
+        <RuleDialog
+          rule={editing === 'new' ? null : editing}
+          nextPosition={(rules.at(-1)?.position ?? 0) + 10}
+          onClose={() => setEditing(null)}
+          onSaved={(created) => {
+            toast(created ? 'Rule created' : 'Rule saved');
+            setEditing(null);
+            void queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
+          }}
+        />
+      )}
+      <ConfirmDialog
+        open={deleting !== null}
+        title="Delete this rule?"
+        message={
+          <p>
+            <code>
+              {deleting?.access} {deleting?.topic}
+            </code>{' '}
+            for {deleting ? principalText(deleting) : ''}.
+          </p>
+        }
+        confirmLabel="Delete"
+        onConfirm={async () => {
+          await api.delete(`/acl-rules/${seg(deleting!.id)}`);
+          toast('Rule deleted');
+          await queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
+        }}
+        onClose={() => setDeleting(null)}
+      />
+    </section>
+  );
+}
+
+function strip(rule: AclRule): AclRuleInput {
+  return {
+    kind: rule.kind,
+    principalType: rule.principalType,
+    username: rule.username,
+    access: rule.access,
+    topic: rule.topic,
+    position: rule.position,
+    comment: rule.comment,
+  };
+}
+
+const SOURCES: Record<string, string> = {
+  'acl-rule': 'ACL rule',
+  'identity-rules': "the credential's own rules",
+  'default-policy': 'the default policy',
+  sys: '$SYS protection',
+  'broad-filter': 'the broad-filter check',
+};
+
+/** `decidedBy` from /acl-rules/test: {source, ruleId?, pattern?, reason}. */
+export function describeDecision(decidedBy: unknown): { text: string; ruleId: string | null } {
+  const d = (decidedBy && typeof decidedBy === 'object' ? decidedBy : {}) as Record<string, unknown>;
+  const source = typeof d.source === 'string' ? (SOURCES[d.source] ?? d.source) : 'the broker';
+  const parts = [source];
+  if (typeof d.reason === 'string' && d.reason) parts.push(d.reason);
+  else if (typeof d.pattern === 'string') parts.push(d.pattern);
+  return { text: parts.join(': '), ruleId: d.source === 'acl-rule' && typeof d.ruleId === 'string' ? d.ruleId : null };
+}
+
+function TopicTester({ onDecided }: { onDecided: (ruleId: string | null) => void }) {
+  const [form, setForm] = useState<AclTestRequest>({ clientId: '', username: '', action: 'publish', topic: '' });
+  const [result, setResult] = useState<AclTestResult | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.post<AclTestResult>('/acl-rules/test', { ...form, username: form.username || null });
+      setResult(r);
+      onDecided(describeDecision(r.decidedBy).ruleId);
+    } catch (e) {
+      setResult(null);
+      onDecided(null);
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const decision = result ? describeDecision(result.decidedBy) : null;
+  return (
+    <section className="panel" aria-labelledby="tester-title">
+      <h2 id="tester-title">Test a topic</h2>
+      <form className="filters" onSubmit={submit} aria-label="Test a topic">
+        <TextField label="Client ID" name="testClientId" value={form.clientId} onChange={(v) => setForm({ ...form, clientId: v })} required />
+        <TextField label="Username" name="testUsername" value={form.username ?? ''} onChange={(v) => setForm({ ...form, username: v })} />
+        <SelectField
+          label="Action"
+          name="testAction"
+          value={form.action}
+          onChange={(v) => setForm({ ...form, action: v as AclTestRequest['action'] })}
+          options={[
+            { value: 'publish', label: 'publish' },
+            { value: 'subscribe', label: 'subscribe' },
+          ]}
+        />
+        <TextField label="Topic" name="testTopic" value={form.topic} onChange={(v) => setForm({ ...form, topic: v })} required />
+        <div className="field field-button">
+          <button type="submit" className="btn btn-primary" disabled={busy}>
+            {busy ? 'Testing…' : 'Test'}
+          </button>
+        </div>
+      </form>
+      <div aria-live="polite">
+        {result && decision && (
+          <p className={result.allowed ? 'test-result allowed' : 'test-result denied'} data-testid="acl-test-result">
+            <strong>{result.allowed ? 'Allowed' : 'Denied'}</strong> — decided by {decision.text}
+          </p>
+        )}
+        {error ? (
+          <p className="form-error" role="alert">
+            {error instanceof ApiError && error.field ? `${error.field}: ` : ''}
+            {errorMessage(error)}
+          </p>
+        ) : null}
+      </div>
+    </section>
+  );
+}
+
+function RuleDialog({
+  rule,
+  nextPosition,
+  onClose,
+  onSaved,
+}: {
+  rule: AclRule | null;
+  nextPosition: number;
+  onClose: () => void;
+  onSaved: (created: boolean) => void;
+}) {
+  const [form, setForm] = useState<AclRuleInput>(
+    rule
+      ? strip(rule)
+      : { kind: 'topic', principalType: 'user', username: '', access: 'readwrite', topic: '', position: nextPosition, comment: '' },
+  );
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    const body: AclRuleInput = {
+      ...form,
+      // mosquitto: `pattern` lines apply to everyone, `topic` lines to the anonymous or user section they sit in.
+      kind: form.principalType === 'all' ? 'pattern' : 'topic',
+      username: form.principalType === 'user' ? form.username : null,
+      comment: form.comment || null,
+    };
+    try {
+      if (rule) await api.put(`/acl-rules/${seg(rule.id)}`, body);
+      else await api.post('/acl-rules', body);
+      onSaved(!rule);
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog open title={rule ? 'Edit rule' : 'New rule'} onClose={onClose}>
+      <form className="form" onSubmit={submit} aria-label="ACL rule">
+        <SelectField
+          label="Applies to"
+          name="principalType"
+          value={form.principalType}
+          onChange={(v) => setForm({ ...form, principalType: v as AclPrincipal })}
+          options={PRINCIPALS}
+        />
+        {form.principalType === 'user' && (
+          <TextField label="Username" name="username" value={form.username ?? ''} onChange={(v) => setForm({ ...form, username: v })} required error={fieldError('username')} />
+        )}
+        <SelectField label="Access" name="access" value={form.access} onChange={(v) => setForm({ ...form, access: v as AclAccess })} options={ACCESS} />
+        <TextField
+          label="Topic"
+          name="topic"
+          value={form.topic}
+          onChange={(v) => setForm({ ...form, topic: v })}
+          required
+          hint={form.principalType === 'all' ? 'e.g. devices/%c/# or users/%u/#' : 'e.g. sensors/+/temperature or sensors/#'}
+          error={fieldError('topic')}
+        />
+        <TextField
+          label="Position"
+          name="position"
+          type="number"
+          value={String(form.position)}
+          onChange={(v) => setForm({ ...form, position: Number(v) })}
+          hint="Lower positions are evaluated first."
+          error={fieldError('position')}
+        />
+        <TextField label="Comment" name="comment" value={form.comment ?? ''} onChange={(v) => setForm({ ...form, comment: v })} />
+        {error ? (
+          <p className="form-error" role="alert">
+            {errorMessage(error)}
+          </p>
+        ) : null}
+        <div className="dialog-footer">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={busy}>
+            {busy ? 'Saving…' : rule ? 'Save' : 'Create'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

@@ -1,0 +1,436 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { createColumnHelper } from '@tanstack/react-table';
+import { useMemo, useState, type FormEvent } from 'react';
+import { Link } from 'wouter';
+import { useAuth } from '../api/auth';
+import { api, ApiError, errorMessage, seg } from '../api/client';
+import { readList } from '../api/queries';
+import type { CnRule, Credential, CredentialInput, CredentialType } from '../api/types';
+import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
+import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { BoolBadge, CheckboxField, DebouncedInput, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
+import { PageHeader } from '../components/PageHeader';
+import { useToast } from '../components/Toasts';
+import { formatTime, isoTime } from '../lib/format';
+import { useUrlState } from '../lib/url-state';
+
+const TYPE_LABELS: Record<CredentialType, string> = {
+  basic: 'Basic (username / client id + password)',
+  x509: 'X.509 certificate (CN)',
+  scram: 'SCRAM (MQTT 5 enhanced auth)',
+};
+
+const column = createColumnHelper<Features, Credential>();
+
+export function CredentialsPage() {
+  const { canWrite } = useAuth();
+  const toast = useToast();
+  const queryClient = useQueryClient();
+  const [state, setState] = useUrlState({ type: '', search: '', sort: 'name', order: 'asc' });
+  const [editing, setEditing] = useState<Credential | 'new' | null>(null);
+  const [deleting, setDeleting] = useState<Credential | null>(null);
+
+  const list = useQuery({
+    queryKey: ['credentials', state.type],
+    queryFn: ({ signal }) => api.get<unknown>('/credentials', { type: state.type, pageSize: 500 }, signal).then((b) => readList<Credential>(b)),
+  });
+
+  const rows = useMemo(() => {
+    const needle = state.search.trim().toLowerCase();
+    const all = list.data?.rows ?? [];
+    if (!needle) return all;
+    return all.filter((c) => [c.name, c.clientId, c.username, c.cnPattern].some((v) => v?.toLowerCase().includes(needle)));
+  }, [list.data, state.search]);
+
+  const columns = useMemo<Columns<Credential>>(() => {
+    const cols: Columns<Credential> = [
+      column.accessor('name', { header: 'Name', cell: (c) => <strong>{c.getValue()}</strong> }),
+      column.accessor('type', { header: 'Type', cell: (c) => <span className={`badge badge-${c.getValue()}`}>{c.getValue()}</span> }),
+      column.accessor((r) => r.username ?? '', { id: 'username', header: 'Username', cell: (c) => c.getValue() || <span className="muted">—</span> }),
+      column.accessor((r) => r.clientId ?? '', {
+        id: 'clientId',
+        header: 'Client ID',
+        cell: (c) => (c.getValue() ? <code>{c.getValue()}</code> : <span className="muted">—</span>),
+      }),
+      column.accessor((r) => r.cnPattern ?? '', {
+        id: 'cnPattern',
+        header: 'CN pattern',
+        cell: (c) => (c.getValue() ? <code>{c.getValue()}</code> : <span className="muted">—</span>),
+      }),
+      column.accessor((r) => (r.type === 'x509' ? null : r.type === 'scram' ? (r.hasScramKeys ?? null) : (r.hasPassword ?? null)), {
+        id: 'hasPassword',
+        header: 'Password set',
+        sortFn: 'basic',
+        cell: (c) => <BoolBadge value={c.getValue()} />,
+      }),
+      column.accessor((r) => r.updatedAt, {
+        id: 'updatedAt',
+        header: 'Updated',
+        cell: (c) => <time dateTime={isoTime(c.getValue())}>{formatTime(c.getValue())}</time>,
+      }),
+    ];
+    if (canWrite) {
+      cols.push(
+        column.display({
+          id: 'actions',
+          header: () => <span className="visually-hidden">Actions</span>,
+          cell: (c) => (
+            <span className="row-actions">
+              <button type="button" className="btn btn-small" onClick={() => setEditing(c.row.original)} aria-label={`Edit ${c.row.original.name}`}>
+                Edit
+              </button>
+              <button
+                type="button"
+                className="btn btn-small btn-danger-outline"
+                onClick={() => setDeleting(c.row.original)}
+                aria-label={`Delete ${c.row.original.name}`}
+              >
+                Delete
+              </button>
+            </span>
+          ),
+        }),
+      );
+    }
+    return cols;
+  }, [canWrite]);
+
+  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
+
+  return (
+    <section>
+      <PageHeader
+        title="Credentials"
+        description={
+          <>
+            Who may connect. Topic permissions come from each credential's own rules and from the <Link href="/acl-rules">ACL rules</Link>, where a
+            topic can be tested.
+          </>
+        }
+      >
+        {canWrite && (
+          <button type="button" className="btn btn-primary" onClick={() => setEditing('new')}>
+            New credential
+          </button>
+        )}
+      </PageHeader>
+      <form className="filters" role="search" aria-label="Filter credentials" onSubmit={(e) => e.preventDefault()}>
+        <DebouncedInput label="Search" name="search" value={state.search} onChange={(v) => setState({ search: v })} placeholder="name, username, client id, CN" />
+        <SelectField
+          label="Type"
+          name="type"
+          value={state.type}
+          onChange={(v) => setState({ type: v })}
+          options={[{ value: '', label: 'All types' }, ...Object.keys(TYPE_LABELS).map((t) => ({ value: t, label: t }))]}
+        />
+      </form>
+      <DataTable
+        label="Credentials"
+        columns={columns}
+        data={list.data ? rows : undefined}
+        sort={sort}
+        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc' })}
+        getRowId={(r) => r.id}
+        isPending={list.isPending}
+        error={list.error}
+        onRetry={() => void list.refetch()}
+        empty={canWrite ? 'No credentials yet. Create one so devices can connect.' : 'No credentials yet.'}
+      />
+      {editing !== null && (
+        <CredentialDialog
+          credential={editing === 'new' ? null : editing}
+          onClose={() => setEditing(null)}
+          onSaved={(name, created) => {
+            toast(created ? `Created credential ${name}` : `Saved credential ${name}`);
+            setEditing(null);
+            void queryClient.invalidateQueries({ queryKey: ['credentials'] });
+          }}
+        />
+      )}
+      <ConfirmDialog
+        open={deleting !== null}
+        title="Delete this credential?"
+        message={
+          <p>
+            Clients using <strong>{deleting?.name}</strong> will be refused at their next connection.
+          </p>
+        }
+        confirmLabel="Delete"
+        onConfirm={async () => {
+          await api.delete(`/credentials/${seg(deleting!.id)}`);
+          toast(`Deleted credential ${deleting!.name}`);
+          await queryClient.invalidateQueries({ queryKey: ['credentials'] });
+        }}
+        onClose={() => setDeleting(null)}
+      />
+    </section>
+  );
+}
+
+interface FormState {
+  type: CredentialType;
+  name: string;
+  clientId: string;
+  username: string;
+  password: string;
+  clearPassword: boolean;
+  cnPattern: string;
+  cnIsRegex: boolean;
+  scramMechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  allowedClientIds: string;
+  useRules: boolean;
+  publish: string;
+  subscribe: string;
+  cnRules: { cnPattern: string; publish: string; subscribe: string }[];
+}
+
+function initialForm(c: Credential | null): FormState {
+  return {
+    type: c?.type ?? 'basic',
+    name: c?.name ?? '',
+    clientId: c?.clientId ?? '',
+    username: c?.username ?? '',
+    password: '',
+    clearPassword: false,
+    cnPattern: c?.cnPattern ?? '',
+    cnIsRegex: c?.cnIsRegex ?? false,
+    scramMechanism: c?.scramMechanism ?? 'SCRAM-SHA-256',
+    allowedClientIds: (c?.allowedClientIds ?? []).join('\n'),
+    useRules: c ? c.rules !== null && c.rules !== undefined : false,
+    publish: (c?.rules?.publish ?? []).join('\n'),
+    subscribe: (c?.rules?.subscribe ?? []).join('\n'),
+    cnRules: (c?.cnRules ?? []).map((r: CnRule) => ({ cnPattern: r.cnPattern, publish: r.publish.join('\n'), subscribe: r.subscribe.join('\n') })),
+  };
+}
+
+function toInput(f: FormState, editing: boolean): CredentialInput {
+  const allowed = linesToList(f.allowedClientIds);
+  const input: CredentialInput = { type: f.type, name: f.name.trim(), allowedClientIds: allowed.length ? allowed : null };
+  if (f.type === 'basic' || f.type === 'scram') {
+    input.username = f.username.trim() || null;
+    input.rules = f.useRules ? { publish: linesToList(f.publish), subscribe: linesToList(f.subscribe) } : null;
+  }
+  if (f.type === 'basic') {
+    input.clientId = f.clientId.trim() || null;
+    // Empty while editing keeps the stored password; the API never returns it.
+    if (f.password) input.password = f.password;
+    else if (f.clearPassword || !editing) input.password = null;
+  }
+  if (f.type === 'scram') {
+    input.scramMechanism = f.scramMechanism;
+    if (f.password) input.password = f.password;
+  }
+  if (f.type === 'x509') {
+    input.cnPattern = f.cnPattern.trim();
+    input.cnIsRegex = f.cnIsRegex;
+    input.cnRules = f.cnRules.length
+      ? f.cnRules.map((r) => ({ cnPattern: r.cnPattern.trim(), publish: linesToList(r.publish), subscribe: linesToList(r.subscribe) }))
+      : null;
+  }
+  return input;
+}
+
+function CredentialDialog({
+  credential,
+  onClose,
+  onSaved,
+}: {
+  credential: Credential | null;
+  onClose: () => void;
+  onSaved: (name: string, created: boolean) => void;
+}) {
+  const [form, setForm] = useState<FormState>(() => initialForm(credential));
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | Error | null>(null);
+  const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm((f) => ({ ...f, [key]: value }));
+  const editing = credential !== null;
+  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      const input = toInput(form, editing);
+      if (editing) await api.put(`/credentials/${seg(credential.id)}`, input);
+      else await api.post('/credentials', input);
+      onSaved(input.name, !editing);
+    } catch (e) {
+      setError(e instanceof Error ? e : new Error(String(e)));
+      setBusy(false);
+    }
+  };
+
+  const hasSecret = form.type !== 'x509';
+  return (
+    <Dialog open title={editing ? `Edit ${credential.name}` : 'New credential'} onClose={onClose} wide>
+      <form className="form" onSubmit={submit} aria-label="Credential">
+        <div className="form-grid">
+          <SelectField
+            label="Type"
+            name="type"
+            value={form.type}
+            onChange={(v) => set('type', v as CredentialType)}
+            options={(Object.keys(TYPE_LABELS) as CredentialType[])
+              .filter((t) => !editing || t === form.type)
+              .map((t) => ({ value: t, label: TYPE_LABELS[t] }))}
+          />
+          <TextField label="Name" name="name" value={form.name} onChange={(v) => set('name', v)} required error={fieldError('name')} />
+          {form.type === 'basic' && (
+            <TextField
+              label="Client ID"
+              name="clientId"
+              value={form.clientId}
+              onChange={(v) => set('clientId', v)}
+              hint="Matched when the basic provider matches by client id (or both)."
+              error={fieldError('clientId')}
+            />
+          )}
+          {form.type !== 'x509' && (
+            <TextField
+              label="Username"
+              name="username"
+              value={form.username}
+              onChange={(v) => set('username', v)}
+              required={form.type === 'scram'}
+              autoComplete="off"
+              error={fieldError('username')}
+            />
+          )}
+          {hasSecret && (
+            <TextField
+              label="Password"
+              name="password"
+              type="password"
+              value={form.password}
+              onChange={(v) => set('password', v)}
+              required={form.type === 'scram' && !editing}
+              autoComplete="new-password"
+              hint={
+                editing
+                  ? credential.hasPassword
+                    ? 'A password is set. Leave empty to keep it.'
+                    : 'No password is set.'
+                  : form.type === 'basic'
+                    ? 'Leave empty for a credential that needs no password.'
+                    : 'Stored only as SCRAM keys.'
+              }
+              error={fieldError('password')}
+            />
+          )}
+          {form.type === 'basic' && editing && credential.hasPassword && (
+            <CheckboxField label="Remove the password (no password required)" checked={form.clearPassword} onChange={(v) => set('clearPassword', v)} />
+          )}
+          {form.type === 'scram' && (
+            <SelectField
+              label="Mechanism"
+              name="scramMechanism"
+              value={form.scramMechanism}
+              onChange={(v) => set('scramMechanism', v as FormState['scramMechanism'])}
+              options={[
+                { value: 'SCRAM-SHA-256', label: 'SCRAM-SHA-256' },
+                { value: 'SCRAM-SHA-512', label: 'SCRAM-SHA-512' },
+              ]}
+            />
+          )}
+          {form.type === 'x509' && (
+            <>
+              <TextField
+                label="CN pattern"
+                name="cnPattern"
+                value={form.cnPattern}
+                onChange={(v) => set('cnPattern', v)}
+                required
+                hint="Matched against the certificate chain, leaf first."
+                error={fieldError('cnPattern')}
+              />
+              <CheckboxField label="The CN pattern is a regular expression" checked={form.cnIsRegex} onChange={(v) => set('cnIsRegex', v)} />
+            </>
+          )}
+        </div>
+        <TextAreaField
+          label="Allowed client IDs"
+          name="allowedClientIds"
+          rows={2}
+          value={form.allowedClientIds}
+          onChange={(v) => set('allowedClientIds', v)}
+          hint="One per line. Empty allows any client id."
+          error={fieldError('allowedClientIds')}
+        />
+        {form.type !== 'x509' ? (
+          <fieldset className="fieldset">
+            <legend>Topic rules</legend>
+            <CheckboxField label="This credential has its own publish/subscribe rules" checked={form.useRules} onChange={(v) => set('useRules', v)} />
+            {form.useRules ? (
+              <div className="form-grid">
+                <TextAreaField
+                  label="Publish (regular expressions)"
+                  name="publish"
+                  value={form.publish}
+                  onChange={(v) => set('publish', v)}
+                  hint="One per line, matched against the whole topic, e.g. sensors/.*"
+                  error={fieldError('rules.publish')}
+                />
+                <TextAreaField
+                  label="Subscribe (regular expressions)"
+                  name="subscribe"
+                  value={form.subscribe}
+                  onChange={(v) => set('subscribe', v)}
+                  hint="One per line."
+                  error={fieldError('rules.subscribe')}
+                />
+              </div>
+            ) : (
+              <p className="muted">Without own rules, the ACL rules alone decide.</p>
+            )}
+          </fieldset>
+        ) : (
+          <fieldset className="fieldset">
+            <legend>Rules per CN</legend>
+            <p className="muted">The first rule whose CN pattern (a regular expression on the leaf CN) matches decides.</p>
+            {form.cnRules.map((rule, i) => (
+              <div className="cn-rule" key={i}>
+                <TextField
+                  label={`CN pattern ${i + 1}`}
+                  value={rule.cnPattern}
+                  onChange={(v) => set('cnRules', form.cnRules.map((r, j) => (j === i ? { ...r, cnPattern: v } : r)))}
+                />
+                <TextAreaField
+                  label="Publish"
+                  rows={2}
+                  value={rule.publish}
+                  onChange={(v) => set('cnRules', form.cnRules.map((r, j) => (j === i ? { ...r, publish: v } : r)))}
+                />
+                <TextAreaField
+                  label="Subscribe"
+                  rows={2}
+                  value={rule.subscribe}
+                  onChange={(v) => set('cnRules', form.cnRules.map((r, j) => (j === i ? { ...r, subscribe: v } : r)))}
+                />
+                <button type="button" className="btn btn-small btn-danger-outline" onClick={() => set('cnRules', form.cnRules.filter((_, j) => j !== i))}>
+                  Remove rule {i + 1}
+                </button>
+              </div>
+            ))}
+            <button type="button" className="btn btn-small" onClick={() => set('cnRules', [...form.cnRules, { cnPattern: '.*', publish: '', subscribe: '' }])}>
+              Add a CN rule
+            </button>
+          </fieldset>
+        )}
+        {error && (
+          <p className="form-error" role="alert">
+            {errorMessage(error)}
+          </p>
+        )}
+        <div className="dialog-footer">
+          <button type="button" className="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" className="btn btn-primary" disabled={busy}>
+            {busy ? 'Saving…' : editing ? 'Save' : 'Create'}
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+}

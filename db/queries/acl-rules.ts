@@ -1,0 +1,104 @@
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
+import { aclRules } from '../schema';
+import type { AuditEntry } from './audit-log';
+import { runConfigChange, type Db } from './config-version';
+import { contains, pageOf, type Page } from './paging';
+
+export type AclRuleRow = typeof aclRules.$inferSelect;
+
+export interface AclRuleValues {
+  kind: AclRuleRow['kind'];
+  principalType: AclRuleRow['principalType'];
+  username: string | null;
+  access: AclRuleRow['access'];
+  topic: string;
+  position: number;
+  comment: string | null;
+}
+
+export interface AclRuleView extends AclRuleValues {
+  id: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function toAclRuleView(r: AclRuleRow): AclRuleView {
+  return {
+    id: r.id,
+    kind: r.kind,
+    principalType: r.principalType,
+    username: r.username,
+    access: r.access,
+    topic: r.topic,
+    position: r.position,
+    comment: r.comment,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}
+
+export interface AclRuleQuery {
+  username?: string;
+  principalType?: AclRuleRow['principalType'];
+  kind?: AclRuleRow['kind'];
+  topic?: string;
+  page: number;
+  pageSize: number;
+}
+
+/** In evaluation order (ascending position). */
+export async function listAclRules(db: Db, q: AclRuleQuery): Promise<Page<AclRuleView>> {
+  const t = aclRules;
+  const conditions = [
+    q.username ? contains(t.username, q.username) : undefined,
+    q.principalType ? eq(t.principalType, q.principalType) : undefined,
+    q.kind ? eq(t.kind, q.kind) : undefined,
+    q.topic ? contains(t.topic, q.topic) : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+  const where = conditions.length > 0 ? and(...conditions) : undefined;
+  const [count, rows] = await db.batch([
+    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
+    db
+      .select()
+      .from(t)
+      .where(where)
+      .orderBy(asc(t.position), asc(t.createdAt), asc(t.id))
+      .limit(q.pageSize)
+      .offset(q.page * q.pageSize),
+  ]);
+  return pageOf(rows.map(toAclRuleView), count[0]?.n ?? 0, q.page, q.pageSize);
+}
+
+export async function getAclRule(db: Db, id: string): Promise<AclRuleRow | null> {
+  return (await db.select().from(aclRules).where(eq(aclRules.id, id)).get()) ?? null;
+}
+
+/** A new rule without a position goes last. */
+export async function nextAclPosition(db: Db): Promise<number> {
+  const row = await db.select({ max: sql<number | null>`max(${aclRules.position})` }).from(aclRules).get();
+  return row?.max === null || row?.max === undefined ? 10 : row.max + 10;
+}
+
+export async function insertAclRule(db: Db, values: AclRuleValues, audit: AuditEntry | null, now = new Date()): Promise<AclRuleRow> {
+  const row: AclRuleRow = { id: crypto.randomUUID(), ...values, createdAt: now, updatedAt: now };
+  await runConfigChange(db, [db.insert(aclRules).values(row)], audit ? { ...audit, resourceId: row.id } : null, now);
+  return row;
+}
+
+export async function updateAclRule(db: Db, id: string, values: AclRuleValues, audit: AuditEntry | null, now = new Date()): Promise<AclRuleRow | null> {
+  const existing = await getAclRule(db, id);
+  if (!existing) return null;
+  await runConfigChange(db, [db.update(aclRules).set({ ...values, updatedAt: now }).where(eq(aclRules.id, id))], audit, now);
+  return { ...existing, ...values, updatedAt: now };
+}
+
+export async function deleteAclRule(db: Db, id: string, audit: AuditEntry | null, now = new Date()): Promise<boolean> {
+  const existing = await getAclRule(db, id);
+  if (!existing) return false;
+  await runConfigChange(db, [db.delete(aclRules).where(eq(aclRules.id, id))], audit, now);
+  return true;
+}
+
+export async function allAclRules(db: Db): Promise<AclRuleRow[]> {
+  return db.select().from(aclRules).orderBy(asc(aclRules.position), asc(aclRules.createdAt), asc(aclRules.id));
+}

@@ -1,0 +1,128 @@
+import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql, type SQL } from 'drizzle-orm';
+import { blockedClients } from '../schema';
+import type { AuditEntry } from './audit-log';
+import { runConfigChange, type Db } from './config-version';
+import { contains, pageOf, type Page } from './paging';
+
+export type BlockedClientRow = typeof blockedClients.$inferSelect;
+export type BlockKind = BlockedClientRow['kind'];
+
+export interface BlockValues {
+  kind: BlockKind;
+  value: string;
+  description: string | null;
+  expiresAt: Date | null;
+}
+
+export interface BlockedClientView {
+  id: string;
+  kind: BlockKind;
+  value: string;
+  description: string | null;
+  source: 'manual' | 'auto';
+  expiresAt: string | null;
+  createdAt: string;
+  /** Computed: an entry whose expiresAt has passed no longer blocks anyone. */
+  status: 'active' | 'expired';
+}
+
+export function toBlockView(r: BlockedClientRow, now: Date): BlockedClientView {
+  return {
+    id: r.id,
+    kind: r.kind,
+    value: r.value,
+    description: r.description,
+    source: r.source,
+    expiresAt: r.expiresAt ? r.expiresAt.toISOString() : null,
+    createdAt: r.createdAt.toISOString(),
+    status: r.expiresAt && r.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active',
+  };
+}
+
+export interface BlockQuery {
+  kind?: BlockKind;
+  value?: string;
+  source?: 'manual' | 'auto';
+  status?: 'active' | 'expired';
+  page: number;
+  pageSize: number;
+}
+
+export async function listBlockedClients(db: Db, q: BlockQuery, now = new Date()): Promise<Page<BlockedClientView>> {
+  const t = blockedClients;
+  const conditions = [
+    q.kind ? eq(t.kind, q.kind) : undefined,
+    q.value ? contains(t.value, q.value) : undefined,
+    q.source ? eq(t.source, q.source) : undefined,
+    q.status === 'active' ? or(isNull(t.expiresAt), gt(t.expiresAt, now)) : undefined,
+    q.status === 'expired' ? and(isNotNull(t.expiresAt), lte(t.expiresAt, now)) : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+  const where = conditions.length > 0 ? and(...conditions) : undefined;
+  const [count, rows] = await db.batch([
+    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
+    db
+      .select()
+      .from(t)
+      .where(where)
+      .orderBy(desc(t.createdAt), asc(t.id))
+      .limit(q.pageSize)
+      .offset(q.page * q.pageSize),
+  ]);
+  return pageOf(
+    rows.map((r) => toBlockView(r, now)),
+    count[0]?.n ?? 0,
+    q.page,
+    q.pageSize,
+  );
+}
+
+export async function getBlockedClient(db: Db, id: string): Promise<BlockedClientRow | null> {
+  return (await db.select().from(blockedClients).where(eq(blockedClients.id, id)).get()) ?? null;
+}
+
+/** (kind, value) is unique: the id of another entry holding it, if any. */
+export async function findBlockId(db: Db, kind: BlockKind, value: string, exceptId?: string): Promise<string | null> {
+  const conditions = [eq(blockedClients.kind, kind), eq(blockedClients.value, value)];
+  if (exceptId) conditions.push(ne(blockedClients.id, exceptId));
+  const row = await db
+    .select({ id: blockedClients.id })
+    .from(blockedClients)
+    .where(and(...conditions))
+    .get();
+  return row?.id ?? null;
+}
+
+export async function insertBlockedClient(db: Db, values: BlockValues, audit: AuditEntry | null, now = new Date()): Promise<BlockedClientRow> {
+  const row: BlockedClientRow = { id: crypto.randomUUID(), ...values, source: 'manual', createdAt: now };
+  await runConfigChange(db, [db.insert(blockedClients).values(row)], audit ? { ...audit, resourceId: row.id } : null, now);
+  return row;
+}
+
+/** An operator's edit makes the entry theirs: it is no longer an automatic ban. */
+export async function updateBlockedClient(db: Db, id: string, values: BlockValues, audit: AuditEntry | null, now = new Date()): Promise<BlockedClientRow | null> {
+  const existing = await getBlockedClient(db, id);
+  if (!existing) return null;
+  const set = { ...values, source: 'manual' as const };
+  await runConfigChange(db, [db.update(blockedClients).set(set).where(eq(blockedClients.id, id))], audit, now);
+  return { ...existing, ...set };
+}
+
+export async function deleteBlockedClient(db: Db, id: string, audit: AuditEntry | null, now = new Date()): Promise<boolean> {
+  const existing = await getBlockedClient(db, id);
+  if (!existing) return false;
+  await runConfigChange(db, [db.delete(blockedClients).where(eq(blockedClients.id, id))], audit, now);
+  return true;
+}
+
+/** Cron: automatic bans that have run out. Manual entries stay (operators see them as expired). */
+export async function deleteExpiredAutoBlocks(db: Db, now: Date): Promise<number> {
+  const where = and(eq(blockedClients.source, 'auto'), isNotNull(blockedClients.expiresAt), lte(blockedClients.expiresAt, now));
+  const expired = await db.select({ n: sql<number>`count(*)` }).from(blockedClients).where(where).get();
+  if (!expired?.n) return 0;
+  await runConfigChange(db, [db.delete(blockedClients).where(where)], null, now);
+  return expired.n;
+}
+
+export async function allBlockedClients(db: Db): Promise<BlockedClientRow[]> {
+  return db.select().from(blockedClients).orderBy(asc(blockedClients.createdAt), asc(blockedClients.id));
+}

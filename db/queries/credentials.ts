@@ -1,0 +1,160 @@
+import { and, asc, eq, ne, sql, type SQL } from 'drizzle-orm';
+import { credentials } from '../schema';
+import type { AuditEntry } from './audit-log';
+import { runConfigChange, type Db } from './config-version';
+import { contains, pageOf, type Page } from './paging';
+
+export type CredentialRow = typeof credentials.$inferSelect;
+export type CredentialType = CredentialRow['type'];
+export type TopicRules = { publish: string[]; subscribe: string[] };
+export type CnRule = { cnPattern: string; publish: string[]; subscribe: string[] };
+
+/** Everything a credential stores; secrets are already derived (hash, SCRAM keys). */
+export interface CredentialValues {
+  type: CredentialType;
+  name: string;
+  clientId: string | null;
+  username: string | null;
+  passwordHash: string | null;
+  cnPattern: string | null;
+  cnIsRegex: boolean;
+  scramMechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | null;
+  scramSalt: string | null;
+  scramIterations: number | null;
+  scramStoredKey: string | null;
+  scramServerKey: string | null;
+  allowedClientIds: string[] | null;
+  rules: TopicRules | null;
+  cnRules: CnRule[] | null;
+}
+
+/** What the API shows: secrets only as whether they are set. */
+export interface CredentialView {
+  id: string;
+  type: CredentialType;
+  name: string;
+  clientId: string | null;
+  username: string | null;
+  hasPassword: boolean;
+  cnPattern: string | null;
+  cnIsRegex: boolean;
+  scramMechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | null;
+  scramIterations: number | null;
+  hasScramKeys: boolean;
+  allowedClientIds: string[] | null;
+  rules: TopicRules | null;
+  cnRules: CnRule[] | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function toCredentialView(r: CredentialRow): CredentialView {
+  return {
+    id: r.id,
+    type: r.type,
+    name: r.name,
+    clientId: r.clientId,
+    username: r.username,
+    hasPassword: r.passwordHash !== null,
+    cnPattern: r.cnPattern,
+    cnIsRegex: r.cnIsRegex,
+    scramMechanism: r.scramMechanism,
+    scramIterations: r.scramIterations,
+    hasScramKeys: r.scramSalt !== null && r.scramStoredKey !== null && r.scramServerKey !== null,
+    allowedClientIds: r.allowedClientIds ?? null,
+    rules: r.rules ?? null,
+    cnRules: r.cnRules ?? null,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  };
+}
+
+export interface CredentialQuery {
+  type?: CredentialType;
+  clientId?: string;
+  username?: string;
+  /** Substring of the CN pattern (x509) or of a per-CN rule pattern. */
+  cn?: string;
+  page: number;
+  pageSize: number;
+}
+
+export async function listCredentials(db: Db, q: CredentialQuery): Promise<Page<CredentialView>> {
+  const t = credentials;
+  const conditions = [
+    q.type ? eq(t.type, q.type) : undefined,
+    q.clientId ? contains(t.clientId, q.clientId) : undefined,
+    q.username ? contains(t.username, q.username) : undefined,
+    q.cn ? sql`(${contains(t.cnPattern, q.cn)} OR ${contains(t.cnRules, q.cn)})` : undefined,
+  ].filter((c): c is SQL => c !== undefined);
+  const where = conditions.length > 0 ? and(...conditions) : undefined;
+  const [count, rows] = await db.batch([
+    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
+    db
+      .select()
+      .from(t)
+      .where(where)
+      .orderBy(asc(t.name), asc(t.id))
+      .limit(q.pageSize)
+      .offset(q.page * q.pageSize),
+  ]);
+  return pageOf(rows.map(toCredentialView), count[0]?.n ?? 0, q.page, q.pageSize);
+}
+
+export async function getCredential(db: Db, id: string): Promise<CredentialRow | null> {
+  return (await db.select().from(credentials).where(eq(credentials.id, id)).get()) ?? null;
+}
+
+/** SCRAM looks a credential up by (username, mechanism), so that pair must be unique. */
+export async function findScramCredentialId(db: Db, username: string, mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512', exceptId?: string): Promise<string | null> {
+  const conditions = [eq(credentials.type, 'scram'), eq(credentials.username, username), eq(credentials.scramMechanism, mechanism)];
+  if (exceptId) conditions.push(ne(credentials.id, exceptId));
+  const row = await db
+    .select({ id: credentials.id })
+    .from(credentials)
+    .where(and(...conditions))
+    .get();
+  return row?.id ?? null;
+}
+
+export async function insertCredential(db: Db, values: CredentialValues, audit: AuditEntry | null, now = new Date()): Promise<CredentialRow> {
+  const row: CredentialRow = { id: crypto.randomUUID(), ...values, createdAt: now, updatedAt: now };
+  await runConfigChange(db, [db.insert(credentials).values(row)], audit ? { ...audit, resourceId: row.id } : null, now);
+  return row;
+}
+
+/** Many credentials in one change (imports). */
+export async function insertCredentials(db: Db, rows: CredentialRow[], audit: AuditEntry | null, now = new Date()): Promise<void> {
+  await runConfigChange(
+    db,
+    rows.map((r) => db.insert(credentials).values(r)),
+    audit,
+    now,
+  );
+}
+
+export async function updateCredential(db: Db, id: string, values: CredentialValues, audit: AuditEntry | null, now = new Date()): Promise<CredentialRow | null> {
+  const existing = await getCredential(db, id);
+  if (!existing) return null;
+  await runConfigChange(db, [db.update(credentials).set({ ...values, updatedAt: now }).where(eq(credentials.id, id))], audit, now);
+  return { ...existing, ...values, updatedAt: now };
+}
+
+export async function deleteCredential(db: Db, id: string, audit: AuditEntry | null, now = new Date()): Promise<boolean> {
+  const existing = await getCredential(db, id);
+  if (!existing) return false;
+  await runConfigChange(db, [db.delete(credentials).where(eq(credentials.id, id))], audit, now);
+  return true;
+}
+
+export async function allCredentials(db: Db): Promise<CredentialRow[]> {
+  return db.select().from(credentials).orderBy(asc(credentials.createdAt), asc(credentials.id));
+}
+
+/** Credentials that carry topic rules, for evaluating ACLs as the broker does. */
+export async function credentialsWithRules(db: Db): Promise<Array<Pick<CredentialRow, 'id' | 'rules' | 'cnRules'>>> {
+  return db
+    .select({ id: credentials.id, rules: credentials.rules, cnRules: credentials.cnRules })
+    .from(credentials)
+    .where(sql`${credentials.rules} IS NOT NULL OR ${credentials.cnRules} IS NOT NULL`);
+}

@@ -1,0 +1,75 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { api, auditEntries, configVersion, expectError, expectGuarded, tokens } from './admin-support';
+import { RawClient } from './raw-client';
+
+describe('/blocked-clients', () => {
+  it('creates, reads, lists with filters and computed status, updates and deletes; every change bumps config_version', async () => {
+    const { admin, viewer } = await tokens();
+    const v0 = await configVersion();
+    const created = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'cidr', value: '10.1.0.0/16', description: 'lab network' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ kind: 'cidr', value: '10.1.0.0/16', description: 'lab network', source: 'manual', expiresAt: null, status: 'active' });
+    expect(await configVersion()).toBe(v0 + 1);
+
+    const past = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'old-device', expiresAt: '2020-01-01T00:00:00Z' } });
+    expect(past.body).toMatchObject({ status: 'expired', expiresAt: '2020-01-01T00:00:00.000Z' });
+    const future = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'usernameRegex', value: '^guest-', expiresAt: '2999-01-01T00:00:00Z' } });
+    expect(future.body.status).toBe('active');
+
+    const one = await api('GET', `/blocked-clients/${created.body.id}`, { token: viewer });
+    expect(one.body).toEqual(created.body);
+    expect((await api('GET', '/blocked-clients?status=expired', { token: viewer })).body.data.map((b: { value: string }) => b.value)).toEqual(['old-device']);
+    expect((await api('GET', '/blocked-clients?status=active', { token: viewer })).body.totalElements).toBe(2);
+    expect((await api('GET', '/blocked-clients?kind=cidr', { token: viewer })).body.data).toHaveLength(1);
+    expect((await api('GET', '/blocked-clients?value=GUEST', { token: viewer })).body.data[0].value).toBe('^guest-');
+    const paged = await api('GET', '/blocked-clients?pageSize=2&page=1', { token: viewer });
+    expect(paged.body).toMatchObject({ page: 1, pageSize: 2, totalElements: 3, totalPages: 2, hasNext: false });
+
+    const v1 = await configVersion();
+    const updated = await api('PUT', `/blocked-clients/${past.body.id}`, { token: admin, body: { kind: 'clientId', value: 'old-device', expiresAt: null } });
+    expect(updated.status).toBe(200);
+    expect(updated.body).toMatchObject({ status: 'active', expiresAt: null });
+    expect(await configVersion()).toBe(v1 + 1);
+    expect((await api('DELETE', `/blocked-clients/${past.body.id}`, { token: admin })).status).toBe(204);
+    expect(await configVersion()).toBe(v1 + 2);
+    expect((await auditEntries(admin, '?resource=blocked-clients')).map((e) => e.action)).toEqual(['delete', 'update', 'create', 'create', 'create']);
+  });
+
+  it('validates kind and value, refuses duplicates, and answers 401/403/404', async () => {
+    const { admin, viewer } = await tokens();
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'ip', value: '999.1.1.1' } }), 400, 'validation_error', 'value');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'cidr', value: '10.0.0.0/99' } }), 400, 'validation_error', 'value');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientIdRegex', value: '(' } }), 400, 'validation_error', 'value');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'mac', value: 'x' } }), 400, 'validation_error', 'kind');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'ip', value: '192.0.2.1', expiresAt: 'soon' } }), 400, 'validation_error', 'expiresAt');
+    expect((await api('POST', '/blocked-clients', { token: admin, body: { kind: 'ip', value: '192.0.2.1' } })).status).toBe(201);
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'ip', value: '192.0.2.1' } }), 409, 'conflict', 'value');
+    expectError(await api('GET', '/blocked-clients/nope', { token: admin }), 404, 'not_found');
+    expectError(await api('PUT', '/blocked-clients/nope', { token: admin, body: { kind: 'ip', value: '192.0.2.9' } }), 404, 'not_found');
+    expectError(await api('DELETE', '/blocked-clients/nope', { token: admin }), 404, 'not_found');
+    expectError(await api('GET', '/blocked-clients?status=gone', { token: admin }), 400, 'validation_error', 'status');
+    await expectGuarded('GET', '/blocked-clients', null);
+    await expectGuarded('GET', '/blocked-clients/nope', null);
+    await expectGuarded('POST', '/blocked-clients', viewer, { kind: 'ip', value: '192.0.2.3' });
+    await expectGuarded('PUT', '/blocked-clients/nope', viewer, { kind: 'ip', value: '192.0.2.3' });
+    await expectGuarded('DELETE', '/blocked-clients/nope', viewer);
+  });
+
+  it('takes effect on the broker at once: a blocked client id is refused on its next CONNECT', async () => {
+    const { admin } = await tokens();
+    const before = await RawClient.open(4);
+    expect(((await before.connect({ clientId: 'soon-blocked' })) as { returnCode: number }).returnCode).toBe(0);
+    before.close();
+    expect((await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'soon-blocked' } })).status).toBe(201);
+    const after = await RawClient.open(4);
+    expect(((await after.connect({ clientId: 'soon-blocked' })) as { returnCode: number }).returnCode).toBe(5);
+    // The refusal reaches the Unauthorized Clients log, written in the background.
+    let reason: unknown = null;
+    for (let i = 0; i < 100 && reason === null; i++) {
+      reason = await env.DB.prepare("SELECT reason_code FROM unauthorized_clients WHERE client_id = 'soon-blocked'").first('reason_code');
+      if (reason === null) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(reason).toBe('CLIENT_BLOCKED');
+  });
+});

@@ -1,0 +1,112 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { verifyPassword } from '../../auth/passwords/password-hash';
+import { api, auditEntries, configVersion, expectError, expectGuarded, tokens } from './admin-support';
+import { RawClient } from './raw-client';
+
+async function stored(id: string) {
+  return env.DB.prepare('SELECT * FROM credentials WHERE id = ?').bind(id).first<Record<string, unknown>>();
+}
+
+describe('/credentials: basic', () => {
+  it('hashes the password on write, never returns it, and the broker accepts the new credential at once', async () => {
+    const { admin, viewer } = await tokens();
+    const v0 = await configVersion();
+    const created = await api('POST', '/credentials', {
+      token: admin,
+      body: { type: 'basic', name: 'Boiler 7', username: 'boiler-7', password: 's3cret-boiler', allowedClientIds: ['boiler-7'], rules: { publish: ['^plant/boiler-7/.*$'], subscribe: ['^plant/cmd/#$'] } },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({
+      type: 'basic',
+      name: 'Boiler 7',
+      username: 'boiler-7',
+      clientId: null,
+      hasPassword: true,
+      hasScramKeys: false,
+      allowedClientIds: ['boiler-7'],
+      rules: { publish: ['^plant/boiler-7/.*$'], subscribe: ['^plant/cmd/#$'] },
+    });
+    expect(JSON.stringify(created.body)).not.toContain('s3cret');
+    expect(created.body.passwordHash).toBeUndefined();
+    const row = await stored(created.body.id);
+    expect(String(row!.password_hash).startsWith('$7$')).toBe(true);
+    expect(await verifyPassword('s3cret-boiler', String(row!.password_hash))).toBe(true);
+    expect(await configVersion()).toBe(v0 + 1);
+
+    const ok = await RawClient.open(4);
+    expect(((await ok.connect({ clientId: 'boiler-7', username: 'boiler-7', password: 's3cret-boiler' })) as { returnCode: number }).returnCode).toBe(0);
+    ok.close();
+    const bad = await RawClient.open(4);
+    expect(((await bad.connect({ clientId: 'boiler-7', username: 'boiler-7', password: 'wrong' })) as { returnCode: number }).returnCode).toBe(4);
+
+    expect((await api('GET', `/credentials/${created.body.id}`, { token: viewer })).body).toEqual(created.body);
+    const audit = await auditEntries(admin, '?resource=credentials');
+    expect(audit[0]).toMatchObject({ action: 'create', resourceId: created.body.id, detail: { type: 'basic', username: 'boiler-7' } });
+    expect(JSON.stringify(audit)).not.toContain('s3cret');
+  });
+
+  it('keeps the password when an update omits it, replaces it when given, and removes it with null', async () => {
+    const { admin } = await tokens();
+    const created = await api('POST', '/credentials', { token: admin, body: { type: 'basic', name: 'pump', clientId: 'pump-1', password: 'first-pass' } });
+    const hash1 = (await stored(created.body.id))!.password_hash;
+    const renamed = await api('PUT', `/credentials/${created.body.id}`, { token: admin, body: { type: 'basic', name: 'Pump 1', clientId: 'pump-1' } });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Pump 1', hasPassword: true });
+    expect((await stored(created.body.id))!.password_hash).toBe(hash1);
+    await api('PUT', `/credentials/${created.body.id}`, { token: admin, body: { type: 'basic', name: 'Pump 1', clientId: 'pump-1', password: 'second-pass' } });
+    expect(await verifyPassword('second-pass', String((await stored(created.body.id))!.password_hash))).toBe(true);
+    const none = await api('PUT', `/credentials/${created.body.id}`, { token: admin, body: { type: 'basic', name: 'Pump 1', clientId: 'pump-1', password: null } });
+    expect(none.body.hasPassword).toBe(false);
+    expect((await stored(created.body.id))!.password_hash).toBeNull();
+    expectError(await api('PUT', `/credentials/${created.body.id}`, { token: admin, body: { type: 'x509', name: 'x', cnPattern: 'x' } }), 400, 'validation_error', 'type');
+  });
+
+  it('validates input, naming the field', async () => {
+    const { admin } = await tokens();
+    const post = (body: unknown) => api('POST', '/credentials', { token: admin, body });
+    expectError(await post({ type: 'basic', name: 'nobody' }), 400, 'validation_error', 'username');
+    expectError(await post({ type: 'basic', name: '', username: 'u' }), 400, 'validation_error', 'name');
+    expectError(await post({ type: 'ldap', name: 'x' }), 400, 'validation_error', 'type');
+    expectError(await post({ type: 'basic', name: 'r', username: 'u', rules: { publish: ['('], subscribe: [] } }), 400, 'validation_error', 'rules.publish.0');
+    expectError(await post({ type: 'x509', name: 'c', cnPattern: '(', cnIsRegex: true }), 400, 'validation_error', 'cnPattern');
+    expectError(await post({ type: 'x509', name: 'c', cnPattern: 'ok', cnRules: [{ cnPattern: '[', publish: [], subscribe: [] }] }), 400, 'validation_error', 'cnRules.0.cnPattern');
+    expectError(await post({ type: 'basic', name: 'big', username: 'u', allowedClientIds: Array.from({ length: 1001 }, (_, i) => `c${i}`) }), 400, 'validation_error', 'allowedClientIds');
+  });
+});
+
+describe('/credentials: x509, listing, deleting', () => {
+  it('stores CN patterns with per-CN rules, lists with filters and deletes', async () => {
+    const { admin, viewer } = await tokens();
+    const cert = await api('POST', '/credentials', {
+      token: admin,
+      body: { type: 'x509', name: 'Plant devices', cnPattern: '^plant-.*$', cnIsRegex: true, cnRules: [{ cnPattern: '^plant-a', publish: ['^a/.*'], subscribe: [] }] },
+    });
+    expect(cert.status).toBe(201);
+    expect(cert.body).toMatchObject({ type: 'x509', cnPattern: '^plant-.*$', cnIsRegex: true, hasPassword: false, cnRules: [{ cnPattern: '^plant-a', publish: ['^a/.*'], subscribe: [] }] });
+    await api('POST', '/credentials', { token: admin, body: { type: 'basic', name: 'Gateway', clientId: 'gw-1', username: 'gateway' } });
+
+    const names = async (q: string) => (await api('GET', `/credentials?${q}`, { token: viewer })).body.data.map((c: { name: string }) => c.name);
+    expect(await names('type=x509')).toEqual(['Plant devices']);
+    expect(await names('cn=PLANT-')).toEqual(['Plant devices']);
+    expect(await names('clientId=gw')).toEqual(['Gateway']);
+    expect(await names('username=gate')).toEqual(['Gateway']);
+    const page = await api('GET', '/credentials?pageSize=1', { token: viewer });
+    // Two credentials from the tests above, two from this one.
+    expect(page.body).toMatchObject({ page: 0, pageSize: 1, totalElements: 4, totalPages: 4, hasNext: true });
+    expectError(await api('GET', '/credentials?type=ldap', { token: viewer }), 400, 'validation_error', 'type');
+
+    const v0 = await configVersion();
+    expect((await api('DELETE', `/credentials/${cert.body.id}`, { token: admin })).status).toBe(204);
+    expect(await configVersion()).toBe(v0 + 1);
+    expectError(await api('DELETE', `/credentials/${cert.body.id}`, { token: admin }), 404, 'not_found');
+    expectError(await api('GET', `/credentials/${cert.body.id}`, { token: admin }), 404, 'not_found');
+    expectError(await api('PUT', `/credentials/${cert.body.id}`, { token: admin, body: { type: 'x509', name: 'x', cnPattern: 'x' } }), 404, 'not_found');
+
+    await expectGuarded('GET', '/credentials', null);
+    await expectGuarded('GET', `/credentials/${cert.body.id}`, null);
+    await expectGuarded('POST', '/credentials', viewer, { type: 'basic', name: 'v', username: 'v' });
+    await expectGuarded('PUT', `/credentials/${cert.body.id}`, viewer, { type: 'basic', name: 'v', username: 'v' });
+    await expectGuarded('DELETE', `/credentials/${cert.body.id}`, viewer);
+  });
+});

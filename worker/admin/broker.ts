@@ -1,0 +1,30 @@
+import type { BrokerShard } from '../../durable-objects/broker-shard';
+import { createBrokerRouter } from '../broker-router';
+import type { Env } from '../env';
+import { ApiError } from './errors';
+
+export type ShardStub = DurableObjectStub<BrokerShard>;
+
+export function shards(env: Env): ShardStub[] {
+  return createBrokerRouter(env).allShards() as unknown as ShardStub[];
+}
+
+/** Runs an RPC on every shard; an unreachable broker is a 503, not a 500. */
+export async function onEveryShard<T>(env: Env, call: (shard: ShardStub) => Promise<T>): Promise<T[]> {
+  try {
+    return await Promise.all(shards(env).map(call));
+  } catch (err) {
+    console.error('broker RPC failed', err);
+    throw new ApiError(503, 'broker_unavailable', 'The broker could not be reached; try again');
+  }
+}
+
+/**
+ * Tells every shard to reload its security configuration now. The change is
+ * already in D1 and shards also re-check config_version on their own, so a
+ * shard that cannot be told is logged, not reported as a failed change.
+ */
+export async function notifyConfigChanged(env: Env): Promise<void> {
+  const results = await Promise.allSettled(shards(env).map((s) => s.configChanged()));
+  for (const r of results) if (r.status === 'rejected') console.error('configChanged failed', r.reason);
+}

@@ -1,0 +1,191 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { deleteAclRule, getAclRule, insertAclRule, listAclRules, nextAclPosition, toAclRuleView, updateAclRule, type AclRuleValues } from '../../../db/queries/acl-rules';
+import { validateTopicFilter } from '../../../protocol/topics/validate';
+import { explainAccess } from '../acl-test';
+import { notifyConfigChanged } from '../broker';
+import { auditFor } from '../context';
+import { errorResponses, notFound } from '../errors';
+import { newRouter } from '../router';
+import { idParam, isoTime, pageParams, pageSchema } from '../schemas';
+
+/** ACL topics may be long and deep; the broker's own topic limits apply to clients, not to rules. */
+const RULE_TOPIC_LIMITS = { maxLength: 65_535, maxLevels: 1024 };
+
+/** mosquitto acl_file semantics, checked for API input and for imports alike. */
+export function aclRuleProblems(v: { kind: string; principalType: string; username?: string | null; topic: string }): Array<{ field: string; message: string }> {
+  const problems: Array<{ field: string; message: string }> = [];
+  if (v.kind === 'pattern' && v.principalType !== 'all') problems.push({ field: 'principalType', message: 'pattern rules apply to all clients' });
+  if (v.kind === 'topic' && v.principalType === 'all') problems.push({ field: 'principalType', message: 'topic rules are for anonymous clients or one user' });
+  if (v.principalType === 'user' && !v.username) problems.push({ field: 'username', message: 'required for a user rule' });
+  if (v.principalType !== 'user' && v.username) problems.push({ field: 'username', message: 'only user rules name a username' });
+  // %c and %u stand for one whole level once substituted.
+  const filter = v.kind === 'pattern' ? v.topic.replace(/%[cu]/g, 'x') : v.topic;
+  const problem = validateTopicFilter(filter, RULE_TOPIC_LIMITS);
+  if (problem) problems.push({ field: 'topic', message: `not a valid topic filter: ${problem}` });
+  return problems;
+}
+
+const AclRuleInput = z
+  .object({
+    kind: z.enum(['topic', 'pattern']).openapi({ description: '`topic` lines (anonymous or a user section) or `pattern` lines (everyone, with %c / %u substitution)' }),
+    principalType: z.enum(['anonymous', 'user', 'all']),
+    username: z.string().min(1).max(256).nullable().optional(),
+    access: z.enum(['read', 'write', 'readwrite', 'deny']),
+    topic: z.string().min(1).max(65_535),
+    position: z.number().int().min(-1_000_000_000).max(1_000_000_000).optional().openapi({ description: 'Evaluation order, ascending; new rules go last by default' }),
+    comment: z.string().max(1024).nullable().optional(),
+  })
+  .superRefine((v, ctx) => {
+    for (const p of aclRuleProblems(v)) ctx.addIssue({ code: 'custom', path: [p.field], message: p.message });
+  })
+  .openapi('AclRuleInput');
+
+const AclRuleSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['topic', 'pattern']),
+    principalType: z.enum(['anonymous', 'user', 'all']),
+    username: z.string().nullable(),
+    access: z.enum(['read', 'write', 'readwrite', 'deny']),
+    topic: z.string(),
+    position: z.number().int(),
+    comment: z.string().nullable(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .openapi('AclRule');
+
+const TestInput = z
+  .object({
+    clientId: z.string().min(1).max(65_535),
+    username: z.string().max(65_535).nullable().optional(),
+    action: z.enum(['publish', 'subscribe']),
+    topic: z.string().min(1).max(65_535),
+  })
+  .openapi('AclTest');
+
+const TestResult = z
+  .object({
+    allowed: z.boolean(),
+    decidedBy: z
+      .object({
+        source: z.enum(['sys', 'broad-filter', 'acl-rule', 'identity-rules', 'default-policy']),
+        ruleId: z.string().optional().openapi({ description: 'acl-rule: the rule id; identity-rules: the credential id' }),
+        pattern: z.string().optional().openapi({ description: 'The rule topic or credential pattern as written' }),
+        reason: z.string(),
+      })
+      .openapi({ description: 'What decided: $SYS protection, the broad-filter guard, an ACL rule, a credential rule set, or the default policy' }),
+  })
+  .openapi('AclTestResult');
+
+const tags = ['ACL rules'];
+const one = { content: { 'application/json': { schema: AclRuleSchema } } };
+const body = { required: true, content: { 'application/json': { schema: AclRuleInput } } };
+
+const list = createRoute({
+  method: 'get',
+  path: '/acl-rules',
+  tags,
+  summary: 'List topic ACL rules in evaluation order',
+  request: {
+    query: z.object({
+      username: z.string().max(256).optional(),
+      principalType: z.enum(['anonymous', 'user', 'all']).optional(),
+      kind: z.enum(['topic', 'pattern']).optional(),
+      topic: z.string().max(1024).optional().openapi({ description: 'Substring of the topic' }),
+      ...pageParams,
+    }),
+  },
+  responses: { 200: { description: 'A page of rules', content: { 'application/json': { schema: pageSchema(AclRuleSchema, 'AclRulePage') } } }, ...errorResponses(400, 401) },
+});
+const getOne = createRoute({
+  method: 'get',
+  path: '/acl-rules/{id}',
+  tags,
+  summary: 'One rule',
+  request: { params: idParam },
+  responses: { 200: { description: 'The rule', ...one }, ...errorResponses(401, 404) },
+});
+const create = createRoute({
+  method: 'post',
+  path: '/acl-rules',
+  tags,
+  summary: 'Create a rule',
+  request: { body },
+  responses: { 201: { description: 'Created', ...one }, ...errorResponses(400, 401, 403) },
+});
+const update = createRoute({
+  method: 'put',
+  path: '/acl-rules/{id}',
+  tags,
+  summary: 'Replace a rule',
+  request: { params: idParam, body },
+  responses: { 200: { description: 'Updated', ...one }, ...errorResponses(400, 401, 403, 404) },
+});
+const remove = createRoute({
+  method: 'delete',
+  path: '/acl-rules/{id}',
+  tags,
+  summary: 'Delete a rule',
+  request: { params: idParam },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+});
+const test = createRoute({
+  method: 'post',
+  path: '/acl-rules/test',
+  tags,
+  summary: 'Would this client be allowed to publish or subscribe to this topic?',
+  description: 'Evaluates the stored configuration exactly as the broker does (credential rules, ACL rules, default policy). Viewers may call it.',
+  request: { body: { required: true, content: { 'application/json': { schema: TestInput } } } },
+  responses: { 200: { description: 'The decision', content: { 'application/json': { schema: TestResult } } }, ...errorResponses(400, 401) },
+});
+
+function toValues(input: z.infer<typeof AclRuleInput>, position: number): AclRuleValues {
+  return {
+    kind: input.kind,
+    principalType: input.principalType,
+    username: input.principalType === 'user' ? (input.username ?? null) : null,
+    access: input.access,
+    topic: input.topic,
+    position,
+    comment: input.comment ?? null,
+  };
+}
+
+export const aclRuleRoutes = newRouter()
+  .openapi(list, async function listAclRulesRoute(c) {
+    return c.json(await listAclRules(c.var.db, c.req.valid('query')), 200);
+  })
+  .openapi(test, async function testAcl(c) {
+    const input = c.req.valid('json');
+    return c.json(await explainAccess(c.var.db, c.env, { ...input, username: input.username ?? null }), 200);
+  })
+  .openapi(getOne, async function getAclRuleRoute(c) {
+    const row = await getAclRule(c.var.db, c.req.valid('param').id);
+    if (!row) throw notFound('ACL rule');
+    return c.json(toAclRuleView(row), 200);
+  })
+  .openapi(create, async function createAclRule(c) {
+    const input = c.req.valid('json');
+    const values = toValues(input, input.position ?? (await nextAclPosition(c.var.db)));
+    const row = await insertAclRule(c.var.db, values, auditFor(c.var.principal, 'create', 'acl-rules', null, { ...values }));
+    await notifyConfigChanged(c.env);
+    return c.json(toAclRuleView(row), 201);
+  })
+  .openapi(update, async function updateAclRuleRoute(c) {
+    const { id } = c.req.valid('param');
+    const input = c.req.valid('json');
+    const existing = await getAclRule(c.var.db, id);
+    if (!existing) throw notFound('ACL rule');
+    const values = toValues(input, input.position ?? existing.position);
+    const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.principal, 'update', 'acl-rules', id, { ...values }));
+    if (!row) throw notFound('ACL rule');
+    await notifyConfigChanged(c.env);
+    return c.json(toAclRuleView(row), 200);
+  })
+  .openapi(remove, async function deleteAclRuleRoute(c) {
+    const { id } = c.req.valid('param');
+    if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.principal, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
+    await notifyConfigChanged(c.env);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,146 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { isValidBlockValue } from '../../../auth/blocklist';
+import {
+  deleteBlockedClient,
+  findBlockId,
+  getBlockedClient,
+  insertBlockedClient,
+  listBlockedClients,
+  toBlockView,
+  updateBlockedClient,
+  type BlockValues,
+} from '../../../db/queries/blocked-clients';
+import { notifyConfigChanged } from '../broker';
+import { auditFor } from '../context';
+import { conflict, errorResponses, notFound } from '../errors';
+import { newRouter } from '../router';
+import { idParam, isoTime, pageParams, pageSchema, parseTime } from '../schemas';
+
+const KINDS = ['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex'] as const;
+
+const BlockInput = z
+  .object({
+    kind: z.enum(KINDS),
+    value: z.string().trim().min(1).max(256),
+    description: z.string().max(512).nullable().optional(),
+    expiresAt: z
+      .string()
+      .nullable()
+      .optional()
+      .refine((s) => s === null || s === undefined || parseTime(s) !== null, 'must be an ISO-8601 date-time or null')
+      .openapi({ format: 'date-time', description: 'When the block stops applying; null or absent blocks until removed' }),
+  })
+  .superRefine((v, ctx) => {
+    if (!isValidBlockValue(v.kind, v.value)) {
+      const what = v.kind === 'ip' ? 'an IP address' : v.kind === 'cidr' ? 'a CIDR range' : v.kind.endsWith('Regex') ? 'a valid regular expression' : 'a value';
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `must be ${what}` });
+    }
+  })
+  .openapi('BlockedClientInput');
+
+const BlockSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(KINDS),
+    value: z.string(),
+    description: z.string().nullable(),
+    source: z.enum(['manual', 'auto']).openapi({ description: '`auto` for temporary bans after repeated failures' }),
+    expiresAt: isoTime.nullable(),
+    createdAt: isoTime,
+    status: z.enum(['active', 'expired']),
+  })
+  .openapi('BlockedClient');
+
+const tags = ['Blocked clients'];
+const one = { content: { 'application/json': { schema: BlockSchema } } };
+const body = { required: true, content: { 'application/json': { schema: BlockInput } } };
+
+const list = createRoute({
+  method: 'get',
+  path: '/blocked-clients',
+  tags,
+  summary: 'List blocked clients and temporary bans',
+  request: {
+    query: z.object({
+      kind: z.enum(KINDS).optional(),
+      value: z.string().max(256).optional().openapi({ description: 'Substring of the value' }),
+      source: z.enum(['manual', 'auto']).optional(),
+      status: z.enum(['active', 'expired']).optional(),
+      ...pageParams,
+    }),
+  },
+  responses: { 200: { description: 'A page of entries', content: { 'application/json': { schema: pageSchema(BlockSchema, 'BlockedClientPage') } } }, ...errorResponses(400, 401) },
+});
+const getOne = createRoute({
+  method: 'get',
+  path: '/blocked-clients/{id}',
+  tags,
+  summary: 'One entry',
+  request: { params: idParam },
+  responses: { 200: { description: 'The entry', ...one }, ...errorResponses(401, 404) },
+});
+const create = createRoute({
+  method: 'post',
+  path: '/blocked-clients',
+  tags,
+  summary: 'Block a client id, username, IP, CIDR range or id/username pattern',
+  request: { body },
+  responses: { 201: { description: 'Created', ...one }, ...errorResponses(400, 401, 403, 409) },
+});
+const update = createRoute({
+  method: 'put',
+  path: '/blocked-clients/{id}',
+  tags,
+  summary: 'Replace an entry (an edited automatic ban becomes manual)',
+  request: { params: idParam, body },
+  responses: { 200: { description: 'Updated', ...one }, ...errorResponses(400, 401, 403, 404, 409) },
+});
+const remove = createRoute({
+  method: 'delete',
+  path: '/blocked-clients/{id}',
+  tags,
+  summary: 'Unblock',
+  request: { params: idParam },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+});
+
+function toValues(input: z.infer<typeof BlockInput>): BlockValues {
+  return { kind: input.kind, value: input.value, description: input.description ?? null, expiresAt: input.expiresAt ? parseTime(input.expiresAt) : null };
+}
+
+function detail(v: BlockValues): Record<string, unknown> {
+  return { kind: v.kind, value: v.value, expiresAt: v.expiresAt?.toISOString() ?? null };
+}
+
+export const blockedClientRoutes = newRouter()
+  .openapi(list, async function listBlocked(c) {
+    return c.json(await listBlockedClients(c.var.db, c.req.valid('query')), 200);
+  })
+  .openapi(getOne, async function getBlocked(c) {
+    const row = await getBlockedClient(c.var.db, c.req.valid('param').id);
+    if (!row) throw notFound('Blocked client');
+    return c.json(toBlockView(row, new Date()), 200);
+  })
+  .openapi(create, async function createBlocked(c) {
+    const values = toValues(c.req.valid('json'));
+    if (await findBlockId(c.var.db, values.kind, values.value)) throw conflict(`This ${values.kind} is already blocked`, 'value');
+    const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.principal, 'create', 'blocked-clients', null, detail(values)));
+    await notifyConfigChanged(c.env);
+    return c.json(toBlockView(row, new Date()), 201);
+  })
+  .openapi(update, async function updateBlocked(c) {
+    const { id } = c.req.valid('param');
+    const values = toValues(c.req.valid('json'));
+    if (!(await getBlockedClient(c.var.db, id))) throw notFound('Blocked client');
+    if (await findBlockId(c.var.db, values.kind, values.value, id)) throw conflict(`This ${values.kind} is already blocked by another entry`, 'value');
+    const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.principal, 'update', 'blocked-clients', id, detail(values)));
+    if (!row) throw notFound('Blocked client');
+    await notifyConfigChanged(c.env);
+    return c.json(toBlockView(row, new Date()), 200);
+  })
+  .openapi(remove, async function deleteBlocked(c) {
+    const { id } = c.req.valid('param');
+    if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.principal, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
+    await notifyConfigChanged(c.env);
+    return c.body(null, 204);
+  });

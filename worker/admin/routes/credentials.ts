@@ -1,0 +1,255 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { hashPassword } from '../../../auth/passwords/password-hash';
+import { topicRulesSchema } from '../../../auth/settings';
+import {
+  deleteCredential,
+  findScramCredentialId,
+  getCredential,
+  insertCredential,
+  listCredentials,
+  toCredentialView,
+  updateCredential,
+  type CredentialRow,
+  type CredentialValues,
+} from '../../../db/queries/credentials';
+import { notifyConfigChanged } from '../broker';
+import { auditFor } from '../context';
+import { conflict, errorResponses, invalid, notFound } from '../errors';
+import { deriveScramKeys, SCRAM_MECHANISMS } from '../scram-keys';
+import { newRouter } from '../router';
+import { idParam, isoTime, pageParams, pageSchema } from '../schemas';
+
+const isRegex = (s: string) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const TopicRules = topicRulesSchema.openapi('TopicRules', {
+  description: 'Regular expressions: a publish is allowed when its topic matches one of `publish`, a subscription when its filter matches one of `subscribe`',
+});
+const CnRule = z
+  .object({
+    cnPattern: z.string().min(1).max(1024).refine(isRegex, 'must be a valid regular expression'),
+    publish: topicRulesSchema.shape.publish,
+    subscribe: topicRulesSchema.shape.subscribe,
+  })
+  .openapi('CnRule');
+
+const mechanism = z.enum(SCRAM_MECHANISMS);
+const shortText = z.string().min(1).max(256);
+
+const common = {
+  name: z.string().trim().min(1).max(256),
+  allowedClientIds: z.array(shortText).max(1000).nullable().optional().openapi({ description: 'Client ids this credential may use; null or absent means any' }),
+};
+
+const BasicInput = z
+  .object({
+    type: z.literal('basic'),
+    ...common,
+    clientId: shortText.nullable().optional(),
+    username: shortText.nullable().optional(),
+    password: z.string().min(1).max(1024).nullable().optional().openapi({ description: 'Write-only. Stored as a PBKDF2 hash. Omit to keep the current one, null to require none.' }),
+    rules: TopicRules.nullable().optional(),
+  })
+  .refine((v) => Boolean(v.clientId) || Boolean(v.username), { message: 'give a clientId and/or a username', path: ['username'] })
+  .openapi('BasicCredentialInput');
+
+const X509Input = z
+  .object({
+    type: z.literal('x509'),
+    ...common,
+    cnPattern: z.string().min(1).max(1024),
+    cnIsRegex: z.boolean().default(false),
+    cnRules: z.array(CnRule).max(1000).nullable().optional(),
+  })
+  .refine((v) => !v.cnIsRegex || isRegex(v.cnPattern), { message: 'must be a valid regular expression', path: ['cnPattern'] })
+  .openapi('X509CredentialInput');
+
+const ScramInput = z
+  .object({
+    type: z.literal('scram'),
+    ...common,
+    username: shortText,
+    password: z.string().min(1).max(1024).optional().openapi({ description: 'Write-only. Only the derived SCRAM keys are stored. Required on create and when the mechanism changes.' }),
+    scramMechanism: mechanism.default('SCRAM-SHA-256'),
+    scramIterations: z.number().int().min(4096).max(100_000).optional().openapi({ description: 'PBKDF2 iterations for the derived keys' }),
+    rules: TopicRules.nullable().optional(),
+  })
+  .openapi('ScramCredentialInput');
+
+const CredentialInput = z.discriminatedUnion('type', [BasicInput, X509Input, ScramInput]).openapi('CredentialInput');
+type Input = z.infer<typeof CredentialInput>;
+
+const CredentialSchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(['basic', 'x509', 'scram']),
+    name: z.string(),
+    clientId: z.string().nullable(),
+    username: z.string().nullable(),
+    hasPassword: z.boolean(),
+    cnPattern: z.string().nullable(),
+    cnIsRegex: z.boolean(),
+    scramMechanism: mechanism.nullable(),
+    scramIterations: z.number().int().nullable(),
+    hasScramKeys: z.boolean(),
+    allowedClientIds: z.array(z.string()).nullable(),
+    rules: TopicRules.nullable(),
+    cnRules: z.array(CnRule).nullable(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .openapi('Credential');
+
+const ListQuery = z.object({
+  type: z.enum(['basic', 'x509', 'scram']).optional(),
+  clientId: z.string().max(256).optional().openapi({ description: 'Substring of the client id' }),
+  username: z.string().max(256).optional().openapi({ description: 'Substring of the username' }),
+  cn: z.string().max(256).optional().openapi({ description: 'Substring of the CN pattern or of a per-CN rule' }),
+  ...pageParams,
+});
+
+const tags = ['Credentials'];
+const body = { required: true, content: { 'application/json': { schema: CredentialInput } } };
+const one = { content: { 'application/json': { schema: CredentialSchema } } };
+
+const list = createRoute({
+  method: 'get',
+  path: '/credentials',
+  tags,
+  summary: 'List credentials (secrets only as hasPassword / hasScramKeys)',
+  request: { query: ListQuery },
+  responses: { 200: { description: 'A page of credentials', content: { 'application/json': { schema: pageSchema(CredentialSchema, 'CredentialPage') } } }, ...errorResponses(400, 401) },
+});
+const getOne = createRoute({
+  method: 'get',
+  path: '/credentials/{id}',
+  tags,
+  summary: 'One credential',
+  request: { params: idParam },
+  responses: { 200: { description: 'The credential', ...one }, ...errorResponses(401, 404) },
+});
+const create = createRoute({
+  method: 'post',
+  path: '/credentials',
+  tags,
+  summary: 'Create a basic, X.509 or SCRAM credential',
+  request: { body },
+  responses: { 201: { description: 'Created', ...one }, ...errorResponses(400, 401, 403, 409) },
+});
+const update = createRoute({
+  method: 'put',
+  path: '/credentials/{id}',
+  tags,
+  summary: 'Replace a credential (its type cannot change; an omitted password keeps the current one)',
+  request: { params: idParam, body },
+  responses: { 200: { description: 'Updated', ...one }, ...errorResponses(400, 401, 403, 404, 409) },
+});
+const remove = createRoute({
+  method: 'delete',
+  path: '/credentials/{id}',
+  tags,
+  summary: 'Delete a credential',
+  request: { params: idParam },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
+});
+
+const EMPTY: Omit<CredentialValues, 'type' | 'name'> = {
+  clientId: null,
+  username: null,
+  passwordHash: null,
+  cnPattern: null,
+  cnIsRegex: false,
+  scramMechanism: null,
+  scramSalt: null,
+  scramIterations: null,
+  scramStoredKey: null,
+  scramServerKey: null,
+  allowedClientIds: null,
+  rules: null,
+  cnRules: null,
+};
+
+/** Turns API input into stored values: passwords become hashes or SCRAM keys here and go no further. */
+async function toValues(input: Input, existing: CredentialRow | null): Promise<CredentialValues> {
+  const base = { ...EMPTY, type: input.type, name: input.name, allowedClientIds: input.allowedClientIds ?? null };
+  switch (input.type) {
+    case 'basic': {
+      let passwordHash = existing?.passwordHash ?? null;
+      if (input.password === null) passwordHash = null;
+      else if (input.password !== undefined) passwordHash = await hashPassword(input.password);
+      return { ...base, clientId: input.clientId ?? null, username: input.username ?? null, passwordHash, rules: input.rules ?? null };
+    }
+    case 'x509':
+      return { ...base, cnPattern: input.cnPattern, cnIsRegex: input.cnIsRegex, cnRules: input.cnRules ?? null };
+    case 'scram': {
+      const values = { ...base, username: input.username, rules: input.rules ?? null, scramMechanism: input.scramMechanism };
+      if (input.password !== undefined) {
+        return { ...values, ...(await deriveScramKeys(input.password, input.scramMechanism, input.scramIterations)) };
+      }
+      if (!existing || existing.scramMechanism !== input.scramMechanism || existing.scramSalt === null) {
+        throw invalid('password', existing ? 'a new password is needed to derive keys for another mechanism' : 'required for a new SCRAM credential');
+      }
+      if (input.scramIterations !== undefined && input.scramIterations !== existing.scramIterations) {
+        throw invalid('password', 'a new password is needed to derive keys with other iterations');
+      }
+      return {
+        ...values,
+        scramSalt: existing.scramSalt,
+        scramIterations: existing.scramIterations,
+        scramStoredKey: existing.scramStoredKey,
+        scramServerKey: existing.scramServerKey,
+      };
+    }
+  }
+}
+
+function auditDetail(v: CredentialValues): Record<string, unknown> {
+  return { type: v.type, name: v.name, clientId: v.clientId, username: v.username, cnPattern: v.cnPattern };
+}
+
+export const credentialRoutes = newRouter()
+  .openapi(list, async function listCredentialsRoute(c) {
+    return c.json(await listCredentials(c.var.db, c.req.valid('query')), 200);
+  })
+  .openapi(getOne, async function getCredentialRoute(c) {
+    const row = await getCredential(c.var.db, c.req.valid('param').id);
+    if (!row) throw notFound('Credential');
+    return c.json(toCredentialView(row), 200);
+  })
+  .openapi(create, async function createCredential(c) {
+    const input = c.req.valid('json');
+    if (input.type === 'scram' && (await findScramCredentialId(c.var.db, input.username, input.scramMechanism))) {
+      throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
+    }
+    const values = await toValues(input, null);
+    const row = await insertCredential(c.var.db, values, auditFor(c.var.principal, 'create', 'credentials', null, auditDetail(values)));
+    await notifyConfigChanged(c.env);
+    return c.json(toCredentialView(row), 201);
+  })
+  .openapi(update, async function updateCredentialRoute(c) {
+    const { id } = c.req.valid('param');
+    const input = c.req.valid('json');
+    const existing = await getCredential(c.var.db, id);
+    if (!existing) throw notFound('Credential');
+    if (existing.type !== input.type) throw invalid('type', `is ${existing.type} and cannot change; create a new credential instead`);
+    if (input.type === 'scram' && (await findScramCredentialId(c.var.db, input.username, input.scramMechanism, id))) {
+      throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
+    }
+    const values = await toValues(input, existing);
+    const row = await updateCredential(c.var.db, id, values, auditFor(c.var.principal, 'update', 'credentials', id, auditDetail(values)));
+    if (!row) throw notFound('Credential');
+    await notifyConfigChanged(c.env);
+    return c.json(toCredentialView(row), 200);
+  })
+  .openapi(remove, async function deleteCredentialRoute(c) {
+    const { id } = c.req.valid('param');
+    if (!(await deleteCredential(c.var.db, id, auditFor(c.var.principal, 'delete', 'credentials', id)))) throw notFound('Credential');
+    await notifyConfigChanged(c.env);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,133 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { onEveryShard } from '../broker';
+import { errorResponses, notFound } from '../errors';
+import { newRouter } from '../router';
+import { booleanParam, isoTime, pageParams, pageSchema, sortOrder } from '../schemas';
+import { pagedFromShards } from './shard-pages';
+import { SubscriptionSchema } from './subscriptions';
+import { recordAudit } from '../audit';
+
+const SessionSchema = z
+  .object({
+    clientId: z.string(),
+    connected: z.boolean(),
+    username: z.string().nullable(),
+    ip: z.string().nullable().openapi({ description: 'Known while connected' }),
+    protocolVersion: z.number().int().openapi({ description: '3 or 4 (MQTT 3.1 / 3.1.1) or 5' }),
+    cleanStart: z.boolean().openapi({ description: 'The session ends with its connection (3.1.1 Clean Session = 1, or MQTT 5 Session Expiry Interval 0)' }),
+    sessionExpiryInterval: z.number().int(),
+    keepAlive: z.number().int().nullable(),
+    subscriptions: z.number().int(),
+    queueDepth: z.number().int(),
+    inflight: z.number().int(),
+    droppedMessages: z.number().int(),
+    createdAt: isoTime,
+    connectedAt: isoTime.nullable(),
+    disconnectedAt: isoTime.nullable(),
+    expiresAt: isoTime.nullable(),
+  })
+  .openapi('Session');
+
+const SessionDetailSchema = SessionSchema.extend({ subscriptionList: z.array(SubscriptionSchema), willPending: z.boolean() }).openapi('SessionDetail');
+
+const ClientIdParam = z.object({ clientId: z.string().min(1).max(65535).openapi({ param: { name: 'clientId', in: 'path' }, example: 'sensor-17' }) });
+
+const tags = ['Sessions'];
+
+const list = createRoute({
+  method: 'get',
+  path: '/sessions',
+  tags,
+  summary: 'MQTT sessions, connected or kept for a later reconnect',
+  request: {
+    query: z.object({
+      clientId: z.string().max(512).optional().openapi({ description: 'Substring of the client id, case-insensitive' }),
+      username: z.string().max(512).optional(),
+      ip: z.string().max(64).optional(),
+      connected: booleanParam.optional(),
+      cleanStart: booleanParam.optional(),
+      sort: z.enum(['clientId', 'username', 'ip', 'connected', 'createdAt', 'disconnectedAt', 'subscriptions']).default('clientId'),
+      order: sortOrder.default('asc'),
+      ...pageParams,
+    }),
+  },
+  responses: { 200: { description: 'A page of sessions', content: { 'application/json': { schema: pageSchema(SessionSchema, 'SessionPage') } } }, ...errorResponses(400, 401, 503) },
+});
+const getOne = createRoute({
+  method: 'get',
+  path: '/sessions/{clientId}',
+  tags,
+  summary: 'One session with its subscriptions, in-flight and queued counts',
+  request: { params: ClientIdParam },
+  responses: { 200: { description: 'The session', content: { 'application/json': { schema: SessionDetailSchema } } }, ...errorResponses(401, 404, 503) },
+});
+const disconnect = createRoute({
+  method: 'post',
+  path: '/sessions/{clientId}/disconnect',
+  tags,
+  summary: 'Disconnect the client (MQTT 5: DISCONNECT 0x98 Administrative action); a persistent session stays',
+  request: { params: ClientIdParam },
+  responses: { 204: { description: 'Disconnected' }, ...errorResponses(401, 403, 404, 503) },
+});
+const remove = createRoute({
+  method: 'delete',
+  path: '/sessions/{clientId}',
+  tags,
+  summary: 'Remove the session (disconnecting the client first), with its subscriptions and queue',
+  request: { params: ClientIdParam },
+  responses: { 204: { description: 'Removed' }, ...errorResponses(401, 403, 404, 503) },
+});
+
+export const sessionRoutes = newRouter()
+  .openapi(list, async function listSessions(c) {
+    const q = c.req.valid('query');
+    const page = await pagedFromShards(c.env, q, (s, range) => s.listSessions({ ...q, ...range }), (a, b) => compareSessions(a, b, q.sort, q.order));
+    return c.json(page!, 200);
+  })
+  .openapi(getOne, async function getSession(c) {
+    const { clientId } = c.req.valid('param');
+    const found = (await onEveryShard(c.env, (s) => s.getSession(clientId))).find((d) => d !== null);
+    if (!found) throw notFound('Session');
+    return c.json(found, 200);
+  })
+  .openapi(disconnect, async function disconnectSession(c) {
+    const { clientId } = c.req.valid('param');
+    const done = (await onEveryShard(c.env, (s) => s.disconnectSession(clientId))).some(Boolean);
+    if (!done) throw notFound('Connected session');
+    await recordAudit(c, 'disconnect', 'sessions', clientId);
+    return c.body(null, 204);
+  })
+  .openapi(remove, async function removeSession(c) {
+    const { clientId } = c.req.valid('param');
+    const done = (await onEveryShard(c.env, (s) => s.removeSession(clientId))).some(Boolean);
+    if (!done) throw notFound('Session');
+    await recordAudit(c, 'delete', 'sessions', clientId);
+    return c.body(null, 204);
+  });
+
+type SessionRow = z.infer<typeof SessionSchema>;
+
+function compareSessions(a: SessionRow, b: SessionRow, sort: string, order: 'asc' | 'desc'): number {
+  const value = (s: SessionRow): string | number => {
+    switch (sort) {
+      case 'username':
+        return s.username ?? '';
+      case 'ip':
+        return s.ip ?? '';
+      case 'connected':
+        return s.connected ? 1 : 0;
+      case 'createdAt':
+        return s.createdAt;
+      case 'disconnectedAt':
+        return s.disconnectedAt ?? '';
+      case 'subscriptions':
+        return s.subscriptions;
+      default:
+        return s.clientId;
+    }
+  };
+  const va = value(a);
+  const vb = value(b);
+  const c = va < vb ? -1 : va > vb ? 1 : 0;
+  return c !== 0 ? (order === 'desc' ? -c : c) : a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0;
+}
