@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the tests
-import { applyMigrations, freePort, startWranglerDev } from '../scripts/local-broker.mjs';
+import { applyMigrations, freePort, startLocalBroker } from '../scripts/local-broker.mjs';
 import { processTree, type Labeller, type ProcessInfo } from './proc';
 
 export interface RunningBroker {
@@ -17,6 +17,8 @@ export interface RunningBroker {
   runtime?: string;
   /** The broker's processes, for CPU accounting. */
   processes: ProcessInfo[];
+  /** V8 inspector of the Worker's isolate, when started for profiling. */
+  inspectorPort?: number;
   label: Labeller;
   stop(): Promise<void>;
 }
@@ -31,17 +33,19 @@ interface DevHandle {
   stop(): Promise<void>;
 }
 
-export async function startEdgeMQ(): Promise<RunningBroker> {
+export async function startEdgeMQ(options: { inspector?: boolean } = {}): Promise<RunningBroker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
+  const inspectorPort = options.inspector ? await freePort() : undefined;
   let dev: DevHandle | null = null;
   try {
     // An empty env file keeps a developer's .dev.vars out of the measurement.
     const envFile = path.join(dir, 'bench.env');
     await writeFile(envFile, '');
     await applyMigrations(dir);
-    dev = (await startWranglerDev({
+    dev = (await startLocalBroker({
       persistDir: dir,
       envFile,
+      inspectorPort,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
       vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000' },
     })) as DevHandle;
@@ -52,20 +56,15 @@ export async function startEdgeMQ(): Promise<RunningBroker> {
   }
   const handle = dev;
   const processes = await processTree(handle.pid);
-  // wrangler dev runs two workerd processes: a proxy on the public port that forwards to the one running the Worker.
-  const proxyMarker = `entry=127.0.0.1:${handle.port}`;
-  const label: Labeller = (p) => {
-    if (p.comm === 'workerd') return p.args.includes(proxyMarker) ? 'workerd (wrangler proxy)' : 'workerd (Worker + DO)';
-    if (p.comm === 'node') return 'wrangler (node)';
-    return p.comm;
-  };
+  const label: Labeller = (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm);
   const workerd = processes.find((p) => p.comm === 'workerd');
   return {
     name: 'EdgeMQ',
     url: handle.wsUrl,
-    transport: `ws:// via \`wrangler dev\` (local workerd, Durable Object with SQLite storage), path /mqtt`,
+    transport: 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
+    inspectorPort,
     label,
     async stop() {
       await handle.stop();

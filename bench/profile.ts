@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 
 /**
  * Samples the EdgeMQ Worker's isolate (Worker and Durable Object share it)
- * through the V8 inspector that `wrangler dev` exposes, and attributes the
+ * through workerd's V8 inspector, and attributes the
  * time to the original TypeScript files through the bundle's source map, so
  * a missed target points at code rather than at a process.
  */
@@ -122,14 +122,17 @@ class Inspector {
   }
 }
 
-/** The inspector port wrangler was started with, read from its command line. */
-export function inspectorPort(wranglerArgs: string): number | null {
-  const m = /--inspector-port[ =](\d+)/.exec(wranglerArgs);
-  return m ? Number(m[1]) : null;
+/** The inspector target of the user Worker (Miniflare names it `core:user:<worker name>`). */
+async function workerTarget(port: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(10_000) });
+  const targets = (await res.json()) as { id: string; webSocketDebuggerUrl?: string }[];
+  const target = targets.find((t) => t.id.startsWith('core:user:'));
+  if (!target) throw new Error(`no Worker among the inspector targets: ${targets.map((t) => t.id).join(', ')}`);
+  return target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`;
 }
 
 export async function startProfiler(port: number, projectRoot: string): Promise<Profiler> {
-  const inspector = await Inspector.open(`ws://127.0.0.1:${port}/ws`);
+  const inspector = await Inspector.open(await workerTarget(port));
   // Debugger.enable is what reports scripts with their source-map URLs.
   await inspector.send('Debugger.enable');
   await inspector.send('Profiler.enable');
@@ -214,8 +217,9 @@ function relativeSource(source: string, mapDir: string, projectRoot: string): st
   let file = source;
   if (file.startsWith('file://')) file = fileURLToPath(file);
   if (!path.isAbsolute(file)) file = path.resolve(mapDir, file);
+  // Dependencies may sit behind a symlinked node_modules, outside the project.
+  const nm = file.lastIndexOf('node_modules/');
+  if (nm >= 0) return file.slice(nm);
   const rel = path.relative(projectRoot, file);
-  if (rel.startsWith('..')) return source.replace(/^(\.\.\/)+/, '');
-  const nm = rel.lastIndexOf('node_modules/');
-  return nm >= 0 ? rel.slice(nm) : rel;
+  return rel.startsWith('..') ? source.replace(/^(\.\.\/)+/, '') : rel;
 }

@@ -16,9 +16,9 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { brokerNames, starters, type BrokerKey, type RunningBroker } from './brokers';
+import { brokerNames, startEdgeMQ, starters, type BrokerKey, type RunningBroker } from './brokers';
 import { cpuDelta, sampleCpu, type CpuDelta } from './proc';
-import { inspectorPort, startProfiler, type ProfileSummary } from './profile';
+import { startProfiler, type ProfileSummary } from './profile';
 import { connectionRate, fanOut, framesSent, latency, throughput, type LatencyResult, type Log, type RateResult } from './scenarios';
 
 // ---------------------------------------------------------------- options
@@ -184,14 +184,14 @@ if (profiling && only.includes('edgemq')) {
     const log: Log = (line) => console.log(`   ${run.title} (profiled): ${line}`);
     let broker: RunningBroker;
     try {
-      broker = await withLimit(starters.edgemq(), 120_000, 'start-up');
+      broker = await withLimit(startEdgeMQ({ inspector: true }), 120_000, 'start-up');
     } catch (err) {
       profiles[run.id] = { error: `did not start: ${firstLine(err)}` };
       break;
     }
     try {
-      const port = inspectorPort(broker.processes[0]?.args ?? '');
-      if (port === null) throw new Error('wrangler was started without --inspector-port');
+      const port = broker.inspectorPort;
+      if (port === undefined) throw new Error('the broker was started without an inspector');
       const profiler = await startProfiler(port, process.cwd());
       await withLimit(run.go(broker.url, log), scenarioLimitMs, run.title).catch((err) => log(`failed: ${firstLine(err)}`));
       const summary = await profiler.stop();
@@ -293,9 +293,9 @@ p('## Setup', '');
 p(`- Date: ${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC${quick ? ' (**quick run**: smaller counts)' : ''}`);
 p(`- Machine: ${os.availableParallelism()} CPUs (\`nproc\`), ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB memory`);
 p(`- OS: ${osName()}, kernel ${os.release()}; 1-minute load average at start ${loadAtStart.toFixed(2)}`);
-p(`- Node ${process.version} (load generator, aedes, wrangler)`);
+p(`- Node ${process.version} (load generator, aedes, the EdgeMQ launcher)`);
 p(
-  `- wrangler ${pkgVersion('wrangler')}, ${runtimes.EdgeMQ ?? `workerd ${workerdPackageVersion()}`}, ` +
+  `- wrangler ${pkgVersion('wrangler')} (bundling, config) with its Miniflare ${wranglerDependencyVersion('miniflare')}, ${runtimes.EdgeMQ ?? `workerd ${wranglerDependencyVersion('workerd')} (package)`}, ` +
     `aedes ${pkgVersion('aedes')}, MQTT.js (mqtt) ${pkgVersion('mqtt')}, ws ${pkgVersion('ws')}, ${mosquittoVersion()}`,
 );
 for (const b of brokersRun) p(`- ${b}: ${transports[b] ?? 'not started'}`);
@@ -373,7 +373,7 @@ if (Object.keys(profiles).length > 0) {
   p('## EdgeMQ CPU profile', '');
   p(
     'Each EdgeMQ scenario run once more with the V8 sampling profiler attached to the Worker\'s isolate (which also runs the Durable Object), ' +
-      'through the inspector that `wrangler dev` exposes. Self time is attributed to the original source files through the bundle\'s source map. ' +
+      'through workerd\'s inspector. Self time is attributed to the original source files through the bundle\'s source map. ' +
       '"Busy" excludes idle samples; `(program)` is time V8 saw outside JavaScript (the runtime\'s own work: WebSocket event dispatch, I/O, SQLite), ' +
       'and "runtime APIs" are calls such as `WebSocket.send` whose time is spent in workerd on JavaScript\'s behalf. ' +
       `These runs use smaller counts (${quickSizes.latency} latency samples, ${1_000} throughput messages, ${quickSizes.fanSubs} fan-out subscribers, ${quickSizes.conns} connections) ` +
@@ -422,11 +422,11 @@ function pkgVersion(name: string): string {
   }
 }
 
-/** The workerd that wrangler runs, which need not be the top-level one. */
-function workerdPackageVersion(): string {
+/** A package as wrangler resolves it (its workerd and Miniflare need not be the top-level ones). */
+function wranglerDependencyVersion(name: string): string {
   try {
     const fromWrangler = createRequire(path.resolve('node_modules/wrangler/package.json'));
-    return `${fromWrangler('workerd/package.json').version} (package)`;
+    return fromWrangler(`${name}/package.json`).version;
   } catch {
     return 'unknown';
   }
