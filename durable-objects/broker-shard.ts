@@ -21,6 +21,14 @@ export class BrokerShard extends DurableObject<Env> {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
+  /**
+   * Frames produced while handling one event, per socket. They leave as one
+   * WebSocket message once the event's synchronous work is done: MQTT allows
+   * several packets in a frame [MQTT-6.0.0-2], and each send costs the runtime
+   * (and the client) as much as a small packet's whole handling.
+   */
+  private readonly outbox = new Map<string, Uint8Array[]>();
+  private flushQueued = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -126,16 +134,37 @@ export class BrokerShard extends DurableObject<Env> {
   }
 
   private sendTo(id: string, bytes: Uint8Array): void {
+    const frames = this.outbox.get(id);
+    if (frames) frames.push(bytes);
+    else this.outbox.set(id, [bytes]);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      // Still inside the event that produced the frames, so the output gate applies as before.
+      queueMicrotask(() => this.flushOutbox());
+    }
+  }
+
+  private flushOutbox(): void {
+    this.flushQueued = false;
+    for (const id of [...this.outbox.keys()]) this.flush(id);
+  }
+
+  private flush(id: string): void {
+    const frames = this.outbox.get(id);
+    if (!frames) return;
+    this.outbox.delete(id);
     const ws = this.sockets.get(id);
     if (!ws) return;
     try {
-      ws.send(bytes);
+      ws.send(frames.length === 1 ? frames[0] : concat(frames));
     } catch {
       // The peer went away; webSocketClose will follow.
     }
   }
 
   private closeSocket(id: string, code = 1000, reason = ''): void {
+    // Whatever the engine sent before closing (a DISCONNECT with its reason) goes first.
+    this.flush(id);
     const ws = this.sockets.get(id);
     if (!ws) return;
     this.sockets.delete(id);
@@ -161,4 +190,16 @@ export class BrokerShard extends DurableObject<Env> {
       void this.ctx.storage.setAlarm(next);
     }
   }
+}
+
+function concat(frames: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const f of frames) length += f.byteLength;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.byteLength;
+  }
+  return out;
 }

@@ -145,6 +145,45 @@ describe('publish and subscribe', () => {
     expect(c.all('publish')).toHaveLength(0);
   });
 
+  it('fans one message out with the right fields for every protocol, identifier and retain option', async () => {
+    const h = new EngineHarness();
+    const v3 = h.client(3);
+    const v4 = h.client(4);
+    const v5 = h.client(5);
+    const v5id = h.client(5);
+    const v5rap = h.client(5);
+    for (const c of [v3, v4, v5, v5id, v5rap]) await c.connect();
+    for (const c of [v3, v4, v5]) await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fan/+', qos: 0 }] });
+    await v5id.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 7 }, subscriptions: [{ topic: 'fan/#', qos: 0 }] });
+    await v5rap.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fan/+', qos: 0, rap: true }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'fan/a', payload: Buffer.from('one'), qos: 0, retain: true, dup: false, properties: { contentType: 'text/plain' } });
+    await pub.send({ cmd: 'publish', topic: 'fan/b', payload: Buffer.from('two'), qos: 0, retain: false, dup: false });
+
+    for (const c of [v3, v4]) {
+      const got = c.all<IPublishPacket>('publish');
+      expect(got.map((p) => [p.topic, text(p), p.retain, p.properties])).toEqual([
+        ['fan/a', 'one', false, undefined],
+        ['fan/b', 'two', false, undefined],
+      ]);
+    }
+    const plain = v5.all<IPublishPacket>('publish');
+    expect(plain.map((p) => [text(p), p.retain, p.properties])).toEqual([
+      ['one', false, { contentType: 'text/plain' }],
+      ['two', false, undefined],
+    ]);
+    const tagged = v5id.all<IPublishPacket>('publish');
+    expect(tagged.map((p) => [text(p), p.properties])).toEqual([
+      ['one', { contentType: 'text/plain', subscriptionIdentifier: 7 }],
+      ['two', { subscriptionIdentifier: 7 }],
+    ]);
+    expect(v5rap.all<IPublishPacket>('publish').map((p) => [text(p), p.retain])).toEqual([
+      ['one', true],
+      ['two', false],
+    ]);
+  });
+
   it('spreads a shared subscription over its members, one copy each message', async () => {
     const h = new EngineHarness();
     const members = [h.client(5), h.client(5)];

@@ -59,6 +59,8 @@ export class BrokerEngine {
   private sharedCursor = new Map<string, number>();
   /** Earliest known deadline; may be early (then onTimer recomputes), never late. */
   private wakeAt: number | null = null;
+  /** The last PUBLISH encoded that every subscriber of that protocol can be sent as is. */
+  private lastSharedPublish: { message: BrokerMessage; key: string; bytes: Uint8Array } | null = null;
 
   constructor(deps: BrokerEngineDeps) {
     this.config = deps.config;
@@ -612,6 +614,29 @@ export class BrokerEngine {
       // The forwarded interval is what is left of it [MQTT-3.3.2-6].
       expiry = Math.max(1, Math.ceil(remainingMs / 1000));
     }
+    const bytes = this.encodePublish(conn, delivery, packetId, dup, expiry);
+    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
+      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
+      session.record.droppedMessages++;
+      this.counters.messagesDropped++;
+      return false;
+    }
+    this.counters.publishSent++;
+    this.sendBytes(conn, bytes);
+    return true;
+  }
+
+  /**
+   * A PUBLISH without a packet identifier or subscription identifiers is the
+   * same bytes for every subscriber on the same protocol (3.1 and 3.1.1 share
+   * one layout), so a fan-out encodes it once.
+   */
+  private encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
+    const shareable = packetId === null && delivery.subscriptionIds.length === 0;
+    const key = shareable ? `${conn.protocolVersion === 5 ? 5 : 4}|${delivery.qos}|${delivery.retain}|${dup}|${expiry}` : '';
+    const cached = this.lastSharedPublish;
+    if (shareable && cached !== null && cached.message === delivery.message && cached.key === key) return cached.bytes;
+    const { message } = delivery;
     const packet: IPublishPacket = {
       cmd: 'publish',
       topic: message.topic,
@@ -635,15 +660,8 @@ export class BrokerEngine {
       if (Object.keys(properties).length > 0) packet.properties = properties;
     }
     const bytes = this.encode(conn, packet);
-    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
-      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
-      session.record.droppedMessages++;
-      this.counters.messagesDropped++;
-      return false;
-    }
-    this.counters.publishSent++;
-    this.sendBytes(conn, bytes);
-    return true;
+    if (shareable) this.lastSharedPublish = { message, key, bytes };
+    return bytes;
   }
 
   /** Loads a persistent session's in-flight state and queue size from the store once. */
