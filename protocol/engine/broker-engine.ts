@@ -160,10 +160,26 @@ export class BrokerEngine {
     }
     if (packets.length === 0) return;
     if (conn.busy) {
-      conn.pending.push(...packets);
+      this.hold(conn, packets);
       return conn.busy;
     }
     return this.processPackets(conn, packets);
+  }
+
+  /**
+   * Keeps packets that arrived while an asynchronous step runs, up to
+   * maxPendingBytes: a client that floods while its CONNECT is being
+   * authenticated is cut off (0x97) instead of growing the shard's memory.
+   */
+  private hold(conn: Connection, packets: Uint8Array[]): void {
+    for (const p of packets) conn.pendingBytes += p.byteLength;
+    if (conn.pendingBytes > this.config.maxPendingBytes) {
+      conn.pending = [];
+      conn.pendingBytes = 0;
+      this.disconnect(conn, RC.QUOTA_EXCEEDED, `more than ${this.config.maxPendingBytes} bytes sent before CONNACK`);
+      return;
+    }
+    conn.pending.push(...packets);
   }
 
   /** A text frame or similar transport-level violation. */
@@ -240,13 +256,14 @@ export class BrokerEngine {
       if (conn.state === 'closed') return;
       const result = this.handleRaw(conn, packets[i]);
       if (result) {
-        conn.pending.push(...packets.slice(i + 1));
+        this.hold(conn, packets.slice(i + 1));
         conn.busy = result
           .catch((err) => this.internalError(conn, err))
           .then(() => {
             conn.busy = null;
             const rest = conn.pending;
             conn.pending = [];
+            conn.pendingBytes = 0;
             if (rest.length > 0 && conn.state !== 'closed') return this.processPackets(conn, rest) ?? undefined;
           });
         return conn.busy;
