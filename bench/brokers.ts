@@ -33,7 +33,7 @@ interface DevHandle {
   stop(): Promise<void>;
 }
 
-export async function startEdgeMQ(options: { inspector?: boolean } = {}): Promise<RunningBroker> {
+export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string> } = {}): Promise<RunningBroker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
   const inspectorPort = options.inspector ? await freePort() : undefined;
   let dev: DevHandle | null = null;
@@ -47,7 +47,7 @@ export async function startEdgeMQ(options: { inspector?: boolean } = {}): Promis
       envFile,
       inspectorPort,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
-      vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000' },
+      vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000', ...options.vars },
     })) as DevHandle;
   } catch (err) {
     await dev?.stop();

@@ -4,6 +4,7 @@
  *
  *   --only a,b   brokers to run: edgemq, aedes, mosquitto (default: all three)
  *   --quick      smaller counts and windows, for a fast check
+ *   --runs a,b   only these scenarios (lat0, lat1, tp0, tp1, fan, conn, flood, floodLimited)
  *   --out FILE   markdown report; a full run writes docs/benchmarks.md unless
  *                told otherwise, a quick run writes nothing unless told
  *   --profile    afterwards, repeat EdgeMQ's scenarios with the V8 sampling
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { brokerNames, startEdgeMQ, starters, type BrokerKey, type RunningBroker } from './brokers';
 import { cpuDelta, sampleCpu, type CpuDelta } from './proc';
 import { startProfiler, type ProfileSummary } from './profile';
-import { connectionRate, fanOut, framesSent, latency, throughput, type LatencyResult, type Log, type RateResult } from './scenarios';
+import { connectDuringFlood, connectionRate, fanOut, framesSent, latency, percentile, throughput, type FloodResult, type LatencyResult, type Log, type RateResult } from './scenarios';
 
 // ---------------------------------------------------------------- options
 
@@ -32,7 +33,7 @@ const option = (name: string) => {
   if (!value || value.startsWith('--')) throw new Error(`${name} needs a value`);
   return value;
 };
-const known = new Set(['--only', '--quick', '--out', '--profile']);
+const known = new Set(['--only', '--quick', '--out', '--profile', '--runs']);
 for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown flag ${a}`);
 
 const quick = flag('--quick');
@@ -55,17 +56,25 @@ const fullSizes: Sizes = { latency: 2_000, warmup: 200, total: 20_000, windowMs:
 const sizes = quick ? quickSizes : fullSizes;
 const publishers = 4;
 const connConcurrency = 20;
+/** Connecting during a flood: a new client this often, each given this long for its CONNACK. */
+const probeEveryMs = 500;
+const connackDeadlineMs = 10_000;
+/** The per-connection limit the second flood run gives EdgeMQ, to show what it does. */
+const floodRateLimit = 200;
 /** Hard stop for one scenario, start-up included, whatever the broker does. */
 const scenarioLimitMs = 180_000;
 
 // ---------------------------------------------------------------- scenarios and metrics
 
-type Outcome = { ok: true; result: LatencyResult | RateResult; cpu: CpuDelta; frames: number } | { ok: false; error: string };
+type Result = LatencyResult | RateResult | FloodResult;
+type Outcome = { ok: true; result: Result; cpu: CpuDelta; frames: number } | { ok: false; error: string };
 
 interface Run {
   id: string;
   title: string;
-  go(url: string, log: Log): Promise<LatencyResult | RateResult>;
+  go(url: string, log: Log): Promise<Result>;
+  /** Runs only against EdgeMQ, started with these Worker vars. */
+  edgemqVars?: Record<string, string>;
 }
 
 const makeRuns = (z: Sizes): Run[] => [
@@ -75,20 +84,37 @@ const makeRuns = (z: Sizes): Run[] => [
   { id: 'tp1', title: `throughput ${publishers}→1, QoS 1`, go: (u, log) => throughput(u, 1, publishers, z.total, z.windowMs, log) },
   { id: 'fan', title: `fan-out 1→${z.fanSubs}, wildcard`, go: (u, log) => fanOut(u, z.fanSubs, z.fanMsgs, z.windowMs, log) },
   { id: 'conn', title: 'connections', go: (u, log) => connectionRate(u, z.conns, connConcurrency, log) },
+  {
+    id: 'flood',
+    title: `connecting during a ${publishers}-publisher flood`,
+    go: (u, log) => connectDuringFlood(u, publishers, z.windowMs, probeEveryMs, connackDeadlineMs, log),
+  },
+  {
+    id: 'floodLimited',
+    title: `connecting during a flood, MQTT_MAX_PUBLISH_RATE=${floodRateLimit}`,
+    go: (u, log) => connectDuringFlood(u, publishers, z.windowMs, probeEveryMs, connackDeadlineMs, log),
+    edgemqVars: { MQTT_MAX_PUBLISH_RATE: String(floodRateLimit) },
+  },
 ];
-const runs = makeRuns(sizes);
+const allRuns = makeRuns(sizes);
+const chosen = option('--runs')?.split(',').map((s) => s.trim());
+for (const id of chosen ?? []) if (!allRuns.some((r) => r.id === id)) throw new Error(`unknown scenario "${id}" (${allRuns.map((r) => r.id).join(', ')})`);
+const runs = chosen ? allRuns.filter((r) => chosen.includes(r.id)) : allRuns;
+const isFlood = (id: string) => id.startsWith('flood');
 /**
  * The profiled pass uses small counts whatever the flags: a QoS 0 backlog
  * keeps the isolate busy after the window, and the inspector answers only
  * once it is drained.
  */
-const profiledRuns = makeRuns({ ...quickSizes, total: 1_000 });
+const profiledRuns = makeRuns({ ...quickSizes, total: 1_000 }).filter((r) => !isFlood(r.id) && runs.some((x) => x.id === r.id));
 
 interface Metric {
   run: string;
   title: string;
   unit: string;
-  value(r: LatencyResult | RateResult): number;
+  value(r: Result): number;
+  /** How the value reads when a bare number would hide something (attempts that got nothing). */
+  format?(r: Result): string;
   /** Which broker EdgeMQ is held against, and how. */
   target?: { against: 'aedes' | 'mosquitto'; text: string; pass(ratio: number): boolean };
 }
@@ -104,16 +130,40 @@ const metrics: Metric[] = [
   { run: 'tp1', title: `throughput ${publishers}→1, QoS 1`, unit: 'msg/s', value: (r) => (r as RateResult).rate, target: rateTarget },
   { run: 'fan', title: `fan-out 1→${sizes.fanSubs}, wildcard`, unit: 'deliveries/s', value: (r) => (r as RateResult).rate, target: rateTarget },
   { run: 'conn', title: 'connection setup', unit: 'conn/s', value: (r) => (r as RateResult).rate, target: rateTarget },
+  ...(['flood', 'floodLimited'] as const).flatMap((run): Metric[] => {
+    const suffix = run === 'flood' ? 'during a flood' : `during a flood, EdgeMQ limited to ${floodRateLimit} PUBLISH/s per connection`;
+    return [
+      { run, title: `CONNACK p50 ${suffix}`, unit: 'ms', value: (r) => floodValue(r as FloodResult, 50), format: (r) => floodCell(r as FloodResult, 50) },
+      { run, title: `CONNACK worst ${suffix}`, unit: 'ms', value: (r) => floodValue(r as FloodResult, 100), format: (r) => floodCell(r as FloodResult, 100) },
+    ];
+  }),
 ];
 
-function detail(r: LatencyResult | RateResult): string {
+/** A percentile over every attempt, counting one without a CONNACK as slower than any that got one. */
+function floodValue(r: FloodResult, p: number): number {
+  const all = [...r.connackMs, ...Array.from({ length: r.failed }, () => Infinity)];
+  return percentile(all, p);
+}
+
+function floodCell(r: FloodResult, p: number): string {
+  const v = floodValue(r, p);
+  if (r.attempts === 0) return 'no attempts';
+  return Number.isFinite(v) ? `${v.toFixed(0)} ms` : `none within ${connackDeadlineMs / 1000} s`;
+}
+
+function detail(r: Result): string {
   if ('p50' in r) return `${r.samples} samples${r.lost ? `, ${r.lost} lost` : ''}`;
+  if ('connackMs' in r) {
+    const cut = r.cutOff ? `; the broker closed ${r.cutOff} of ${publishers} publishers, the first after ${r.firstCutOffAt!.toFixed(1)} s` : '';
+    return `${r.attempts - r.failed} of ${r.attempts} connection attempts got a CONNACK within ${connackDeadlineMs / 1000} s; ${r.published} messages published, ${r.delivered} delivered${cut}`;
+  }
   const errors = r.errors ? `, ${r.errors} errors` : '';
   const published = r.sent < r.planned ? ` (${r.sent} of ${r.planned} published in time)` : '';
   return `${r.delivered}/${r.expected} in ${r.seconds.toFixed(1)} s${published}${errors}`;
 }
 
 const fmtValue = (v: number, unit: string) => (unit === 'ms' ? v.toFixed(2) : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const show = (m: Metric, r: Result) => (m.format ? m.format(r) : `${fmtValue(m.value(r), m.unit)} ${m.unit}`);
 
 // ---------------------------------------------------------------- running
 
@@ -141,6 +191,7 @@ for (const key of only) {
   console.log(`\n== ${name}`);
   let startFailure: string | null = null;
   for (const run of runs) {
+    if (run.edgemqVars && key !== 'edgemq') continue;
     if (startFailure) {
       outcomes[name][run.id] = { ok: false, error: startFailure };
       continue;
@@ -149,7 +200,7 @@ for (const key of only) {
     // A fresh broker per scenario, so a backlog left by one cannot slow the next.
     let broker: RunningBroker;
     try {
-      broker = await withLimit(starters[key](), 120_000, 'start-up');
+      broker = await withLimit(key === 'edgemq' ? startEdgeMQ({ vars: run.edgemqVars }) : starters[key](), 120_000, 'start-up');
     } catch (err) {
       startFailure = `did not start: ${firstLine(err)}`;
       console.log(`   ${startFailure}`);
@@ -164,7 +215,7 @@ for (const key of only) {
       const result = await withLimit(run.go(broker.url, log), scenarioLimitMs, run.title);
       const cpu = cpuDelta(before, await sampleCpu(broker.processes, broker.label));
       outcomes[name][run.id] = { ok: true, result, cpu, frames: framesSent() - framesBefore };
-      const values = metrics.filter((m) => m.run === run.id).map((m) => `${m.title.split(',')[0]} ${fmtValue(m.value(result), m.unit)} ${m.unit}`);
+      const values = metrics.filter((m) => m.run === run.id).map((m) => `${m.title.split(',')[0]} ${show(m, result)}`);
       console.log(`   ${run.title}: ${values.join(', ')} (${detail(result)}; broker CPU ${cpu.brokerTotal.toFixed(2)} s, load generator CPU ${cpu.client.toFixed(2)} s, wall ${cpu.wallSeconds.toFixed(1)} s)`);
     } catch (err) {
       outcomes[name][run.id] = { ok: false, error: firstLine(err) };
@@ -221,14 +272,15 @@ const valueOf = (broker: string, m: Metric): number | null => {
 };
 const cell = (broker: string, m: Metric): string => {
   const o = outcomes[broker]?.[m.run];
+  if (!o && broker !== 'EdgeMQ' && runs.find((r) => r.id === m.run)?.edgemqVars) return '—';
   if (!o) return 'not run';
   if (!o.ok) return `failed: ${o.error.replace(/\|/g, '\\|')}`;
-  return `${fmtValue(m.value(o.result), m.unit)} ${m.unit}`;
+  return show(m, o.result);
 };
 const ratio = (m: Metric, other: string): number | null => {
   const e = valueOf('EdgeMQ', m);
   const o = valueOf(other, m);
-  return e === null || o === null || o === 0 ? null : e / o;
+  return e === null || o === null || o === 0 || !Number.isFinite(e) || !Number.isFinite(o) ? null : e / o;
 };
 const fmtRatio = (r: number | null) => (r === null ? '—' : `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`);
 
@@ -309,6 +361,11 @@ p(
 );
 p(`- **fan-out**: ${sizes.fanSubs} subscribers on \`…/+\`, one publisher sending ${sizes.fanMsgs} QoS 0 messages across 10 topics that match; deliveries received ÷ time, ${sizes.windowMs / 1000} s window at most.`);
 p(`- **connections**: ${sizes.conns} MQTT connections (WebSocket upgrade, CONNECT, CONNACK), ${connConcurrency} at a time, all held open until the last one is up.`);
+p(
+  `- **connecting during a flood**: ${publishers} publishers send QoS 0 to one subscriber as fast as their sockets accept it for ${sizes.windowMs / 1000} s, ` +
+    `while a new client connects every ${probeEveryMs} ms and gets ${connackDeadlineMs / 1000} s for its CONNACK. Worst counts an attempt without a CONNACK as slower than any other. ` +
+    `EdgeMQ runs it twice: with the defaults (no rate limit, like aedes and mosquitto) and with \`MQTT_MAX_PUBLISH_RATE=${floodRateLimit}\`.`,
+);
 p('');
 
 p('## Per broker', '');
@@ -322,13 +379,15 @@ for (const b of brokersRun) {
   p('| scenario | result | detail | wall | broker CPU | broker CPU ÷ wall | load generator CPU | broker CPU by process |');
   p('| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |');
   for (const run of runs) {
+    if (run.edgemqVars && b !== 'EdgeMQ') continue;
     const o = outcomes[b]?.[run.id];
     const values = metrics.filter((m) => m.run === run.id);
     if (!o || !o.ok) {
       p(`| ${run.title} | ${o ? `failed: ${o.error.replace(/\|/g, '\\|')}` : 'not run'} | | | | | | |`);
       continue;
     }
-    const shown = values.map((m) => `${m.title.startsWith('latency') ? m.title.split(',')[0].replace('latency ', '') + ' ' : ''}${fmtValue(m.value(o.result), m.unit)} ${m.unit}`).join(', ');
+    const label = (m: Metric) => (m.title.startsWith('latency') ? m.title.split(',')[0].replace('latency ', '') + ' ' : m.title.startsWith('CONNACK') ? m.title.split(' ').slice(0, 2).join(' ') + ' ' : '');
+    const shown = values.map((m) => `${label(m)}${show(m, o.result)}`).join(', ');
     const parts = [...o.cpu.broker.entries()]
       .filter(([, s]) => s >= 0.005)
       .sort((x, y) => y[1] - x[1])
@@ -343,7 +402,7 @@ for (const b of brokersRun) {
 }
 
 // Fan-out and connections are dominated by outbound deliveries and handshakes, not inbound frames.
-const frameRows = runs.filter((run) => run.id !== 'conn' && run.id !== 'fan');
+const frameRows = runs.filter((run) => run.id.startsWith('lat') || run.id.startsWith('tp'));
 if (brokersRun.some((b) => frameRows.some((run) => outcomes[b]?.[run.id]?.ok))) {
   p('## Cost per WebSocket frame', '');
   p(
@@ -356,7 +415,8 @@ if (brokersRun.some((b) => frameRows.some((run) => outcomes[b]?.[run.id]?.ok))) 
   for (const run of frameRows) {
     const first = brokersRun.map((b) => outcomes[b]?.[run.id]).find((o) => o?.ok) as Extract<Outcome, { ok: true }> | undefined;
     if (!first) continue;
-    const published = 'p50' in first.result ? first.result.samples + first.result.lost + sizes.warmup : first.result.sent;
+    const r = first.result as LatencyResult | RateResult;
+    const published = 'p50' in r ? r.samples + r.lost + sizes.warmup : r.sent;
     const perFrame = (b: string) => {
       const o = outcomes[b]?.[run.id];
       if (!o?.ok || o.frames === 0) return '—';

@@ -55,7 +55,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
@@ -173,6 +173,8 @@ async function publishLoop(c: MqttClient, o: PublishLoopOptions, tally: Tally): 
       });
     }
     if (performance.now() >= o.stopAt) break;
+    // Closed by the broker (a rate limit, an error): nothing more would leave.
+    if (!c.connected) break;
     // All clients share this process's event loop: let the subscriber read now and then.
     if (i % 64 === 63) await yieldToLoop();
     outstanding++;
@@ -331,3 +333,90 @@ export async function connectionRate(url: string, total: number, concurrency: nu
     await closeAll(clients);
   }
 }
+
+// ---------------------------------------------------------------- connecting during a flood
+
+export interface FloodResult {
+  /** CONNECT to CONNACK of the clients that got one, ascending, in ms. */
+  connackMs: number[];
+  /** Connection attempts without a CONNACK within the deadline. */
+  failed: number;
+  attempts: number;
+  /** Messages the publishers handed to MQTT.js during the window, and what reached the subscriber. */
+  published: number;
+  delivered: number;
+  /** Publishers the broker closed during the window (a rate limit at work). */
+  cutOff: number;
+  /** Seconds into the window when the first publisher was closed, if any was. */
+  firstCutOffAt: number | null;
+}
+
+/**
+ * Publishers send QoS 0 as fast as their sockets take it, far more than one
+ * subscriber can be sent, while a new client connects every `probeEveryMs`.
+ * What counts is whether those clients still get a CONNACK, and how fast.
+ */
+export async function connectDuringFlood(
+  url: string,
+  publishers: number,
+  windowMs: number,
+  probeEveryMs: number,
+  connackDeadlineMs: number,
+  log: Log,
+): Promise<FloodResult> {
+  const topic = uniqueTopic('bench/flood');
+  const clients: MqttClient[] = [];
+  try {
+    const sub = await connectClient(url);
+    clients.push(sub);
+    await sub.subscribeAsync(topic, { qos: 0 });
+    let delivered = 0;
+    sub.on('message', () => delivered++);
+    const pubs = await Promise.all(Array.from({ length: publishers }, () => connectClient(url)));
+    clients.push(...pubs);
+
+    const started = performance.now();
+    const stopAt = started + windowMs;
+    let cutOff = 0;
+    let firstCutOffAt: number | null = null;
+    for (const p of pubs) {
+      p.once('close', () => {
+        if (performance.now() >= stopAt) return;
+        cutOff++;
+        firstCutOffAt ??= (performance.now() - started) / 1000;
+      });
+    }
+    const tally: Tally = { sent: 0, errors: 0 };
+    const sending = Promise.all(
+      pubs.map((p) => publishLoop(p, { topic: () => topic, qos: 0, count: Number.MAX_SAFE_INTEGER, window: 1, stopAt }, tally)),
+    );
+
+    const connackMs: number[] = [];
+    let failed = 0;
+    const probes: Promise<void>[] = [];
+    const probe = async () => {
+      const t0 = performance.now();
+      try {
+        const c = await mqtt.connectAsync(url, { ...baseOptions, clientId: `bench-${process.pid}-${++clientCounter}`, connectTimeout: connackDeadlineMs });
+        connackMs.push(performance.now() - t0);
+        clients.push(c);
+      } catch {
+        failed++;
+      }
+    };
+    const stopTicker = progressTicker(log, () => `${connackMs.length} CONNACKs, ${failed} failed, ${delivered} delivered after ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    while (performance.now() + probeEveryMs < stopAt) {
+      await sleep(probeEveryMs);
+      probes.push(probe());
+    }
+    await Promise.race([sending, sleep(Math.max(0, stopAt - performance.now()) + 100)]);
+    // Attempts made near the end get their full deadline.
+    await Promise.all(probes);
+    stopTicker();
+    connackMs.sort((a, b) => a - b);
+    return { connackMs, failed, attempts: probes.length, published: tally.sent, delivered, cutOff, firstCutOffAt };
+  } finally {
+    await closeAll(clients);
+  }
+}
+
