@@ -13,6 +13,10 @@ const baseOptions: IClientOptions = {
   connectTimeout: 10_000,
   keepalive: 60,
   clean: true,
+  // MQTT.js on Node offers permessage-deflate. aedes and mosquitto decline it and so does the
+  // EdgeMQ Worker, but locally Miniflare's entry Worker sits in front of it and accepts the
+  // offer on its own, which would put zlib on every frame at both ends (see bench/notes.md).
+  wsOptions: { perMessageDeflate: false },
 };
 
 export type Log = (line: string) => void;
