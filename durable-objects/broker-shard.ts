@@ -29,6 +29,8 @@ export class BrokerShard extends DurableObject<Env> {
    */
   private readonly outbox = new Map<string, Uint8Array[]>();
   private flushQueued = false;
+  /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
+  private handling = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,21 +86,21 @@ export class BrokerShard extends DurableObject<Env> {
     });
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  // Not async: most frames are handled synchronously, and a promise per frame is measurable.
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> | void {
     const id = this.connectionIdOf(ws);
     if (!id) return;
-    // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
-    if (typeof message === 'string') {
-      this.engine.protocolViolation(id, 'text WebSocket frame');
-    } else {
-      const pending = this.engine.receive(id, new Uint8Array(message));
-      if (pending) await pending;
-    }
+    const pending = this.run(() => {
+      // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
+      if (typeof message === 'string') this.engine.protocolViolation(id, 'text WebSocket frame');
+      else return this.engine.receive(id, new Uint8Array(message));
+    });
+    if (pending) return pending.then(() => this.syncAlarm());
     this.syncAlarm();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.socketGone(ws);
+    this.run(() => this.socketGone(ws));
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
     } catch {
@@ -107,13 +109,23 @@ export class BrokerShard extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.socketGone(ws);
+    this.run(() => this.socketGone(ws));
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    this.engine.onTimer();
+    this.run(() => this.engine.onTimer());
     this.syncAlarm();
+  }
+
+  /** Engine work for one platform callback: what it sends leaves, per socket, when it returns. */
+  private run<T>(work: () => T): T {
+    this.handling++;
+    try {
+      return work();
+    } finally {
+      if (--this.handling === 0) this.flushOutbox();
+    }
   }
 
   private socketGone(ws: WebSocket): void {
@@ -137,9 +149,10 @@ export class BrokerShard extends DurableObject<Env> {
     const frames = this.outbox.get(id);
     if (frames) frames.push(bytes);
     else this.outbox.set(id, [bytes]);
-    if (!this.flushQueued) {
+    if (this.handling === 0 && !this.flushQueued) {
+      // Sent from a continuation (after asynchronous authentication): flush once it has run,
+      // still inside the same event, so the output gate applies as before.
       this.flushQueued = true;
-      // Still inside the event that produced the frames, so the output gate applies as before.
       queueMicrotask(() => this.flushOutbox());
     }
   }
