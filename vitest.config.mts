@@ -8,7 +8,7 @@ import type { Plugin } from 'vite';
  * - unit:    platform-free code (protocol/, auth/) in Node.
  * - workers: code that needs workerd (Durable Object SQLite, D1, the Worker) via the
  *            Workers Vitest integration, with real bindings from wrangler.toml.
- * - e2e:     the real local runtime (wrangler dev: workerd, local D1, Durable Objects)
+ * - e2e:     the real local runtime (workerd via scripts/local-runtime.mjs, local D1, Durable Objects)
  *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt.
  * - browser: the dashboard in Debian's headless Chromium against the real local runtime.
  */
@@ -75,12 +75,12 @@ export default defineConfig({
         test: {
           name: 'e2e',
           environment: 'node',
-          // After the fast suites; each file starts its own wrangler dev.
+          // After the fast suites; each file starts its own broker.
           sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          // Each file starts its own wrangler dev; two at a time fit a 2-core machine.
+          // Each file starts its own broker; two at a time fit a 2-core machine.
           maxWorkers: 2,
         },
       },

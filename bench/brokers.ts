@@ -1,103 +1,208 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the tests
-import { applyMigrations, freePort, startWranglerDev } from '../scripts/local-broker.mjs';
+import { applyMigrations, freePort, startLocalBroker } from '../scripts/local-broker.mjs';
+import { processTree, type Labeller, type ProcessInfo } from './proc';
 
 export interface RunningBroker {
   name: string;
   url: string;
+  /** How the broker is reached and run, for the report. */
   transport: string;
-  /** Root process of the broker, for CPU accounting of its whole process tree. */
+  /** Runtime version worth reporting that only the running broker knows (workerd). */
+  runtime?: string;
+  /** The broker's processes, for CPU accounting. */
+  processes: ProcessInfo[];
+  /** V8 inspector of the Worker's isolate, when started for profiling. */
+  inspectorPort?: number;
+  label: Labeller;
+  stop(): Promise<void>;
+}
+
+export type BrokerKey = 'edgemq' | 'aedes' | 'mosquitto';
+export const brokerNames: Record<BrokerKey, string> = { edgemq: 'EdgeMQ', aedes: 'aedes', mosquitto: 'mosquitto' };
+
+interface DevHandle {
+  wsUrl: string;
+  port: number;
   pid: number;
   stop(): Promise<void>;
 }
 
-export async function startEdgeMQ(): Promise<RunningBroker> {
+export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string> } = {}): Promise<RunningBroker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
-  await applyMigrations(dir);
-  const dev = await startWranglerDev({ persistDir: dir, vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000' } });
+  const inspectorPort = options.inspector ? await freePort() : undefined;
+  let dev: DevHandle | null = null;
+  try {
+    // An empty env file keeps a developer's .dev.vars out of the measurement.
+    const envFile = path.join(dir, 'bench.env');
+    await writeFile(envFile, '');
+    await applyMigrations(dir);
+    dev = (await startLocalBroker({
+      persistDir: dir,
+      envFile,
+      inspectorPort,
+      // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
+      vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000', ...options.vars },
+    })) as DevHandle;
+  } catch (err) {
+    await dev?.stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const handle = dev;
+  const processes = await processTree(handle.pid);
+  const label: Labeller = (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm);
+  const workerd = processes.find((p) => p.comm === 'workerd');
   return {
     name: 'EdgeMQ',
-    url: dev.wsUrl,
-    transport: 'ws:// (wrangler dev, workerd)',
-    pid: dev.pid,
+    url: handle.wsUrl,
+    transport: 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
+    runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
+    processes,
+    inspectorPort,
+    label,
     async stop() {
-      await dev.stop();
+      await handle.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function workerdVersion(pid: number): Promise<string | undefined> {
+  try {
+    const exe = await readlink(`/proc/${pid}/exe`);
+    const { stdout } = await promisify(execFile)(exe, ['--version'], { timeout: 5000 });
+    return stdout.trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export async function startAedes(): Promise<RunningBroker> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'aedes-server.mjs'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitForLine(child, 'ready');
-  return { name: 'aedes', url: `ws://127.0.0.1:${port}`, transport: 'ws://', pid: child.pid!, stop: () => stopChild(child) };
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'aedes-server.mjs'), String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    await waitForLine(child, 'ready', 15_000);
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
+  return {
+    name: 'aedes',
+    url: `ws://127.0.0.1:${port}`,
+    transport: 'ws:// (aedes in its own Node process, `ws` WebSocketServer)',
+    processes: await processTree(child.pid!),
+    label: () => 'node (aedes)',
+    stop: () => stopChild(child),
+  };
 }
 
 /**
- * Debian's mosquitto 2.0.11 is built without websockets support (it refuses a
- * `protocol websockets` listener), so it is measured over plain TCP.
+ * mosquitto 2.0.11's websockets listener goes through libwebsockets, which
+ * binds to an interface name rather than an address (hence `lo`), and the
+ * broker refuses to start when websockets is its only listener
+ * (eclipse/mosquitto#2284), hence the idle TCP listener next to it.
  */
 export async function startMosquitto(): Promise<RunningBroker> {
-  const port = await freePort();
+  const wsPort = await freePort();
+  const tcpPort = await freePort();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mosquitto-bench-'));
   const conf = path.join(dir, 'mosquitto.conf');
-  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n`);
-  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise((r) => setTimeout(r, 500));
-  if (child.exitCode !== null) throw new Error('mosquitto exited at start');
+  await writeFile(
+    conf,
+    [
+      'allow_anonymous true',
+      'persistence false',
+      'max_queued_messages 100000',
+      `listener ${tcpPort} 127.0.0.1`,
+      `listener ${wsPort} lo`,
+      'socket_domain ipv4',
+      'protocol websockets',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('/usr/sbin/mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4096)));
+  child.on('error', (err) => (stderr += String(err)));
+  const cleanup = async () => {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(wsPort, child, 10_000);
+  } catch (err) {
+    await cleanup();
+    throw new Error(`${(err as Error).message}${stderr ? `: ${stderr.trim().split('\n').pop()}` : ''}`);
+  }
   return {
     name: 'mosquitto',
-    url: `mqtt://127.0.0.1:${port}`,
-    transport: 'tcp:// (Debian build has no websockets)',
-    pid: child.pid!,
-    async stop() {
-      await stopChild(child);
-      await rm(dir, { recursive: true, force: true });
-    },
+    url: `ws://127.0.0.1:${wsPort}/`,
+    transport: 'ws:// (mosquitto websockets listener via libwebsockets), path /',
+    processes: await processTree(child.pid!),
+    label: () => 'mosquitto',
+    stop: cleanup,
   };
 }
 
-function waitForLine(child: ChildProcess, text: string): Promise<void> {
+export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
+  edgemq: startEdgeMQ,
+  aedes: startAedes,
+  mosquitto: startMosquitto,
+};
+
+function waitForLine(child: ChildProcess, text: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let buf = '';
+    const timer = setTimeout(() => reject(new Error(`no "${text}" within ${timeoutMs} ms`)), timeoutMs);
     child.stdout!.on('data', (d) => {
       buf += d;
-      if (buf.includes(text)) resolve();
+      if (buf.includes(text)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
-    child.on('exit', (code) => reject(new Error(`exited ${code}`)));
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before it was ready`));
+    });
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  await gone;
+async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited with ${child.exitCode ?? child.signalCode} at start`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`not listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
 }
 
-/** CPU seconds used so far by a process and all its descendants (from /proc). */
-export async function treeCpuSeconds(pid: number): Promise<number> {
-  const ticks = 100;
-  let total = 0;
-  const seen = new Set<number>();
-  const visit = async (p: number) => {
-    if (seen.has(p)) return;
-    seen.add(p);
-    try {
-      const stat = await readFile(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime + stime of the process, plus cutime + cstime of children it already reaped.
-      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / ticks;
-      const children = await readFile(`/proc/${p}/task/${p}/children`, 'utf8').catch(() => '');
-      for (const c of children.trim().split(/\s+/).filter(Boolean)) await visit(Number(c));
-    } catch {
-      // process gone
-    }
-  };
-  await visit(pid);
-  return total;
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(timer);
 }

@@ -26,6 +26,16 @@ export class BrokerShard extends DurableObject<Env> {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
+  /**
+   * Frames produced while handling one event, per socket. They leave as one
+   * WebSocket message once the event's synchronous work is done: MQTT allows
+   * several packets in a frame [MQTT-6.0.0-2], and each send costs the runtime
+   * (and the client) as much as a small packet's whole handling.
+   */
+  private readonly outbox = new Map<string, Uint8Array[]>();
+  private flushQueued = false;
+  /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
+  private handling = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -105,21 +115,21 @@ export class BrokerShard extends DurableObject<Env> {
     });
   }
 
-  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+  // Not async: most frames are handled synchronously, and a promise per frame is measurable.
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> | void {
     const id = this.connectionIdOf(ws);
     if (!id) return;
-    // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
-    if (typeof message === 'string') {
-      this.engine.protocolViolation(id, 'text WebSocket frame');
-    } else {
-      const pending = this.engine.receive(id, new Uint8Array(message));
-      if (pending) await pending;
-    }
+    const pending = this.run(() => {
+      // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
+      if (typeof message === 'string') this.engine.protocolViolation(id, 'text WebSocket frame');
+      else return this.engine.receive(id, new Uint8Array(message));
+    });
+    if (pending) return pending.then(() => this.syncAlarm());
     this.syncAlarm();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.socketGone(ws);
+    this.run(() => this.socketGone(ws));
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
     } catch {
@@ -128,12 +138,12 @@ export class BrokerShard extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.socketGone(ws);
+    this.run(() => this.socketGone(ws));
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    this.engine.onTimer();
+    this.run(() => this.engine.onTimer());
     this.admin.onAlarm(this.sockets.size > 0);
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
@@ -183,6 +193,16 @@ export class BrokerShard extends DurableObject<Env> {
     return this.admin.statsHistory(query);
   }
 
+  /** Engine work for one platform callback: what it sends leaves, per socket, when it returns. */
+  private run<T>(work: () => T): T {
+    this.handling++;
+    try {
+      return work();
+    } finally {
+      if (--this.handling === 0) this.flushOutbox();
+    }
+  }
+
   private socketGone(ws: WebSocket): void {
     const id = this.connectionIdOf(ws);
     if (!id) return;
@@ -201,16 +221,38 @@ export class BrokerShard extends DurableObject<Env> {
   }
 
   private sendTo(id: string, bytes: Uint8Array): void {
+    const frames = this.outbox.get(id);
+    if (frames) frames.push(bytes);
+    else this.outbox.set(id, [bytes]);
+    if (this.handling === 0 && !this.flushQueued) {
+      // Sent from a continuation (after asynchronous authentication): flush once it has run,
+      // still inside the same event, so the output gate applies as before.
+      this.flushQueued = true;
+      queueMicrotask(() => this.flushOutbox());
+    }
+  }
+
+  private flushOutbox(): void {
+    this.flushQueued = false;
+    for (const id of [...this.outbox.keys()]) this.flush(id);
+  }
+
+  private flush(id: string): void {
+    const frames = this.outbox.get(id);
+    if (!frames) return;
+    this.outbox.delete(id);
     const ws = this.sockets.get(id);
     if (!ws) return;
     try {
-      ws.send(bytes);
+      ws.send(frames.length === 1 ? frames[0] : concat(frames));
     } catch {
       // The peer went away; webSocketClose will follow.
     }
   }
 
   private closeSocket(id: string, code = 1000, reason = ''): void {
+    // Whatever the engine sent before closing (a DISCONNECT with its reason) goes first.
+    this.flush(id);
     const ws = this.sockets.get(id);
     if (!ws) return;
     this.sockets.delete(id);
@@ -241,4 +283,16 @@ export class BrokerShard extends DurableObject<Env> {
       void this.ctx.storage.setAlarm(next);
     }
   }
+}
+
+function concat(frames: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const f of frames) length += f.byteLength;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const f of frames) {
+    out.set(f, at);
+    at += f.byteLength;
+  }
+  return out;
 }

@@ -50,6 +50,8 @@ export const brokerConfigSchema = z.object({
   MQTT_MAX_SESSION_EXPIRY_SECONDS: intVar(604_800, 0, 0xffffffff),
   MQTT_SYS_INTERVAL_SECONDS: intVar(10, 1, 3600),
   MQTT_ACL_DENIALS_BEFORE_DISCONNECT: intVar(0, 0, 1_000_000),
+  MQTT_MAX_PUBLISH_RATE: intVar(0, 0, 1_000_000),
+  MQTT_MAX_PENDING_BYTES: intVar(1_048_576, 1024, 268_435_455),
 });
 
 export interface BrokerConfig {
@@ -70,6 +72,10 @@ export interface BrokerConfig {
   sysIntervalMs: number;
   /** Denied PUBLISHes on one connection before it is disconnected; 0 = never. */
   aclDenialsBeforeDisconnect: number;
+  /** PUBLISH packets per second one connection may send, with a one-second burst; 0 = no limit. */
+  maxPublishRate: number;
+  /** Bytes of packets held for a connection while its CONNECT is still being authenticated. */
+  maxPendingBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +103,8 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     maxSessionExpirySeconds: v.MQTT_MAX_SESSION_EXPIRY_SECONDS,
     sysIntervalMs: v.MQTT_SYS_INTERVAL_SECONDS * 1000,
     aclDenialsBeforeDisconnect: v.MQTT_ACL_DENIALS_BEFORE_DISCONNECT,
+    maxPublishRate: v.MQTT_MAX_PUBLISH_RATE,
+    maxPendingBytes: v.MQTT_MAX_PENDING_BYTES,
   };
 }
 

@@ -1,6 +1,7 @@
-// Starts EdgeMQ on the real local runtime (wrangler dev: workerd, local D1,
-// Durable Objects with SQLite) for `npm start`, the end-to-end tests and the
-// benchmark. Plain JavaScript so it runs before anything is compiled.
+// Starts EdgeMQ on the real local runtime (workerd through Miniflare, local D1,
+// Durable Objects with SQLite; see local-runtime.mjs) for `npm start`, the
+// end-to-end tests and the benchmark. Plain JavaScript so it runs before
+// anything is compiled.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,6 +10,7 @@ import path from 'node:path';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wranglerEntry = path.join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const runtimeEntry = path.join(projectRoot, 'scripts', 'local-runtime.mjs');
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Process groups still running, so they can be killed if we exit without stop(). */
@@ -17,7 +19,7 @@ process.once('exit', () => {
   for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
 });
 
-function wranglerEnv(extra = {}) {
+function childEnv(extra = {}) {
   const env = {
     ...process.env,
     // Keeps every prompt (migrations' "continue?") on its non-interactive default.
@@ -34,11 +36,11 @@ function wranglerEnv(extra = {}) {
   return env;
 }
 
-/** Runs wrangler with the Node that runs us (22+), whatever `node` is on PATH. */
-function wrangler(args, { detached = false } = {}) {
-  return spawn(process.execPath, [wranglerEntry, ...args], {
+/** Runs a script with the Node that runs us (22+), whatever `node` is on PATH. */
+function node(entry, args, { detached = false } = {}) {
+  return spawn(process.execPath, [entry, ...args], {
     cwd: projectRoot,
-    env: wranglerEnv(),
+    env: childEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached,
   });
@@ -58,7 +60,7 @@ function collect(child, forward = false) {
 }
 
 async function runWrangler(args) {
-  const child = wrangler(args);
+  const child = node(wranglerEntry, args);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -119,45 +121,37 @@ export async function d1Execute(persistDir, sql) {
 }
 
 /**
- * Starts `wrangler dev` and resolves once /health answers 200. port 0 (or
- * none) picks a free port. The handle's stop() ends the whole process group
- * (wrangler, its own node child and workerd) and waits until it is gone.
+ * Starts the broker and resolves once /health answers 200. port 0 (or none)
+ * picks a free port. The handle's stop() ends the whole process group (the
+ * launcher and workerd) and waits until it is gone.
  *
  * envFile replaces .dev.vars/.env as the source of secrets, so tests do not
- * pick up a developer's local settings.
+ * pick up a developer's local settings. inspectorPort opens the V8 inspector
+ * (for profiling); nothing attaches to it unless asked.
  */
-export async function startWranglerDev({ port = 0, persistDir, vars = {}, envFile, forward = false, readyTimeoutMs = 90_000, onExit }) {
+export async function startLocalBroker({ port = 0, persistDir, vars = {}, envFile, inspectorPort, forward = false, readyTimeoutMs = 90_000, onExit }) {
   if (port && !(await portIsFree(port))) {
     throw new Error(`port ${port} on 127.0.0.1 is already in use`);
   }
-  // Another process can take a port between freePort() and wrangler binding it.
+  // Another process can take a port between freePort() and the runtime binding it.
   for (let attempt = 1; ; attempt++) {
     const listenPort = port || (await freePort());
     try {
-      return await launch({ listenPort, persistDir, vars, envFile, forward, readyTimeoutMs, onExit });
+      return await launch({ listenPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit });
     } catch (error) {
       if (port || !error.portInUse || attempt >= 3) throw error;
     }
   }
 }
 
-async function launch({ listenPort, persistDir, vars, envFile, forward, readyTimeoutMs, onExit }) {
-  const args = [
-    'dev',
-    '--local',
-    '--ip', '127.0.0.1',
-    '--port', String(listenPort),
-    // The default (9229) would collide between parallel instances.
-    '--inspector-port', String(await freePort()),
-    '--persist-to', persistDir,
-    '--show-interactive-dev-session=false',
-    '--live-reload=false',
-  ];
+async function launch({ listenPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit }) {
+  const args = ['--port', String(listenPort), '--persist-to', persistDir];
   if (envFile) args.push('--env-file', envFile);
+  if (inspectorPort !== undefined) args.push('--inspector-port', String(inspectorPort));
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
   // Its own process group, so one signal reaches workerd as well.
-  const child = wrangler(args, { detached: true });
+  const child = node(runtimeEntry, args, { detached: true });
   const pgid = child.pid;
   liveGroups.add(pgid);
   const output = collect(child, forward);
@@ -186,7 +180,7 @@ async function launch({ listenPort, persistDir, vars, envFile, forward, readyTim
     if (!(await groupGone(pgid, exited, 5000))) {
       signalGroup(pgid, 'SIGKILL');
       if (!(await groupGone(pgid, exited, 5000))) {
-        throw new Error(`wrangler dev (process group ${pgid}) did not exit after SIGKILL`);
+        throw new Error(`the local runtime (process group ${pgid}) did not exit after SIGKILL`);
       }
     }
     liveGroups.delete(pgid);
@@ -195,14 +189,13 @@ async function launch({ listenPort, persistDir, vars, envFile, forward, readyTim
   const url = `http://127.0.0.1:${listenPort}`;
   const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
-    // wrangler reports a taken port but keeps running, so watch its output.
-    if (/address already in use/i.test(output())) {
+    if (/address already in use|EADDRINUSE/i.test(output())) {
       await stop();
-      throw Object.assign(new Error(`wrangler dev could not listen on 127.0.0.1:${listenPort}: address already in use`), { portInUse: true });
+      throw Object.assign(new Error(`the local runtime could not listen on 127.0.0.1:${listenPort}: address already in use`), { portInUse: true });
     }
     if (exitCode !== null) {
       await stop();
-      throw new Error(`wrangler dev exited (${exitCode}) before it was ready${details()}`);
+      throw new Error(`the local runtime exited (${exitCode}) before it was ready${details()}`);
     }
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
@@ -213,7 +206,7 @@ async function launch({ listenPort, persistDir, vars, envFile, forward, readyTim
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`wrangler dev was not ready within ${readyTimeoutMs} ms${details()}`);
+      throw new Error(`the local runtime was not ready within ${readyTimeoutMs} ms${details()}`);
     }
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -237,7 +230,7 @@ function signalGroup(pgid, signal) {
   }
 }
 
-/** Waits until wrangler has exited and no live (non-zombie) process is left in its group. */
+/** Waits until the launcher has exited and no live (non-zombie) process is left in its group. */
 async function groupGone(pgid, exited, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let parentDone = false;

@@ -1,10 +1,11 @@
 // `npm start`: EdgeMQ on the local runtime with embedded defaults. Local D1 gets
 // its migrations, Durable Objects run in workerd with SQLite storage under
-// .wrangler/state (where `wrangler d1 execute edgemq --local` looks too).
+// .wrangler/state (where `wrangler d1 execute edgemq --local --persist-to
+// .wrangler/state` looks too).
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { applyMigrations, projectRoot, startWranglerDev } from './local-broker.mjs';
+import { applyMigrations, projectRoot, startLocalBroker } from './local-broker.mjs';
 
 const persistDir = path.join(projectRoot, '.wrangler', 'state');
 const devVars = path.join(projectRoot, '.dev.vars');
@@ -54,7 +55,7 @@ const anonymous = /^\s*ALLOW_ANONYMOUS\s*=\s*["']?(true|1|yes|on)["']?\s*$/im.te
 try {
   console.log('Applying D1 migrations to the local database...');
   await applyMigrations(persistDir);
-  console.log(`Starting the broker (wrangler dev, workerd) on 127.0.0.1:${port}...`);
+  console.log(`Starting the broker (workerd) on 127.0.0.1:${port}...`);
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);
@@ -62,12 +63,12 @@ try {
 
 let dev;
 try {
-  dev = await startWranglerDev({
+  dev = await startLocalBroker({
     port,
     persistDir,
     forward: true,
     onExit(code) {
-      console.error(`wrangler dev exited unexpectedly (${code}).`);
+      console.error(`the local runtime exited unexpectedly (${code}).`);
       process.exit(typeof code === 'number' && code !== 0 ? code : 1);
     },
   });

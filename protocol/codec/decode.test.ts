@@ -489,6 +489,32 @@ describe('decodePacket: no state carried between calls', () => {
     expect(ok(decodePacket(pkt(0x82, u16(1), str('t'), [1]), 4))).toMatchObject({ subscriptions: [{ topic: 't', qos: 1 }] });
   });
 
+  it('decodes back-to-back packets exactly as mqtt-packet parses them, without one leaking into the next', () => {
+    const packets: Array<[3 | 4 | 5, Record<string, unknown>]> = [
+      [4, { cmd: 'publish', topic: 'a/b', payload: Buffer.from('first'), qos: 1, messageId: 7, retain: true }],
+      [4, { cmd: 'publish', topic: 'c', payload: Buffer.alloc(0), qos: 0 }],
+      [4, { cmd: 'puback', messageId: 65535 }],
+      [4, { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'x/#', qos: 2 }, { topic: '+/y', qos: 0 }] }],
+      [4, { cmd: 'pingreq' }],
+      [5, { cmd: 'publish', topic: 't', payload: Buffer.alloc(300, 9), qos: 2, messageId: 3, properties: { contentType: 'c', userProperties: { k: ['1', '2'] } } }],
+      [5, { cmd: 'pubrec', messageId: 4, reasonCode: 0x10, properties: { reasonString: 'none' } }],
+      [5, { cmd: 'unsubscribe', messageId: 5, unsubscriptions: ['a', 'b'] }],
+      [5, { cmd: 'disconnect', reasonCode: 0x04 }],
+      [3, { cmd: 'publish', topic: 'v3', payload: Buffer.from('old'), qos: 1, messageId: 9 }],
+    ];
+    const decoded = packets.map(([v, p]) => ok(decodePacket(generate(p, v), v)));
+    packets.forEach(([v, p], i) => {
+      const reference = mqtt.parser({ protocolVersion: v });
+      let expected: unknown;
+      reference.on('packet', (packet: unknown) => (expected = packet));
+      reference.parse(Buffer.from(generate(p, v)));
+      expect({ ...decoded[i] }).toEqual({ ...(expected as object) });
+    });
+    // Each payload still holds its own bytes after later packets went through the same parser.
+    expect(String((decoded[0] as mqtt.IPublishPacket).payload)).toBe('first');
+    expect((decoded[5] as mqtt.IPublishPacket).payload).toEqual(Buffer.alloc(300, 9));
+  });
+
   it('recovers after every kind of failure', () => {
     const good = generate({ cmd: 'publish', topic: 'a', payload: 'b', qos: 1, messageId: 1 }, 5);
     const failures = [

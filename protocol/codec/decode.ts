@@ -180,6 +180,7 @@ interface MqttPacketParser {
   packet: ParsingPacket;
   error: Error | null;
   _pos: number;
+  _stateCounter: number;
   _list: { length: number };
   parser(opt: { protocolVersion: number }): this;
   parse(buf: Buffer): number;
@@ -198,6 +199,61 @@ const EMPTY = Buffer.alloc(0);
 
 // parser.js is not an entry point of the package, so the class is reached through an instance.
 const MqttPacketParser = (mqtt.parser() as unknown as { constructor: new () => MqttPacketParser }).constructor;
+// The packet object mqtt-packet's states fill in, reached the same way.
+const PacketClass = (mqtt.parser() as unknown as { packet: { constructor: new () => ParsingPacket } }).packet.constructor;
+
+/**
+ * The part of `bl`'s BufferList that mqtt-packet's Parser reads from, over
+ * the single buffer that holds one whole packet. mqtt-packet makes a new `bl`
+ * stream (a Duplex with its own event emitter and stream states) for every
+ * packet; this is reused instead, and reads are plain Buffer reads.
+ */
+class SinglePacketList {
+  private buf: Buffer = EMPTY;
+  private offset = 0;
+
+  get length(): number {
+    return this.buf.length - this.offset;
+  }
+
+  reset(): void {
+    this.buf = EMPTY;
+    this.offset = 0;
+  }
+
+  append(buf: Buffer): this {
+    // Only ever called on an empty list: decode() resets it after every packet.
+    this.buf = this.length === 0 ? buf : Buffer.concat([this.buf.subarray(this.offset), buf]);
+    this.offset = 0;
+    return this;
+  }
+
+  consume(bytes: number): this {
+    this.offset = Math.min(this.buf.length, this.offset + bytes);
+    return this;
+  }
+
+  readUInt8(at: number): number {
+    return this.buf.readUInt8(this.offset + at);
+  }
+
+  readUInt16BE(at: number): number {
+    return this.buf.readUInt16BE(this.offset + at);
+  }
+
+  readUInt32BE(at: number): number {
+    return this.buf.readUInt32BE(this.offset + at);
+  }
+
+  /** A view, like bl's slice over a single buffer. */
+  slice(start = 0, end = this.length): Buffer {
+    return this.buf.subarray(this.offset + start, this.offset + Math.min(end, this.length));
+  }
+
+  toString(encoding: BufferEncoding, start = 0, end = this.length): string {
+    return this.buf.toString(encoding, this.offset + start, this.offset + Math.min(end, this.length));
+  }
+}
 
 /**
  * mqtt-packet's Parser, made strict where it is lenient: strings are checked
@@ -213,9 +269,22 @@ class StrictParser extends MqttPacketParser {
   private resultEnd = 0;
   private failure: Error | null = null;
 
+  private readonly list = new SinglePacketList();
+
   constructor(private readonly version: 3 | 4 | 5) {
     super();
     this.parser({ protocolVersion: version });
+  }
+
+  /** mqtt-packet's own reset, minus the new `bl` stream per packet. */
+  override _resetState(): void {
+    // Runs from the base constructor too, before this class's fields exist.
+    const list = this.list ?? new SinglePacketList();
+    list.reset();
+    this.packet = new PacketClass();
+    this.error = null;
+    this._list = list;
+    this._stateCounter = 0;
   }
 
   decode(raw: Buffer, headerSize: number): { packet: ParsingPacket; end: number } | { error: Error } {

@@ -80,6 +80,83 @@ describe('CONNECT / CONNACK', () => {
     await Promise.all([connecting, sub, pub]);
     expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'suback', 'publish', 'puback']);
   });
+
+  it('refuses with 0x97 a client that sends more than the pending limit before its CONNACK', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const h = new EngineHarness({
+      config: { maxPendingBytes: 1024 },
+      authenticator: {
+        authenticate: async (r) => {
+          if (r.clientId !== 'watcher') await gate;
+          return { ok: true, username: r.username };
+        },
+      },
+    });
+    const watcher = h.client(5);
+    await watcher.connect({ clientId: 'watcher' });
+    await watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'early/#', qos: 0 }] });
+
+    const v5 = h.client(5);
+    const v4 = h.client(4);
+    const connecting = [v5, v4].map((c) =>
+      c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: c.protocolVersion, clean: true, keepalive: 0, clientId: c.id }),
+    );
+    const publish = { cmd: 'publish', topic: 'early/x', payload: Buffer.alloc(200, 1), qos: 0, retain: false, dup: false };
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 6; i++) for (const c of [v5, v4]) sends.push(c.send(publish));
+    release();
+    await Promise.all([...connecting, ...sends]);
+
+    expect(v5.received).toMatchObject([{ cmd: 'connack', reasonCode: 0x97 }]);
+    expect(v5.closed).toBe(true);
+    // 3.1.1 has no code for it: the connection just closes, without a CONNACK.
+    expect(v4.received).toHaveLength(0);
+    expect(v4.closed).toBe(true);
+    expect(watcher.all('publish')).toHaveLength(0);
+  });
+});
+
+describe('publish rate limit', () => {
+  const publish = (messageId: number) => ({ cmd: 'publish', topic: 'rate/t', payload: Buffer.from('r'), qos: 1, messageId, retain: false, dup: false });
+
+  it('disconnects a 5.0 client above the rate with 0x96 after acknowledging what came before', async () => {
+    const h = new EngineHarness({ config: { maxPublishRate: 3 } });
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rate/#', qos: 1 }] });
+    const c = h.client(5);
+    await c.connect();
+    for (let id = 1; id <= 3; id++) await c.send(publish(id));
+    // A second later the bucket holds three again.
+    h.clock.advance(1000);
+    for (let id = 4; id <= 6; id++) await c.send(publish(id));
+    expect(c.all<IPubackPacket>('puback').map((p) => p.messageId)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(c.closed).toBe(false);
+
+    await c.send(publish(7));
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x96);
+    expect(c.all('puback')).toHaveLength(0);
+    expect(c.closed).toBe(true);
+    expect(sub.all('publish')).toHaveLength(6);
+  });
+
+  it('closes a 3.1.1 client above the rate, and leaves the rate unlimited by default', async () => {
+    const limited = new EngineHarness({ config: { maxPublishRate: 2 } });
+    const c = limited.client(4);
+    await c.connect();
+    for (let id = 1; id <= 3; id++) await c.send(publish(id));
+    expect(c.all('puback')).toHaveLength(2);
+    expect(c.all('disconnect')).toHaveLength(0);
+    expect(c.closed).toBe(true);
+
+    const unlimited = new EngineHarness();
+    const d = unlimited.client(4);
+    await d.connect();
+    for (let id = 1; id <= 500; id++) await d.send(publish(id));
+    expect(d.all('puback')).toHaveLength(500);
+    expect(d.closed).toBe(false);
+  });
 });
 
 describe('publish and subscribe', () => {
@@ -143,6 +220,45 @@ describe('publish and subscribe', () => {
     expect([got[0].properties?.subscriptionIdentifier].flat().sort()).toEqual([11, 22]);
     await c.send({ cmd: 'publish', topic: 'self', payload: Buffer.from('me'), qos: 0, retain: false, dup: false });
     expect(c.all('publish')).toHaveLength(0);
+  });
+
+  it('fans one message out with the right fields for every protocol, identifier and retain option', async () => {
+    const h = new EngineHarness();
+    const v3 = h.client(3);
+    const v4 = h.client(4);
+    const v5 = h.client(5);
+    const v5id = h.client(5);
+    const v5rap = h.client(5);
+    for (const c of [v3, v4, v5, v5id, v5rap]) await c.connect();
+    for (const c of [v3, v4, v5]) await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fan/+', qos: 0 }] });
+    await v5id.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 7 }, subscriptions: [{ topic: 'fan/#', qos: 0 }] });
+    await v5rap.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fan/+', qos: 0, rap: true }] });
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'fan/a', payload: Buffer.from('one'), qos: 0, retain: true, dup: false, properties: { contentType: 'text/plain' } });
+    await pub.send({ cmd: 'publish', topic: 'fan/b', payload: Buffer.from('two'), qos: 0, retain: false, dup: false });
+
+    for (const c of [v3, v4]) {
+      const got = c.all<IPublishPacket>('publish');
+      expect(got.map((p) => [p.topic, text(p), p.retain, p.properties])).toEqual([
+        ['fan/a', 'one', false, undefined],
+        ['fan/b', 'two', false, undefined],
+      ]);
+    }
+    const plain = v5.all<IPublishPacket>('publish');
+    expect(plain.map((p) => [text(p), p.retain, p.properties])).toEqual([
+      ['one', false, { contentType: 'text/plain' }],
+      ['two', false, undefined],
+    ]);
+    const tagged = v5id.all<IPublishPacket>('publish');
+    expect(tagged.map((p) => [text(p), p.properties])).toEqual([
+      ['one', { contentType: 'text/plain', subscriptionIdentifier: 7 }],
+      ['two', { subscriptionIdentifier: 7 }],
+    ]);
+    expect(v5rap.all<IPublishPacket>('publish').map((p) => [text(p), p.retain])).toEqual([
+      ['one', true],
+      ['two', false],
+    ]);
   });
 
   it('spreads a shared subscription over its members, one copy each message', async () => {

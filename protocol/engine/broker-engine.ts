@@ -61,6 +61,8 @@ export class BrokerEngine {
   readonly aclDenials = new WeakMap<Connection, number>();
   /** Earliest known deadline; may be early (then onTimer recomputes), never late. */
   private wakeAt: number | null = null;
+  /** The last PUBLISH encoded that every subscriber of that protocol can be sent as is. */
+  private lastSharedPublish: { message: BrokerMessage; key: string; bytes: Uint8Array } | null = null;
 
   constructor(deps: BrokerEngineDeps) {
     this.config = deps.config;
@@ -160,10 +162,26 @@ export class BrokerEngine {
     }
     if (packets.length === 0) return;
     if (conn.busy) {
-      conn.pending.push(...packets);
+      this.hold(conn, packets);
       return conn.busy;
     }
     return this.processPackets(conn, packets);
+  }
+
+  /**
+   * Keeps packets that arrived while an asynchronous step runs, up to
+   * maxPendingBytes: a client that floods while its CONNECT is being
+   * authenticated is cut off (0x97) instead of growing the shard's memory.
+   */
+  private hold(conn: Connection, packets: Uint8Array[]): void {
+    for (const p of packets) conn.pendingBytes += p.byteLength;
+    if (conn.pendingBytes > this.config.maxPendingBytes) {
+      conn.pending = [];
+      conn.pendingBytes = 0;
+      this.disconnect(conn, RC.QUOTA_EXCEEDED, `more than ${this.config.maxPendingBytes} bytes sent before CONNACK`);
+      return;
+    }
+    conn.pending.push(...packets);
   }
 
   /** A text frame or similar transport-level violation. */
@@ -240,13 +258,14 @@ export class BrokerEngine {
       if (conn.state === 'closed') return;
       const result = this.handleRaw(conn, packets[i]);
       if (result) {
-        conn.pending.push(...packets.slice(i + 1));
+        this.hold(conn, packets.slice(i + 1));
         conn.busy = result
           .catch((err) => this.internalError(conn, err))
           .then(() => {
             conn.busy = null;
             const rest = conn.pending;
             conn.pending = [];
+            conn.pendingBytes = 0;
             if (rest.length > 0 && conn.state !== 'closed') return this.processPackets(conn, rest) ?? undefined;
           });
         return conn.busy;
@@ -625,6 +644,29 @@ export class BrokerEngine {
       // The forwarded interval is what is left of it [MQTT-3.3.2-6].
       expiry = Math.max(1, Math.ceil(remainingMs / 1000));
     }
+    const bytes = this.encodePublish(conn, delivery, packetId, dup, expiry);
+    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
+      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
+      session.record.droppedMessages++;
+      this.counters.messagesDropped++;
+      return false;
+    }
+    this.counters.publishSent++;
+    this.sendBytes(conn, bytes);
+    return true;
+  }
+
+  /**
+   * A PUBLISH without a packet identifier or subscription identifiers is the
+   * same bytes for every subscriber on the same protocol (3.1 and 3.1.1 share
+   * one layout), so a fan-out encodes it once.
+   */
+  private encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
+    const shareable = packetId === null && delivery.subscriptionIds.length === 0;
+    const key = shareable ? `${conn.protocolVersion === 5 ? 5 : 4}|${delivery.qos}|${delivery.retain}|${dup}|${expiry}` : '';
+    const cached = this.lastSharedPublish;
+    if (shareable && cached !== null && cached.message === delivery.message && cached.key === key) return cached.bytes;
+    const { message } = delivery;
     const packet: IPublishPacket = {
       cmd: 'publish',
       topic: message.topic,
@@ -648,15 +690,8 @@ export class BrokerEngine {
       if (Object.keys(properties).length > 0) packet.properties = properties;
     }
     const bytes = this.encode(conn, packet);
-    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
-      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
-      session.record.droppedMessages++;
-      this.counters.messagesDropped++;
-      return false;
-    }
-    this.counters.publishSent++;
-    this.sendBytes(conn, bytes);
-    return true;
+    if (shareable) this.lastSharedPublish = { message, key, bytes };
+    return bytes;
   }
 
   /** Loads a persistent session's in-flight state and queue size from the store once. */

@@ -33,6 +33,10 @@ export class Connection {
   inboundTopicAliases = new Map<number, string>();
   /** Raw packets that arrived while an asynchronous step (authentication) was running. */
   pending: Uint8Array[] = [];
+  pendingBytes = 0;
+  /** Token bucket for the PUBLISH rate limit: tokens left, and when they were counted. */
+  publishTokens = 0;
+  publishTokensAt = -1;
   /** Set while an asynchronous step runs, so later packets wait their turn. */
   busy: Promise<void> | null = null;
   /** Only for the CONNACK: an identifier the broker made up, and a Server Keep Alive override. */

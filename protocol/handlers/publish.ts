@@ -8,7 +8,7 @@ import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 
 /**
- * Inbound PUBLISH: resolveTopicAlias, validateTopic, checkPayloadFormat,
+ * Inbound PUBLISH: checkRate, resolveTopicAlias, validateTopic, checkPayloadFormat,
  * dedupeQos2, checkReceiveMaximum, authorize (disconnecting repeat offenders),
  * accept (retain + route), acknowledge.
  * The acknowledgement is sent only after the message is durably routed, so a
@@ -17,6 +17,12 @@ import { isValidUtf8 } from './utf8';
 export function handlePublish(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
   const v5 = conn.protocolVersion === 5;
   engine.counters.publishReceived++;
+
+  if (!withinRate(engine, conn, now)) {
+    // 0x96 in 5.0 (a DISCONNECT the client can read); 3.1.1 has no server DISCONNECT, so the connection closes.
+    engine.disconnect(conn, RC.MESSAGE_RATE_TOO_HIGH, `more than ${engine.config.maxPublishRate} PUBLISH per second`);
+    return;
+  }
 
   const topic = resolveTopicAlias(engine, conn, packet);
   if (topic === null) return;
@@ -95,6 +101,25 @@ function disconnectRepeatOffender(engine: BrokerEngine, conn: Connection): void 
   const denials = (engine.aclDenials.get(conn) ?? 0) + 1;
   engine.aclDenials.set(conn, denials);
   if (denials >= limit) engine.disconnect(conn, RC.NOT_AUTHORIZED, `${denials} publishes denied by topic ACLs`);
+}
+
+/**
+ * Token bucket over maxPublishRate: a connection may send that many PUBLISHes
+ * in a burst and that many per second after it. A flooding client is cut off
+ * instead of keeping the shard busy ahead of everyone else's packets.
+ */
+function withinRate(engine: BrokerEngine, conn: Connection, now: number): boolean {
+  const rate = engine.config.maxPublishRate;
+  if (rate === 0) return true;
+  if (conn.publishTokensAt < 0) {
+    conn.publishTokens = rate;
+  } else if (now > conn.publishTokensAt) {
+    conn.publishTokens = Math.min(rate, conn.publishTokens + ((now - conn.publishTokensAt) * rate) / 1000);
+  }
+  conn.publishTokensAt = Math.max(conn.publishTokensAt, now);
+  if (conn.publishTokens < 1) return false;
+  conn.publishTokens -= 1;
+  return true;
 }
 
 function acknowledge(engine: BrokerEngine, conn: Connection, packet: IPublishPacket, reasonCode: number): void {

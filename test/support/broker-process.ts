@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the benchmark
-import { applyMigrations, d1Execute, startWranglerDev } from '../../scripts/local-broker.mjs';
+import { applyMigrations, d1Execute, startLocalBroker } from '../../scripts/local-broker.mjs';
 
 export interface BrokerHandle {
   url: string;
@@ -14,7 +14,7 @@ export interface BrokerHandle {
   restart(): Promise<void>;
   /** Runs SQL against the local D1 database and returns the rows. */
   d1(sql: string): Promise<Record<string, unknown>[]>;
-  /** The last part of wrangler's output, for failure messages. */
+  /** The last part of the runtime's output, for failure messages. */
   logs(): string;
 }
 
@@ -38,8 +38,7 @@ interface DevHandle {
 }
 
 /**
- * The real local runtime for end-to-end tests: wrangler dev (workerd) on a
- * free port, with local D1 (migrations applied) and Durable Object storage
+ * The real local runtime for end-to-end tests: workerd on a free port, with local D1 (migrations applied) and Durable Object storage
  * under persistDir. Vars come only from wrangler.toml and `vars`, never from
  * a developer's .dev.vars or .env.
  */
@@ -54,7 +53,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const envFile = path.join(persistDir, 'e2e.env');
     await writeFile(envFile, '# Secrets for end-to-end tests come from the test itself.\n');
     await applyMigrations(persistDir);
-    const start = (port?: number): Promise<DevHandle> => startWranglerDev({ persistDir, vars, envFile, port });
+    const start = (port?: number): Promise<DevHandle> => startLocalBroker({ persistDir, vars, envFile, port });
     dev = await start();
     const port = dev.port;
 
@@ -83,7 +82,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       logs: () => dev?.output() ?? lastOutput,
     };
   } catch (error) {
-    // startWranglerDev has already stopped whatever it started.
+    // startLocalBroker has already stopped whatever it started.
     if (ownsDir) await rm(persistDir, { recursive: true, force: true });
     throw error;
   }

@@ -84,6 +84,32 @@ describe('broker shard inside workerd', () => {
     back.close();
   });
 
+  it('sends what one event produces for a socket as one WebSocket message, in order', async () => {
+    const c = await RawClient.open(4);
+    await c.connect({ clientId: 'batch-1', clean: false });
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'batch/#', qos: 1 }] });
+    await c.next('suback');
+    c.close();
+    await c.waitClosed();
+
+    const pub = await RawClient.open(4);
+    await pub.connect({ clientId: 'batch-pub' });
+    for (let i = 1; i <= 5; i++) {
+      pub.send({ cmd: 'publish', topic: `batch/${i}`, payload: Buffer.from(`b${i}`), qos: 1, messageId: i, retain: false, dup: false });
+      await pub.next('puback');
+    }
+
+    // The CONNECT of the returning session is answered with CONNACK and the five queued messages.
+    const back = await RawClient.open(4);
+    expect(((await back.connect({ clientId: 'batch-1', clean: false })) as IConnackPacket).sessionPresent).toBe(true);
+    const queued = await back.drain<IPublishPacket>('publish');
+    expect(queued.map(text)).toEqual(['b1', 'b2', 'b3', 'b4', 'b5']);
+    expect(back.frames).toBe(1);
+    for (const p of queued) back.send({ cmd: 'puback', messageId: p.messageId });
+    back.close();
+    pub.close();
+  });
+
   it('keeps open connections working when the object hibernates and wakes', async () => {
     const sub = await RawClient.open(5);
     await sub.connect({ clientId: 'hib-sub' });

@@ -1,4 +1,5 @@
-import { SELF, env, runInDurableObject } from 'cloudflare:test';
+import { SELF, createExecutionContext, env, runInDurableObject } from 'cloudflare:test';
+import app from '../../worker/index';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
 import { describe, expect, it } from 'vitest';
 import { RawClient } from './raw-client';
@@ -29,6 +30,20 @@ describe('the /mqtt upgrade route', () => {
     expect((await RawClient.open(4, { 'Sec-WebSocket-Protocol': 'mqttv3.1' })).subprotocol).toBe('mqttv3.1');
     expect(chooseSubprotocol('foo, MQTT')).toBe('mqtt');
     expect(chooseSubprotocol(null)).toBeNull();
+  });
+
+  it('answers an upgrade with an empty Sec-WebSocket-Extensions, which makes the runtime decline compression', async () => {
+    // Called directly: every Worker-to-Worker hop (SELF included) negotiates
+    // compression again on its own, so only the Worker's own answer is checked.
+    const request = new Request('https://edge.example/mqtt', {
+      headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'mqtt', 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' },
+    });
+    const res = await app.fetch(request, env, createExecutionContext());
+    expect(res.status).toBe(101);
+    expect(res.headers.get('sec-websocket-protocol')).toBe('mqtt');
+    expect(res.headers.get('sec-websocket-extensions')).toBe('');
+    res.webSocket!.accept();
+    res.webSocket!.close();
   });
 
   it('ignores a forged trusted-context header from the client', async () => {

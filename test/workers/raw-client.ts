@@ -9,6 +9,8 @@ import type { Packet } from 'mqtt-packet';
  */
 export class RawClient {
   readonly received: Packet[] = [];
+  /** WebSocket messages received so far; one may carry several packets. */
+  frames = 0;
   closed = false;
   closeCode: number | null = null;
   private waiters: Array<() => void> = [];
@@ -27,6 +29,7 @@ export class RawClient {
     ws.addEventListener('message', (event) => {
       const data = event.data;
       if (typeof data === 'string') throw new Error('broker sent a text frame');
+      this.frames++;
       this.parser.parse(Buffer.from(data as ArrayBuffer));
     });
     ws.addEventListener('close', (event) => {

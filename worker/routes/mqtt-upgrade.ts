@@ -34,5 +34,16 @@ mqttUpgradeRoute.all('/mqtt', async function upgradeToMqtt(c) {
     [TRUSTED_CONTEXT_HEADER]: encodeTrustedContext(buildTrustedContext(request, subprotocol)),
   });
   const shard = createBrokerRouter(c.env).shardForConnection(request);
-  return shard.fetch(new Request('https://broker.internal/connect', { method: 'GET', headers }));
+  const upgraded = await shard.fetch(new Request('https://broker.internal/connect', { method: 'GET', headers }));
+  if (upgraded.status !== 101 || !upgraded.webSocket) return upgraded;
+  // An empty Sec-WebSocket-Extensions makes the runtime refuse permessage-deflate
+  // where the socket leaves the Worker. MQTT packets are small and mostly
+  // binary: deflating each one costs the client and the runtime more CPU than
+  // the broker spends on the packet, and mosquitto, aedes and EMQX leave it
+  // off by default too.
+  return new Response(null, {
+    status: 101,
+    webSocket: upgraded.webSocket,
+    headers: { 'Sec-WebSocket-Protocol': subprotocol, 'Sec-WebSocket-Extensions': '' },
+  });
 });

@@ -1,0 +1,142 @@
+// Runs the Worker on workerd through Miniflare, the library `wrangler dev`
+// is built on, without the parts of `wrangler dev` that sit in the data path:
+// its proxy Worker (a second workerd that relays every WebSocket frame and
+// buffers without bound when the broker falls behind), the inspector session
+// it keeps open for log forwarding, and its local trace collector, which
+// costs more CPU per Durable Object event than the broker itself.
+//
+// The Worker is bundled exactly as `wrangler deploy` bundles it, and its
+// bindings come from wrangler.toml through wrangler's own converter, so the
+// same configuration runs here and in production.
+//
+//   node scripts/local-runtime.mjs --port N --persist-to DIR [--env-file F]
+//        [--var KEY:VALUE ...] [--inspector-port N]
+//
+// SIGTERM/SIGINT/SIGHUP shut workerd down.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, parseEnv } from 'node:util';
+
+const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const configPath = path.join(projectRoot, 'wrangler.toml');
+const wranglerEntry = path.join(projectRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    'persist-to': { type: 'string' },
+    'env-file': { type: 'string' },
+    var: { type: 'string', multiple: true, default: [] },
+    'inspector-port': { type: 'string' },
+  },
+  strict: true,
+});
+const port = Number(values.port);
+const persistDir = values['persist-to'];
+if (!Number.isInteger(port) || port < 1 || port > 65535 || !persistDir) {
+  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N]');
+  process.exit(2);
+}
+
+// Miniflare must match the workerd and config converter of the pinned wrangler, so take wrangler's own.
+const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
+const wrangler = await import(fromWrangler.resolve('./wrangler-dist/cli.js'));
+const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = fromWrangler('miniflare');
+
+const bundleDir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
+let mf = null;
+let stopping = false;
+
+async function shutdown(code) {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await mf?.dispose();
+  } finally {
+    rmSync(bundleDir, { recursive: true, force: true });
+    process.exit(code);
+  }
+}
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+process.on('SIGHUP', () => shutdown(0));
+
+try {
+  await bundle(bundleDir);
+  // modulesRules only matter to a source tree; the bundle is one module.
+  const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
+  const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };
+  const inspectorPort = values['inspector-port'] === undefined ? undefined : Number(values['inspector-port']);
+  mf = new Miniflare(
+    convertV4MiniflareOptions({
+      host: '127.0.0.1',
+      port,
+      inspectorPort,
+      // Same layout as `wrangler dev --persist-to`, so `wrangler d1 ... --local --persist-to` sees the same database.
+      resourcePersistencePath: path.join(persistDir, 'v3'),
+      // Request.cf from the network would stall every start without network access.
+      cf: process.env.CLOUDFLARE_CF_FETCH_ENABLED === 'true',
+      log: new Log(LogLevel.INFO),
+      workers: [
+        {
+          ...workerOptions,
+          name: readWorkerName(),
+          bindings,
+          modules: true,
+          scriptPath: path.join(bundleDir, 'index.js'),
+          // Source maps for stack traces in logged errors.
+          modulesRoot: bundleDir,
+        },
+      ],
+    }),
+  );
+  await mf.ready;
+} catch (error) {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  await shutdown(1);
+}
+
+/** `wrangler deploy --dry-run`: the production bundle, written to dir/index.js. */
+function bundle(dir) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [wranglerEntry, 'deploy', '--dry-run', '--outdir', dir], {
+      cwd: projectRoot,
+      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0 && existsSync(path.join(dir, 'index.js'))) resolve();
+      else reject(new Error(`bundling the Worker failed (wrangler exit ${code}):\n${output.slice(-8192)}`));
+    });
+  });
+}
+
+/** As `wrangler dev`: the given env file, else .dev.vars, else .env. */
+function secretsAndLocalVars(envFile) {
+  const candidates = envFile ? [envFile] : ['.dev.vars', '.env'].map((f) => path.join(projectRoot, f));
+  const file = candidates.find((f) => existsSync(f));
+  return file ? parseEnv(readFileSync(file, 'utf8')) : {};
+}
+
+function cliVars(pairs) {
+  const out = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf(':');
+    if (i <= 0) throw new Error(`--var expects KEY:VALUE, got "${pair}"`);
+    out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}
+
+/** Durable Object storage is keyed by the Worker's name; keep wrangler dev's so existing local state still opens. */
+function readWorkerName() {
+  return wrangler.unstable_readConfig({ config: configPath }).name;
+}
