@@ -1,6 +1,9 @@
 import { createAnonymousProvider } from '../auth/providers/anonymous-provider';
 import { createBasicProvider, type BasicCredentialRecord } from '../auth/providers/basic-provider';
 import type { AuthProvider } from '../auth/provider';
+import { createJwtProvider } from '../auth/providers/jwt-provider';
+import { createScramProvider, type ScramCredentialRecord } from '../auth/providers/scram-provider';
+import type { ScramMechanism } from '../auth/scram/scram-crypto';
 import { createX509Provider } from '../auth/providers/x509-provider';
 import { RevocationList } from '../auth/x509/revocation';
 import type { ProviderEntry, ProviderSettings } from '../auth/settings';
@@ -16,6 +19,7 @@ export interface ProviderDeps {
   findBasicCredentials(q: { matchBy: 'username' | 'clientId' | 'both'; clientId: string; username: string | null }): Promise<
     Array<{ id: string; clientId: string | null; username: string | null; passwordHash: string | null; allowedClientIds: string[] | null; rules: BasicCredentialRecord['rules'] }>
   >;
+  findScramCredential(username: string, mechanism: ScramMechanism): Promise<ScramCredentialRecord | null>;
 }
 
 /** Instantiates the enabled providers, in priority order, over D1-backed sources. */
@@ -52,6 +56,16 @@ export function buildProviders(entries: ProviderEntry[], deps: ProviderDeps): Au
         );
         break;
       }
+      case 'scram':
+        // The cache secret also keys the salts shown for unknown usernames, so they stay stable per shard.
+        providers.push(createScramProvider(entry.settings as ProviderSettings['scram'], { findScramCredential: deps.findScramCredential }, deps.cache.secret()));
+        break;
+      case 'jwt':
+        providers.push(createJwtProvider(entry.settings as ProviderSettings['jwt'], {
+            clock: deps.clock,
+            envHmacSecret: typeof deps.env.JWT_HMAC_SECRET === 'string' ? deps.env.JWT_HMAC_SECRET : undefined,
+          }));
+        break;
     }
   }
   return providers;

@@ -14,7 +14,7 @@ import {
   type BrokerSettings,
   type ProviderEntry,
 } from '../auth/settings';
-import { findBasicCredentials, insertAutoBan, readConfigVersion, readSecuritySnapshot, type Db, type SecuritySnapshotRows } from '../db/queries/broker-security';
+import { findBasicCredentials, findScramCredential, insertAutoBan, readConfigVersion, readSecuritySnapshot, type Db, type SecuritySnapshotRows } from '../db/queries/broker-security';
 import { clearClients, enforceUnauthorizedRowLimit, recordRefusals } from '../db/queries/unauthorized-clients';
 import type { AuthDecision, AuthRequest, Authenticator, BrokerEvents } from '../protocol/ports';
 import { buildProviders } from './auth-providers';
@@ -145,6 +145,11 @@ export class ShardSecurity {
       cache: this.cache,
       clock: this.clock,
       findBasicCredentials: (q) => findBasicCredentials(this.db, q),
+      findScramCredential: async (username, mechanism) => {
+        const c = await findScramCredential(this.db, username, mechanism);
+        if (!c || c.scramSalt === null || c.scramIterations === null || c.scramStoredKey === null || c.scramServerKey === null) return null;
+        return { id: c.id, salt: c.scramSalt, iterations: c.scramIterations, storedKey: c.scramStoredKey, serverKey: c.scramServerKey, allowedClientIds: c.allowedClientIds ?? null, rules: c.rules ?? null };
+      },
       db: this.db,
     });
     return { version: rows.version, settings, providers, blocklist, rows };

@@ -14,7 +14,7 @@
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,7 +67,7 @@ process.on('SIGHUP', () => shutdown(0));
 
 try {
   await bundle(bundleDir);
-  // modulesRules only matter to a source tree; the bundle is one module.
+  // modulesRules only matter to a source tree; the bundle's modules are listed below.
   const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
   const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };
   const inspectorPort = values['inspector-port'] === undefined ? undefined : Number(values['inspector-port']);
@@ -86,8 +86,7 @@ try {
           ...workerOptions,
           name: readWorkerName(),
           bindings,
-          modules: true,
-          scriptPath: path.join(bundleDir, 'index.js'),
+          modules: bundleModules(bundleDir),
           // Source maps for stack traces in logged errors.
           modulesRoot: bundleDir,
         },
@@ -117,6 +116,24 @@ function bundle(dir) {
       else reject(new Error(`bundling the Worker failed (wrangler exit ${code}):\n${output.slice(-8192)}`));
     });
   });
+}
+
+/**
+ * The bundle is index.js plus one file per import matched by a [[rules]]
+ * entry in wrangler.toml (the dashboard API docs' assets), named
+ * `<content hash>-<file name>`. Each gets its rule's module type, as in production.
+ */
+function bundleModules(dir) {
+  const rules = wrangler.unstable_readConfig({ config: configPath }).rules ?? [];
+  const modules = [{ type: 'ESModule', path: path.join(dir, 'index.js') }];
+  for (const file of readdirSync(dir)) {
+    if (file === 'index.js' || file.endsWith('.map') || file === 'README.md') continue;
+    const name = file.replace(/^[0-9a-f]{40}-/, '');
+    const rule = rules.find((r) => (r.globs ?? []).some((g) => path.posix.basename(g) === name));
+    if (!rule) throw new Error(`the bundle has a module no wrangler.toml rule explains: ${file}`);
+    modules.push({ type: rule.type, path: path.join(dir, file) });
+  }
+  return modules;
 }
 
 /** As `wrangler dev`: the given env file, else .dev.vars, else .env. */

@@ -121,10 +121,16 @@ export class RawWsClient {
   }
 
   async next<T extends codec.Packet = codec.Packet>(cmd: codec.Packet['cmd'], timeoutMs = 5000): Promise<T> {
-    await until(() => this.packets.some((p) => p.cmd === cmd) || this.closing, timeoutMs, cmd);
+    return this.nextOf<T>([cmd], timeoutMs);
+  }
+
+  /** The first packet of any of these types, e.g. AUTH or CONNACK after a CONNECT with enhanced authentication. */
+  async nextOf<T extends codec.Packet = codec.Packet>(cmds: codec.Packet['cmd'][], timeoutMs = 5000): Promise<T> {
+    const label = cmds.join('|');
+    await until(() => this.packets.some((p) => cmds.includes(p.cmd)) || this.closing, timeoutMs, label);
     // A packet sent just before the close frame is already parsed by now.
-    const i = this.packets.findIndex((p) => p.cmd === cmd);
-    if (i < 0) throw new Error(`closed (${this.closeCode}) before ${cmd}; got ${this.packets.map((p) => p.cmd).join(',')}`);
+    const i = this.packets.findIndex((p) => cmds.includes(p.cmd));
+    if (i < 0) throw new Error(`closed (${this.closeCode}) before ${label}; got ${this.packets.map((p) => p.cmd).join(',')}`);
     return this.packets.splice(i, 1)[0] as T;
   }
 

@@ -2,6 +2,8 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { verifyPassword } from '../../auth/passwords/password-hash';
 import { api, auditEntries, configVersion, expectError, expectGuarded, tokens } from './admin-support';
+import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
+import { scramCredential, ScramClient } from '../support/scram-client';
 import { RawClient } from './raw-client';
 
 async function stored(id: string) {
@@ -108,5 +110,43 @@ describe('/credentials: x509, listing, deleting', () => {
     await expectGuarded('POST', '/credentials', viewer, { type: 'basic', name: 'v', username: 'v' });
     await expectGuarded('PUT', `/credentials/${cert.body.id}`, viewer, { type: 'basic', name: 'v', username: 'v' });
     await expectGuarded('DELETE', `/credentials/${cert.body.id}`, viewer);
+  });
+});
+
+describe('/credentials: scram', () => {
+  it('stores only salt, iterations, StoredKey and ServerKey, and the broker runs the AUTH exchange against them at once', async () => {
+    const { admin, viewer } = await tokens();
+    await api('PUT', '/auth-providers/scram', { token: admin, body: { enabled: true, settings: { mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'] } } });
+    const created = await api('POST', '/credentials', {
+      token: admin,
+      body: { type: 'scram', name: 'Gateway', username: 'gateway-9', password: 'scram pencil', scramMechanism: 'SCRAM-SHA-512', scramIterations: 4096 },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ type: 'scram', username: 'gateway-9', hasScramKeys: true, scramMechanism: 'SCRAM-SHA-512', scramIterations: 4096 });
+    expect(JSON.stringify(created.body)).not.toContain('scram pencil');
+    const row = (await stored(created.body.id))!;
+    // The keys an independent implementation derives from the same salt.
+    const expected = scramCredential('SCRAM-SHA-512', 'scram pencil', 4096, Buffer.from(String(row.scram_salt), 'base64'));
+    expect({ storedKey: row.scram_stored_key, serverKey: row.scram_server_key }).toEqual({ storedKey: expected.storedKey, serverKey: expected.serverKey });
+    expect(JSON.stringify(row)).not.toContain('scram pencil');
+    expect((await api('GET', `/credentials/${created.body.id}`, { token: viewer })).body).toEqual(created.body);
+
+    const client = new ScramClient('SCRAM-SHA-512', 'gateway-9', 'scram pencil');
+    const raw = await RawClient.open(5);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'gateway-9', properties: { authenticationMethod: 'SCRAM-SHA-512', authenticationData: client.first() } });
+    const challenge = await raw.next<IAuthPacket>('auth');
+    expect(challenge.reasonCode).toBe(0x18);
+    raw.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-512', authenticationData: client.final(challenge.properties!.authenticationData as Buffer) } });
+    const connack = await raw.next<IConnackPacket>('connack');
+    expect(connack.reasonCode).toBe(0);
+    expect(client.verifyServer(connack.properties!.authenticationData as Buffer)).toBe(true);
+    raw.close();
+
+    expectError(
+      await api('POST', '/credentials', { token: admin, body: { type: 'scram', name: 'weak', username: 'weak', password: 'x', scramIterations: 1000 } }),
+      400,
+      'validation_error',
+      'scramIterations',
+    );
   });
 });

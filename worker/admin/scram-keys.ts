@@ -1,7 +1,8 @@
-import { ApiError } from './errors';
+import { deriveScramCredential } from '../../auth/scram/scram-credentials';
+import { SCRAM_MECHANISMS as MECHANISMS, type ScramMechanism } from '../../auth/scram/scram-crypto';
 
-export const SCRAM_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
-export type ScramMechanism = (typeof SCRAM_MECHANISMS)[number];
+export const SCRAM_MECHANISMS = MECHANISMS as readonly [ScramMechanism, ...ScramMechanism[]];
+export type { ScramMechanism };
 
 export interface ScramKeys {
   scramSalt: string;
@@ -10,12 +11,8 @@ export interface ScramKeys {
   scramServerKey: string;
 }
 
-/**
- * The stored form of a SCRAM password (salt, iterations, StoredKey,
- * ServerKey). Derivation belongs to auth/scram/scram-credentials.ts
- * (deriveScramCredential), so the broker and the API agree on encodings;
- * until that module is part of the build, creating SCRAM keys is refused.
- */
-export async function deriveScramKeys(_password: string, _mechanism: ScramMechanism, _iterations?: number): Promise<ScramKeys> {
-  throw new ApiError(501, 'scram_unavailable', 'SCRAM keys cannot be derived in this build yet; create the credential once SCRAM support is installed');
+/** The stored form of a SCRAM password, in the column names of the credentials table. */
+export async function deriveScramKeys(password: string, mechanism: ScramMechanism, iterations?: number): Promise<ScramKeys> {
+  const c = await deriveScramCredential(password, mechanism, iterations);
+  return { scramSalt: c.salt, scramIterations: c.iterations, scramStoredKey: c.storedKey, scramServerKey: c.serverKey };
 }
