@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the tests
-import { applyMigrations, freePort, startLocalBroker } from '../scripts/local-broker.mjs';
+import { applyMigrations, d1Execute, freePort, startLocalBroker } from '../scripts/local-broker.mjs';
 import { processTree, type Labeller, type ProcessInfo } from './proc';
 
 export interface RunningBroker {
@@ -33,7 +33,7 @@ interface DevHandle {
   stop(): Promise<void>;
 }
 
-export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string> } = {}): Promise<RunningBroker> {
+export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string>; setupSql?: string } = {}): Promise<RunningBroker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
   const inspectorPort = options.inspector ? await freePort() : undefined;
   let dev: DevHandle | null = null;
@@ -42,12 +42,14 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
     const envFile = path.join(dir, 'bench.env');
     await writeFile(envFile, '');
     await applyMigrations(dir);
+    if (options.setupSql) await d1Execute(dir, options.setupSql);
     dev = (await startLocalBroker({
       persistDir: dir,
       envFile,
       inspectorPort,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
-      vars: { ALLOW_ANONYMOUS: 'true', MQTT_MAX_QUEUED_MESSAGES: '100000', ...options.vars },
+      // ACL_DEFAULT_POLICY=allow with no rules is "ACLs off"; the ACL scenarios turn them on.
+      vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_MAX_QUEUED_MESSAGES: '100000', ...options.vars },
     })) as DevHandle;
   } catch (err) {
     await dev?.stop();

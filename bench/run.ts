@@ -4,7 +4,7 @@
  *
  *   --only a,b   brokers to run: edgemq, aedes, mosquitto (default: all three)
  *   --quick      smaller counts and windows, for a fast check
- *   --runs a,b   only these scenarios (lat0, lat1, tp0, tp1, fan, conn, flood, floodLimited)
+ *   --runs a,b   only these scenarios (lat0, lat1, tp0, tp1, fan, tp0acl, fanacl, conn, flood, floodLimited)
  *   --out FILE   markdown report; a full run writes docs/benchmarks.md unless
  *                told otherwise, a quick run writes nothing unless told
  *   --profile    afterwards, repeat EdgeMQ's scenarios with the V8 sampling
@@ -75,6 +75,28 @@ interface Run {
   go(url: string, log: Log): Promise<Result>;
   /** Runs only against EdgeMQ, started with these Worker vars. */
   edgemqVars?: Record<string, string>;
+  /** SQL for EdgeMQ's D1 before it starts (the ACL rules of the ACL scenarios). */
+  edgemqSql?: string;
+}
+
+/**
+ * The ACL scenarios: default deny, and ${aclRuleCount} mosquitto-style rules
+ * for the (anonymous) benchmark clients, of which only the last grants the
+ * benchmark topics. Every publish and every delivery is evaluated against
+ * the whole list, the worst case for a rule set of that size.
+ */
+const aclRuleCount = 1_000;
+const aclVars = { ACL_DEFAULT_POLICY: 'deny' };
+function aclRulesSql(): string {
+  const now = Date.now();
+  const row = (i: number, access: string, topic: string) => `('bench-${i}', 'topic', 'anonymous', NULL, '${access}', '${topic}', ${i}, NULL, ${now}, ${now})`;
+  const rows = Array.from({ length: aclRuleCount - 1 }, (_, i) => row(i, i % 2 ? 'read' : 'write', `fleet/site-${i}/+/telemetry/#`));
+  rows.push(row(aclRuleCount - 1, 'readwrite', 'bench/#'));
+  return (
+    'INSERT INTO acl_rules (id, kind, principal_type, username, access, topic, position, comment, created_at, updated_at) VALUES\n' +
+    rows.join(',\n') +
+    ';\nUPDATE config_version SET version = version + 1;'
+  );
 }
 
 const makeRuns = (z: Sizes): Run[] => [
@@ -84,6 +106,20 @@ const makeRuns = (z: Sizes): Run[] => [
   { id: 'tp1', title: `throughput ${publishers}→1, QoS 1`, go: (u, log) => throughput(u, 1, publishers, z.total, z.windowMs, log) },
   { id: 'fan', title: `fan-out 1→${z.fanSubs}, wildcard`, go: (u, log) => fanOut(u, z.fanSubs, z.fanMsgs, z.windowMs, log) },
   { id: 'conn', title: 'connections', go: (u, log) => connectionRate(u, z.conns, connConcurrency, log) },
+  {
+    id: 'tp0acl',
+    title: `throughput ${publishers}→1, QoS 0, ${aclRuleCount} ACL rules`,
+    go: (u, log) => throughput(u, 0, publishers, z.total, z.windowMs, log),
+    edgemqVars: aclVars,
+    edgemqSql: aclRulesSql(),
+  },
+  {
+    id: 'fanacl',
+    title: `fan-out 1→${z.fanSubs}, wildcard, ${aclRuleCount} ACL rules`,
+    go: (u, log) => fanOut(u, z.fanSubs, z.fanMsgs, z.windowMs, log),
+    edgemqVars: aclVars,
+    edgemqSql: aclRulesSql(),
+  },
   {
     id: 'flood',
     title: `connecting during a ${publishers}-publisher flood`,
@@ -129,6 +165,8 @@ const metrics: Metric[] = [
   { run: 'tp0', title: `throughput ${publishers}→1, QoS 0`, unit: 'msg/s', value: (r) => (r as RateResult).rate, target: rateTarget },
   { run: 'tp1', title: `throughput ${publishers}→1, QoS 1`, unit: 'msg/s', value: (r) => (r as RateResult).rate, target: rateTarget },
   { run: 'fan', title: `fan-out 1→${sizes.fanSubs}, wildcard`, unit: 'deliveries/s', value: (r) => (r as RateResult).rate, target: rateTarget },
+  { run: 'tp0acl', title: `throughput ${publishers}→1, QoS 0, ${aclRuleCount} ACL rules`, unit: 'msg/s', value: (r) => (r as RateResult).rate },
+  { run: 'fanacl', title: `fan-out 1→${sizes.fanSubs}, wildcard, ${aclRuleCount} ACL rules`, unit: 'deliveries/s', value: (r) => (r as RateResult).rate },
   { run: 'conn', title: 'connection setup', unit: 'conn/s', value: (r) => (r as RateResult).rate, target: rateTarget },
   ...(['flood', 'floodLimited'] as const).flatMap((run): Metric[] => {
     const suffix = run === 'flood' ? 'during a flood' : `during a flood, EdgeMQ limited to ${floodRateLimit} PUBLISH/s per connection`;
@@ -200,7 +238,7 @@ for (const key of only) {
     // A fresh broker per scenario, so a backlog left by one cannot slow the next.
     let broker: RunningBroker;
     try {
-      broker = await withLimit(key === 'edgemq' ? startEdgeMQ({ vars: run.edgemqVars }) : starters[key](), 120_000, 'start-up');
+      broker = await withLimit(key === 'edgemq' ? startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql }) : starters[key](), 120_000, 'start-up');
     } catch (err) {
       startFailure = `did not start: ${firstLine(err)}`;
       console.log(`   ${startFailure}`);
@@ -340,6 +378,31 @@ p(
     'every other row is higher-is-better. The latency target compares p50 with mosquitto; p99 is shown for context.',
   '',
 );
+
+if (outcomes.EdgeMQ && (outcomes.EdgeMQ.tp0acl || outcomes.EdgeMQ.fanacl)) {
+  p('## Cost of topic ACLs', '');
+  p(
+    `EdgeMQ with ACL_DEFAULT_POLICY=deny and ${aclRuleCount} rules for the benchmark clients (only the last one grants the benchmark topics), ` +
+      'against the same scenario with no rules (ACL_DEFAULT_POLICY=allow). Answers are cached per client and topic (a rule change drops the cache), ' +
+      'so the first message on a topic walks the rules and the rest are cache hits, as on a fleet that publishes to the same topics over and over.',
+    '',
+  );
+  p('| scenario | ACLs off | ' + `${aclRuleCount} ACL rules | with ÷ without | broker CPU per message, off → on |`);
+  p('| --- | ---: | ---: | ---: | --- |');
+  for (const [off, on] of [['tp0', 'tp0acl'], ['fan', 'fanacl']] as const) {
+    const mOff = metrics.find((m) => m.run === off)!;
+    const mOn = metrics.find((m) => m.run === on)!;
+    const a = valueOf('EdgeMQ', mOff);
+    const b = valueOf('EdgeMQ', mOn);
+    const perMessage = (id: string) => {
+      const o = outcomes.EdgeMQ?.[id];
+      if (!o?.ok || !('delivered' in o.result) || !o.result.delivered) return '—';
+      return `${((o.cpu.brokerTotal / o.result.delivered) * 1e6).toFixed(0)} µs`;
+    };
+    p(`| ${mOn.title.replace(`, ${aclRuleCount} ACL rules`, '')} | ${cell('EdgeMQ', mOff)} | ${cell('EdgeMQ', mOn)} | ${a && b !== null ? fmtRatio(b / a) : '—'} | ${perMessage(off)} → ${perMessage(on)} |`);
+  }
+  p('');
+}
 
 p('## Setup', '');
 p(`- Date: ${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC${quick ? ' (**quick run**: smaller counts)' : ''}`);

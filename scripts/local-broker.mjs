@@ -3,7 +3,8 @@
 // end-to-end tests and the benchmark. Plain JavaScript so it runs before
 // anything is compiled.
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -107,7 +108,13 @@ export async function applyMigrations(persistDir) {
 
 /** Runs SQL against the local D1 database under persistDir and returns the rows of every statement. */
 export async function d1Execute(persistDir, sql) {
-  const { code, stdout, stderr } = await runWrangler(['d1', 'execute', 'edgemq', '--local', '--persist-to', persistDir, '--json', '--command', sql]);
+  // One argument may not exceed 128 KiB on Linux; longer SQL goes through a file.
+  const viaFile = sql.length > 64 * 1024 ? path.join(mkdtempSync(path.join(os.tmpdir(), 'edgemq-sql-')), 'statements.sql') : null;
+  if (viaFile) writeFileSync(viaFile, sql);
+  const source = viaFile ? ['--file', viaFile] : ['--command', sql];
+  const { code, stdout, stderr } = await runWrangler(['d1', 'execute', 'edgemq', '--local', '--persist-to', persistDir, '--json', ...source]).finally(() => {
+    if (viaFile) rmSync(path.dirname(viaFile), { recursive: true, force: true });
+  });
   let parsed;
   try {
     parsed = JSON.parse(stdout);
