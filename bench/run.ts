@@ -297,8 +297,10 @@ if (profiling && only.includes('edgemq')) {
   }
 }
 
+/** The error on one line: its first lines, so "exited before it was ready:" keeps the reason that follows. */
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 200);
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.slice(0, 3).join(' ').slice(0, 300);
 }
 
 // ---------------------------------------------------------------- report
