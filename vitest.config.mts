@@ -66,6 +66,8 @@ export default defineConfig({
         test: {
           name: 'workers',
           sequence: { groupOrder: 1 },
+          // Sign-in tests run real PBKDF2 (100,000 iterations) many times; this guards against hangs, not speed.
+          testTimeout: 30_000,
           include: ['test/workers/**/*.test.ts', 'durable-objects/**/*.test.ts'],
           setupFiles: ['./test/workers/apply-migrations.ts'],
           deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },

@@ -1,8 +1,8 @@
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { aclRules } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange, type Db } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 export type AclRuleRow = typeof aclRules.$inferSelect;
 
@@ -49,24 +49,13 @@ export interface AclRuleQuery {
 /** In evaluation order (ascending position). */
 export async function listAclRules(db: Db, q: AclRuleQuery): Promise<Page<AclRuleView>> {
   const t = aclRules;
-  const conditions = [
+  const where = allOf([
     q.username ? contains(t.username, q.username) : undefined,
     q.principalType ? eq(t.principalType, q.principalType) : undefined,
     q.kind ? eq(t.kind, q.kind) : undefined,
     q.topic ? contains(t.topic, q.topic) : undefined,
-  ].filter((c): c is SQL => c !== undefined);
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
-    db
-      .select()
-      .from(t)
-      .where(where)
-      .orderBy(asc(t.position), asc(t.createdAt), asc(t.id))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
   ]);
-  return pageOf(rows.map(toAclRuleView), count[0]?.n ?? 0, q.page, q.pageSize);
+  return listPage(db, t, { where, orderBy: [asc(t.position), asc(t.createdAt), asc(t.id)], page: q.page, pageSize: q.pageSize }, toAclRuleView);
 }
 
 export async function getAclRule(db: Db, id: string): Promise<AclRuleRow | null> {

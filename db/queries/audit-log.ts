@@ -1,7 +1,7 @@
-import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm';
+import { desc, eq, gte, lte } from 'drizzle-orm';
 import { auditLog } from '../schema';
 import type { Db, Statement } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 /** Who changed what. `detail` never holds secrets (passwords, keys, hashes). */
 export interface AuditEntry {
@@ -46,26 +46,20 @@ export interface AuditView {
 
 /** Newest first. */
 export async function listAuditLog(db: Db, q: AuditQuery): Promise<Page<AuditView>> {
-  const conditions: SQL[] = [];
-  if (q.actor) conditions.push(contains(auditLog.actor, q.actor));
-  if (q.resource) conditions.push(eq(auditLog.resource, q.resource));
-  if (q.action) conditions.push(eq(auditLog.action, q.action));
-  if (q.resourceId) conditions.push(eq(auditLog.resourceId, q.resourceId));
-  if (q.from) conditions.push(gte(auditLog.at, q.from));
-  if (q.to) conditions.push(lte(auditLog.at, q.to));
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(auditLog).where(where),
-    db
-      .select()
-      .from(auditLog)
-      .where(where)
-      .orderBy(desc(auditLog.at), desc(auditLog.id))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
+  const t = auditLog;
+  const where = allOf([
+    q.actor ? contains(t.actor, q.actor) : undefined,
+    q.resource ? eq(t.resource, q.resource) : undefined,
+    q.action ? eq(t.action, q.action) : undefined,
+    q.resourceId ? eq(t.resourceId, q.resourceId) : undefined,
+    q.from ? gte(t.at, q.from) : undefined,
+    q.to ? lte(t.at, q.to) : undefined,
   ]);
-  return pageOf(
-    rows.map((r) => ({
+  return listPage(
+    db,
+    t,
+    { where, orderBy: [desc(t.at), desc(t.id)], page: q.page, pageSize: q.pageSize },
+    (r) => ({
       id: r.id,
       at: r.at.toISOString(),
       actor: r.actor,
@@ -73,9 +67,6 @@ export async function listAuditLog(db: Db, q: AuditQuery): Promise<Page<AuditVie
       resource: r.resource,
       resourceId: r.resourceId,
       detail: r.detail ?? null,
-    })),
-    count[0]?.n ?? 0,
-    q.page,
-    q.pageSize,
+    }),
   );
 }

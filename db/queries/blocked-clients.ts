@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { blockedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange, type Db } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 export type BlockedClientRow = typeof blockedClients.$inferSelect;
 export type BlockKind = BlockedClientRow['kind'];
@@ -50,30 +50,14 @@ export interface BlockQuery {
 
 export async function listBlockedClients(db: Db, q: BlockQuery, now = new Date()): Promise<Page<BlockedClientView>> {
   const t = blockedClients;
-  const conditions = [
+  const where = allOf([
     q.kind ? eq(t.kind, q.kind) : undefined,
     q.value ? contains(t.value, q.value) : undefined,
     q.source ? eq(t.source, q.source) : undefined,
     q.status === 'active' ? or(isNull(t.expiresAt), gt(t.expiresAt, now)) : undefined,
     q.status === 'expired' ? and(isNotNull(t.expiresAt), lte(t.expiresAt, now)) : undefined,
-  ].filter((c): c is SQL => c !== undefined);
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
-    db
-      .select()
-      .from(t)
-      .where(where)
-      .orderBy(desc(t.createdAt), asc(t.id))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
   ]);
-  return pageOf(
-    rows.map((r) => toBlockView(r, now)),
-    count[0]?.n ?? 0,
-    q.page,
-    q.pageSize,
-  );
+  return listPage(db, t, { where, orderBy: [desc(t.createdAt), asc(t.id)], page: q.page, pageSize: q.pageSize }, (r) => toBlockView(r, now));
 }
 
 export async function getBlockedClient(db: Db, id: string): Promise<BlockedClientRow | null> {

@@ -1,8 +1,8 @@
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { certificateRevocations } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange, type Db, type Statement } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 /** D1 binds at most 100 parameters per statement; a revocation row has 8. */
 const ROWS_PER_INSERT = 12;
@@ -48,25 +48,14 @@ export interface RevocationQuery {
 
 export async function listRevocations(db: Db, q: RevocationQuery): Promise<Page<RevocationView>> {
   const t = certificateRevocations;
-  const conditions = [
+  const where = allOf([
     q.serial ? contains(t.serial, q.serial) : undefined,
     q.fingerprint ? contains(t.fingerprintSha256, q.fingerprint) : undefined,
     q.issuer ? contains(t.issuerDn, q.issuer) : undefined,
     q.source ? eq(t.source, q.source) : undefined,
     q.crlId ? eq(t.crlId, q.crlId) : undefined,
-  ].filter((c): c is SQL => c !== undefined);
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
-    db
-      .select()
-      .from(t)
-      .where(where)
-      .orderBy(desc(t.createdAt), asc(t.id))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
   ]);
-  return pageOf(rows.map(toRevocationView), count[0]?.n ?? 0, q.page, q.pageSize);
+  return listPage(db, t, { where, orderBy: [desc(t.createdAt), asc(t.id)], page: q.page, pageSize: q.pageSize }, toRevocationView);
 }
 
 export async function getRevocation(db: Db, id: string): Promise<RevocationRow | null> {

@@ -1,8 +1,8 @@
-import { and, asc, eq, ne, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, ne, sql } from 'drizzle-orm';
 import { credentials } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange, type Db } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 export type CredentialRow = typeof credentials.$inferSelect;
 export type CredentialType = CredentialRow['type'];
@@ -81,24 +81,13 @@ export interface CredentialQuery {
 
 export async function listCredentials(db: Db, q: CredentialQuery): Promise<Page<CredentialView>> {
   const t = credentials;
-  const conditions = [
+  const where = allOf([
     q.type ? eq(t.type, q.type) : undefined,
     q.clientId ? contains(t.clientId, q.clientId) : undefined,
     q.username ? contains(t.username, q.username) : undefined,
     q.cn ? sql`(${contains(t.cnPattern, q.cn)} OR ${contains(t.cnRules, q.cn)})` : undefined,
-  ].filter((c): c is SQL => c !== undefined);
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
-    db
-      .select()
-      .from(t)
-      .where(where)
-      .orderBy(asc(t.name), asc(t.id))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
   ]);
-  return pageOf(rows.map(toCredentialView), count[0]?.n ?? 0, q.page, q.pageSize);
+  return listPage(db, t, { where, orderBy: [asc(t.name), asc(t.id)], page: q.page, pageSize: q.pageSize }, toCredentialView);
 }
 
 export async function getCredential(db: Db, id: string): Promise<CredentialRow | null> {

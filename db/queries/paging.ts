@@ -1,4 +1,6 @@
-import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
+import type { Db } from './config-version';
 
 /** The one page shape every admin list returns. */
 export interface Page<T> {
@@ -29,4 +31,35 @@ export function escapeLike(text: string): string {
  */
 export function contains(column: AnyColumn | SQL, text: string): SQL {
   return sql`lower(${column}) LIKE lower(${`%${escapeLike(text)}%`}) ESCAPE '\\'`;
+}
+
+/** Filters as a list where unset ones are undefined; all that are set must hold. */
+export function allOf(conditions: Array<SQL | undefined>): SQL | undefined {
+  const set = conditions.filter((c): c is SQL => c !== undefined);
+  return set.length > 0 ? and(...set) : undefined;
+}
+
+/**
+ * One page of a table and the total count, in one D1 round trip. The order
+ * must end with a unique column so paging never repeats or skips a row.
+ */
+export async function listPage<T extends SQLiteTable, V>(
+  db: Db,
+  table: T,
+  q: { where: SQL | undefined; orderBy: SQL[]; page: number; pageSize: number },
+  view: (row: T['$inferSelect']) => V,
+): Promise<Page<V>> {
+  // Drizzle's builders cannot infer row types through a generic table; the select below returns T's rows.
+  const t = table as SQLiteTable;
+  const [count, rows] = await db.batch([
+    db.select({ n: sql<number>`count(*)` }).from(t).where(q.where),
+    db
+      .select()
+      .from(t)
+      .where(q.where)
+      .orderBy(...q.orderBy)
+      .limit(q.pageSize)
+      .offset(q.page * q.pageSize),
+  ]);
+  return pageOf((rows as T['$inferSelect'][]).map(view), count[0]?.n ?? 0, q.page, q.pageSize);
 }

@@ -3,7 +3,7 @@ import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import { unauthorizedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runBatch } from './config-version';
-import { contains, pageOf, type Page } from './paging';
+import { allOf, contains, listPage, type Page } from './paging';
 
 type Db = DrizzleD1Database<Record<string, never>>;
 
@@ -176,7 +176,7 @@ function flagIn(column: typeof unauthorizedClients.tlsUsed | typeof unauthorized
 
 export async function listUnauthorizedClients(db: Db, q: UnauthorizedQuery): Promise<Page<UnauthorizedClientView>> {
   const t = unauthorizedClients;
-  const conditions = [
+  const where = allOf([
     q.clientId ? contains(t.clientId, q.clientId) : undefined,
     // Rows without a username never match a username filter.
     q.username ? contains(t.username, q.username) : undefined,
@@ -187,22 +187,11 @@ export async function listUnauthorizedClients(db: Db, q: UnauthorizedQuery): Pro
     flagIn(t.tlsUsed, q.tlsUsed),
     q.from ? gte(t.lastUpdate, q.from) : undefined,
     q.to ? lte(t.lastUpdate, q.to) : undefined,
-  ].filter((c): c is SQL => c !== undefined);
-  const where = conditions.length > 0 ? and(...conditions) : undefined;
+  ]);
   const column = UNAUTHORIZED_SORT_COLUMNS[q.sort ?? 'lastUpdate'];
   const direction = (q.order ?? 'desc') === 'asc' ? asc : desc;
-  const [count, rows] = await db.batch([
-    db.select({ n: sql<number>`count(*)` }).from(t).where(where),
-    db
-      .select()
-      .from(t)
-      .where(where)
-      // client_id breaks ties so paging never repeats or skips a row.
-      .orderBy(direction(column), asc(t.clientId))
-      .limit(q.pageSize)
-      .offset(q.page * q.pageSize),
-  ]);
-  return pageOf(rows.map(toView), count[0]?.n ?? 0, q.page, q.pageSize);
+  // client_id breaks ties so paging never repeats or skips a row.
+  return listPage(db, t, { where, orderBy: [direction(column), asc(t.clientId)], page: q.page, pageSize: q.pageSize }, toView);
 }
 
 export async function getUnauthorizedClient(db: Db, clientId: string): Promise<UnauthorizedClientView | null> {
