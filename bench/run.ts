@@ -92,11 +92,12 @@ function aclRulesSql(): string {
   const row = (i: number, access: string, topic: string) => `('bench-${i}', 'topic', 'anonymous', NULL, '${access}', '${topic}', ${i}, NULL, ${now}, ${now})`;
   const rows = Array.from({ length: aclRuleCount - 1 }, (_, i) => row(i, i % 2 ? 'read' : 'write', `fleet/site-${i}/+/telemetry/#`));
   rows.push(row(aclRuleCount - 1, 'readwrite', 'bench/#'));
-  return (
-    'INSERT INTO acl_rules (id, kind, principal_type, username, access, topic, position, comment, created_at, updated_at) VALUES\n' +
-    rows.join(',\n') +
-    ';\nUPDATE config_version SET version = version + 1;'
-  );
+  // D1 caps one statement at 100 KB: insert in chunks.
+  const inserts: string[] = [];
+  for (let i = 0; i < rows.length; i += 100) {
+    inserts.push(`INSERT INTO acl_rules (id, kind, principal_type, username, access, topic, position, comment, created_at, updated_at) VALUES\n${rows.slice(i, i + 100).join(',\n')};`);
+  }
+  return [...inserts, 'UPDATE config_version SET version = version + 1;'].join('\n');
 }
 
 const makeRuns = (z: Sizes): Run[] => [
