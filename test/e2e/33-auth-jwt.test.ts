@@ -101,4 +101,41 @@ describe('33 JWT authentication (token in the CONNECT password)', () => {
     }
     expect(jwksFetches).toBe(1);
   });
+
+  it('refuses with JWT_KEY_UNAVAILABLE (0x88 / return code 3) when the JWKS endpoint cannot be reached', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}/jwks.json`;
+    await new Promise<void>((r) => closed.close(() => r()));
+    await configure(broker, providerSql('jwt', true, 10, { keySource: 'jwks', jwksUrl: deadUrl, algorithms: ['RS256'], skipWhenNoToken: false }));
+    for (const protocolVersion of [4, 5] as const) {
+      const clientId = `jwt-nokey-${protocolVersion}`;
+      const jwt = await new SignJWT({ sub: clientId }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime(now() + 300).sign(rsaPrivate);
+      const ack = (await connackOf(broker.wsUrl, { protocolVersion, clientId, username: 'x', password: jwt })) as IConnackPacket;
+      expect(code(ack)).toBe(protocolVersion === 5 ? 0x88 : 3);
+      expect((await unauthorizedRow(broker, clientId)).reason_code).toBe('JWT_KEY_UNAVAILABLE');
+    }
+  });
+
+  it('applies the publish and subscribe rules carried in the token claims', async () => {
+    await configure(
+      broker,
+      providerSql('jwt', true, 10, { keySource: 'hmac', hmacSecret: secret, algorithms: ['HS256'], publishClaim: 'pub', subscribeClaim: 'sub_rules', skipWhenNoToken: false }),
+    );
+    const client = await connectClient(broker.wsUrl, {
+      protocolVersion: 5,
+      clientId: 'jwt-rules',
+      username: 'x',
+      password: await token({ sub: 'jwt-rules', pub: ['^farm/jwt-rules/.*$'], sub_rules: ['^farm/jwt-rules/#$'] }),
+    });
+    const allowed = await client.subscribeAsync('farm/jwt-rules/#', { qos: 1 });
+    expect(allowed[0]?.qos).toBe(1);
+    // MQTT.js rejects a SUBSCRIBE whose SUBACK carries a failure code; the packet is on the error.
+    await expect(client.subscribeAsync('farm/other/#', { qos: 1 })).rejects.toMatchObject({ packet: { granted: [0x87] } });
+    const ok = await client.publishAsync('farm/jwt-rules/temp', '21', { qos: 1 });
+    expect(ok && 'reasonCode' in ok ? ok.reasonCode : 0).toBe(0);
+    // MQTT.js rejects a publish whose PUBACK carries a failure reason code.
+    await expect(client.publishAsync('farm/other/temp', '21', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
+    await client.endAsync();
+  });
 });
