@@ -1,8 +1,10 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient } from '../e2e/mqtt-clients';
+import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
+import { connectClient, RawWsClient } from '../e2e/mqtt-clients';
+import { ScramClient } from '../support/scram-client';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { configure, settingSql } from '../support/security-fixtures';
+import { configure, providerSql, settingSql } from '../support/security-fixtures';
 import { ADMIN, adminVars, apiClient, launchBrowser, login, openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
 
 let broker: BrokerHandle;
@@ -15,7 +17,11 @@ beforeAll(async () => {
     startBroker({ vars: adminVars({ ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic', ACL_DEFAULT_POLICY: 'deny' }) }),
     launchBrowser(),
   ]);
-  await configure(broker, settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }));
+  await configure(
+    broker,
+    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }),
+    providerSql('scram', true, 20, { mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'] }),
+  );
   watched = await browser.newPage({ width: 1366, height: 900 });
   page = watched.page;
   await login(page, broker.url, ADMIN.username, ADMIN.password);
@@ -127,5 +133,32 @@ describe('30 credentials, ACL rules and the browser MQTT client', () => {
     await expect.poll(() => page.getByTestId('mqtt-error').textContent(), { timeout: 15_000 }).toMatch(/Bad User Name or Password|code 134/i);
     await expect.poll(() => page.getByTestId('mqtt-status').textContent()).toBe('disconnected');
     watched.assertNoErrors();
+  });
+
+  it('creates a SCRAM credential that a device then uses through the MQTT 5 AUTH exchange', async () => {
+    await openPage(page, 'Credentials');
+    await page.getByRole('button', { name: 'New credential' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New credential' });
+    await dialog.getByLabel('Type').selectOption('scram');
+    await dialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Weather station');
+    await dialog.getByLabel('Username').fill('weather');
+    await dialog.getByLabel('Password').fill('cumulus-nimbus');
+    await dialog.getByLabel('Mechanism').selectOption('SCRAM-SHA-512');
+    await dialog.getByRole('button', { name: 'Create' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const row = page.locator('table.data-table tbody tr', { hasText: 'Weather station' });
+    await row.waitFor();
+    expect((await row.locator('td').allTextContents()).slice(0, 3)).toEqual(['Weather station', 'scram', 'weather']);
+    expect(await page.content()).not.toContain('cumulus-nimbus');
+
+    const scram = new ScramClient('SCRAM-SHA-512', 'weather', 'cumulus-nimbus');
+    const raw = await RawWsClient.open(broker.wsUrl, 5);
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'weather-1', properties: { authenticationMethod: 'SCRAM-SHA-512', authenticationData: scram.first() } });
+    const challenge = await raw.next<IAuthPacket>('auth');
+    raw.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-512', authenticationData: scram.final(challenge.properties!.authenticationData as Buffer) } });
+    const connack = await raw.next<IConnackPacket>('connack');
+    expect(connack.reasonCode).toBe(0);
+    expect(scram.verifyServer(connack.properties!.authenticationData as Buffer)).toBe(true);
+    raw.ws.close();
   });
 });
