@@ -14,6 +14,10 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   passwd: { summary: 'manage a mosquitto-compatible password file (like mosquitto_passwd)', load: () => import('./commands/passwd') },
+  'admin create': { summary: 'create an admin or viewer account for the dashboard and the admin API', load: () => import('./commands/admin-create') },
+  'import-mosquitto': { summary: 'import a mosquitto password file and/or acl_file', load: () => import('./commands/import-mosquitto') },
+  export: { summary: 'write the whole security configuration as JSON', load: () => import('./commands/export') },
+  import: { summary: 'load a configuration document written by export', load: () => import('./commands/import') },
 };
 
 function usage(): string {
