@@ -125,8 +125,13 @@ export const brokerSettingsSchema = z
       .default({ enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }),
     /** Unauthorized Clients rows older than this are removed by the cron trigger. */
     unauthorizedRetentionDays: z.number().int().min(1).max(365).default(3),
-    /** Disconnect a client after this many denied publishes on one connection (0 = never). */
-    aclDenialsBeforeDisconnect: z.number().int().min(0).max(1_000_000).default(0),
+    /**
+     * Disconnect a client after this many denied publishes on one connection
+     * (0 = never). Left out, MQTT_ACL_DENIALS_BEFORE_DISCONNECT decides: a
+     * default here would be stored by every settings save and silently
+     * override what the operator deployed.
+     */
+    aclDenialsBeforeDisconnect: z.number().int().min(0).max(1_000_000).optional(),
   })
   .strict();
 

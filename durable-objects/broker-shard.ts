@@ -5,8 +5,9 @@ import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
 import type { ConnectionSnapshot, Transport } from '../protocol/ports';
 import { AclAuthorizer } from '../auth/acl/acl-authorizer';
+import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
-import { PrincipalStore } from './principal-store';
+import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
@@ -48,14 +49,15 @@ export class BrokerShard extends DurableObject<Env> {
       const defaultPolicy = parseAclDefaultPolicy(env);
       const authorizer = new AclAuthorizer(loadAclSnapshot({ aclRules: [], credentials: [], version: -1, defaultPolicy }));
       const principals = new PrincipalStore(ctx.storage.sql);
-      this.security.onSnapshot = (loaded) =>
+      const denialLimitFromVars = config.aclDenialsBeforeDisconnect;
+      this.security.onSnapshot = (loaded) => {
         authorizer.replaceSnapshot(
           loadAclSnapshot({ aclRules: loaded.rows.aclRules, credentials: loaded.rows.ruleCredentials, version: loaded.version, defaultPolicy }),
         );
-      this.security.onAccepted = (clientId, identity) => {
-        authorizer.bindPrincipal(clientId, identity);
-        principals.save(clientId, identity, clock.now());
+        // The engine reads its config on every denied PUBLISH, so open connections get the new limit too.
+        config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
+      this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm());
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),

@@ -1,4 +1,6 @@
+import type { AclAuthorizer } from '../auth/acl/acl-authorizer';
 import type { AuthenticatedIdentity } from '../auth/provider';
+import type { Clock } from '../protocol/ports';
 
 /**
  * Who each session authenticated as, in Durable Object SQLite. Topic ACLs
@@ -38,4 +40,23 @@ export class PrincipalStore {
     }
     return out;
   }
+}
+
+/**
+ * ShardSecurity.onAccepted for topic ACLs: binds the identity a CONNECT
+ * authenticated as and saves it at once, then, told the CONNECT's fate,
+ * keeps it or puts back (in memory and in storage) the binding it replaced.
+ */
+export function bindOnAuthentication(authorizer: AclAuthorizer, store: PrincipalStore, clock: Clock) {
+  return (clientId: string, identity: AuthenticatedIdentity) => {
+    const binding = authorizer.bindPrincipal(clientId, identity);
+    store.save(clientId, identity, clock.now());
+    return (accepted: boolean): void => {
+      if (accepted) return binding.keep();
+      binding.undo();
+      const kept = authorizer.boundIdentity(clientId);
+      if (kept) store.save(clientId, kept, clock.now());
+      else store.delete(clientId);
+    };
+  };
 }

@@ -60,8 +60,11 @@ export class ShardSecurity {
   readonly cache: SqliteVerifiedCache;
   /** Called with each new snapshot (the ACL authorizer listens). */
   onSnapshot: ((loaded: LoadedSecurity) => void) | null = null;
-  /** Called when a CONNECT is accepted, with the identity the ACLs will use. */
-  onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => void) | null = null;
+  /**
+   * Called when a CONNECT authenticates, with the identity the ACLs will use;
+   * what it returns is told the CONNECT's fate (AuthDecision.settle).
+   */
+  onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => ((accepted: boolean) => void) | void) | null = null;
 
   constructor(
     private readonly env: Record<string, unknown> & { DB: D1Database },
@@ -191,8 +194,8 @@ export class ShardSecurity {
     }
     if (outcome.kind === 'accept') {
       this.recorder.succeeded(request.clientId);
-      this.onAccepted?.(request.clientId, outcome.identity);
-      return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData };
+      const settle = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
+      return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle };
     }
     const reason = REFUSAL_REASONS[outcome.primary.code];
     const text = describeRefusals(outcome);

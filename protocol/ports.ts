@@ -62,7 +62,19 @@ export interface AuthRequest {
 }
 
 export type AuthDecision =
-  | { ok: true; username: string | null; /** Enhanced authentication: data for the CONNACK. */ authenticationData?: Uint8Array }
+  | {
+      ok: true;
+      username: string | null;
+      /** Enhanced authentication: data for the CONNACK. */
+      authenticationData?: Uint8Array;
+      /**
+       * Called once with the CONNECT's fate: true when it was accepted, false
+       * when it was refused after authenticating (a will the client may not
+       * publish) or the client left before CONNACK. Whatever authentication
+       * set up for this client id (the identity its ACLs use) is kept or undone.
+       */
+      settle?(accepted: boolean): void;
+    }
   | {
       /** Enhanced authentication needs another round trip: send AUTH 0x18 with this data, pass the reply to next(). */
       ok: 'continue';

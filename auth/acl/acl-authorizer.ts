@@ -24,6 +24,22 @@ export interface BoundPrincipal {
   identity: AuthenticatedIdentity;
 }
 
+/**
+ * A binding made while a CONNECT is still being handled. It is in force at
+ * once (the CONNECT's own will is checked under it), and the engine settles
+ * it once the CONNECT is answered.
+ */
+export interface PendingBinding {
+  /** The CONNECT was accepted: the bindings it replaced are gone for good. */
+  keep(): void;
+  /**
+   * The CONNECT was refused or abandoned after authentication: the binding
+   * in force before it comes back, so a session still connected under this
+   * client id is not judged by the rules of the newcomer that was turned away.
+   */
+  undo(): void;
+}
+
 /** `explain` input: a live principal, or anyone given by username or full identity (the admin API's tester). */
 export interface ExplainPrincipal extends Principal {
   identity?: AuthenticatedIdentity;
@@ -35,6 +51,8 @@ class PrincipalState {
   readonly publish = new Map<string, boolean>();
   readonly subscribe = new Map<string, boolean>();
   readonly receive = new Map<string, boolean>();
+  /** The binding this one replaced, kept until the CONNECT that made this one is settled. */
+  previous: PrincipalState | null = null;
 
   constructor(
     readonly clientId: string,
@@ -59,7 +77,8 @@ const EMPTY_SNAPSHOT: AclSnapshot = { aclRules: [], credentialRules: null, defau
  * maps, so a cached publish or delivery costs two map look-ups and allocates
  * nothing. A new snapshot drops every compiled rule and cached answer.
  *
- * Principals are bound by client id when a CONNECT is accepted. A client id
+ * Principals are bound by client id when a CONNECT authenticates, and the
+ * binding is kept or undone once the CONNECT is answered. A client id
  * with no binding is anonymous without identity rules: only ACL rows for
  * anonymous clients and for everyone, then the default policy, apply.
  */
@@ -97,9 +116,22 @@ export class AclAuthorizer implements Authorizer {
     this.unbound.clear();
   }
 
-  bindPrincipal(clientId: string, identity: AuthenticatedIdentity): void {
-    this.bound.set(clientId, new PrincipalState(clientId, identity));
+  bindPrincipal(clientId: string, identity: AuthenticatedIdentity): PendingBinding {
+    const state = new PrincipalState(clientId, identity);
+    state.previous = this.bound.get(clientId) ?? null;
+    this.bound.set(clientId, state);
     this.unbound.delete(clientId);
+    return {
+      keep: () => {
+        state.previous = null;
+      },
+      undo: () => this.undoBinding(state),
+    };
+  }
+
+  /** The identity a client id is bound to now, if any (for persisting a binding after an undo). */
+  boundIdentity(clientId: string): AuthenticatedIdentity | null {
+    return this.bound.get(clientId)?.identity ?? null;
   }
 
   unbindPrincipal(clientId: string): void {
@@ -142,6 +174,34 @@ export class AclAuthorizer implements Authorizer {
       ? this.compiledOf(state)
       : compilePrincipal(this.compiled, { clientId: principal.clientId, username: principal.username, identity: principal.identity ?? null });
     return evaluate(compiled, action, topic);
+  }
+
+  /**
+   * Bindings of one client id form a chain: the newest is in force, each
+   * remembers the one it replaced until its CONNECT is settled. Undoing one
+   * takes it out of the chain, so two CONNECTs for the same id settled out of
+   * order still leave the right binding in force.
+   */
+  private undoBinding(state: PrincipalState): void {
+    const top = this.bound.get(state.clientId);
+    if (top === state) {
+      const previous = state.previous;
+      if (previous) {
+        // Its cached answers may predate a snapshot that arrived meanwhile.
+        previous.reset();
+        this.bound.set(state.clientId, previous);
+      } else {
+        this.bound.delete(state.clientId);
+      }
+    } else {
+      for (let s: PrincipalState | null | undefined = top; s; s = s.previous) {
+        if (s.previous === state) {
+          s.previous = state.previous;
+          break;
+        }
+      }
+    }
+    state.previous = null;
   }
 
   private stateOf(clientId: string): PrincipalState {

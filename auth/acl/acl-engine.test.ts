@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IDisconnectPacket, IPubackPacket, IPublishPacket, IPubrecPacket, ISubackPacket } from 'mqtt-packet';
 import { EngineHarness, type TestClient } from '../../protocol/engine/testing/engine-harness';
+import type { AuthDecision } from '../../protocol/ports';
 import type { AuthenticatedIdentity } from '../provider';
 import { AclAuthorizer } from './acl-authorizer';
 import type { AclRuleRecord, AclSnapshot, CredentialRules } from './evaluator';
@@ -33,24 +34,32 @@ function snapshot(aclRules: AclRuleRecord[], credentials: Record<string, Credent
   return { aclRules, credentialRules: new Map(Object.entries(credentials)), defaultPolicy: 'deny', version };
 }
 
-/** A broker whose authenticator binds each client to an identity, as the Durable Object does. */
-function broker(options: { denialsBeforeDisconnect?: number; credentials?: Record<string, CredentialRules> } = {}) {
+function identityOf(username: string | null): AuthenticatedIdentity {
+  return {
+    provider: username === null ? 'anonymous' : 'basic',
+    credentialId: username === 'device' ? 'cred-device' : null,
+    username,
+    cn: null,
+    rules: null,
+  };
+}
+
+/**
+ * A broker whose authenticator binds each client to an identity and lets the
+ * engine settle the binding, as the Durable Object does. With `gate`, every
+ * authentication waits for it, like a D1 look-up.
+ */
+function broker(options: { denialsBeforeDisconnect?: number; credentials?: Record<string, CredentialRules>; gate?: () => Promise<void> } = {}) {
   const acl = new AclAuthorizer(snapshot(RULES, options.credentials));
+  const bind = (clientId: string, username: string | null): AuthDecision => {
+    const binding = acl.bindPrincipal(clientId, identityOf(username));
+    return { ok: true, username, settle: (accepted) => (accepted ? binding.keep() : binding.undo()) };
+  };
   const h = new EngineHarness({
     authorizer: acl,
     config: { aclDenialsBeforeDisconnect: options.denialsBeforeDisconnect ?? 0 },
     authenticator: {
-      authenticate: (r) => {
-        const identity: AuthenticatedIdentity = {
-          provider: r.username === null ? 'anonymous' : 'basic',
-          credentialId: r.username === 'device' ? 'cred-device' : null,
-          username: r.username,
-          cn: null,
-          rules: null,
-        };
-        acl.bindPrincipal(r.clientId, identity);
-        return { ok: true, username: r.username };
-      },
+      authenticate: (r) => (options.gate ? options.gate().then(() => bind(r.clientId, r.username)) : bind(r.clientId, r.username)),
     },
   });
   return { h, acl };
@@ -169,6 +178,47 @@ describe.each([4, 5] as const)('topic ACLs over MQTT %s', (v) => {
     const allowed = await connected(h, v, 'alice', { will: { topic: 'a/dead', payload: Buffer.from('x'), qos: 0, retain: false } });
     allowed.close();
     expect(topics(watch)).toEqual(['a/dead']);
+  });
+
+  it('leaves a connected session under its own identity when a CONNECT for its client id is refused after authenticating', async () => {
+    const { h, acl } = broker();
+    const alice = await connected(h, v, 'alice', { clientId: 'shared' });
+    expect(await subscribed(alice, 'a/#')).toEqual([1]);
+    // bob authenticates for the same client id, but may not publish his will: refused before any takeover.
+    const intruder = h.client(5);
+    const connack = (await intruder.connect({ clientId: 'shared', username: 'bob', will: { topic: 'a/dead', payload: Buffer.from('x'), qos: 0, retain: false } })) as IConnackPacket;
+    expect(connack.reasonCode).toBe(0x87);
+    expect(intruder.closed).toBe(true);
+
+    expect(acl.boundIdentity('shared')?.username).toBe('alice');
+    const root = await connected(h, v, 'root');
+    await root.send(publish('a/after', 0));
+    expect(topics(alice)).toEqual(['a/after']);
+    await alice.send(publish('a/mine', 1, 7));
+    expect(alice.take<IPubackPacket>('puback').reasonCode ?? 0).toBe(0);
+    expect(alice.closed).toBe(false);
+  });
+
+  it('undoes the binding of a client that leaves while it is being authenticated', async () => {
+    let open!: () => void;
+    let gated = false;
+    const { h, acl } = broker({ gate: () => (gated ? new Promise<void>((resolve) => (open = resolve)) : Promise.resolve()) });
+    const alice = await connected(h, v, 'alice', { clientId: 'shared' });
+    expect(await subscribed(alice, 'a/#')).toEqual([1]);
+    gated = true;
+    const leaving = h.client(v);
+    const connecting = leaving.connect({ clientId: 'shared', username: 'bob' }).catch(() => null);
+    await Promise.resolve();
+    leaving.close();
+    open();
+    await connecting;
+    gated = false;
+
+    expect(acl.boundIdentity('shared')?.username).toBe('alice');
+    const root = await connected(h, v, 'root');
+    await root.send(publish('a/after', 0));
+    expect(topics(alice)).toEqual(['a/after']);
+    expect(alice.closed).toBe(false);
   });
 
   it('checks the will topic again when the will is published', async () => {

@@ -1,4 +1,4 @@
-export { AclAuthorizer, type AclAuthorizerOptions, type BoundPrincipal, type ExplainPrincipal } from './acl-authorizer';
+export { AclAuthorizer, type AclAuthorizerOptions, type BoundPrincipal, type ExplainPrincipal, type PendingBinding } from './acl-authorizer';
 export {
   compileAclSnapshot,
   compilePrincipal,
@@ -14,4 +14,5 @@ export {
   type DecidedBy,
   type DecisionSource,
 } from './evaluator';
+export { aclDenialLimit } from './denial-limit';
 export { loadAclSnapshot, parseAclDefaultPolicy, type AclSnapshotRows } from './load-snapshot';

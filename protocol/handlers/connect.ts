@@ -45,19 +45,24 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
     clientIdAssigned: conn.assignedClientId !== null,
   });
   const proceed = (d: AuthDecision): Promise<void> | void => {
-    if (conn.state === 'closed') return;
+    if (conn.state === 'closed') {
+      // Gone while authenticating (connect timeout, socket closed): nothing was accepted.
+      if (d.ok === true) d.settle?.(false);
+      return;
+    }
     if (d.ok === 'continue') return continueAuthentication(engine, conn, d, proceed);
     if (!d.ok) return refuse(engine, conn, d, clientId, packet);
     conn.username = d.username;
     conn.connackAuthenticationData = d.authenticationData ?? null;
-    if (will && !engine.authorizer.canPublish({ clientId, username: d.username }, will.message.topic)) {
-      if (version === 5) {
-        return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
-      }
-      // 3.1.1 has no way to say it: accept the connection, never send the will.
-      return openSession(engine, conn, packet, clientId, version, null, engine.clock.now());
+    // The will is checked as the identity just authenticated, which is why that identity is in force before the CONNECT is settled.
+    const willAllowed = !will || engine.authorizer.canPublish({ clientId, username: d.username }, will.message.topic);
+    if (!willAllowed && version === 5) {
+      d.settle?.(false);
+      return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
     }
-    openSession(engine, conn, packet, clientId, version, will, engine.clock.now());
+    d.settle?.(true);
+    // 3.1.1 has no way to refuse a will alone: accept the connection, never send the will.
+    openSession(engine, conn, packet, clientId, version, willAllowed ? will : null, engine.clock.now());
   };
   if (decision instanceof Promise) return decision.then(proceed);
   return proceed(decision);

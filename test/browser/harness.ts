@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { adminSession } from '../support/admin-session';
 
 /**
  * Debian's Chromium driven by playwright-core: never a downloaded browser.
@@ -135,22 +136,11 @@ export async function createViewer(baseUrl: string): Promise<void> {
 
 /** The admin API from Node, for setting up and checking what the browser did. */
 export async function apiClient(baseUrl: string, account = ADMIN) {
-  const login = await fetch(`${baseUrl}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(account),
-  });
-  if (!login.ok) throw new Error(`login as ${account.username} failed: ${login.status} ${await login.text()}`);
-  const { token } = (await login.json()) as { token: string };
+  const { token, api } = await adminSession(baseUrl, account);
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await fetch(`${baseUrl}/api/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const res = await api<T>(method, path, body);
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
   }
   return {
     token,

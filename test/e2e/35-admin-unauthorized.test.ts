@@ -1,5 +1,6 @@
 import type { IConnackPacket, IClientOptions } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminSession, type AdminCall } from '../support/admin-session';
 import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
 import { connackOf, connectClient } from './mqtt-clients';
 
@@ -11,17 +12,8 @@ import { connackOf, connectClient } from './mqtt-clients';
 
 const ADMIN = { username: 'e2e-admin', password: 'e2e-admin-password' };
 let broker: BrokerHandle;
-let token: string;
+let api: AdminCall;
 
-async function api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${broker.url}/api/v1${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
-}
 
 interface Row {
   clientId: string;
@@ -72,9 +64,7 @@ beforeAll(async () => {
       ADMIN_PASSWORD: ADMIN.password,
     },
   });
-  const login = await fetch(`${broker.url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  expect(login.status).toBe(200);
-  token = ((await login.json()) as { token: string }).token;
+  ({ api } = await adminSession(broker.url, ADMIN));
 
   // Every refusal here comes from a few addresses: automatic bans would get in the way.
   const settings = await api('PUT', '/settings', { autoBan: { enabled: false } });

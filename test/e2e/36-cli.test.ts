@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminLogin, adminSession, callerWith } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { collectMessages, connackOf, connectClient, until, type RecordingClient } from './mqtt-clients';
 
@@ -71,26 +72,17 @@ async function ok(args: string[], options?: Parameters<typeof edgemq>[1]): Promi
   return r.stdout;
 }
 
-async function login(broker: BrokerHandle, username: string, password: string): Promise<{ status: number; body: { token: string; role: string; username: string } }> {
-  const res = await fetch(`${broker.url}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }) });
-  return { status: res.status, body: (await res.json()) as { token: string; role: string; username: string } };
-}
+const login = (broker: BrokerHandle, username: string, password: string) => adminLogin(broker.url, { username, password });
 
 async function tokenFor(broker: BrokerHandle, username: string, password: string): Promise<string> {
-  const r = await login(broker, username, password);
-  expect(r.status, JSON.stringify(r.body)).toBe(200);
-  return r.body.token;
+  return (await adminSession(broker.url, { username, password })).token;
 }
 
+/** An admin API call that must succeed; its body. */
 async function api<T>(broker: BrokerHandle, bearer: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${broker.url}/api/v1${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${bearer}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  expect(res.ok, `${method} ${path}: ${text}`).toBe(true);
-  return JSON.parse(text) as T;
+  const res = await callerWith(broker.url, bearer)<T>(method, path, body);
+  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBeLessThan(300);
+  return res.body;
 }
 
 const connackCode = (ack: IConnackPacket) => (ack.reasonCode ?? ack.returnCode) as number;

@@ -87,7 +87,6 @@ describe('/settings', () => {
       silentRefusal: false,
       autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] },
       unauthorizedRetentionDays: 3,
-      aclDenialsBeforeDisconnect: 0,
     });
     const v0 = await configVersion();
     const res = await api('PUT', '/settings', { token: admin, body: { clientIdPrefixes: ['plant-'], unauthorizedRetentionDays: 7 } });
@@ -95,6 +94,13 @@ describe('/settings', () => {
     expect(res.body).toMatchObject({ clientIdPrefixes: ['plant-'], unauthorizedRetentionDays: 7, silentRefusal: false });
     expect(await configVersion()).toBe(v0 + 1);
     expect((await api('GET', '/settings', { token: viewer })).body.clientIdPrefixes).toEqual(['plant-']);
+    // Left out, the denial limit is not stored, so MQTT_ACL_DENIALS_BEFORE_DISCONNECT keeps deciding.
+    const stored = async () => (await env.DB.prepare('SELECT key FROM broker_settings ORDER BY key').all<{ key: string }>()).results.map((r) => r.key);
+    expect(await stored()).not.toContain('aclDenialsBeforeDisconnect');
+    const limited = await api('PUT', '/settings', { token: admin, body: { clientIdPrefixes: ['plant-'], unauthorizedRetentionDays: 7, aclDenialsBeforeDisconnect: 5 } });
+    expect(limited.body.aclDenialsBeforeDisconnect).toBe(5);
+    expect(await stored()).toContain('aclDenialsBeforeDisconnect');
+    expectError(await api('PUT', '/settings', { token: admin, body: { aclDenialsBeforeDisconnect: -1 } }), 400, 'validation_error', 'aclDenialsBeforeDisconnect');
     expectError(await api('PUT', '/settings', { token: admin, body: { unauthorizedRetentionDays: 0 } }), 400, 'validation_error', 'unauthorizedRetentionDays');
     expectError(await api('PUT', '/settings', { token: admin, body: { autoBan: { maxFailures: 'ten' } } }), 400, 'validation_error', 'autoBan.maxFailures');
     expectError(await api('PUT', '/settings', { token: admin, body: { surprise: true } }), 400, 'validation_error');
