@@ -9,7 +9,10 @@
  *                told otherwise, a quick run writes nothing unless told
  *   --profile    afterwards, repeat EdgeMQ's scenarios with the V8 sampling
  *                profiler attached to the Worker and report the hottest code
- *                (kept apart so the profiler cannot skew the measured runs)
+ *                (kept apart so the profiler cannot skew the measured runs);
+ *                on by default for a full run, whose report must show where
+ *                the time goes
+ *   --no-profile skip that
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -33,14 +36,14 @@ const option = (name: string) => {
   if (!value || value.startsWith('--')) throw new Error(`${name} needs a value`);
   return value;
 };
-const known = new Set(['--only', '--quick', '--out', '--profile', '--runs']);
+const known = new Set(['--only', '--quick', '--out', '--profile', '--no-profile', '--runs']);
 for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown flag ${a}`);
 
 const quick = flag('--quick');
+const profiling = flag('--profile') || (!quick && !flag('--no-profile'));
 const only = (option('--only') ?? 'edgemq,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
 for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (edgemq, aedes, mosquitto)`);
 const out = option('--out') ?? (quick ? undefined : 'docs/benchmarks.md');
-const profiling = flag('--profile');
 
 interface Sizes {
   latency: number;
