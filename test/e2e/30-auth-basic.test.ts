@@ -175,4 +175,20 @@ describe('30 basic authentication and the Unauthorized Clients log', () => {
     const ack = (await connackOf(broker.wsUrl, { protocolVersion: 5, clientId: 'anon-wrong', username: 'alice', password: 'bad' })) as IConnackPacket;
     expect(ack.reasonCode).toBe(0x86);
   });
+
+  it('refuses everyone with NO_PROVIDER_ENABLED once every provider is disabled (5 / 0x87), right credentials included', async () => {
+    await configure(broker, providerSql('anonymous', false, 100), providerSql('basic', false, 10));
+    for (const protocolVersion of versions) {
+      for (const [who, creds] of [['alice', { username: 'alice', password: 's3cret' }], ['anon', {}]] as const) {
+        const clientId = `none-enabled-${who}-${protocolVersion}`;
+        const ack = (await connackOf(broker.wsUrl, { protocolVersion, clientId, ...creds })) as IConnackPacket;
+        expect(code(ack), clientId).toBe(protocolVersion === 5 ? 0x87 : 5);
+        expect((await unauthorizedRow(broker, clientId)).reason_code, clientId).toBe('NO_PROVIDER_ENABLED');
+      }
+    }
+    await configure(broker, providerSql('basic', true, 10));
+    const back = await connectClient(broker.wsUrl, { protocolVersion: 5, clientId: 'alice-back', username: 'alice', password: 's3cret' });
+    expect(back.connected).toBe(true);
+    await back.endAsync();
+  });
 });

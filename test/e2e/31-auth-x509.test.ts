@@ -76,6 +76,8 @@ describe('31 X.509 client certificates (mTLS fields from the platform)', () => {
       ['platform-revoked', tls(certs.tlsClientAuth(device, [fleetCa], { certRevoked: '1' })), 'CERTIFICATE_REVOKED', true],
       ['our-crl', tls(certs.tlsClientAuth(revoked, [fleetCa])), 'CERTIFICATE_REVOKED', true],
       ['no-cn', tls(certs.tlsClientAuth(noCn, [fleetCa])), 'FAILED_TO_GET_CLIENT_CERT_CN', true],
+      // Without its issuer in the chain, no certificate has a CN to match credentials against.
+      ['no-cn-anywhere', tls(certs.tlsClientAuth(noCn, [])), 'FAILED_TO_GET_CERT_CN', true],
       ['stranger', tls(certs.tlsClientAuth(stranger, [])), 'NO_MATCHING_X509_CREDENTIALS', true],
       ['lab', tls(certs.tlsClientAuth(lab, [fleetCa])), 'NO_AUTHORIZATION_RULES_FOR_CN', true],
       ['garbage', tls(certs.tlsClientAuth(device, [fleetCa], { certRFC9440: ':not base64 at all!:' })), 'CANNOT_PARSE_SSL_CREDENTIALS', true],
@@ -88,7 +90,7 @@ describe('31 X.509 client certificates (mTLS fields from the platform)', () => {
         expect(r.row.tls_used, name).toBe(tlsUsed ? 1 : 0);
       }
     }
-    // Twenty refusals, each read back from D1 through wrangler.
+    // Twenty-two refusals, each read back from D1 through wrangler.
   }, 240_000);
 
   it('believes RFC 9440 Client-Cert headers only from a configured trusted proxy', async () => {
