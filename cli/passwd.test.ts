@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ITERATIONS, verifyPassword } from '../auth/passwords/password-hash';
+import { runProcess, type ProcessResult } from '../test/support/run-process';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'edgemq.mjs');
@@ -39,23 +40,8 @@ function runners(): Runner[] {
   return list;
 }
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(runner: Runner, args: string[], input = ''): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(runner.command, [...runner.prefix, ...args], { cwd: ROOT, env: runner.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function run(runner: Runner, args: string[], input = ''): Promise<ProcessResult> {
+  return runProcess(runner.command, [...runner.prefix, ...args], { cwd: ROOT, env: runner.env, input });
 }
 
 let dir: string;

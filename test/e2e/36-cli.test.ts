@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,7 @@ import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminLogin, adminSession, callerWith } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { runProcess, type ProcessResult } from '../support/run-process';
 import { collectMessages, connackOf, connectClient, until, type RecordingClient } from './mqtt-clients';
 
 /**
@@ -44,25 +45,10 @@ topic read alice/public
 pattern readwrite devices/%u/#
 `;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function edgemq(args: string[], { input = '', env = {} }: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-    if (!('EDGEMQ_TOKEN' in env)) delete childEnv.EDGEMQ_TOKEN;
-    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function edgemq(args: string[], { input = '', env = {} }: { input?: string; env?: Record<string, string> } = {}): Promise<ProcessResult> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!('EDGEMQ_TOKEN' in env)) delete childEnv.EDGEMQ_TOKEN;
+  return runProcess(NODE, [BIN, ...args], { cwd: ROOT, env: childEnv, input });
 }
 
 /** Expects success and shows the command's own words when it failed. */
@@ -284,6 +270,7 @@ describe('36 the edgemq admin commands against running brokers', () => {
       code: 1,
       stdout: '',
       stderr: `Error: cannot read configuration document ${missing}: it does not exist.\n`,
+      timedOut: false,
     });
 
     const noTarget = await edgemq(['import-mosquitto', '--passwd', path.join(dir, 'passwd')]);

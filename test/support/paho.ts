@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runProcess, type ProcessResult } from './run-process';
 
 const pahoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../e2e/paho');
 
@@ -10,12 +10,7 @@ const pahoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../e
  */
 export const DEBIAN_PYTHON = '/usr/bin/python3';
 
-export interface PahoResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
+export type PahoResult = ProcessResult;
 
 /** Runs test/e2e/paho/<script> with Debian's python3; never rejects, a timeout kills it. */
 export function runPaho(script: string, args: string[], timeoutMs: number): Promise<PahoResult> {
@@ -24,25 +19,5 @@ export function runPaho(script: string, args: string[], timeoutMs: number): Prom
   delete env.PYTHONHOME;
   delete env.PYTHONPATH;
   delete env.VIRTUAL_ENV;
-  return new Promise((resolve) => {
-    const child = spawn(DEBIAN_PYTHON, [path.join(pahoDir, script), ...args], { cwd: pahoDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      stderr += `\n[killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}${error.message}`, timedOut });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut });
-    });
-  });
+  return runProcess(DEBIAN_PYTHON, [path.join(pahoDir, script), ...args], { cwd: pahoDir, env, timeoutMs });
 }
