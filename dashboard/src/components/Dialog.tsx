@@ -1,5 +1,5 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { errorMessage } from '../api/client';
+import { ApiError, errorMessage } from '../api/client';
 
 /**
  * A modal on the native <dialog>: the browser traps focus, Escape closes it
@@ -118,11 +118,32 @@ export function ConfirmDialog({
       }
     >
       <div>{message}</div>
-      {error ? (
-        <p className="form-error" role="alert">
-          {errorMessage(error)}
-        </p>
-      ) : null}
+      <FormError error={error} />
     </Dialog>
+  );
+}
+
+/** A failed request, announced where the form is, with the field the API named. */
+export function FormError({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p className="form-error" role="alert">
+      {error instanceof ApiError && error.field ? `${error.field}: ` : ''}
+      {errorMessage(error)}
+    </p>
+  );
+}
+
+/** Cancel and submit for a form in a dialog; the submit button waits while the request runs. */
+export function FormFooter({ busy, submitLabel, onCancel }: { busy: boolean; submitLabel: string; onCancel: () => void }) {
+  return (
+    <div className="dialog-footer">
+      <button type="button" className="btn" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="btn btn-primary" disabled={busy}>
+        {busy ? 'Saving…' : submitLabel}
+      </button>
+    </div>
   );
 }

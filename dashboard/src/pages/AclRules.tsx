@@ -6,7 +6,7 @@ import { api, ApiError, errorMessage, seg } from '../api/client';
 import { readList } from '../api/queries';
 import type { AclAccess, AclPrincipal, AclRule, AclRuleInput, AclTestRequest, AclTestResult } from '../api/types';
 import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -250,12 +250,7 @@ function TopicTester({ onDecided }: { onDecided: (ruleId: string | null) => void
             <strong>{result.allowed ? 'Allowed' : 'Denied'}</strong> — decided by {decision.text}
           </p>
         )}
-        {error ? (
-          <p className="form-error" role="alert">
-            {error instanceof ApiError && error.field ? `${error.field}: ` : ''}
-            {errorMessage(error)}
-          </p>
-        ) : null}
+        <FormError error={error} />
       </div>
     </section>
   );
@@ -335,19 +330,8 @@ function RuleDialog({
           error={fieldError('position')}
         />
         <TextField label="Comment" name="comment" value={form.comment ?? ''} onChange={(v) => setForm({ ...form, comment: v })} />
-        {error ? (
-          <p className="form-error" role="alert">
-            {errorMessage(error)}
-          </p>
-        ) : null}
-        <div className="dialog-footer">
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn-primary" disabled={busy}>
-            {busy ? 'Saving…' : rule ? 'Save' : 'Create'}
-          </button>
-        </div>
+        <FormError error={error} />
+        <FormFooter busy={busy} submitLabel={rule ? 'Save' : 'Create'} onCancel={onClose} />
       </form>
     </Dialog>
   );

@@ -1,10 +1,11 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, errorMessage } from '../api/client';
+import { api, errorMessage } from '../api/client';
 import { readList } from '../api/queries';
 import type { AuthProviderEntry, ProviderType } from '../api/types';
 import { CheckboxField, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
+import { FormError } from '../components/Dialog';
 import { PageHeader } from '../components/PageHeader';
 import { Empty, ErrorState, Loading } from '../components/States';
 import { useToast } from '../components/Toasts';
@@ -164,12 +165,7 @@ function ProviderCard({
             <CheckboxField label="Enabled" checked={enabled} onChange={setEnabled} />
             <SettingsFields type={entry.type} settings={settings} secretsSet={entry.secretsSet ?? []} onChange={setSettings} />
           </fieldset>
-          {error ? (
-            <p className="form-error" role="alert">
-              {error instanceof ApiError && error.field ? `${error.field}: ` : ''}
-              {errorMessage(error)}
-            </p>
-          ) : null}
+          <FormError error={error} />
           {canWrite && (
             <button type="submit" className="btn btn-primary" disabled={busy}>
               {busy ? 'Saving…' : 'Save settings'}

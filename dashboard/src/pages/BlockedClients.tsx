@@ -2,11 +2,11 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, errorMessage, seg } from '../api/client';
+import { api, ApiError, seg } from '../api/client';
 import { readList } from '../api/queries';
 import type { BlockedClient, BlockKind } from '../api/types';
 import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -207,19 +207,8 @@ function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null;
           <small className="field-hint">Empty blocks until removed.</small>
         </div>
         <TextField label="Description" name="description" value={description} onChange={setDescription} />
-        {error ? (
-          <p className="form-error" role="alert">
-            {errorMessage(error)}
-          </p>
-        ) : null}
-        <div className="dialog-footer">
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn-primary" disabled={busy}>
-            {busy ? 'Saving…' : entry ? 'Save' : 'Block'}
-          </button>
-        </div>
+        <FormError error={error} />
+        <FormFooter busy={busy} submitLabel={entry ? 'Save' : 'Block'} onCancel={onClose} />
       </form>
     </Dialog>
   );

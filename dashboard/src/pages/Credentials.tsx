@@ -3,11 +3,11 @@ import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { Link } from 'wouter';
 import { useAuth } from '../api/auth';
-import { api, ApiError, errorMessage, seg } from '../api/client';
+import { api, ApiError, seg } from '../api/client';
 import { readList } from '../api/queries';
 import type { CnRule, Credential, CredentialInput, CredentialType } from '../api/types';
 import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
 import { BoolBadge, CheckboxField, DebouncedInput, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -417,19 +417,8 @@ function CredentialDialog({
             </button>
           </fieldset>
         )}
-        {error && (
-          <p className="form-error" role="alert">
-            {errorMessage(error)}
-          </p>
-        )}
-        <div className="dialog-footer">
-          <button type="button" className="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="btn btn-primary" disabled={busy}>
-            {busy ? 'Saving…' : editing ? 'Save' : 'Create'}
-          </button>
-        </div>
+        <FormError error={error} />
+        <FormFooter busy={busy} submitLabel={editing ? 'Save' : 'Create'} onCancel={onClose} />
       </form>
     </Dialog>
   );
