@@ -603,6 +603,13 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
     version = protocolVersion;
   }
 
+  const result = decodeAs(version, raw, headerSize, type);
+  // A CONNECT that names its version but is broken still gets an answer the client can read.
+  if (!result.ok && protocolVersion === null) result.connectProtocolVersion = version;
+  return result;
+}
+
+function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type: number): DecodeResult {
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const parsed = parserFor(version).decode(buffer, headerSize);
   if ('error' in parsed) return fail(reasonCodeOf(parsed.error, version), parsed.error.message);

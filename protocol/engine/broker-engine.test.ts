@@ -50,6 +50,27 @@ describe('CONNECT / CONNACK', () => {
     expect(c.received).toHaveLength(0);
   });
 
+  it('tells a 5.0 client why its CONNECT is broken (CONNACK 0x81 / 0x82 with a reason string), and closes on a 3.1.1 one', async () => {
+    const h = new EngineHarness();
+    const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/ /g, ''), 'hex'));
+    const zeroReceiveMax = h.client(5);
+    await zeroReceiveMax.sendRaw(hex('1011 0004 4d515454 05 02 001e 03 210000 0001 61'));
+    const protocolError = zeroReceiveMax.take<IConnackPacket>('connack');
+    expect(protocolError.reasonCode).toBe(0x82);
+    expect(protocolError.properties?.reasonString).toBe('property receiveMaximum must not be 0');
+    expect(zeroReceiveMax.closed).toBe(true);
+
+    const willQos3 = h.client(5);
+    await willQos3.sendRaw(hex('1017 0004 4d515454 05 1c 001e 00 0003 616263 00 0001 61 0001 62'));
+    expect(willQos3.take<IConnackPacket>('connack').reasonCode).toBe(0x81);
+    expect(willQos3.closed).toBe(true);
+
+    const v4 = h.client(4);
+    await v4.sendRaw(hex('1015 0004 4d515454 04 1c 001e 0003 616263 0001 61 0001 62'));
+    expect(v4.received).toHaveLength(0);
+    expect(v4.closed).toBe(true);
+  });
+
   it('answers a second CONNECT with DISCONNECT 0x82 in 5.0', async () => {
     const h = new EngineHarness();
     const c = h.client(5);

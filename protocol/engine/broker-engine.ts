@@ -360,6 +360,11 @@ export class BrokerEngine {
       const v = decoded.connectProtocolVersion === 5 ? 5 : 4;
       conn.protocolVersion = v;
       this.send(conn, v === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: RC.UNSUPPORTED_PROTOCOL_VERSION } : { cmd: 'connack', sessionPresent: false, returnCode: 1 });
+    } else if (decoded.connectProtocolVersion === 5 && decoded.reasonCode >= 0x80) {
+      // 5.0 lets the server say why before closing [MQTT-4.13.1-1]; a device developer
+      // then sees "Receive Maximum of 0" instead of a silent close. 3.1.1 has no code for it.
+      conn.protocolVersion = 5;
+      this.send(conn, { cmd: 'connack', sessionPresent: false, reasonCode: decoded.reasonCode, properties: { reasonString: decoded.message.slice(0, 200) } });
     }
     this.closeConnection(conn, 'protocol-error', 1002, decoded.message);
   }

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IDisconnectPacket } from 'mqtt-packet';
+import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
 
@@ -50,6 +50,29 @@ describe('13 malformed and hostile input', () => {
     v4.sendBytes(Buffer.from([0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00]));
     await v4.waitClosed();
     expect(v4.packets.filter((p) => p.cmd !== 'connack')).toHaveLength(0);
+    await bystanderStillWorks();
+  });
+
+  it('answers a broken 5.0 CONNECT with CONNACK 0x81 / 0x82 and the reason, and closes a broken 3.1.1 CONNECT without one', async () => {
+    // Receive Maximum 0 is a Protocol Error [MQTT-3.1.2.11.3].
+    const zeroReceiveMax = await RawWsClient.open(broker.wsUrl, 5);
+    zeroReceiveMax.sendBytes(Buffer.from('1011 0004 4d515454 05 02 001e 03 210000 0001 61'.replace(/ /g, ''), 'hex'));
+    const refused = (await zeroReceiveMax.next('connack')) as IConnackPacket;
+    expect(refused.reasonCode).toBe(0x82);
+    expect(refused.properties?.reasonString).toMatch(/receive ?maximum/i);
+    await zeroReceiveMax.waitClosed();
+    // Will QoS 3 is malformed [MQTT-3.1.2-12].
+    const willQos3 = await RawWsClient.open(broker.wsUrl, 5);
+    willQos3.sendBytes(Buffer.from('1017 0004 4d515454 05 1c 001e 00 0003 616263 00 0001 61 0001 62'.replace(/ /g, ''), 'hex'));
+    const malformed = (await willQos3.next('connack')) as IConnackPacket;
+    expect(malformed.reasonCode).toBe(0x81);
+    expect(typeof malformed.properties?.reasonString).toBe('string');
+    await willQos3.waitClosed();
+    // 3.1.1 has no return code for it: the connection closes without a CONNACK.
+    const v4 = await RawWsClient.open(broker.wsUrl, 4);
+    v4.sendBytes(Buffer.from('1015 0004 4d515454 04 1c 001e 0003 616263 0001 61 0001 62'.replace(/ /g, ''), 'hex'));
+    await v4.waitClosed();
+    expect(v4.packets).toHaveLength(0);
     await bystanderStillWorks();
   });
 
