@@ -49,7 +49,8 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
       inspectorPort,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
       // ACL_DEFAULT_POLICY=allow with no rules is "ACLs off"; the ACL scenarios turn them on.
-      vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_MAX_QUEUED_MESSAGES: '100000', ...options.vars },
+      // No publish rate limit unless a scenario asks: aedes and mosquitto have none, and the capacity rows compare like with like.
+      vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_MAX_QUEUED_MESSAGES: '100000', MQTT_MAX_PUBLISH_RATE: '0', ...options.vars },
     })) as DevHandle;
   } catch (err) {
     await dev?.stop();

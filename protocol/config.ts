@@ -50,7 +50,8 @@ export const brokerConfigSchema = z.object({
   MQTT_MAX_SESSION_EXPIRY_SECONDS: intVar(604_800, 0, 0xffffffff),
   MQTT_SYS_INTERVAL_SECONDS: intVar(10, 1, 3600),
   MQTT_ACL_DENIALS_BEFORE_DISCONNECT: intVar(0, 0, 1_000_000),
-  MQTT_MAX_PUBLISH_RATE: intVar(0, 0, 1_000_000),
+  // Bounded by default: one shard handles every connection's packets in turn, so one runaway publisher would delay everyone.
+  MQTT_MAX_PUBLISH_RATE: intVar(1000, 0, 1_000_000),
   MQTT_MAX_PENDING_BYTES: intVar(1_048_576, 1024, 268_435_455),
 });
 

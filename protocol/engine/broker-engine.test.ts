@@ -162,7 +162,18 @@ describe('publish rate limit', () => {
     expect(sub.all('publish')).toHaveLength(6);
   });
 
-  it('closes a 3.1.1 client above the rate, and leaves the rate unlimited by default', async () => {
+  it('bounds every connection by default: the 1,001st PUBLISH within a second ends a 5.0 connection with 0x96', async () => {
+    const h = new EngineHarness();
+    expect(h.config.maxPublishRate).toBe(1000);
+    const c = h.client(5);
+    await c.connect();
+    for (let id = 1; id <= 1001; id++) await c.send(publish(id));
+    expect(c.all('puback')).toHaveLength(1000);
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x96);
+    expect(c.closed).toBe(true);
+  });
+
+  it('closes a 3.1.1 client above the rate, and leaves the rate unlimited at 0', async () => {
     const limited = new EngineHarness({ config: { maxPublishRate: 2 } });
     const c = limited.client(4);
     await c.connect();
@@ -171,11 +182,11 @@ describe('publish rate limit', () => {
     expect(c.all('disconnect')).toHaveLength(0);
     expect(c.closed).toBe(true);
 
-    const unlimited = new EngineHarness();
+    const unlimited = new EngineHarness({ config: { maxPublishRate: 0 } });
     const d = unlimited.client(4);
     await d.connect();
-    for (let id = 1; id <= 500; id++) await d.send(publish(id));
-    expect(d.all('puback')).toHaveLength(500);
+    for (let id = 1; id <= 1500; id++) await d.send(publish(id));
+    expect(d.all('puback')).toHaveLength(1500);
     expect(d.closed).toBe(false);
   });
 });
