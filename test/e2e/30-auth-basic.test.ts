@@ -191,4 +191,24 @@ describe('30 basic authentication and the Unauthorized Clients log', () => {
     expect(back.connected).toBe(true);
     await back.endAsync();
   });
+
+  it('refuses with AUTHENTICATION_UNAVAILABLE (3 / 0x88) while the credential store cannot be read, and recovers without a restart', async () => {
+    // The table goes away under the running broker, as in a D1 outage; no configuration change is announced.
+    await broker.d1('ALTER TABLE credentials RENAME TO credentials_offline');
+    try {
+      for (const protocolVersion of versions) {
+        // A wrong password is never in the verification cache, so the store must be read.
+        const clientId = `store-down-${protocolVersion}`;
+        const ack = (await connackOf(broker.wsUrl, { protocolVersion, clientId, username: 'alice', password: 'not-cached' })) as IConnackPacket;
+        expect(code(ack), clientId).toBe(protocolVersion === 5 ? 0x88 : 3);
+        const row = await unauthorizedRow(broker, clientId);
+        expect(row).toMatchObject({ username: 'alice', password_provided: 1, reason_code: 'AUTHENTICATION_UNAVAILABLE' });
+      }
+    } finally {
+      await broker.d1('ALTER TABLE credentials_offline RENAME TO credentials');
+    }
+    const ack = (await connackOf(broker.wsUrl, { protocolVersion: 5, clientId: 'store-back', username: 'alice', password: 'wrong-again' })) as IConnackPacket;
+    expect(ack.reasonCode).toBe(0x86);
+    expect((await unauthorizedRow(broker, 'store-back')).reason_code).toBe('PASSWORD_DOES_NOT_MATCH');
+  });
 });
