@@ -2,8 +2,8 @@
  * The SCRAM primitives of RFC 5802 §3 over WebCrypto, so the same code runs
  * in workerd (broker, admin API) and in Node (CLI, tests).
  */
-export type ScramMechanism = 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
-export const SCRAM_MECHANISMS: readonly ScramMechanism[] = ['SCRAM-SHA-256', 'SCRAM-SHA-512'];
+export const SCRAM_MECHANISMS = ['SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+export type ScramMechanism = (typeof SCRAM_MECHANISMS)[number];
 
 export function isScramMechanism(value: string | null): value is ScramMechanism {
   return value !== null && (SCRAM_MECHANISMS as readonly string[]).includes(value);

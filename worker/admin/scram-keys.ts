@@ -1,8 +1,5 @@
 import { deriveScramCredential } from '../../auth/scram/scram-credentials';
-import { SCRAM_MECHANISMS as MECHANISMS, type ScramMechanism } from '../../auth/scram/scram-crypto';
-
-export const SCRAM_MECHANISMS = MECHANISMS as readonly [ScramMechanism, ...ScramMechanism[]];
-export type { ScramMechanism };
+import type { ScramMechanism } from '../../auth/scram/scram-crypto';
 
 export interface ScramKeys {
   scramSalt: string;

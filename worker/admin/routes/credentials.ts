@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { hashPassword } from '../../../auth/passwords/password-hash';
+import { SCRAM_MECHANISMS } from '../../../auth/scram/scram-crypto';
 import { topicRulesSchema } from '../../../auth/settings';
 import {
   deleteCredential,
@@ -15,7 +16,7 @@ import {
 import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, invalid, notFound } from '../errors';
-import { deriveScramKeys, SCRAM_MECHANISMS } from '../scram-keys';
+import { deriveScramKeys } from '../scram-keys';
 import { newRouter } from '../router';
 import { idParam, isoTime, pageParams, pageSchema } from '../schemas';
 
