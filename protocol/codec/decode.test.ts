@@ -83,6 +83,39 @@ const INVALID_UTF8: Array<[string, number[]]> = [
   ['U+0000', [0x61, 0x00, 0x62]],
 ];
 
+describe('decodePacket: packets only a server sends', () => {
+  // A well-formed body and a broken one get the same answer: the fixed header decides.
+  const cases: Array<[string, number[], number[]]> = [
+    ['CONNACK', [0x20, 0x02, 0x00, 0x00], [0x20, 0x02, 0xff, 0x00]],
+    ['SUBACK', [0x90, 0x03, 0x00, 0x01, 0x00], [0x90, 0x00]],
+    ['UNSUBACK', [0xb0, 0x02, 0x00, 0x01], [0xb0, 0x01, 0x00]],
+    ['PINGRESP', [0xd0, 0x00], [0xd0, 0x01, 0x00]],
+  ];
+  for (const [name, wellFormed, broken] of cases) {
+    it(`refuses ${name} from a client as a Protocol Error, whatever its body`, () => {
+      for (const version of [4, 5] as const) {
+        for (const bytes of [wellFormed, broken]) {
+          const r = decodePacket(new Uint8Array(bytes), version);
+          expect(r).toMatchObject({ ok: false, reasonCode: 0x82 });
+          expect(r.ok === false && r.message).toContain(name);
+        }
+      }
+    });
+  }
+});
+
+describe('decodePacket: zero-length topic filters [MQTT-4.7.3-1]', () => {
+  it('refuses a SUBSCRIBE with an empty filter among good ones, in 3.1.1 and 5.0', () => {
+    expect(decodePacket(new Uint8Array([0x82, 0x09, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00, 0x00, 0x00, 0x00]), 4)).toMatchObject({ ok: false, reasonCode: 0x82 });
+    expect(decodePacket(new Uint8Array([0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00]), 5)).toMatchObject({ ok: false, reasonCode: 0x82 });
+  });
+
+  it('refuses an UNSUBSCRIBE with an empty filter, in 3.1.1 and 5.0', () => {
+    expect(decodePacket(new Uint8Array([0xa2, 0x04, 0x00, 0x01, 0x00, 0x00]), 4)).toMatchObject({ ok: false, reasonCode: 0x82 });
+    expect(decodePacket(new Uint8Array([0xa2, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00]), 5)).toMatchObject({ ok: false, reasonCode: 0x82 });
+  });
+});
+
 describe('decodePacket round trips', () => {
   const cases: Array<[string, 3 | 4 | 5, Record<string, unknown>]> = [
     ['MQTT 3.1 CONNECT', 3, { cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clientId: 'c31', clean: true, keepalive: 10 }],

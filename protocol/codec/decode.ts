@@ -19,6 +19,18 @@ const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
 const CONNECT = 1;
 const PUBLISH = 3;
 
+/**
+ * Packet types whose direction is Server to Client only (Table 2.1 in 3.1.1
+ * and 5.0). Received by a server they are a protocol violation whatever their
+ * body holds, so they are refused on the fixed header alone.
+ */
+const SERVER_ONLY_TYPES: Readonly<Record<number, string>> = {
+  2: 'CONNACK',
+  9: 'SUBACK',
+  11: 'UNSUBACK',
+  13: 'PINGRESP',
+};
+
 /** An error that already knows which reason code it deserves. */
 class CodecError extends Error {
   constructor(
@@ -601,6 +613,10 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
     version = asked;
   } else {
     version = protocolVersion;
+    // Decided before the body is read: the complaint is the packet's direction, not its
+    // contents. 3.1.1 closes [MQTT-4.8.0-1]; 5.0 sends DISCONNECT 0x82 first [MQTT-4.13.1-1].
+    const serverOnly = SERVER_ONLY_TYPES[type];
+    if (serverOnly) return fail(PROTOCOL_ERROR, `${serverOnly} is sent only by a server`);
   }
 
   const result = decodeAs(version, raw, headerSize, type);
@@ -637,10 +653,12 @@ function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): Decod
       if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
       // At least one filter: [MQTT-3.8.3-2] in 5.0, [MQTT-3.8.3-3] in 3.1.1.
       if (packet.subscriptions.length === 0) return fail(PROTOCOL_ERROR, 'SUBSCRIBE without topic filters');
+      if (packet.subscriptions.some((s) => s.topic === '')) return emptyTopicFilter('SUBSCRIBE');
       return null;
     case 'unsubscribe':
       if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
       if (packet.unsubscriptions.length === 0) return fail(PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
+      if (packet.unsubscriptions.some((filter) => filter === '')) return emptyTopicFilter('UNSUBSCRIBE');
       return null;
     case 'puback':
     case 'pubrec':
@@ -665,6 +683,19 @@ function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): Decod
     default:
       return null;
   }
+}
+
+/**
+ * A Topic Filter MUST be at least one character long [MQTT-4.7.3-1] (same
+ * number in 3.1.1 and 5.0). Not a filter the server may refuse in its
+ * SUBACK/UNSUBACK: 3.1.1 closes the connection on a protocol violation
+ * [MQTT-4.8.0-1], and in 5.0 it is a Protocol Error, answered with DISCONNECT
+ * 0x82 [MQTT-4.13.1-1]. 0x8F (Topic Filter invalid) is for filters that are
+ * "correctly formed but not allowed", which an empty one is not. The whole
+ * packet is refused before any of its filters takes effect.
+ */
+function emptyTopicFilter(packetName: string): DecodeResult {
+  return fail(PROTOCOL_ERROR, `${packetName} with a zero-length topic filter`);
 }
 
 /** Only called once mqtt-packet has parsed the CONNECT, so every offset exists. */

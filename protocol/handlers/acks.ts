@@ -9,7 +9,8 @@ import { RC } from '../reason-codes';
 export function handlePuback(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubackPacket): void {
   engine.ensureLoaded(session);
   const record = session.outbound.get(packet.messageId!);
-  if (!record || record.state !== 'publish' || record.delivery.qos !== 1) return;
+  if (record && record.delivery.qos !== 1) return refuseWrongAck(engine, conn, 'PUBACK', record.delivery.qos);
+  if (!record || record.state !== 'publish') return;
   complete(engine, conn, session, packet.messageId!);
 }
 
@@ -17,7 +18,8 @@ export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Se
   engine.ensureLoaded(session);
   const id = packet.messageId!;
   const record = session.outbound.get(id);
-  if (!record || record.delivery.qos !== 2) {
+  if (record && record.delivery.qos !== 2) return refuseWrongAck(engine, conn, 'PUBREC', record.delivery.qos);
+  if (!record) {
     if (conn.protocolVersion === 5) engine.send(conn, { cmd: 'pubrel', messageId: id, reasonCode: RC.PACKET_IDENTIFIER_NOT_FOUND });
     else engine.send(conn, { cmd: 'pubrel', messageId: id });
     return;
@@ -37,8 +39,20 @@ export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Se
 export function handlePubcomp(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubcompPacket): void {
   engine.ensureLoaded(session);
   const record = session.outbound.get(packet.messageId!);
+  if (record && record.delivery.qos !== 2) return refuseWrongAck(engine, conn, 'PUBCOMP', record.delivery.qos);
   if (!record || record.state !== 'pubrel') return;
   complete(engine, conn, session, packet.messageId!);
+}
+
+/**
+ * A QoS 1 delivery is answered with PUBACK [MQTT-4.3.2-2], a QoS 2 delivery
+ * with PUBREC then PUBCOMP [MQTT-4.3.3-2]. The other kind for an identifier in
+ * flight is a protocol violation: 3.1.1 closes [MQTT-4.8.0-1], 5.0 sends
+ * DISCONNECT 0x82 first [MQTT-4.13.1-1]. The delivery stays unacknowledged and
+ * is sent again when the client reconnects.
+ */
+function refuseWrongAck(engine: BrokerEngine, conn: Connection, ack: string, qos: number): void {
+  engine.disconnect(conn, RC.PROTOCOL_ERROR, `${ack} for a QoS ${qos} delivery`);
 }
 
 function complete(engine: BrokerEngine, conn: Connection, session: Session, packetId: number): void {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
+import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
 
@@ -141,5 +141,114 @@ describe('13 malformed and hostile input', () => {
     });
     expect(status).toBe(400);
     expect(JSON.parse(body).error).toMatch(/Sec-WebSocket-Protocol/);
+  });
+
+  describe('packet types only a server sends', () => {
+    // Bodies that are broken on purpose: the answer must come from the fixed header alone.
+    const serverOnly: Array<[string, string]> = [
+      ['CONNACK', '2002ff00'], // invalid acknowledge flags
+      ['SUBACK', '9000'], // no packet identifier
+      ['UNSUBACK', 'b00100'], // truncated packet identifier
+      ['PINGRESP', 'd00100'], // a body where none may be
+    ];
+    for (const [name, hex] of serverOnly) {
+      it(`answers ${name} from a client with exactly DISCONNECT 0x82 in 5.0 and a close in 3.1.1`, async () => {
+        const v5 = await RawWsClient.open(broker.wsUrl, 5);
+        await v5.connect({ properties: { requestProblemInformation: false } });
+        const afterConnack = v5.received.length;
+        v5.sendBytes(Buffer.from(hex, 'hex'));
+        await v5.waitClosed();
+        // DISCONNECT, Remaining Length 2, Protocol Error, no properties.
+        expect(v5.received.subarray(afterConnack).toString('hex')).toBe('e0028200');
+
+        // With problem information the reason names the packet type, not its body.
+        const told = await RawWsClient.open(broker.wsUrl, 5);
+        await told.connect();
+        told.sendBytes(Buffer.from(hex, 'hex'));
+        const disconnect = await told.next<IDisconnectPacket>('disconnect');
+        expect(disconnect.reasonCode).toBe(0x82);
+        expect(disconnect.properties?.reasonString).toBe(`${name} is sent only by a server`);
+
+        const v4 = await RawWsClient.open(broker.wsUrl, 4);
+        await v4.connect();
+        v4.sendBytes(Buffer.from(hex, 'hex'));
+        await v4.waitClosed();
+        // Nothing after the CONNACK (20 02 00 00): the connection is closed without an answer.
+        expect(v4.received.toString('hex')).toBe('20020000');
+      });
+    }
+  });
+
+  it('closes a 3.1.1 connection on a zero-length topic filter and answers 5.0 with DISCONNECT 0x82 [MQTT-4.7.3-1]', async () => {
+    // SUBSCRIBE id 1: "a" QoS 0, then "" QoS 0. Neither gets a SUBACK.
+    const sub4 = await RawWsClient.open(broker.wsUrl, 4);
+    await sub4.connect();
+    sub4.sendBytes(Buffer.from('8209 0001 000161 00 0000 00'.replace(/ /g, ''), 'hex'));
+    await sub4.waitClosed();
+    expect(sub4.received.toString('hex')).toBe('20020000');
+    // UNSUBSCRIBE id 2: "".
+    const unsub4 = await RawWsClient.open(broker.wsUrl, 4);
+    await unsub4.connect();
+    unsub4.sendBytes(Buffer.from('a204 0002 0000'.replace(/ /g, ''), 'hex'));
+    await unsub4.waitClosed();
+    expect(unsub4.received.toString('hex')).toBe('20020000');
+
+    for (const hex of ['8206 0001 00 0000 00', 'a205 0002 00 0000']) {
+      const v5 = await RawWsClient.open(broker.wsUrl, 5);
+      await v5.connect({ properties: { requestProblemInformation: false } });
+      const afterConnack = v5.received.length;
+      v5.sendBytes(Buffer.from(hex.replace(/ /g, ''), 'hex'));
+      await v5.waitClosed();
+      expect(v5.received.subarray(afterConnack).toString('hex')).toBe('e0028200');
+    }
+    await bystanderStillWorks();
+  });
+
+  describe('an acknowledgement of the wrong kind', () => {
+    /** A raw subscriber with one delivery of `qos` in flight, sent by a real MQTT.js publisher. */
+    async function receiveDelivery(version: 4 | 5, qos: 1 | 2, clientId: string) {
+      const raw = await RawWsClient.open(broker.wsUrl, version);
+      await raw.connect({ clientId, clean: false, ...(version === 5 ? { properties: { requestProblemInformation: false, sessionExpiryInterval: 60 } } : {}) });
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `wrong-ack/${clientId}`, qos }] });
+      await raw.next('suback');
+      const publisher = await connectClient(broker.wsUrl);
+      await publisher.publishAsync(`wrong-ack/${clientId}`, 'kept', { qos });
+      await publisher.endAsync();
+      const delivery = await raw.next<IPublishPacket>('publish');
+      expect(delivery.qos).toBe(qos);
+      return { raw, messageId: delivery.messageId!, before: raw.received.length };
+    }
+
+    /** PUBREC / PUBCOMP / PUBACK with that identifier, as bytes. */
+    const ack = (type: number, messageId: number) => Buffer.from([type, 0x02, messageId >> 8, messageId & 0xff]);
+    const cases: Array<[string, 1 | 2, number]> = [
+      ['PUBREC for a QoS 1 delivery', 1, 0x50],
+      ['PUBCOMP for a QoS 1 delivery', 1, 0x70],
+      ['PUBACK for a QoS 2 delivery', 2, 0x40],
+    ];
+    for (const [what, qos, type] of cases) {
+      it(`answers ${what} with DISCONNECT 0x82 in 5.0 and a close in 3.1.1, and keeps the message`, async () => {
+        const id5 = `wrong5-${type.toString(16)}`;
+        const v5 = await receiveDelivery(5, qos, id5);
+        v5.raw.sendBytes(ack(type, v5.messageId));
+        await v5.raw.waitClosed();
+        expect(v5.raw.received.subarray(v5.before).toString('hex')).toBe('e0028200');
+
+        const id4 = `wrong4-${type.toString(16)}`;
+        const v4 = await receiveDelivery(4, qos, id4);
+        v4.raw.sendBytes(ack(type, v4.messageId));
+        await v4.raw.waitClosed();
+        expect(v4.raw.received.length).toBe(v4.before);
+
+        // The delivery was never acknowledged: it comes again, marked DUP, on the next connection.
+        const again = await RawWsClient.open(broker.wsUrl, 4);
+        const connack = await again.connect({ clientId: id4, clean: false });
+        expect(connack).toMatchObject({ sessionPresent: true, returnCode: 0 });
+        const redelivered = await again.next<IPublishPacket>('publish');
+        expect(redelivered).toMatchObject({ dup: true, qos, messageId: v4.messageId });
+        expect(Buffer.from(redelivered.payload as Buffer).toString()).toBe('kept');
+        again.close();
+      });
+    }
   });
 });

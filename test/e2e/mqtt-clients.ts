@@ -73,6 +73,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export class RawWsClient {
   readonly packets: codec.Packet[] = [];
+  /** Every byte the broker sent, in order, for assertions on the exact wire form. */
+  received: Buffer = Buffer.alloc(0);
   closed = false;
   closeCode: number | null = null;
   private readonly parser: ReturnType<typeof codec.parser>;
@@ -83,7 +85,10 @@ export class RawWsClient {
   ) {
     this.parser = codec.parser({ protocolVersion });
     this.parser.on('packet', (p: codec.Packet) => this.packets.push(p));
-    ws.on('message', (data: Buffer) => this.parser.parse(data));
+    ws.on('message', (data: Buffer) => {
+      this.received = Buffer.concat([this.received, data]);
+      this.parser.parse(data);
+    });
     ws.on('close', (code: number) => {
       this.closed = true;
       this.closeCode = code;
