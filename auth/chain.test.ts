@@ -101,16 +101,47 @@ describe('authentication chain', () => {
     expect((await runAuthChain({ ...attempt({ clientId: 'edgemq-x' }), clientIdAssigned: true }, ctx([basic], { settings }))).kind).toBe('accept');
   });
 
-  it('bans an IP after too many failures in the window', async () => {
-    const basic = provider('basic', { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
+  it('bans a failing client id, and only it: its neighbours on the same IP still get in', async () => {
+    const refuse = provider('basic', { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
     const failures = new FailureTracker();
-    const settings = { autoBan: { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
+    const settings = { autoBan: { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 5, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
     const bans = [];
-    for (let i = 0; i < 3; i++) {
-      const out = await runAuthChain(attempt({ clientId: `c${i}` }), ctx([basic], { failures, settings, now: 1_000_000 + i }));
+    for (let i = 0; i < 25; i++) {
+      const out = await runAuthChain(attempt({ clientId: 'broken' }), ctx([refuse], { failures, settings, now: 1_000_000 + i }));
       if (out.kind === 'refuse') bans.push(...out.bans);
     }
-    expect(bans).toEqual([{ kind: 'ip', value: '203.0.113.7', until: 1_000_002 + 300_000 }]);
+    // Every third failure would ban it again; the caller's blocklist stops the rest before they count.
+    expect(bans[0]).toMatchObject({ kind: 'clientId', value: 'broken', until: 1_000_002 + 300_000 });
+    expect(bans.some((b) => b.kind === 'ip')).toBe(false);
+  });
+
+  it('bans an IP once many different client ids or usernames fail from it within the window', async () => {
+    const refuse = provider('basic', { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
+    const settings = { autoBan: { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 4, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
+    const byClientId = new FailureTracker();
+    const bans = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await runAuthChain(attempt({ clientId: `c${i}` }), ctx([refuse], { failures: byClientId, settings, now: 1_000_000 + i }));
+      if (out.kind === 'refuse') bans.push(...out.bans);
+    }
+    expect(bans).toEqual([{ kind: 'ip', value: '203.0.113.7', until: 1_000_003 + 300_000, description: '4 different client ids failed from this IP within 60s' }]);
+
+    // Identifiers the broker assigned are new every time: they are counted by username instead.
+    const byUsername = new FailureTracker();
+    const spray = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await runAuthChain({ ...attempt({ clientId: `edgemq-${i}`, username: `user${i}` }), clientIdAssigned: true }, ctx([refuse], { failures: byUsername, settings, now: 1_000_000 + i }));
+      if (out.kind === 'refuse') spray.push(...out.bans);
+    }
+    expect(spray).toMatchObject([{ kind: 'ip', description: '4 different usernames failed from this IP within 60s' }]);
+
+    const sameUser = new FailureTracker();
+    const assigned = [];
+    for (let i = 0; i < 10; i++) {
+      const out = await runAuthChain({ ...attempt({ clientId: `edgemq-${i}` }), clientIdAssigned: true }, ctx([refuse], { failures: sameUser, settings, now: 1_000_000 + i }));
+      if (out.kind === 'refuse') assigned.push(...out.bans);
+    }
+    expect(assigned).toEqual([]);
   });
 
   it('names the right reason when nobody answered', async () => {

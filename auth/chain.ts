@@ -44,7 +44,8 @@ export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?
   const refusals: ChainRefusal['refusals'] = [];
   const fail = (primary: Refusal, countsTowardBan = true): ChainRefusal => {
     if (!refusals.some((r) => r.refusal === primary)) refusals.unshift({ provider: null, refusal: primary });
-    const bans = countsTowardBan ? ctx.failures.record({ ip: attempt.trusted.ip, clientId: attempt.clientId }, ctx.settings.autoBan, ctx.now) : [];
+    const who = { ip: attempt.trusted.ip, clientId: attempt.clientId, clientIdAssigned: attempt.clientIdAssigned, username: attempt.username };
+    const bans = countsTowardBan ? ctx.failures.record(who, ctx.settings.autoBan, ctx.now) : [];
     return { kind: 'refuse', primary, refusals, bans };
   };
 

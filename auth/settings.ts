@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_IP_MAX_DISTINCT } from './failure-tracker';
 import { PROVIDER_TYPES, type ProviderType } from './provider';
 
 /**
@@ -115,14 +116,22 @@ export const brokerSettingsSchema = z
     autoBan: z
       .object({
         enabled: z.boolean().default(true),
+        /** Failures of one client id within the window that ban that client id (and nobody else). */
         maxFailures: z.number().int().min(1).max(10_000).default(10),
         windowSeconds: z.number().int().min(1).max(86_400).default(60),
         banSeconds: z.number().int().min(1).max(30 * 86_400).default(300),
-        /** What failures are counted by. Fleets behind one NAT share an IP, so operators may count by client id only. */
+        /**
+         * Different client ids, or different usernames, failing from one IP within the window
+         * that ban the IP. Thousands of devices share an IP behind carrier-grade NAT: a few
+         * broken ones are a few identities however often they retry, an attacker rotating
+         * identities is many (docs/authentication.md).
+         */
+        ipMaxDistinct: z.number().int().min(2).max(10_000).default(DEFAULT_IP_MAX_DISTINCT),
+        /** Which bans are made: `clientId` (per device), `ip` (IP-wide, by distinct identities), or both. */
         scope: z.array(z.enum(['ip', 'clientId'])).min(1).default(['ip', 'clientId']),
       })
       .strict()
-      .default({ enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }),
+      .default({ enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: DEFAULT_IP_MAX_DISTINCT, scope: ['ip', 'clientId'] }),
     /** Unauthorized Clients rows older than this are removed by the cron trigger. */
     unauthorizedRetentionDays: z.number().int().min(1).max(365).default(3),
     /**

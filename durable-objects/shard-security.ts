@@ -213,11 +213,7 @@ export class ShardSecurity {
     for (const ban of outcome.bans) {
       const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}`, kind: ban.kind, value: ban.value, source: 'auto', expiresAt: ban.until };
       loaded.blocklist.add(entry);
-      insertAutoBan(this.db, {
-        ...ban,
-        now,
-        description: `${loaded.settings.autoBan.maxFailures} failed attempts within ${loaded.settings.autoBan.windowSeconds}s`,
-      }).catch((err) => console.error('automatic ban could not be stored', err));
+      insertAutoBan(this.db, { ...ban, now }).catch((err) => console.error('automatic ban could not be stored', err));
     }
     return {
       ok: false,

@@ -85,7 +85,7 @@ describe('/settings', () => {
     expect(defaults.body).toEqual({
       clientIdPrefixes: [],
       silentRefusal: false,
-      autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] },
+      autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 100, scope: ['ip', 'clientId'] },
       unauthorizedRetentionDays: 3,
     });
     const v0 = await configVersion();
