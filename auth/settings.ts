@@ -141,6 +141,13 @@ export const brokerSettingsSchema = z
      * override what the operator deployed.
      */
     aclDenialsBeforeDisconnect: z.number().int().min(0).max(1_000_000).optional(),
+    /**
+     * What topic ACLs answer when no rule decided. Left out, ACL_DEFAULT_POLICY
+     * decides. Importing a mosquitto acl_file stores `deny`: with an acl_file,
+     * mosquitto denies everything the file does not grant, and the imported
+     * rules keep that meaning even where the var says `allow` (npm start).
+     */
+    aclDefaultPolicy: z.enum(['allow', 'deny']).optional(),
   })
   .strict();
 

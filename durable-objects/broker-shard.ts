@@ -5,6 +5,7 @@ import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
 import type { ConnectionSnapshot, Transport } from '../protocol/ports';
 import { AclAuthorizer } from '../auth/acl/acl-authorizer';
+import { aclDefaultPolicy } from '../auth/acl/default-policy';
 import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
 import { bindOnAuthentication, PrincipalStore } from './principal-store';
@@ -46,13 +47,19 @@ export class BrokerShard extends DurableObject<Env> {
       this.security = new ShardSecurity(env, ctx.storage.sql, clock);
       this.security.cache.restartedAt(clock.now(), 900_000);
       // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).
-      const defaultPolicy = parseAclDefaultPolicy(env);
-      const authorizer = new AclAuthorizer(loadAclSnapshot({ aclRules: [], credentials: [], version: -1, defaultPolicy }));
+      const policyFromVars = parseAclDefaultPolicy(env);
+      const authorizer = new AclAuthorizer(loadAclSnapshot({ aclRules: [], credentials: [], version: -1, defaultPolicy: 'deny' }));
       const principals = new PrincipalStore(ctx.storage.sql);
       const denialLimitFromVars = config.aclDenialsBeforeDisconnect;
       this.security.onSnapshot = (loaded) => {
         authorizer.replaceSnapshot(
-          loadAclSnapshot({ aclRules: loaded.rows.aclRules, credentials: loaded.rows.ruleCredentials, version: loaded.version, defaultPolicy }),
+          loadAclSnapshot({
+            aclRules: loaded.rows.aclRules,
+            credentials: loaded.rows.ruleCredentials,
+            version: loaded.version,
+            // An imported acl_file stores `deny` here, so its rules keep mosquitto's meaning under ACL_DEFAULT_POLICY=allow.
+            defaultPolicy: aclDefaultPolicy(loaded.rows.settings, policyFromVars),
+          }),
         );
         // The engine reads its config on every denied PUBLISH, so open connections get the new limit too.
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);

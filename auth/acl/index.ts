@@ -14,5 +14,6 @@ export {
   type DecidedBy,
   type DecisionSource,
 } from './evaluator';
+export { aclDefaultPolicy } from './default-policy';
 export { aclDenialLimit } from './denial-limit';
 export { loadAclSnapshot, parseAclDefaultPolicy, type AclSnapshotRows } from './load-snapshot';

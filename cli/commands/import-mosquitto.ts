@@ -17,7 +17,8 @@ Usage: edgemq import-mosquitto [--passwd FILE] [--acl FILE] [--replace-acl]
                   each user updates the password of the basic credential with that
                   username, or becomes a new basic credential
   --acl FILE      an acl_file (topic, user and pattern lines); its rules are added
-                  after the stored ones, in file order
+                  after the stored ones, in file order, and, as in mosquitto, whatever
+                  they do not grant is denied from then on (aclDefaultPolicy = deny)
   --replace-acl   replace every stored ACL rule with the file's instead
 At least one of --passwd and --acl. A file with any error imports nothing.
 
@@ -54,6 +55,7 @@ export function parseImportMosquitto(args: string[], env: NodeJS.ProcessEnv): Im
 interface ImportResult {
   credentials: { created: number; updated: number };
   aclRules: { created: number; removed: number };
+  aclDefaultPolicy: 'deny' | null;
 }
 
 async function run(args: string[], io: CliIo): Promise<number> {
@@ -77,6 +79,7 @@ async function run(args: string[], io: CliIo): Promise<number> {
   const { credentials: c, aclRules: r } = result;
   if (passwd !== undefined) io.stdout.write(`Users: ${c.created} created, ${c.updated} updated.\n`);
   if (acl !== undefined) io.stdout.write(`ACL rules: ${r.created} added${options.replaceAcl ? `, ${r.removed} removed` : ''}.\n`);
+  if (result.aclDefaultPolicy === 'deny') io.stdout.write('ACL default policy: deny (as in mosquitto, what the acl_file does not grant is denied).\n');
   return 0;
 }
 

@@ -78,11 +78,18 @@ export interface MosquittoImport {
   rules: Array<Pick<typeof aclRules.$inferInsert, 'kind' | 'principalType' | 'username' | 'access' | 'topic' | 'comment'>>;
   /** Replace every stored ACL rule instead of adding after them. */
   replaceAclRules: boolean;
+  /**
+   * An acl_file was imported: store the `aclDefaultPolicy` setting `deny`, so
+   * what the file does not grant is denied, as mosquitto does with an acl_file.
+   */
+  aclFile: boolean;
 }
 
 export interface MosquittoImportResult {
   credentials: { created: number; updated: number };
   aclRules: { created: number; removed: number };
+  /** The ACL default policy the import stored, or null when it left it alone (no acl_file). */
+  aclDefaultPolicy: 'deny' | null;
 }
 
 /** mosquitto's password_file and acl_file as one change. */
@@ -124,6 +131,18 @@ export async function applyMosquittoImport(db: Db, input: MosquittoImport, audit
       input.rules.map((r, i) => ({ ...r, id: crypto.randomUUID(), position: position + i * 10, createdAt: now, updatedAt: now })),
     ),
   );
+  if (input.aclFile) {
+    statements.push(
+      db
+        .insert(brokerSettings)
+        .values({ key: 'aclDefaultPolicy', value: 'deny', updatedAt: now })
+        .onConflictDoUpdate({ target: brokerSettings.key, set: { value: 'deny', updatedAt: now } }),
+    );
+  }
   await runConfigChange(db, statements, audit, now);
-  return { credentials: { created: created.length, updated }, aclRules: { created: input.rules.length, removed } };
+  return {
+    credentials: { created: created.length, updated },
+    aclRules: { created: input.rules.length, removed },
+    aclDefaultPolicy: input.aclFile ? 'deny' : null,
+  };
 }

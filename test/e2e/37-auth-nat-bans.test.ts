@@ -63,7 +63,7 @@ describe('37 automatic bans that are safe behind NAT', () => {
     for (const clientId of ['nat-device-1', 'nat-device-2', 'nat-device-3', 'nat-anonymous']) {
       expect(await broker.d1(`SELECT client_id FROM unauthorized_clients WHERE client_id = '${clientId}'`), clientId).toEqual([]);
     }
-  });
+  }, 480_000);
 
   it('bans the IP only when many different client ids fail from it', async () => {
     await configure(broker, settingSql('autoBan', { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4 }));
@@ -80,5 +80,5 @@ describe('37 automatic bans that are safe behind NAT', () => {
     expect(ipBlocks).toEqual([{ kind: 'ip', value: ipBlocks[0]?.value, description: '4 different client ids failed from this IP within 60s' }]);
     expect(String(ipBlocks[0].value)).toMatch(/^(127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)$/);
     expect((await unauthorizedRow(broker, 'nat-device-4')).reason_code).toBe('TEMPORARILY_BANNED');
-  });
+  }, 480_000);
 });

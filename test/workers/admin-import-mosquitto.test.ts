@@ -1,4 +1,5 @@
 import { env } from 'cloudflare:test';
+import type { IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { hashPassword, verifyPassword } from '../../auth/passwords/password-hash';
 import { api, auditEntries, configVersion, expectError, expectGuarded, tokens } from './admin-support';
@@ -27,7 +28,7 @@ describe('POST /import/mosquitto', () => {
     const v0 = await configVersion();
     const res = await api('POST', '/import/mosquitto', { token: admin, body: { passwd, acl } });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toEqual({ credentials: { created: 1, updated: 1 }, aclRules: { created: 3, removed: 0 } });
+    expect(res.body).toEqual({ credentials: { created: 1, updated: 1 }, aclRules: { created: 3, removed: 0 }, aclDefaultPolicy: 'deny' });
     expect(await configVersion()).toBe(v0 + 1);
 
     const bobHash = await env.DB.prepare('SELECT password_hash FROM credentials WHERE id = ?').bind(existing.body.id).first<string>('password_hash');
@@ -53,6 +54,46 @@ describe('POST /import/mosquitto', () => {
     const replaced = await api('POST', '/import/mosquitto', { token: admin, body: { acl: 'pattern read %u/#', replaceAclRules: true } });
     expect(replaced.body.aclRules).toEqual({ created: 1, removed: 4 });
     expect((await api('GET', '/acl-rules', { token: viewer })).body.data.map((r: { topic: string }) => r.topic)).toEqual(['%u/#']);
+  });
+
+  it("gives an imported acl_file mosquitto's meaning: what it does not grant is denied, even under ACL_DEFAULT_POLICY=allow", async () => {
+    const { admin, viewer } = await tokens();
+    const test = (body: Record<string, unknown>) => api('POST', '/acl-rules/test', { token: viewer, body });
+    const accuser = { clientId: 'acc-1', username: 'accuser' };
+    // The workers tests run with ACL_DEFAULT_POLICY=allow, like npm start: without a stored policy
+    // (this file's earlier import stored one; replacing the settings removes it), anything goes.
+    await api('PUT', '/settings', { token: admin, body: {} });
+    expect((await test({ ...accuser, action: 'subscribe', topic: 'forbidden/x' })).body).toMatchObject({ allowed: true, decidedBy: { source: 'default-policy' } });
+
+    // A password file alone leaves the policy as it is.
+    const passwdOnly = await api('POST', '/import/mosquitto', { token: admin, body: { passwd: `accuser:${await hashPassword('acc-password')}\n` } });
+    expect(passwdOnly.body).toMatchObject({ aclDefaultPolicy: null });
+    expect((await api('GET', '/settings', { token: viewer })).body.aclDefaultPolicy).toBeUndefined();
+
+    const acl = ['user accuser', 'topic readwrite acc/#', 'topic read ro/#', ''].join('\n');
+    const imported = await api('POST', '/import/mosquitto', { token: admin, body: { acl } });
+    expect(imported.body).toEqual({ credentials: { created: 0, updated: 0 }, aclRules: { created: 2, removed: 0 }, aclDefaultPolicy: 'deny' });
+    expect((await api('GET', '/settings', { token: viewer })).body.aclDefaultPolicy).toBe('deny');
+    expect((await auditEntries(admin, '?action=import-mosquitto'))[0].detail).toEqual({ users: 0, aclRules: 2, replaceAclRules: false });
+
+    expect((await test({ ...accuser, action: 'subscribe', topic: 'forbidden/x' })).body).toMatchObject({ allowed: false, decidedBy: { source: 'default-policy' } });
+    expect((await test({ ...accuser, action: 'publish', topic: 'ro/x' })).body).toMatchObject({ allowed: false, decidedBy: { source: 'default-policy' } });
+    expect((await test({ ...accuser, action: 'publish', topic: 'acc/x' })).body).toMatchObject({ allowed: true, decidedBy: { source: 'acl-rule' } });
+    // Anonymous clients get no section of this file, so nothing.
+    expect((await test({ clientId: 'anon-1', action: 'subscribe', topic: 'acc/x' })).body).toMatchObject({ allowed: false });
+
+    // The broker decides the same for a real client.
+    const client = await RawClient.open(5);
+    expect(((await client.connect({ clientId: 'acc-1', username: 'accuser', password: 'acc-password' })) as { reasonCode: number }).reasonCode).toBe(0);
+    client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'forbidden/x', qos: 1 }, { topic: 'ro/#', qos: 1 }] });
+    expect((await client.next<ISubackPacket>('suback')).granted).toEqual([0x87, 1]);
+    client.send({ cmd: 'publish', topic: 'ro/x', payload: Buffer.from('no'), qos: 1, messageId: 2, retain: false, dup: false });
+    expect((await client.next<IPubackPacket>('puback')).reasonCode).toBe(0x87);
+    client.close();
+
+    // The operator can still choose otherwise on purpose.
+    await api('PUT', '/settings', { token: admin, body: { aclDefaultPolicy: 'allow' } });
+    expect((await test({ ...accuser, action: 'subscribe', topic: 'forbidden/x' })).body).toMatchObject({ allowed: true });
   });
 
   it('refuses a file with errors as a whole, listing them with line numbers', async () => {

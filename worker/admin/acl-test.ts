@@ -1,8 +1,10 @@
 import { AclAuthorizer } from '../../auth/acl/acl-authorizer';
+import { aclDefaultPolicy } from '../../auth/acl/default-policy';
 import type { AclPolicy, AclSnapshot, DecidedBy } from '../../auth/acl/evaluator';
 import type { AuthenticatedIdentity } from '../../auth/provider';
 import { allAclRules } from '../../db/queries/acl-rules';
 import { findBasicCredentials, readConfigVersion } from '../../db/queries/broker-security';
+import { readBrokerSettingRows } from '../../db/queries/broker-settings';
 import type { Db } from '../../db/queries/config-version';
 import { credentialsWithRules } from '../../db/queries/credentials';
 import { currentProviders } from './providers';
@@ -14,7 +16,7 @@ export interface AclTestQuery {
   topic: string;
 }
 
-function defaultPolicy(env: Record<string, unknown>): AclPolicy {
+function policyFromVars(env: Record<string, unknown>): AclPolicy {
   return String(env.ACL_DEFAULT_POLICY ?? 'deny').trim().toLowerCase() === 'allow' ? 'allow' : 'deny';
 }
 
@@ -35,11 +37,20 @@ async function basicIdentity(db: Db, env: Record<string, unknown>, q: AclTestQue
 
 /** Decides as the broker would, from the configuration stored now. */
 export async function explainAccess(db: Db, env: Record<string, unknown>, q: AclTestQuery): Promise<{ allowed: boolean; decidedBy: DecidedBy }> {
-  const [rules, credentials, version, identity] = await Promise.all([allAclRules(db), credentialsWithRules(db), readConfigVersion(db), basicIdentity(db, env, q)]);
+  const [rules, credentials, version, identity, settings] = await Promise.all([
+    allAclRules(db),
+    credentialsWithRules(db),
+    readConfigVersion(db),
+    basicIdentity(db, env, q),
+    readBrokerSettingRows(db),
+  ]);
   const snapshot: AclSnapshot = {
     aclRules: rules.map((r) => ({ id: r.id, kind: r.kind, principalType: r.principalType, username: r.username, access: r.access, topic: r.topic, position: r.position })),
     credentialRules: new Map(credentials.map((c) => [c.id, { rules: c.rules ?? null, cnRules: c.cnRules ?? null }])),
-    defaultPolicy: defaultPolicy(env),
+    defaultPolicy: aclDefaultPolicy(
+      Object.entries(settings).map(([key, value]) => ({ key, value })),
+      policyFromVars(env),
+    ),
     version,
   };
   const decision = new AclAuthorizer(snapshot).explain(q.action, { clientId: q.clientId, username: q.username, identity: identity ?? undefined }, q.topic);

@@ -21,6 +21,10 @@ const Result = z
   .object({
     credentials: z.object({ created: z.number().int(), updated: z.number().int() }),
     aclRules: z.object({ created: z.number().int(), removed: z.number().int() }),
+    aclDefaultPolicy: z
+      .enum(['deny'])
+      .nullable()
+      .openapi({ description: 'Set to deny when an acl_file was imported: what it does not grant is denied, as in mosquitto (stored as the aclDefaultPolicy setting)' }),
   })
   .openapi('MosquittoImportResult');
 
@@ -30,7 +34,7 @@ const route = createRoute({
   tags: ['Import and export'],
   summary: 'Import a mosquitto password file and/or acl_file',
   description:
-    'Each passwd user updates the password of the basic credentials with that username, or becomes a new basic credential. ACL rules are added after the stored ones, in file order (or replace them). A file with any error is refused as a whole, with every error and its line number in the message.',
+    'Each passwd user updates the password of the basic credentials with that username, or becomes a new basic credential. ACL rules are added after the stored ones, in file order (or replace them). Importing an acl_file also sets the aclDefaultPolicy setting to deny: as in mosquitto, whatever the file does not grant is denied, for every client, anonymous ones included. A file with any error is refused as a whole, with every error and its line number in the message.',
   request: { body: { required: true, content: { 'application/json': { schema: Input } } } },
   responses: { 200: { description: 'Imported', content: { 'application/json': { schema: Result } } }, ...errorResponses(400, 401, 403) },
 });
@@ -62,6 +66,7 @@ export const mosquittoImportRoutes = newRouter().openapi(route, async function i
           comment: `acl_file line ${r.line}`,
         })) ?? [],
       replaceAclRules: input.replaceAclRules,
+      aclFile: acl !== null,
     },
     auditFor(c.var.principal, 'import-mosquitto', 'configuration', null, {
       users: passwd?.entries.length ?? 0,
