@@ -173,7 +173,7 @@ describe('36 the edgemq admin commands against running brokers', () => {
     // An admin API key, as automation would use.
     const { key } = await api<{ key: string }>(first, token, 'POST', '/api-keys', { name: 'cli-import', role: 'admin' });
     const out = await ok(['import-mosquitto', '--passwd', path.join(dir, 'passwd'), '--acl', path.join(dir, 'acl'), '--url', first.url], { env: { EDGEMQ_TOKEN: key } });
-    expect(out).toBe('Users: 2 created, 0 updated.\nACL rules: 5 added.\n');
+    expect(out).toBe('Users: 2 created, 0 updated.\nACL rules: 5 added.\nACL default policy: deny (as in mosquitto, what the acl_file does not grant is denied).\n');
     await expectPasswords(first, 'first');
     await expectAclFileEnforced(first, 'first');
   });
