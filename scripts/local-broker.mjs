@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -136,23 +136,25 @@ export async function d1Execute(persistDir, sql) {
  * pick up a developer's local settings. inspectorPort opens the V8 inspector
  * (for profiling); nothing attaches to it unless asked.
  */
-export async function startLocalBroker({ port = 0, persistDir, vars = {}, envFile, inspectorPort, forward = false, readyTimeoutMs = 90_000, onExit }) {
-  if (port && !(await portIsFree(port))) {
-    throw new Error(`port ${port} on 127.0.0.1 is already in use`);
+export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, forward = false, readyTimeoutMs = 90_000, onExit }) {
+  for (const wanted of [port, tlsPort]) {
+    if (wanted && !(await portIsFree(wanted))) throw new Error(`port ${wanted} on 127.0.0.1 is already in use`);
   }
   // Another process can take a port between freePort() and the runtime binding it.
   for (let attempt = 1; ; attempt++) {
     const listenPort = port || (await freePort());
+    let listenTlsPort = tlsPort || (await freePort());
+    while (listenTlsPort === listenPort) listenTlsPort = await freePort();
     try {
-      return await launch({ listenPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit });
+      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit });
     } catch (error) {
-      if (port || !error.portInUse || attempt >= 3) throw error;
+      if ((port && tlsPort) || !error.portInUse || attempt >= 3) throw error;
     }
   }
 }
 
-async function launch({ listenPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit }) {
-  const args = ['--port', String(listenPort), '--persist-to', persistDir];
+async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit }) {
+  const args = ['--port', String(listenPort), '--tls-port', String(listenTlsPort), '--persist-to', persistDir];
   if (envFile) args.push('--env-file', envFile);
   if (inspectorPort !== undefined) args.push('--inspector-port', String(inspectorPort));
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
@@ -198,7 +200,7 @@ async function launch({ listenPort, persistDir, vars, envFile, inspectorPort, fo
   for (;;) {
     if (/address already in use|EADDRINUSE/i.test(output())) {
       await stop();
-      throw Object.assign(new Error(`the local runtime could not listen on 127.0.0.1:${listenPort}: address already in use`), { portInUse: true });
+      throw Object.assign(new Error(`the local runtime could not listen on 127.0.0.1:${listenPort} or :${listenTlsPort}: address already in use`), { portInUse: true });
     }
     if (exitCode !== null) {
       await stop();
@@ -207,7 +209,8 @@ async function launch({ listenPort, persistDir, vars, envFile, inspectorPort, fo
     try {
       const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
-      if (res.ok) break;
+      // The TLS front starts right after the runtime: ready once it accepts connections too.
+      if (res.ok && (await accepts(listenTlsPort))) break;
     } catch {
       // not listening yet
     }
@@ -222,11 +225,28 @@ async function launch({ listenPort, persistDir, vars, envFile, inspectorPort, fo
     url,
     wsUrl: `ws://127.0.0.1:${listenPort}/mqtt`,
     port: listenPort,
+    tlsUrl: `https://127.0.0.1:${listenTlsPort}`,
+    wssUrl: `wss://127.0.0.1:${listenTlsPort}/mqtt`,
+    tlsPort: listenTlsPort,
+    /** The self-signed certificate the TLS port presents, for clients to trust. */
+    certPath: path.join(persistDir, 'tls', 'localhost-cert.pem'),
     pid: pgid,
     output,
     exited,
     stop,
   };
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 function signalGroup(pgid, signal) {

@@ -10,7 +10,10 @@
 // same configuration runs here and in production.
 //
 //   node scripts/local-runtime.mjs --port N --persist-to DIR [--env-file F]
-//        [--var KEY:VALUE ...] [--inspector-port N]
+//        [--var KEY:VALUE ...] [--inspector-port N] [--tls-port N]
+//
+// --tls-port also serves wss:// and https:// there, with a self-signed
+// certificate made under DIR/tls (scripts/local-tls.mjs).
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
@@ -20,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, parseEnv } from 'node:util';
+import { localCertificate, startTlsFront } from './local-tls.mjs';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const configPath = path.join(projectRoot, 'wrangler.toml');
@@ -32,15 +36,35 @@ const { values } = parseArgs({
     'env-file': { type: 'string' },
     var: { type: 'string', multiple: true, default: [] },
     'inspector-port': { type: 'string' },
+    'tls-port': { type: 'string' },
   },
   strict: true,
 });
 const port = Number(values.port);
 const persistDir = values['persist-to'];
-if (!Number.isInteger(port) || port < 1 || port > 65535 || !persistDir) {
-  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N]');
+const tlsPort = values['tls-port'] === undefined ? null : Number(values['tls-port']);
+if (!Number.isInteger(port) || port < 1 || port > 65535 || !persistDir || (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65535))) {
+  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N] [--tls-port N]');
   process.exit(2);
 }
+
+/**
+ * Request.cf for every local request. Miniflare's placeholder claims TLS 1.3
+ * for plain ws:// too, and a real cf object describes this machine's own
+ * connection to Cloudflare; neither says how the client reached us. Without a
+ * TLS claim here, the Worker decides from the URL scheme, which is https only
+ * behind the TLS front, as on Cloudflare.
+ */
+const LOCAL_CF = {
+  colo: 'LOCAL',
+  country: 'XX',
+  asn: 0,
+  asOrganization: '',
+  clientTcpRtt: 0,
+  httpProtocol: 'HTTP/1.1',
+  tlsVersion: '',
+  tlsCipher: '',
+};
 
 // Miniflare must match the workerd and config converter of the pinned wrangler, so take wrangler's own.
 const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
@@ -78,8 +102,7 @@ try {
       inspectorPort,
       // Same layout as `wrangler dev --persist-to`, so `wrangler d1 ... --local --persist-to` sees the same database.
       resourcePersistencePath: path.join(persistDir, 'v3'),
-      // Request.cf from the network would stall every start without network access.
-      cf: process.env.CLOUDFLARE_CF_FETCH_ENABLED === 'true',
+      cf: LOCAL_CF,
       log: new Log(LogLevel.INFO),
       workers: [
         {
@@ -94,6 +117,10 @@ try {
     }),
   );
   await mf.ready;
+  if (tlsPort !== null) {
+    const { key, cert } = localCertificate(path.join(persistDir, 'tls'));
+    await startTlsFront({ port: tlsPort, targetPort: port, key, cert });
+  }
 } catch (error) {
   console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   await shutdown(1);

@@ -10,10 +10,14 @@ import { applyMigrations, projectRoot, startLocalBroker } from './local-broker.m
 const persistDir = path.join(projectRoot, '.wrangler', 'state');
 const devVars = path.join(projectRoot, '.dev.vars');
 const port = Number(process.env.PORT ?? 8787);
+// wss:// and https://, with a self-signed certificate made under .wrangler/state/tls.
+const tlsPort = Number(process.env.TLS_PORT ?? 8443);
 
-if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error(`PORT must be a TCP port number, got "${process.env.PORT}"`);
-  process.exit(1);
+for (const [name, value] of [['PORT', port], ['TLS_PORT', tlsPort]]) {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) {
+    console.error(`${name} must be a TCP port number, got "${process.env[name]}"`);
+    process.exit(1);
+  }
 }
 
 if (!existsSync(devVars)) {
@@ -65,6 +69,7 @@ let dev;
 try {
   dev = await startLocalBroker({
     port,
+    tlsPort,
     persistDir,
     forward: true,
     onExit(code) {
@@ -74,14 +79,15 @@ try {
   });
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
-  console.error(message.includes('already in use') ? `${message}; stop whatever uses it or pick another port: PORT=8788 npm start` : message);
+  console.error(message.includes('already in use') ? `${message}; stop whatever uses it or pick other ports: PORT=8788 TLS_PORT=8444 npm start` : message);
   process.exit(1);
 }
 
 console.log('');
 console.log('EdgeMQ is running');
 console.log(`  MQTT over WebSocket: ws://127.0.0.1:${dev.port}/mqtt`);
-console.log(`  Dashboard:           http://127.0.0.1:${dev.port}/`);
+console.log(`  MQTT over TLS:       ${dev.wssUrl}  (self-signed: ${path.relative(projectRoot, dev.certPath)})`);
+console.log(`  Dashboard:           http://127.0.0.1:${dev.port}/  or  ${dev.tlsUrl}/`);
 console.log(`  Admin sign-in:       user "${adminUser}", password in .dev.vars (ADMIN_PASSWORD)`);
 if (anonymous) {
   console.log('');

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the benchmark
@@ -8,6 +8,10 @@ export interface BrokerHandle {
   url: string;
   wsUrl: string;
   port: number;
+  /** wss:// on the local TLS front, with a self-signed certificate. */
+  wssUrl: string;
+  /** The PEM certificate the wss:// port presents, for clients to trust (`ca`). */
+  certificate: string;
   persistDir: string;
   stop(): Promise<void>;
   /** Stops and starts again on the same port and storage: what eviction or a deploy does to the broker. */
@@ -33,6 +37,9 @@ interface DevHandle {
   url: string;
   wsUrl: string;
   port: number;
+  wssUrl: string;
+  tlsPort: number;
+  certPath: string;
   output(): string;
   stop(): Promise<void>;
 }
@@ -53,9 +60,11 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
     const envFile = path.join(persistDir, 'e2e.env');
     await writeFile(envFile, '# Secrets for end-to-end tests come from the test itself.\n');
     await applyMigrations(persistDir);
-    const start = (port?: number): Promise<DevHandle> => startLocalBroker({ persistDir, vars, envFile, port });
+    const start = (port?: number, tlsPort?: number): Promise<DevHandle> => startLocalBroker({ persistDir, vars, envFile, port, tlsPort });
     dev = await start();
     const port = dev.port;
+    const tlsPort = dev.tlsPort;
+    const certificate = await readFile(dev.certPath, 'utf8');
 
     const stopDev = async () => {
       if (!dev) return;
@@ -69,6 +78,8 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       url: dev.url,
       wsUrl: dev.wsUrl,
       port,
+      wssUrl: dev.wssUrl,
+      certificate,
       persistDir,
       async stop() {
         await stopDev();
@@ -76,7 +87,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       },
       async restart() {
         await stopDev();
-        dev = await start(port);
+        dev = await start(port, tlsPort);
       },
       d1: (sql: string) => d1Execute(persistDir, sql),
       logs: () => dev?.output() ?? lastOutput,
