@@ -10,12 +10,18 @@ const TLS_CLIENT_AUTH_MAX_FIELD = 16_384;
  * is set by the platform and overwrites anything a client sent; every
  * tlsClientAuth value is a string ("0" is truthy), so they are copied as-is
  * and interpreted only by the authentication providers.
+ *
+ * TLS: on Cloudflare a wss:// connection arrives as an https:// request and
+ * `cf.tlsVersion` names the version ("" or "NONE" without TLS); either says
+ * TLS. The local runtime (scripts/local-runtime.mjs) gives every request a cf
+ * object without a TLS claim and serves wss:// through a TLS front whose
+ * requests arrive as https://, so the same rule is truthful there too.
  */
 export function buildTrustedContext(request: Request, subprotocol: string): TrustedContext {
   const url = new URL(request.url);
   const cf = (request as { cf?: IncomingRequestCfProperties }).cf;
   const tlsVersion = cf?.tlsVersion;
-  const tls = url.protocol === 'https:' || (typeof tlsVersion === 'string' && tlsVersion !== '' && tlsVersion !== 'NONE');
+  const tls = usedTls(url, tlsVersion);
   let tlsClientAuth: Record<string, string> | null = null;
   const raw = cf?.tlsClientAuth as unknown;
   if (raw && typeof raw === 'object') {
@@ -34,6 +40,11 @@ export function buildTrustedContext(request: Request, subprotocol: string): Trus
       ? { cert: forwardedCert.slice(0, TLS_CLIENT_AUTH_MAX_FIELD), chain: request.headers.get('client-cert-chain')?.slice(0, TLS_CLIENT_AUTH_MAX_FIELD) ?? null }
       : null,
   };
+}
+
+function usedTls(url: URL, tlsVersion: unknown): boolean {
+  if (url.protocol === 'https:') return true;
+  return typeof tlsVersion === 'string' && tlsVersion !== '' && tlsVersion !== 'NONE';
 }
 
 export function encodeTrustedContext(context: TrustedContext): string {
