@@ -45,8 +45,9 @@ export function handlePubcomp(engine: BrokerEngine, conn: Connection, session: S
 }
 
 /**
- * A QoS 1 delivery is answered with PUBACK [MQTT-4.3.2-2], a QoS 2 delivery
- * with PUBREC then PUBCOMP [MQTT-4.3.3-2]. The other kind for an identifier in
+ * A QoS 1 delivery is answered with PUBACK, a QoS 2 delivery with PUBREC
+ * then PUBCOMP: [MQTT-4.3.2-2] and [MQTT-4.3.3-2] in 3.1.1, [MQTT-4.3.2-4] and
+ * [MQTT-4.3.3-10] in 5.0. The other kind for an identifier in
  * flight is a protocol violation: 3.1.1 closes [MQTT-4.8.0-1], 5.0 sends
  * DISCONNECT 0x82 first [MQTT-4.13.1-1]. The delivery stays unacknowledged and
  * is sent again when the client reconnects.
