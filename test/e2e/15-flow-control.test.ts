@@ -102,24 +102,25 @@ function bySender(payloads: string[]): Map<string, number[]> {
 }
 
 const PUBLISHERS = 4;
-const PER_PUBLISHER = 2500;
+/** Enough that the subscriber falls behind: without flow control most of these are dropped after being acknowledged. */
+const PER_PUBLISHER = { 1: 2500, 2: 1500 } as const;
 
 describe('15 flow control', () => {
   for (const qos of [1, 2] as const) {
     it(`4 -> 1 QoS ${qos} flood: every acknowledged message reaches the subscriber, in order, none dropped`, async () => {
       const droppedBefore = await droppedNow();
       const topic = `flood/q${qos}`;
-      // QoS 2 uses a persistent subscriber, so its queue is the SQLite one.
-      const sub = await connectClient(broker.wsUrl, qos === 2 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : {});
+      // The QoS 1 subscriber is persistent (its queue is the SQLite one), the QoS 2 one is not (its queue is in memory).
+      const sub = await connectClient(broker.wsUrl, qos === 1 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : {});
       const payloads: string[] = [];
       sub.on('message', (_t, payload) => payloads.push(payload.toString()));
       await sub.subscribeAsync(topic, { qos });
 
       const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => connectClient(broker.wsUrl)));
-      const acked = await Promise.all(pubs.map((p, i) => publishWindowed(p, `p${i}`, topic, qos, PER_PUBLISHER)));
+      const acked = await Promise.all(pubs.map((p, i) => publishWindowed(p, `p${i}`, topic, qos, PER_PUBLISHER[qos])));
       const total = acked.reduce((n, a) => n + a.length, 0);
       // Backpressure slows the publishers; it refuses nothing.
-      expect(total).toBe(PUBLISHERS * PER_PUBLISHER);
+      expect(total).toBe(PUBLISHERS * PER_PUBLISHER[qos]);
 
       await settle(() => payloads.length, () => payloads.length >= total);
       const got = bySender(payloads);
@@ -194,7 +195,8 @@ describe('15 flow control', () => {
     // The flood is under way before the newcomer knocks.
     await until(() => sent.every((n) => n >= 2000), 60_000, 'publishers flooding');
 
-    const newcomer = await connectClient(broker.wsUrl, { protocolVersion: 4 });
+    // How fast it comes is the benchmark's business; here only that it comes while the flood goes on.
+    const newcomer = await connectClient(broker.wsUrl, { protocolVersion: 4, connectTimeout: 120_000 });
     expect(connackPacket(newcomer).returnCode).toBe(0);
     // The publishers were still going when the CONNACK arrived, and kept going after it.
     const atConnack = [...sent];
