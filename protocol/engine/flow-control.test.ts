@@ -42,6 +42,8 @@ describe('flow control: withheld acknowledgements', () => {
     // An ack owed nothing (no subscribers) still waits its turn: per-publisher order.
     await publish(pub, 'nobody', 7);
     expect(pub.all('puback')).toEqual([]);
+    // Operators see the backpressure in $SYS.
+    expect(new Map(h.engine.sys.values(h.clock.now())).get('$SYS/broker/publish/acknowledgements/withheld')).toBe('3');
 
     const first = sub.all<IPublishPacket>('publish');
     expect(first.map(text)).toEqual(['m1', 'm2']);
@@ -52,6 +54,7 @@ describe('flow control: withheld acknowledgements', () => {
     const released = pub.all<IPubackPacket>('puback');
     expect(ids(released)).toEqual([5, 6, 7]);
     expect(released.map((p) => p.reasonCode)).toEqual([0, 0, 0x10]);
+    expect(new Map(h.engine.sys.values(h.clock.now())).get('$SYS/broker/publish/acknowledgements/withheld')).toBe('0');
 
     // Everything acknowledged arrives, in order, and nothing was dropped.
     const seen = sub.all<IPublishPacket>('publish');
