@@ -1,7 +1,9 @@
+import { queuedSize } from '../protocol/store/records';
 import type { BrokerCounters, BrokerMessage, Delivery, MessageProperties, OutboundRecord, QueuedRecord, SessionRecord, SubscriptionRecord, WillRecord } from '../protocol/store/records';
 import type { SessionStore } from '../protocol/store/session-store';
 
-const SCHEMA_VERSION = 1;
+/** 1: initial tables. 2: queue.bytes, each row's share of its session's byte bound. */
+const SCHEMA_VERSION = 2;
 
 /**
  * SessionStore on Durable Object SQLite. Every statement is a constant string
@@ -18,6 +20,13 @@ export class SqliteSessionStore implements SessionStore {
     const row = this.sql.exec(`SELECT value FROM meta WHERE key = 'schema_version'`).toArray()[0];
     const current = row ? Number(row.value) : 0;
     if (current >= SCHEMA_VERSION) return;
+    if (current === 1) {
+      // Rows queued before the byte bound existed get the size queuedSize() would have given them.
+      this.sql.exec(`ALTER TABLE queue ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0`);
+      this.sql.exec(`UPDATE queue SET bytes = length(topic) + length(payload)`);
+      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
+      return;
+    }
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS sessions (
         client_id TEXT PRIMARY KEY,
@@ -62,7 +71,8 @@ export class SqliteSessionStore implements SessionStore {
         subscription_ids TEXT NOT NULL,
         topic TEXT NOT NULL,
         payload BLOB NOT NULL,
-        message TEXT NOT NULL
+        message TEXT NOT NULL,
+        bytes INTEGER NOT NULL DEFAULT 0
       );
       CREATE INDEX IF NOT EXISTS queue_by_client ON queue (client_id, seq);
       CREATE TABLE IF NOT EXISTS inbound_qos2 (
@@ -197,9 +207,10 @@ export class SqliteSessionStore implements SessionStore {
   enqueue(clientId: string, d: Delivery): number {
     const row = this.sql
       .exec(
-        `INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+        `INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
         clientId,
         ...deliveryColumns(d),
+        queuedSize(d),
       )
       .one();
     return row.seq as number;
@@ -218,6 +229,10 @@ export class SqliteSessionStore implements SessionStore {
 
   queueLength(clientId: string): number {
     return this.sql.exec(`SELECT COUNT(*) AS n FROM queue WHERE client_id = ?`, clientId).one().n as number;
+  }
+
+  queueBytes(clientId: string): number {
+    return this.sql.exec(`SELECT COALESCE(SUM(bytes), 0) AS n FROM queue WHERE client_id = ?`, clientId).one().n as number;
   }
 
   // ------------------------------------------------------------ QoS 2 receive

@@ -41,6 +41,10 @@ export const brokerConfigSchema = z.object({
   MQTT_RECEIVE_MAXIMUM: intVar(100, 1, 65_535),
   MQTT_MAX_INFLIGHT_OUT: intVar(100, 1, 65_535),
   MQTT_MAX_QUEUED_MESSAGES: intVar(1000, 0, 1_000_000),
+  // Per session, next to the count: what a stuck subscriber can make the shard hold (SQLite, or memory for non-persistent sessions).
+  MQTT_MAX_QUEUED_BYTES: intVar(1_048_576, 0, 1_073_741_824),
+  // A subscriber whose window stays full this long without one acknowledgement no longer holds publishers back.
+  MQTT_STUCK_SUBSCRIBER_SECONDS: intVar(5, 1, 3600),
   MQTT_TOPIC_ALIAS_MAXIMUM: intVar(10, 0, 65_535),
   MQTT_MAX_TOPIC_LENGTH: intVar(4096, 1, 65_535),
   MQTT_MAX_TOPIC_LEVELS: intVar(128, 1, 65_535),
@@ -63,6 +67,10 @@ export interface BrokerConfig {
   receiveMaximum: number;
   maxInflightOut: number;
   maxQueuedMessages: number;
+  /** Per-session queue bound in bytes (topic characters + payload bytes of each queued message). */
+  maxQueuedBytes: number;
+  /** A recipient whose window is full and who acknowledged nothing for this long is stuck: it stops withholding publishers' acks. */
+  stuckSubscriberMs: number;
   topicAliasMaximum: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -95,6 +103,8 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     receiveMaximum: v.MQTT_RECEIVE_MAXIMUM,
     maxInflightOut: v.MQTT_MAX_INFLIGHT_OUT,
     maxQueuedMessages: v.MQTT_MAX_QUEUED_MESSAGES,
+    maxQueuedBytes: v.MQTT_MAX_QUEUED_BYTES,
+    stuckSubscriberMs: v.MQTT_STUCK_SUBSCRIBER_SECONDS * 1000,
     topicAliasMaximum: v.MQTT_TOPIC_ALIAS_MAXIMUM,
     maxTopicLength: v.MQTT_MAX_TOPIC_LENGTH,
     maxTopicLevels: v.MQTT_MAX_TOPIC_LEVELS,

@@ -7,12 +7,13 @@ import type { BrokerConfig } from '../config';
 import type { Authenticator, Authorizer, BrokerEvents, Clock, ConnectionSnapshot, Transport, TrustedContext } from '../ports';
 import { RC } from '../reason-codes';
 import type { SessionStore } from '../store/session-store';
-import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, QoS, SubscriptionRecord } from '../store/records';
+import { queuedSize, type BrokerCounters, type BrokerMessage, type Delivery, type OutboundRecord, type QoS, type SubscriptionRecord } from '../store/records';
 import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
 import { parseSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
+import { forgetOwedAcks, releaseHeldAcks } from './flow-control';
 import { SysTopics } from './sys-topics';
 import { handleConnect, handleConnectAuth } from '../handlers/connect';
 import { handlePublish, handlePubrel } from '../handlers/publish';
@@ -33,6 +34,13 @@ export interface BrokerEngineDeps {
 
 /** How often counters are written back while traffic flows, so hibernation loses at most this much. */
 const COUNTER_FLUSH_MS = 10_000;
+
+/** What routing one message did: how many sessions it went to, and which of them are behind (their acks wait). */
+export interface Routed {
+  deliveries: number;
+  behind: Session[];
+}
+const NOWHERE: Routed = { deliveries: 0, behind: [] };
 
 /**
  * The MQTT broker for one shard, free of platform calls. Every packet is
@@ -220,6 +228,7 @@ export class BrokerEngine {
       }
       const expiresAt = session.expiresAt();
       if (expiresAt !== null && expiresAt <= now) this.endSession(session, now);
+      else if (session.heldAcks.size > 0) this.settleHeldAcks(session, now);
     }
     this.sys.onTimer(now);
     this.flushCounters(now, true);
@@ -246,6 +255,7 @@ export class BrokerEngine {
     for (const session of this.sessions.values()) {
       consider(session.record.willDueAt);
       consider(session.expiresAt());
+      if (session.heldAcks.size > 0) consider(session.lastProgressAt + this.config.stuckSubscriberMs);
     }
     consider(this.sys.nextDueAt());
     this.wakeAt = next;
@@ -435,6 +445,7 @@ export class BrokerEngine {
     const wasConnected = conn.state === 'connected';
     conn.state = 'closed';
     this.connections.delete(conn.id);
+    forgetOwedAcks(conn);
     if (conn.inboundTopicAliases.size > 0) this.store.deleteTopicAliases(conn.id);
     if (!wasConnected || !conn.clientId) return;
     const session = this.sessions.get(conn.clientId);
@@ -446,6 +457,8 @@ export class BrokerEngine {
   /** The session's connection is gone: decide its will and its lifetime. */
   sessionLostConnection(session: Session, cause: EndCause, now: number): void {
     session.connectionId = null;
+    // Gone is not behind: publishers waiting for it go on (its queue, if it has one, keeps the messages).
+    releaseHeldAcks(this, session);
     this.sys.clientsChanged();
     session.record.disconnectedAt = now;
     const will = session.record.will;
@@ -473,6 +486,7 @@ export class BrokerEngine {
   /** The session ends: a still-pending will goes out now [MQTT-3.1.3-9], then everything it owned is removed. */
   endSession(session: Session, now: number): void {
     if (session.record.will && session.record.willDueAt !== null) this.publishWill(session, now);
+    releaseHeldAcks(this, session);
     this.sessions.delete(session.clientId);
     this.subscriptions.removeClient(session.clientId);
     this.store.deleteSession(session.clientId);
@@ -498,8 +512,8 @@ export class BrokerEngine {
 
   // ---------------------------------------------------------------- routing
 
-  /** A message the broker took responsibility for: retain it if asked, then route it. Returns the number of deliveries. */
-  acceptMessage(message: BrokerMessage, now: number): number {
+  /** A message the broker took responsibility for: retain it if asked, then route it. */
+  acceptMessage(message: BrokerMessage, now: number): Routed {
     if (message.retain) this.storeRetained(message);
     return this.route(message, now);
   }
@@ -518,7 +532,7 @@ export class BrokerEngine {
     this.store.putRetained(message);
   }
 
-  route(message: BrokerMessage, now: number): number {
+  route(message: BrokerMessage, now: number): Routed {
     const matches = this.subscriptions.match(message.topic);
     // One delivery per client: overlapping subscriptions merge into the highest
     // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
@@ -547,16 +561,16 @@ export class BrokerEngine {
       const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value), message.topic);
       if (member) add(member);
     }
-    if (!perClient) return 0;
-    let count = 0;
+    if (!perClient) return NOWHERE;
+    const routed: Routed = { deliveries: 0, behind: [] };
     for (const [clientId, delivery] of perClient as Map<string, Delivery>) {
       const session = this.sessions.get(clientId);
       if (!session) continue;
       if (!this.authorizer.canReceive({ clientId, username: session.record.username }, message.topic)) continue;
-      this.deliver(session, delivery, now);
-      count++;
+      if (this.deliver(session, delivery, now)) routed.behind.push(session);
+      routed.deliveries++;
     }
-    return count;
+    return routed;
   }
 
   /**
@@ -590,21 +604,34 @@ export class BrokerEngine {
     return this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, topic);
   }
 
-  /** Hands one message to one session: send now, or queue (bounded), or drop. */
-  deliver(session: Session, delivery: Delivery, now: number): void {
+  /**
+   * Hands one message to one session: send now, or queue (bounded), or drop.
+   * Returns true when the session is connected, healthy and behind, so the
+   * publisher's acknowledgement should wait for it (see flow-control.ts).
+   */
+  deliver(session: Session, delivery: Delivery, now: number): boolean {
     const conn = this.connectionOf(session);
     if (delivery.qos === 0) {
-      // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages=false).
-      if (conn) this.sendPublish(conn, session, delivery, null, false, now);
-      return;
+      // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages=false),
+      // and is dropped, counted, for one that is behind or stuck: QoS 0 is where overload sheds load.
+      if (!conn) return false;
+      if (session.loaded && this.windowFull(session, conn) && (this.isStuck(session, conn, now) || this.isBehind(session, conn))) {
+        this.countDrop(session);
+        return false;
+      }
+      this.sendPublish(conn, session, delivery, null, false, now);
+      return false;
     }
     this.ensureLoaded(session);
     if (conn && session.queueLength() === 0 && session.outbound.size < this.outboundWindow(conn)) {
       this.startOutbound(conn, session, delivery, now);
-      return;
+      return false;
     }
-    if (!conn && !session.persistent) return;
+    if (!conn && !session.persistent) return false;
     this.enqueue(session, delivery);
+    if (conn && this.isBehind(session, conn) && !this.isStuck(session, conn, now)) return true;
+    this.settleHeldAcks(session, now);
+    return false;
   }
 
   private outboundWindow(conn: Connection): number {
@@ -612,12 +639,55 @@ export class BrokerEngine {
     return Math.min(conn.clientReceiveMaximum, this.config.maxInflightOut);
   }
 
-  private enqueue(session: Session, delivery: Delivery): void {
-    if (session.queueLength() >= this.config.maxQueuedMessages) {
-      session.record.droppedMessages++;
-      this.counters.messagesDropped++;
-      if (session.persistent) this.store.saveSession(session.record);
-      return;
+  private windowFull(session: Session, conn: Connection): boolean {
+    return session.outbound.size >= this.outboundWindow(conn);
+  }
+
+  /**
+   * Behind: the window is full and more than a small backlog is queued
+   * (one window's worth, at most a quarter of the queue bound). Publishers'
+   * acks then wait, so the backlog stays within the publishers' windows.
+   */
+  isBehind(session: Session, conn: Connection): boolean {
+    const window = this.outboundWindow(conn);
+    return session.outbound.size >= window && session.queueLength() > Math.min(window, Math.floor(this.config.maxQueuedMessages / 4));
+  }
+
+  /**
+   * Stuck, decided from progress rather than speed: the window is full and
+   * nothing was acknowledged for stuckSubscriberMs, or the queue reached a
+   * bound. A stuck session holds no publisher back; its own queue takes what
+   * fits and the rest is dropped and counted for it.
+   */
+  isStuck(session: Session, conn: Connection, now: number): boolean {
+    if (!this.windowFull(session, conn)) return false;
+    return now - session.lastProgressAt >= this.config.stuckSubscriberMs || this.queueFull(session);
+  }
+
+  private queueFull(session: Session): boolean {
+    return session.queueLength() >= this.config.maxQueuedMessages || session.queuedBytes >= this.config.maxQueuedBytes;
+  }
+
+  /** Releases the acks a session holds once it is no longer a healthy recipient that is behind. */
+  settleHeldAcks(session: Session, now: number): void {
+    if (session.heldAcks.size === 0) return;
+    const conn = this.connectionOf(session);
+    if (conn && this.isBehind(session, conn) && !this.isStuck(session, conn, now)) return;
+    releaseHeldAcks(this, session);
+  }
+
+  private countDrop(session: Session): void {
+    session.record.droppedMessages++;
+    this.counters.messagesDropped++;
+    if (session.persistent) this.store.saveSession(session.record);
+  }
+
+  /** Queues within both bounds (count and bytes); past them the message is dropped and counted for this session. */
+  private enqueue(session: Session, delivery: Delivery): boolean {
+    const size = queuedSize(delivery);
+    if (session.queueLength() >= this.config.maxQueuedMessages || session.queuedBytes + size > this.config.maxQueuedBytes) {
+      this.countDrop(session);
+      return false;
     }
     if (session.persistent) {
       this.store.enqueue(session.clientId, delivery);
@@ -625,12 +695,16 @@ export class BrokerEngine {
     } else {
       session.memoryQueue.push(delivery);
     }
+    session.queuedBytes += size;
+    return true;
   }
 
   private startOutbound(conn: Connection, session: Session, delivery: Delivery, now: number): boolean {
     if (delivery.message.expiresAt !== null && delivery.message.expiresAt <= now) return false;
     const packetId = session.allocatePacketId();
     if (packetId === null) return false;
+    // The window just opened: the time to "stuck" counts from here, not from an old acknowledgement.
+    if (session.outbound.size === 0) session.lastProgressAt = now;
     const record: OutboundRecord = { clientId: session.clientId, packetId, state: 'publish', delivery, seq: session.nextSeq() };
     const sent = this.sendPublish(conn, session, delivery, packetId, false, now);
     if (!sent) return false;
@@ -707,9 +781,14 @@ export class BrokerEngine {
     session.adoptOutbound(this.store.loadOutbound(session.clientId));
     for (const id of this.store.loadInboundQos2(session.clientId)) session.inboundQos2.add(id);
     session.storedQueueLength = this.store.queueLength(session.clientId);
+    session.queuedBytes = this.store.queueBytes(session.clientId);
+    session.lastProgressAt = this.clock.now();
   }
 
-  /** Moves queued messages into flight while the client's window has room, oldest first. */
+  /**
+   * Moves queued messages into flight while the client's window has room,
+   * oldest first; then publishers waiting for this session may go on.
+   */
   drainQueue(conn: Connection, session: Session, now: number): void {
     const window = this.outboundWindow(conn);
     if (session.persistent) {
@@ -717,27 +796,32 @@ export class BrokerEngine {
         const batch = this.store.peekQueue(session.clientId, Math.max(1, window - session.outbound.size));
         if (batch.length === 0) {
           session.storedQueueLength = 0;
+          session.queuedBytes = 0;
           break;
         }
         for (const queued of batch) {
           this.store.deleteQueued(session.clientId, queued.seq);
           session.storedQueueLength--;
+          session.queuedBytes -= queuedSize(queued.delivery);
           if (queued.delivery.qos === 0) this.sendPublish(conn, session, queued.delivery, null, false, now);
           else this.startOutbound(conn, session, queued.delivery, now);
           if (session.outbound.size >= window) break;
         }
       }
-      return;
+    } else {
+      while (session.memoryQueue.length > 0 && session.outbound.size < window) {
+        const delivery = session.memoryQueue.shift()!;
+        session.queuedBytes -= queuedSize(delivery);
+        this.startOutbound(conn, session, delivery, now);
+      }
     }
-    while (session.memoryQueue.length > 0 && session.outbound.size < window) {
-      const delivery = session.memoryQueue.shift()!;
-      this.startOutbound(conn, session, delivery, now);
-    }
+    this.settleHeldAcks(session, now);
   }
 
   /** On session resume: resend unacknowledged PUBLISH (DUP) and PUBREL in their original order [MQTT-4.4.0-1]. */
   resumeInflight(conn: Connection, session: Session, now: number): void {
     this.ensureLoaded(session);
+    session.lastProgressAt = now;
     const records = [...session.outbound.values()].sort((a, b) => a.seq - b.seq);
     for (const record of records) {
       if (record.state === 'pubrel') {

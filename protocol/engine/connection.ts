@@ -1,6 +1,7 @@
 import { PacketFramer } from '../codec/framer';
 import type { ConnectionSnapshot, TrustedContext } from '../ports';
 import type { ProtocolVersion } from '../store/records';
+import type { OwedAck } from './flow-control';
 
 export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
@@ -37,6 +38,14 @@ export class Connection {
   /** Token bucket for the PUBLISH rate limit: tokens left, and when they were counted. */
   publishTokens = 0;
   publishTokensAt = -1;
+  /**
+   * Acknowledgements of this client's QoS 1/2 PUBLISHes not sent yet, in
+   * arrival order (flow control). Memory only: after hibernation they are
+   * gone, and the client resends those PUBLISHes when it reconnects.
+   */
+  owedAcks: OwedAck[] = [];
+  /** QoS 1 entries of owedAcks: with the session's open QoS 2 flows, what counts against our Receive Maximum. */
+  owedQos1 = 0;
   /** Set while an asynchronous step runs, so later packets wait their turn. */
   busy: Promise<void> | null = null;
   /** Only for the CONNACK: an identifier the broker made up, and a Server Keep Alive override. */

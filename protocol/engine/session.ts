@@ -1,5 +1,6 @@
 import type { Delivery, OutboundRecord, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
 import { SESSION_NEVER_EXPIRES } from '../store/records';
+import type { OwedAck } from './flow-control';
 
 /** In-memory view of one MQTT session; persistent sessions mirror every acknowledged change to the store. */
 export class Session {
@@ -10,6 +11,12 @@ export class Session {
   /** Offline/overflow queue of a non-persistent session; persistent sessions queue in the store. */
   memoryQueue: Delivery[] = [];
   storedQueueLength = 0;
+  /** Sum of queuedSize() over the queue, memory or stored, for the byte bound. */
+  queuedBytes = 0;
+  /** When this session last acknowledged something, or its window last opened: how "stuck" is told from "slow". */
+  lastProgressAt = 0;
+  /** Publishers' acknowledgements waiting for this session to catch up (flow control). */
+  heldAcks = new Set<OwedAck>();
   loaded = false;
   private nextPacketId = 1;
   private nextOutboundSeq = 1;

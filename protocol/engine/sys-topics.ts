@@ -60,7 +60,11 @@ export class SysTopics {
     const e = this.engine;
     const c = e.counters;
     let connected = 0;
-    for (const conn of e.connections.values()) if (conn.state === 'connected') connected++;
+    let withheld = 0;
+    for (const conn of e.connections.values()) {
+      if (conn.state === 'connected') connected++;
+      withheld += conn.owedAcks.length;
+    }
     return [
       ['$SYS/broker/version', BROKER_VERSION],
       ['$SYS/broker/uptime', `${Math.floor((now - c.startedAt) / 1000)} seconds`],
@@ -72,6 +76,8 @@ export class SysTopics {
       ['$SYS/broker/publish/messages/received', String(c.publishReceived)],
       ['$SYS/broker/publish/messages/sent', String(c.publishSent)],
       ['$SYS/broker/publish/messages/dropped', String(c.messagesDropped)],
+      // Backpressure at work right now: PUBACK/PUBREC waiting for subscribers that are behind.
+      ['$SYS/broker/publish/acknowledgements/withheld', String(withheld)],
       ['$SYS/broker/bytes/received', String(c.bytesReceived)],
       ['$SYS/broker/bytes/sent', String(c.bytesSent)],
       ['$SYS/broker/subscriptions/count', String(e.subscriptions.size)],

@@ -29,6 +29,8 @@ export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Se
     complete(engine, conn, session, id);
     return;
   }
+  // Progress: this subscriber is reading and acknowledging, so it is not stuck.
+  session.lastProgressAt = engine.clock.now();
   if (record.state === 'publish') {
     record.state = 'pubrel';
     if (session.persistent) engine.store.saveOutbound(record);
@@ -56,8 +58,11 @@ function refuseWrongAck(engine: BrokerEngine, conn: Connection, ack: string, qos
   engine.disconnect(conn, RC.PROTOCOL_ERROR, `${ack} for a QoS ${qos} delivery`);
 }
 
+/** The flow is done: its slot refills from the queue, and publishers waiting for this subscriber may go on. */
 function complete(engine: BrokerEngine, conn: Connection, session: Session, packetId: number): void {
+  const now = engine.clock.now();
   session.outbound.delete(packetId);
+  session.lastProgressAt = now;
   if (session.persistent) engine.store.deleteOutbound(session.clientId, packetId);
-  engine.drainQueue(conn, session, engine.clock.now());
+  engine.drainQueue(conn, session, now);
 }

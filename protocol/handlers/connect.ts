@@ -6,7 +6,7 @@ import { Session } from '../engine/session';
 import type { AuthDecision } from '../ports';
 import { CONNACK_V3, RC, connackReturnCodeFor } from '../reason-codes';
 import type { BrokerMessage, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
-import { SESSION_NEVER_EXPIRES } from '../store/records';
+import { SESSION_NEVER_EXPIRES, queuedSize } from '../store/records';
 import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 
@@ -319,6 +319,8 @@ function moveQueueToMemory(engine: BrokerEngine, session: Session): void {
   for (const id of session.inboundQos2) engine.store.deleteInboundQos2(session.clientId, id);
   engine.store.deleteSession(session.clientId);
   session.storedQueueLength = 0;
+  // The move may have stopped at the count bound: the byte count follows what moved.
+  session.queuedBytes = session.memoryQueue.reduce((n, d) => n + queuedSize(d), 0);
   for (const sub of engine.subscriptions.forClient(session.clientId)) engine.store.saveSubscription(sub.value);
 }
 

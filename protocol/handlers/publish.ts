@@ -1,74 +1,98 @@
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { BrokerEngine, Routed } from '../engine/broker-engine';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
+import { isAckOwed, oweAck } from '../engine/flow-control';
 import { RC } from '../reason-codes';
 import type { BrokerMessage, MessageProperties } from '../store/records';
 import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 
 /**
- * Inbound PUBLISH: checkRate, resolveTopicAlias, validateTopic, checkPayloadFormat,
- * dedupeQos2, checkReceiveMaximum, authorize (disconnecting repeat offenders),
- * accept (retain + route), acknowledge.
+ * Inbound PUBLISH, in these steps: checkRate, resolveTopicAlias,
+ * validateTopic, checkPayloadFormat, dedupeQos2, checkReceiveMaximum,
+ * authorize (disconnecting repeat offenders), accept (retain + route),
+ * acknowledgeOrWithhold.
  * The acknowledgement is sent only after the message is durably routed, so a
- * PUBACK/PUBREC is a promise the broker can keep across eviction.
+ * PUBACK/PUBREC is a promise the broker can keep across eviction; while a
+ * recipient is behind it waits, which is how publishers are slowed.
  */
 export function handlePublish(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
-  const v5 = conn.protocolVersion === 5;
   engine.counters.publishReceived++;
-
-  if (!withinRate(engine, conn, now)) {
-    // 0x96 in 5.0 (a DISCONNECT the client can read); 3.1.1 has no server DISCONNECT, so the connection closes.
-    engine.disconnect(conn, RC.MESSAGE_RATE_TOO_HIGH, `more than ${engine.config.maxPublishRate} PUBLISH per second`);
-    return;
-  }
-
+  if (!checkRate(engine, conn, now)) return;
   const topic = resolveTopicAlias(engine, conn, packet);
   if (topic === null) return;
+  if (!validateTopic(engine, conn, topic)) return;
+  if (!checkPayloadFormat(engine, conn, packet)) return;
+  if (!dedupeQos2(engine, conn, session, packet)) return;
+  if (!checkReceiveMaximum(engine, conn, session, packet)) return;
+  if (!authorize(engine, conn, session, packet, topic)) return;
+  const routed = accept(engine, conn, session, packet, topic, now);
+  acknowledgeOrWithhold(engine, conn, packet, routed);
+}
 
+function checkRate(engine: BrokerEngine, conn: Connection, now: number): boolean {
+  if (withinRate(engine, conn, now)) return true;
+  // 0x96 in 5.0 (a DISCONNECT the client can read); 3.1.1 has no server DISCONNECT, so the connection closes.
+  engine.disconnect(conn, RC.MESSAGE_RATE_TOO_HIGH, `more than ${engine.config.maxPublishRate} PUBLISH per second`);
+  return false;
+}
+
+function validateTopic(engine: BrokerEngine, conn: Connection, topic: string): boolean {
   const problem = validateTopicName(topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
-  if (problem !== null) {
-    // An invalid topic name is a protocol violation [MQTT-3.3.2-2]: 0x90 in 5.0, close in 3.1.1.
-    engine.disconnect(conn, RC.TOPIC_NAME_INVALID, `topic name invalid: ${problem}`);
-    return;
-  }
+  if (problem === null) return true;
+  // An invalid topic name is a protocol violation [MQTT-3.3.2-2]: 0x90 in 5.0, close in 3.1.1.
+  engine.disconnect(conn, RC.TOPIC_NAME_INVALID, `topic name invalid: ${problem}`);
+  return false;
+}
 
-  const payload = new Uint8Array(packet.payload as Uint8Array);
-  const props = v5 ? packet.properties ?? {} : {};
-  if (props.payloadFormatIndicator && !isValidUtf8(payload)) {
-    if (packet.qos === 0) {
-      engine.disconnect(conn, RC.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8');
-    } else {
-      acknowledge(engine, conn, packet, RC.PAYLOAD_FORMAT_INVALID);
-    }
-    return;
-  }
+/** A payload that claims to be UTF-8 must be [MQTT-3.3.2-4 (5.0)]: refused with 0x99, or a DISCONNECT at QoS 0. */
+function checkPayloadFormat(engine: BrokerEngine, conn: Connection, packet: IPublishPacket): boolean {
+  if (conn.protocolVersion !== 5 || !packet.properties?.payloadFormatIndicator) return true;
+  if (isValidUtf8(packet.payload as Uint8Array)) return true;
+  if (packet.qos === 0) engine.disconnect(conn, RC.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8');
+  else oweAck(engine, conn, packet.messageId!, packet.qos, RC.PAYLOAD_FORMAT_INVALID, NO_ONE);
+  return false;
+}
 
-  if (packet.qos === 2) {
-    engine.ensureLoaded(session);
-    if (session.inboundQos2.has(packet.messageId!)) {
-      // A retransmission of a message we already own: acknowledge again, deliver once [MQTT-4.3.3-10].
-      acknowledge(engine, conn, packet, RC.SUCCESS);
-      return;
-    }
-    if (session.inboundQos2.size >= engine.config.receiveMaximum) {
-      // More unacknowledged QoS 2 than our Receive Maximum [MQTT-3.3.4-7].
-      engine.disconnect(conn, RC.RECEIVE_MAXIMUM_EXCEEDED, 'receive maximum exceeded');
-      return;
-    }
-  }
+/** A retransmission of a QoS 2 message we already own: acknowledge again, deliver once [MQTT-4.3.3-10]. */
+function dedupeQos2(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket): boolean {
+  if (packet.qos !== 2) return true;
+  engine.ensureLoaded(session);
+  const id = packet.messageId!;
+  if (!session.inboundQos2.has(id)) return true;
+  // Its PUBREC may still be withheld: it leaves once, in order.
+  if (!isAckOwed(conn, id, 2)) oweAck(engine, conn, id, 2, RC.SUCCESS, NO_ONE);
+  return false;
+}
 
+/**
+ * Unacknowledged inbound QoS 1 and 2 (withheld PUBACKs, open QoS 2 flows)
+ * may not exceed our Receive Maximum [MQTT-3.3.4-7]; DISCONNECT 0x93 in 5.0.
+ * 3.1.1 cannot announce a limit, so the same number applies and the
+ * connection closes: it can only be reached while acks are being withheld.
+ */
+function checkReceiveMaximum(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket): boolean {
+  if (packet.qos === 0) return true;
+  engine.ensureLoaded(session);
+  if (conn.owedQos1 + session.inboundQos2.size < engine.config.receiveMaximum) return true;
+  engine.disconnect(conn, RC.RECEIVE_MAXIMUM_EXCEEDED, 'receive maximum exceeded');
+  return false;
+}
+
+function authorize(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, topic: string): boolean {
   const principal = { clientId: session.clientId, username: session.record.username };
   // Clients may not inject broker statistics: $SYS is written by the broker only.
-  const allowed = !topic.startsWith('$SYS') && engine.authorizer.canPublish(principal, topic);
-  if (!allowed) {
-    // 5.0 says why; 3.1.1 drops the message and still acknowledges it.
-    if (packet.qos > 0) acknowledge(engine, conn, packet, v5 ? RC.NOT_AUTHORIZED : RC.SUCCESS);
-    disconnectRepeatOffender(engine, conn);
-    return;
-  }
+  if (!topic.startsWith('$SYS') && engine.authorizer.canPublish(principal, topic)) return true;
+  // 5.0 says why; 3.1.1 drops the message and still acknowledges it.
+  if (packet.qos > 0) oweAck(engine, conn, packet.messageId!, packet.qos as 1 | 2, conn.protocolVersion === 5 ? RC.NOT_AUTHORIZED : RC.SUCCESS, NO_ONE);
+  disconnectRepeatOffender(engine, conn);
+  return false;
+}
 
+/** The broker takes the message: retained, routed (queued durably for persistent sessions), QoS 2 receipt recorded. */
+function accept(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, topic: string, now: number): Routed {
+  const props = conn.protocolVersion === 5 ? packet.properties ?? {} : {};
   const properties: MessageProperties = {};
   if (props.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = props.payloadFormatIndicator;
   if (props.contentType !== undefined) properties.contentType = props.contentType;
@@ -77,7 +101,7 @@ export function handlePublish(engine: BrokerEngine, conn: Connection, session: S
   if (props.userProperties !== undefined) properties.userProperties = props.userProperties;
   const message: BrokerMessage = {
     topic,
-    payload,
+    payload: new Uint8Array(packet.payload as Uint8Array),
     qos: packet.qos,
     retain: packet.retain,
     properties,
@@ -85,14 +109,22 @@ export function handlePublish(engine: BrokerEngine, conn: Connection, session: S
     origin: session.clientId,
     createdAt: now,
   };
-  const deliveries = engine.acceptMessage(message, now);
-
+  const routed = engine.acceptMessage(message, now);
   if (packet.qos === 2) {
     session.inboundQos2.add(packet.messageId!);
     if (session.persistent) engine.store.saveInboundQos2(session.clientId, packet.messageId!);
   }
-  if (packet.qos > 0) acknowledge(engine, conn, packet, deliveries === 0 && v5 ? RC.NO_MATCHING_SUBSCRIBERS : RC.SUCCESS);
+  return routed;
 }
+
+/** PUBACK/PUBREC now, or once the recipients that are behind catch up; always in arrival order (flow-control.ts). */
+function acknowledgeOrWithhold(engine: BrokerEngine, conn: Connection, packet: IPublishPacket, routed: Routed): void {
+  if (packet.qos === 0) return;
+  const reasonCode = routed.deliveries === 0 && conn.protocolVersion === 5 ? RC.NO_MATCHING_SUBSCRIBERS : RC.SUCCESS;
+  oweAck(engine, conn, packet.messageId!, packet.qos, reasonCode, routed.behind);
+}
+
+const NO_ONE: readonly Session[] = [];
 
 /** Ends a connection whose denied publishes reached the configured limit: DISCONNECT 0x87 in 5.0, a close in 3.1.1. */
 function disconnectRepeatOffender(engine: BrokerEngine, conn: Connection): void {
@@ -120,12 +152,6 @@ function withinRate(engine: BrokerEngine, conn: Connection, now: number): boolea
   if (conn.publishTokens < 1) return false;
   conn.publishTokens -= 1;
   return true;
-}
-
-function acknowledge(engine: BrokerEngine, conn: Connection, packet: IPublishPacket, reasonCode: number): void {
-  const cmd = packet.qos === 1 ? 'puback' : 'pubrec';
-  if (conn.protocolVersion === 5) engine.send(conn, { cmd, messageId: packet.messageId, reasonCode });
-  else engine.send(conn, { cmd, messageId: packet.messageId });
 }
 
 /** Client-to-server Topic Alias [MQTT-3.3.2-7 .. -12]. Returns null when the connection was closed. */

@@ -1,4 +1,4 @@
-import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, QueuedRecord, SessionRecord, SubscriptionRecord } from './records';
+import { queuedSize, type BrokerCounters, type BrokerMessage, type Delivery, type OutboundRecord, type QueuedRecord, type SessionRecord, type SubscriptionRecord } from './records';
 import type { SessionStore } from './session-store';
 
 /**
@@ -69,6 +69,11 @@ export class MemorySessionStore implements SessionStore {
   }
   queueLength(clientId: string): number {
     return this.queue.get(clientId)?.length ?? 0;
+  }
+  queueBytes(clientId: string): number {
+    let bytes = 0;
+    for (const r of this.queue.get(clientId) ?? []) bytes += queuedSize(r.delivery);
+    return bytes;
   }
 
   loadInboundQos2(clientId: string): number[] {

@@ -38,6 +38,16 @@ export interface Delivery {
   subscriptionIds: number[];
 }
 
+/**
+ * What one queued delivery counts against its session's byte bound
+ * (MQTT_MAX_QUEUED_BYTES): the topic's characters plus the payload's bytes.
+ * Every store records this number with the row, so the bound survives
+ * eviction exactly as it was counted.
+ */
+export function queuedSize(delivery: Delivery): number {
+  return delivery.message.topic.length + delivery.message.payload.byteLength;
+}
+
 export interface WillRecord {
   message: BrokerMessage;
   delaySeconds: number;

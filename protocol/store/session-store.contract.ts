@@ -132,6 +132,20 @@ export function sessionStoreContract(name: string, makeStore: () => SessionStore
       expect(store.queueLength('q')).toBe(2);
     });
 
+    it('counts queued bytes per client (topic characters plus payload bytes), down as rows leave', async () => {
+      const store = await makeStore();
+      const a = store.enqueue('b', delivery('topic/a', [1, 2, 3]));
+      store.enqueue('b', delivery('t', new Array(100).fill(0)));
+      store.enqueue('other', delivery('x', [1]));
+      expect(store.queueBytes('b')).toBe(7 + 3 + 1 + 100);
+      store.deleteQueued('b', a);
+      expect(store.queueBytes('b')).toBe(101);
+      expect(store.queueBytes('other')).toBe(2);
+      expect(store.queueBytes('none')).toBe(0);
+      store.deleteSession('b');
+      expect(store.queueBytes('b')).toBe(0);
+    });
+
     it('stores retained messages byte for byte, including large and empty-property ones', async () => {
       const store = await makeStore();
       const big = new Uint8Array(200_000).map((_, i) => i % 251);

@@ -40,6 +40,8 @@ export interface SessionStore {
   peekQueue(clientId: string, limit: number): QueuedRecord[];
   deleteQueued(clientId: string, seq: number): void;
   queueLength(clientId: string): number;
+  /** Sum of queuedSize() over the client's queue. */
+  queueBytes(clientId: string): number;
 
   loadInboundQos2(clientId: string): number[];
   saveInboundQos2(clientId: string, packetId: number): void;

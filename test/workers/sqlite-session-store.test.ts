@@ -53,8 +53,34 @@ describe('SQLite session store inside a Durable Object', () => {
     await evictDurableObject(stub);
     const after = await runInDurableObject(stub, (_instance, state) => {
       const store = new SqliteSessionStore(state.storage.sql);
-      return { sessions: store.loadSessions().map((s) => s.clientId), queued: store.peekQueue('e', 10).map((r) => [...r.delivery.message.payload]) };
+      return { sessions: store.loadSessions().map((s) => s.clientId), queued: store.peekQueue('e', 10).map((r) => [...r.delivery.message.payload]), bytes: store.queueBytes('e') };
     });
-    expect(after).toEqual({ sessions: ['e'], queued: [[1, 2, 3]] });
+    expect(after).toEqual({ sessions: ['e'], queued: [[1, 2, 3]], bytes: 4 });
+  });
+
+  it('migrates a version 1 queue: existing rows get their byte size and stay in order', async () => {
+    const stub = env.BROKER.get(env.BROKER.idFromName(`store-migrate-${crypto.randomUUID()}`));
+    const result = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE IF EXISTS queue');
+      // The queue table exactly as schema version 1 created it.
+      sql.exec(`CREATE TABLE queue (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,
+        subscription_ids TEXT NOT NULL, topic TEXT NOT NULL, payload BLOB NOT NULL, message TEXT NOT NULL)`);
+      const meta = JSON.stringify({ qos: 1, retain: false, expiresAt: null, origin: null, createdAt: 1, properties: {} });
+      for (const payload of [[1, 2], [3, 4, 5, 6]]) {
+        sql.exec(`INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message) VALUES ('m', 1, 0, '[]', 'ab/c', ?, ?)`, new Uint8Array(payload).buffer, meta);
+      }
+      sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+      sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1')`);
+      const store = new SqliteSessionStore(sql);
+      store.enqueue('m', { message: { topic: 'z', payload: new Uint8Array([9]), qos: 1, retain: false, properties: {}, expiresAt: null, origin: null, createdAt: 1 }, qos: 1, retain: false, subscriptionIds: [] });
+      return {
+        version: sql.exec(`SELECT value FROM meta WHERE key = 'schema_version'`).one().value,
+        bytes: store.queueBytes('m'),
+        queued: store.peekQueue('m', 10).map((r) => [...r.delivery.message.payload]),
+      };
+    });
+    expect(result).toEqual({ version: '2', bytes: 4 + 2 + 4 + 4 + 1 + 1, queued: [[1, 2], [3, 4, 5, 6], [9]] });
   });
 });

@@ -1,0 +1,83 @@
+import type { BrokerEngine } from './broker-engine';
+import type { Connection } from './connection';
+import type { Session } from './session';
+
+/**
+ * Backpressure through withheld acknowledgements (HiveMQ's overload
+ * protection, in MQTT's own terms). A Durable Object cannot stop reading a
+ * socket, but every compliant publisher stops at the server's Receive
+ * Maximum of unacknowledged QoS 1/2 PUBLISHes [MQTT-3.3.4-7]. So while a
+ * healthy recipient of a message is behind, the publisher's PUBACK/PUBREC
+ * waits; the message itself is already routed and, for persistent
+ * sessions, durable. Withholding is flow control, not durability.
+ *
+ * Acknowledgements leave each connection in the order the PUBLISHes
+ * arrived: once one waits, every later one (even one owed nothing) queues
+ * behind it.
+ */
+export interface OwedAck {
+  readonly conn: Connection;
+  readonly packetId: number;
+  readonly qos: 1 | 2;
+  readonly reasonCode: number;
+  /** Recipients that were behind when the message was accepted; the ack may leave once this is empty. */
+  readonly waitingOn: Set<Session>;
+}
+
+/** Queues the acknowledgement of an inbound QoS 1/2 PUBLISH behind the recipients still catching up, then sends what may go. */
+export function oweAck(engine: BrokerEngine, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly Session[]): void {
+  if (behind.length === 0 && conn.owedAcks.length === 0) {
+    sendPublishAck(engine, conn, qos, packetId, reasonCode);
+    return;
+  }
+  const owed: OwedAck = { conn, packetId, qos, reasonCode, waitingOn: new Set(behind) };
+  for (const recipient of behind) {
+    recipient.heldAcks.add(owed);
+    // Judged stuck at the latest then, which releases this ack.
+    engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
+  }
+  conn.owedAcks.push(owed);
+  if (qos === 1) conn.owedQos1++;
+  flushOwedAcks(engine, conn);
+}
+
+/** True while this connection's PUBREC for a QoS 2 packet identifier is still being withheld. */
+export function isAckOwed(conn: Connection, packetId: number, qos: 1 | 2): boolean {
+  return conn.owedAcks.some((a) => a.packetId === packetId && a.qos === qos);
+}
+
+/** The recipient no longer holds anyone back (caught up, stuck, gone): its held acks go, in each publisher's order. */
+export function releaseHeldAcks(engine: BrokerEngine, recipient: Session): void {
+  if (recipient.heldAcks.size === 0) return;
+  const publishers = new Set<Connection>();
+  for (const owed of recipient.heldAcks) {
+    owed.waitingOn.delete(recipient);
+    if (owed.waitingOn.size === 0) publishers.add(owed.conn);
+  }
+  recipient.heldAcks.clear();
+  for (const conn of publishers) flushOwedAcks(engine, conn);
+}
+
+/** The publisher's connection ended: nothing is owed to it any more, and no recipient keeps a reference to it. */
+export function forgetOwedAcks(conn: Connection): void {
+  for (const owed of conn.owedAcks) for (const recipient of owed.waitingOn) recipient.heldAcks.delete(owed);
+  conn.owedAcks = [];
+  conn.owedQos1 = 0;
+}
+
+function flushOwedAcks(engine: BrokerEngine, conn: Connection): void {
+  let sent = 0;
+  while (sent < conn.owedAcks.length && conn.owedAcks[sent].waitingOn.size === 0) {
+    const owed = conn.owedAcks[sent++];
+    if (owed.qos === 1) conn.owedQos1--;
+    sendPublishAck(engine, conn, owed.qos, owed.packetId, owed.reasonCode);
+  }
+  if (sent > 0) conn.owedAcks.splice(0, sent);
+}
+
+/** PUBACK for QoS 1, PUBREC for QoS 2; reason codes exist in 5.0 only. */
+export function sendPublishAck(engine: BrokerEngine, conn: Connection, qos: 1 | 2, packetId: number, reasonCode: number): void {
+  const cmd = qos === 1 ? 'puback' : 'pubrec';
+  if (conn.protocolVersion === 5) engine.send(conn, { cmd, messageId: packetId, reasonCode });
+  else engine.send(conn, { cmd, messageId: packetId });
+}
