@@ -58,7 +58,7 @@ describe('37 automatic bans that are safe behind NAT', () => {
     expect(Number(blocks[0].expires_at)).toBeLessThanOrEqual(Date.now() + 300_000);
 
     const row = await unauthorizedRow(broker, 'nat-broken', (r) => r.attempts === 26);
-    expect(row).toMatchObject({ username: 'fleet', reason_code: 'TEMPORARILY_BANNED' });
+    expect(row).toMatchObject({ username: 'fleet', reason_code: 'TEMPORARILY_BANNED', tls_used: 0 });
     expect(row.reason).toContain('too many failed attempts from clientId "nat-broken"');
     for (const clientId of ['nat-device-1', 'nat-device-2', 'nat-device-3', 'nat-anonymous']) {
       expect(await broker.d1(`SELECT client_id FROM unauthorized_clients WHERE client_id = '${clientId}'`), clientId).toEqual([]);
