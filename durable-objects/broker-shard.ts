@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../worker/env';
+import type { ShardEnv } from '../worker/vars';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
@@ -19,7 +19,7 @@ import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type 
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<Env> {
+export class BrokerShard extends DurableObject<ShardEnv> {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
@@ -38,7 +38,7 @@ export class BrokerShard extends DurableObject<Env> {
   /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
   private handling = 0;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: ShardEnv) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);

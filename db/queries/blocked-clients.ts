@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { blockedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
 
 export type BlockedClientRow = typeof blockedClients.$inferSelect;
@@ -107,6 +108,3 @@ export async function deleteExpiredAutoBlocks(db: Db, now: Date): Promise<number
   return expired.n;
 }
 
-export async function allBlockedClients(db: Db): Promise<BlockedClientRow[]> {
-  return db.select().from(blockedClients).orderBy(asc(blockedClients.createdAt), asc(blockedClients.id));
-}

@@ -1,7 +1,7 @@
 import { and, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { pageOf, type Page } from '../../worker/admin/contract/page';
-import type { Db } from './config-version';
+import type { Db } from './db';
 
 export { MAX_PAGE_SIZE, pageOf, type Page } from '../../worker/admin/contract/page';
 

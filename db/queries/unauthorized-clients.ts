@@ -1,11 +1,10 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
-import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import { asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { Db } from './db';
 import { unauthorizedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runBatch } from './config-version';
 import { allOf, contains, listPage, type Page } from './paging';
 
-type Db = DrizzleD1Database<Record<string, never>>;
 
 export interface RefusalRow {
   clientId: string;
@@ -99,7 +98,6 @@ export async function enforceRowLimit(db: Db, maxRows: number): Promise<number> 
   return result.meta.changes ?? 0;
 }
 
-export const deleteUnauthorizedOlderThan = deleteOlderThan;
 export const enforceUnauthorizedRowLimit = enforceRowLimit;
 
 // ---------------------------------------------------------------- admin API
