@@ -1,4 +1,5 @@
 import { asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { UnauthorizedClient as UnauthorizedClientView } from '../../worker/admin/contract/security';
 import type { Db } from './db';
 import { unauthorizedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
@@ -134,18 +135,8 @@ export interface UnauthorizedQuery {
   pageSize: number;
 }
 
-export interface UnauthorizedClientView {
-  clientId: string;
-  username: string | null;
-  passwordProvided: boolean;
-  tlsUsed: boolean;
-  ip: string;
-  reasonCode: string;
-  reason: string;
-  lastUpdate: string;
-  firstSeen: string;
-  attempts: number;
-}
+/** The API's shape of a row (worker/admin/contract). */
+export type { UnauthorizedClientView };
 
 type Row = typeof unauthorizedClients.$inferSelect;
 

@@ -22,6 +22,7 @@ export const SubscriptionSchema = z
     createdAt: isoTime,
   })
   .openapi('Subscription');
+export type SubscriptionView = z.infer<typeof SubscriptionSchema>;
 
 export const SessionSchema = z
   .object({
@@ -43,8 +44,10 @@ export const SessionSchema = z
     expiresAt: isoTime.nullable(),
   })
   .openapi('Session');
+export type SessionView = z.infer<typeof SessionSchema>;
 
 export const SessionDetailSchema = SessionSchema.extend({ subscriptionList: z.array(SubscriptionSchema), willPending: z.boolean() }).openapi('SessionDetail');
+export type SessionDetail = z.infer<typeof SessionDetailSchema>;
 
 export const RetainedSchema = z
   .object({
@@ -59,6 +62,7 @@ export const RetainedSchema = z
     expiresAt: isoTime.nullable(),
   })
   .openapi('RetainedMessage');
+export type RetainedView = z.infer<typeof RetainedSchema>;
 
 /** The broker's counters, listed once: the shard fills them, the API sums them over shards, the dashboard charts them. */
 export const statsCounters = {
@@ -92,6 +96,7 @@ export const LiveEventSchema = z
     reason: z.string().optional(),
   })
   .openapi('LiveEvent');
+export type LiveEvent = z.infer<typeof LiveEventSchema>;
 
 export const SESSION_SORT_KEYS = ['clientId', 'username', 'ip', 'connected', 'createdAt', 'disconnectedAt', 'subscriptions'] as const;
 
@@ -129,14 +134,9 @@ export const RetainedListQuery = z.object({
   ...pageParams,
 });
 
-export type SessionView = z.infer<typeof SessionSchema>;
-export type SessionDetail = z.infer<typeof SessionDetailSchema>;
-export type SubscriptionView = z.infer<typeof SubscriptionSchema>;
-export type RetainedView = z.infer<typeof RetainedSchema>;
 export type StatsView = z.infer<typeof StatsSchema>;
 export type StatsSample = z.infer<typeof StatsSampleSchema>;
 export type StatsCounters = Omit<StatsSample, 'at'>;
-export type LiveEvent = z.infer<typeof LiveEventSchema>;
 export type SessionSort = (typeof SESSION_SORT_KEYS)[number];
 
 /** What a shard is asked for; the same fields the API validated. Times as epoch milliseconds. */
