@@ -4,6 +4,7 @@ import type { AuditEntry } from './audit-log';
 import { runConfigChange } from './config-version';
 import type { Db } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
+import type { Credential as CredentialView } from '../../worker/admin/contract/security';
 
 export type CredentialRow = typeof credentials.$inferSelect;
 export type CredentialType = CredentialRow['type'];
@@ -29,25 +30,8 @@ export interface CredentialValues {
   cnRules: CnRule[] | null;
 }
 
-/** What the API shows: secrets only as whether they are set. */
-export interface CredentialView {
-  id: string;
-  type: CredentialType;
-  name: string;
-  clientId: string | null;
-  username: string | null;
-  hasPassword: boolean;
-  cnPattern: string | null;
-  cnIsRegex: boolean;
-  scramMechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | null;
-  scramIterations: number | null;
-  hasScramKeys: boolean;
-  allowedClientIds: string[] | null;
-  rules: TopicRules | null;
-  cnRules: CnRule[] | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** What the API shows (worker/admin/contract): secrets only as whether they are set. */
+export type { CredentialView };
 
 export function toCredentialView(r: CredentialRow): CredentialView {
   return {
