@@ -230,6 +230,3 @@ export const REFUSAL_REASONS = {
 
 export type RefusalCode = keyof typeof REFUSAL_REASONS;
 
-export function refusalReason(code: RefusalCode): RefusalReason {
-  return REFUSAL_REASONS[code];
-}

@@ -153,8 +153,6 @@ export const brokerSettingsSchema = z
 
 export type BrokerSettings = z.infer<typeof brokerSettingsSchema>;
 
-export const BROKER_SETTING_KEYS = Object.keys(brokerSettingsSchema.shape) as (keyof BrokerSettings)[];
-
 /** Default provider chain from vars: AUTH_PROVIDERS lists enabled providers in priority order; ALLOW_ANONYMOUS adds anonymous last. */
 export function defaultProviderEntries(vars: Record<string, unknown>): ProviderEntry[] {
   const listed = String(vars.AUTH_PROVIDERS ?? 'basic')

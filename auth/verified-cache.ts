@@ -37,38 +37,3 @@ export async function verifiedCacheKey(secret: Uint8Array, parts: Array<string |
   return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** In-memory cache (tests, and the first tier in front of a persistent one). */
-export class MemoryVerifiedCache implements VerifiedCache {
-  private readonly entries = new Map<string, { identity: AuthenticatedIdentity; expiresAt: number }>();
-
-  constructor(private readonly maxEntries = 10_000) {}
-
-  get(key: string, now: number): AuthenticatedIdentity | null {
-    const hit = this.entries.get(key);
-    if (!hit) return null;
-    if (hit.expiresAt <= now) {
-      this.entries.delete(key);
-      return null;
-    }
-    return hit.identity;
-  }
-
-  set(key: string, _clientId: string, identity: AuthenticatedIdentity, ttlMs: number, now: number): void {
-    if (ttlMs <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, { identity, expiresAt: now + ttlMs });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-}

@@ -7,7 +7,8 @@ import type { ScramMechanism } from '../auth/scram/scram-crypto';
 import { createX509Provider } from '../auth/providers/x509-provider';
 import { RevocationList } from '../auth/x509/revocation';
 import type { ProviderEntry, ProviderSettings } from '../auth/settings';
-import type { Db, SecuritySnapshotRows } from '../db/queries/broker-security';
+import type { SecuritySnapshotRows } from '../db/queries/broker-security';
+import type { Db } from '../db/queries/db';
 import type { SqliteVerifiedCache } from './sqlite-verified-cache';
 
 export interface ProviderDeps {

@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../worker/env';
+import type { ShardEnv } from '../worker/vars';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
@@ -20,7 +20,7 @@ import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type 
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<Env> {
+export class BrokerShard extends DurableObject<ShardEnv> {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
@@ -39,7 +39,7 @@ export class BrokerShard extends DurableObject<Env> {
   /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
   private handling = 0;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: ShardEnv) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
@@ -65,7 +65,7 @@ export class BrokerShard extends DurableObject<Env> {
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
       this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
-      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm());
+      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -78,11 +78,11 @@ export class BrokerShard extends DurableObject<Env> {
         clock,
         authenticator: this.security.authenticator,
         authorizer,
-        events: combineEvents(this.security.events, this.admin.events),
+        events: combineEvents(this.security.events, this.admin.live.events),
       });
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
-        if (this.admin.owns(ws)) continue;
+        if (this.admin.live.owns(ws)) continue;
         const snapshot = ws.deserializeAttachment() as ConnectionSnapshot | null;
         if (!snapshot?.connectionId) {
           ws.close(1011, 'lost connection state');
@@ -104,7 +104,7 @@ export class BrokerShard extends DurableObject<Env> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    if (this.admin.isEventsRequest(request)) return this.admin.acceptEvents(request);
+    if (this.admin.live.isEventsRequest(request)) return this.admin.live.accept(request);
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
@@ -153,7 +153,7 @@ export class BrokerShard extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.run(() => this.engine.onTimer());
-    this.admin.onAlarm(this.sockets.size > 0);
+    this.admin.stats.onAlarm(this.sockets.size > 0);
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
@@ -167,39 +167,39 @@ export class BrokerShard extends DurableObject<Env> {
     await this.security.configChanged();
   }
 
-  // Admin API (RPC): everything lives in shard-admin.ts.
+  // Admin API (RPC): the parts live in durable-objects/admin/.
   listSessions(query: SessionQuery) {
-    return this.admin.listSessions(query);
+    return this.admin.state.listSessions(query);
   }
   getSession(clientId: string) {
-    return this.admin.getSession(clientId);
+    return this.admin.state.getSession(clientId);
   }
   disconnectSession(clientId: string) {
-    return this.admin.disconnectSession(clientId);
+    return this.admin.state.disconnectSession(clientId);
   }
   removeSession(clientId: string) {
-    return this.admin.removeSession(clientId);
+    return this.admin.state.removeSession(clientId);
   }
   listSubscriptions(query: SubscriptionQuery) {
-    return this.admin.listSubscriptions(query);
+    return this.admin.state.listSubscriptions(query);
   }
   listRetained(query: RetainedQuery) {
-    return this.admin.listRetained(query);
+    return this.admin.state.listRetained(query);
   }
   getRetained(topic: string) {
-    return this.admin.getRetained(topic);
+    return this.admin.state.getRetained(topic);
   }
   deleteRetained(topic: string) {
-    return this.admin.deleteRetained(topic);
+    return this.admin.state.deleteRetained(topic);
   }
   deleteAllRetained() {
-    return this.admin.deleteAllRetained();
+    return this.admin.state.deleteAllRetained();
   }
   stats() {
-    return this.admin.stats();
+    return this.admin.stats.now();
   }
   statsHistory(query: { from?: number; to?: number }) {
-    return this.admin.statsHistory(query);
+    return this.admin.stats.history(query);
   }
 
   /** Engine work for one platform callback: what it sends leaves, per socket, when it returns. */
@@ -276,7 +276,7 @@ export class BrokerShard extends DurableObject<Env> {
   private syncAlarm(): void {
     const engineNext = this.engine.nextWakeAt();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
-    const next = [engineNext, recheck, this.admin.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
+    const next = [engineNext, recheck, this.admin.stats.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
       (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
       null,
     );

@@ -1,4 +1,3 @@
-import { drizzle } from 'drizzle-orm/d1';
 import { Blocklist, type BlockEntry } from '../auth/blocklist';
 import { describeRefusals, runAuthChain, type ChainOutcome } from '../auth/chain';
 import { FailureTracker } from '../auth/failure-tracker';
@@ -14,7 +13,8 @@ import {
   type BrokerSettings,
   type ProviderEntry,
 } from '../auth/settings';
-import { findBasicCredentials, findScramCredential, insertAutoBan, readConfigVersion, readSecuritySnapshot, type Db, type SecuritySnapshotRows } from '../db/queries/broker-security';
+import { findBasicCredentials, findScramCredential, insertAutoBan, readConfigVersion, readSecuritySnapshot, type SecuritySnapshotRows } from '../db/queries/broker-security';
+import { openDb, type Db } from '../db/queries/db';
 import { clearClients, enforceUnauthorizedRowLimit, recordRefusals } from '../db/queries/unauthorized-clients';
 import type { AuthDecision, AuthRequest, Authenticator, BrokerEvents } from '../protocol/ports';
 import { buildProviders } from './auth-providers';
@@ -71,7 +71,7 @@ export class ShardSecurity {
     sql: SqlStorage,
     private readonly clock: { now(): number },
   ) {
-    this.db = drizzle(env.DB) as unknown as Db;
+    this.db = openDb(env.DB);
     this.recheckMs = recheckMs(env);
     this.cache = new SqliteVerifiedCache(sql, typeof env.AUTH_CACHE_SECRET === 'string' ? env.AUTH_CACHE_SECRET : null);
     this.recorder = new RefusalRecorder((batch) => this.writeRefusals(batch));
@@ -119,19 +119,10 @@ export class ShardSecurity {
     return this.loading;
   }
 
-  current(): LoadedSecurity | null {
-    return this.loaded;
-  }
-
   /** When the shard should next ask D1 for changes (only while clients are connected). */
   nextRecheckAt(hasConnections: boolean): number | null {
     if (!hasConnections || !this.loaded) return null;
     return this.checkedAt + Math.max(this.recheckMs, 1000);
-  }
-
-  /** Resolves when the Unauthorized Clients log has caught up (tests, shutdown). */
-  drainLog(): Promise<void> {
-    return this.recorder.drain();
   }
 
   private build(rows: SecuritySnapshotRows): LoadedSecurity {

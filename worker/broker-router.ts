@@ -1,4 +1,7 @@
+import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { Env } from './env';
+
+export type ShardStub = DurableObjectStub<BrokerShard>;
 
 /**
  * The single place that decides which broker shard serves a connection or a
@@ -6,8 +9,8 @@ import type { Env } from './env';
  * id hash, by tenant) changes only this module, not the engine.
  */
 export interface BrokerRouter {
-  shardForConnection(request: Request): DurableObjectStub;
-  allShards(): DurableObjectStub[];
+  shardForConnection(request: Request): ShardStub;
+  allShards(): ShardStub[];
 }
 
 export const SINGLE_SHARD_NAME = 'shard-0';

@@ -1,7 +1,6 @@
-import { drizzle } from 'drizzle-orm/d1';
 import { deleteExpiredAutoBlocks } from '../db/queries/blocked-clients';
 import { readBrokerSettingRows } from '../db/queries/broker-settings';
-import type { Db } from '../db/queries/config-version';
+import { openDb, type Db } from '../db/queries/db';
 import { deleteStaleLoginAttempts } from '../db/queries/login-attempts';
 import { deleteOlderThan } from '../db/queries/unauthorized-clients';
 import { LOGIN_WINDOW_MS } from './admin/login-guard';
@@ -30,7 +29,7 @@ export interface RetentionResult {
 
 /** The cron trigger's work: old refusal rows, automatic bans that ran out, finished login windows. */
 export async function runRetention(env: Env, now = Date.now()): Promise<RetentionResult> {
-  const db = drizzle(env.DB) as unknown as Db;
+  const db = openDb(env.DB);
   const days = await unauthorizedRetentionDays(db, env);
   return {
     unauthorizedClients: await deleteOlderThan(db, new Date(now - days * DAY_MS)),

@@ -1,9 +1,12 @@
 import type { BrokerShard } from '../durable-objects/broker-shard';
+import type { ShardEnv } from './vars';
 
-/** Bindings and vars the Worker and the broker Durable Object receive (see wrangler.toml). */
-export interface Env {
+/**
+ * Bindings and vars the Worker and the broker Durable Object receive (see
+ * wrangler.toml). Every var is named (worker/vars.ts), so a misspelled one
+ * does not compile.
+ */
+export type Env = ShardEnv & {
   BROKER: DurableObjectNamespace<BrokerShard>;
-  DB: D1Database;
   ASSETS?: Fetcher;
-  [variable: string]: unknown;
-}
+};

@@ -14,7 +14,7 @@ import { adminUserRoutes } from '../../worker/admin/routes/admin-users';
 import { configurationRoutes } from '../../worker/admin/routes/configuration';
 import { mosquittoImportRoutes } from '../../worker/admin/routes/import-mosquitto';
 import type { Env } from '../../worker/env';
-import { readAnswer, type AdminApi } from './client';
+import { readAnswer, type AdminApi } from './admin-api';
 import { openLocalD1 } from './local-d1';
 
 /**

@@ -1,5 +1,5 @@
 import { CliError } from '../command';
-import { readAnswer, type AdminApi } from './client';
+import { readAnswer, type AdminApi } from './admin-api';
 import type { Target } from './target';
 
 /** Long enough for an import of a large passwd file; a hung connection still ends. */

@@ -1,7 +1,8 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { aclRules } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
 
 export type AclRuleRow = typeof aclRules.$inferSelect;

@@ -1,7 +1,8 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { adminUsers } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runBatch, type Db } from './config-version';
+import { runBatch } from './config-version';
+import type { Db } from './db';
 
 export type AdminUserRow = typeof adminUsers.$inferSelect;
 export type AdminRole = AdminUserRow['role'];

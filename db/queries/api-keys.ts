@@ -1,7 +1,8 @@
 import { asc, eq } from 'drizzle-orm';
 import { apiKeys } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runBatch, type Db } from './config-version';
+import { runBatch } from './config-version';
+import type { Db } from './db';
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
 

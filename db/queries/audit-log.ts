@@ -1,6 +1,6 @@
 import { desc, eq, gte, lte } from 'drizzle-orm';
 import { auditLog } from '../schema';
-import type { Db, Statement } from './config-version';
+import type { Db, Statement } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
 
 /** Who changed what. `detail` never holds secrets (passwords, keys, hashes). */

@@ -1,7 +1,8 @@
 import { asc } from 'drizzle-orm';
 import { authProviders } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 
 export type AuthProviderRow = typeof authProviders.$inferSelect;
 export type AuthProviderType = AuthProviderRow['type'];

@@ -1,8 +1,10 @@
 import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { blockedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
+import type { BlockedClient as BlockedClientView } from '../../worker/admin/contract/security';
 
 export type BlockedClientRow = typeof blockedClients.$inferSelect;
 export type BlockKind = BlockedClientRow['kind'];
@@ -14,17 +16,8 @@ export interface BlockValues {
   expiresAt: Date | null;
 }
 
-export interface BlockedClientView {
-  id: string;
-  kind: BlockKind;
-  value: string;
-  description: string | null;
-  source: 'manual' | 'auto';
-  expiresAt: string | null;
-  createdAt: string;
-  /** Computed: an entry whose expiresAt has passed no longer blocks anyone. */
-  status: 'active' | 'expired';
-}
+/** What the API shows (worker/admin/contract); status is computed: an entry whose expiresAt has passed no longer blocks anyone. */
+export type { BlockedClientView };
 
 export function toBlockView(r: BlockedClientRow, now: Date): BlockedClientView {
   return {
@@ -107,6 +100,3 @@ export async function deleteExpiredAutoBlocks(db: Db, now: Date): Promise<number
   return expired.n;
 }
 
-export async function allBlockedClients(db: Db): Promise<BlockedClientRow[]> {
-  return db.select().from(blockedClients).orderBy(asc(blockedClients.createdAt), asc(blockedClients.id));
-}

@@ -1,5 +1,5 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
-import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import type { Db } from './db';
 import { aclRules, authProviders, blockedClients, brokerSettings, certificateRevocations, configVersion, credentials } from '../schema';
 
 /**
@@ -7,7 +7,6 @@ import { aclRules, authProviders, blockedClients, brokerSettings, certificateRev
  * is one round trip (a D1 batch) and is refreshed only when config_version
  * moves; per-CONNECT look-ups are single indexed queries.
  */
-export type Db = DrizzleD1Database<Record<string, never>>;
 
 /** Bounds on how much configuration one snapshot may pull into a Durable Object's memory. */
 export const SNAPSHOT_LIMITS = { blocks: 50_000, revocations: 100_000, x509Credentials: 10_000, aclRules: 100_000, ruleCredentials: 100_000 };

@@ -1,7 +1,8 @@
 import { brokerSettingsSchema, defaultBrokerSettings, type BrokerSettings } from '../../auth/settings';
 import { brokerSettings } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 
 /** Stored keys and their raw JSON values. */
 export async function readBrokerSettingRows(db: Db): Promise<Record<string, unknown>> {

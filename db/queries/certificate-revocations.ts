@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import { certificateRevocations } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db, type Statement } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db, Statement } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
 
 /** D1 binds at most 100 parameters per statement; a revocation row has 8. */
@@ -107,6 +108,3 @@ export async function replaceCrlEntries(
   return { crlId, replaced: previous?.n ?? 0 };
 }
 
-export async function allRevocations(db: Db): Promise<RevocationRow[]> {
-  return db.select().from(certificateRevocations).orderBy(asc(certificateRevocations.createdAt), asc(certificateRevocations.id));
-}

@@ -1,11 +1,8 @@
 import { sql } from 'drizzle-orm';
-import type { BatchItem } from 'drizzle-orm/batch';
-import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import type { Db, Statement } from './db';
 import { configVersion } from '../schema';
 import { auditInsert, type AuditEntry } from './audit-log';
 
-export type Db = DrizzleD1Database<Record<string, never>>;
-export type Statement = BatchItem<'sqlite'>;
 
 /**
  * Moves config_version forward. Brokers compare it with the version of their

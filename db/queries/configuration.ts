@@ -2,7 +2,8 @@ import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { aclRules, authProviders, blockedClients, brokerSettings, certificateRevocations, credentials } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db, type Statement } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db, Statement } from './db';
 
 /**
  * The whole security configuration as rows, for export and import. Admin

@@ -1,8 +1,10 @@
 import { and, asc, eq, ne, sql } from 'drizzle-orm';
 import { credentials } from '../schema';
 import type { AuditEntry } from './audit-log';
-import { runConfigChange, type Db } from './config-version';
+import { runConfigChange } from './config-version';
+import type { Db } from './db';
 import { allOf, contains, listPage, type Page } from './paging';
+import type { Credential as CredentialView } from '../../worker/admin/contract/security';
 
 export type CredentialRow = typeof credentials.$inferSelect;
 export type CredentialType = CredentialRow['type'];
@@ -28,25 +30,8 @@ export interface CredentialValues {
   cnRules: CnRule[] | null;
 }
 
-/** What the API shows: secrets only as whether they are set. */
-export interface CredentialView {
-  id: string;
-  type: CredentialType;
-  name: string;
-  clientId: string | null;
-  username: string | null;
-  hasPassword: boolean;
-  cnPattern: string | null;
-  cnIsRegex: boolean;
-  scramMechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | null;
-  scramIterations: number | null;
-  hasScramKeys: boolean;
-  allowedClientIds: string[] | null;
-  rules: TopicRules | null;
-  cnRules: CnRule[] | null;
-  createdAt: string;
-  updatedAt: string;
-}
+/** What the API shows (worker/admin/contract): secrets only as whether they are set. */
+export type { CredentialView };
 
 export function toCredentialView(r: CredentialRow): CredentialView {
   return {
@@ -112,15 +97,6 @@ export async function insertCredential(db: Db, values: CredentialValues, audit: 
   return row;
 }
 
-/** Many credentials in one change (imports). */
-export async function insertCredentials(db: Db, rows: CredentialRow[], audit: AuditEntry | null, now = new Date()): Promise<void> {
-  await runConfigChange(
-    db,
-    rows.map((r) => db.insert(credentials).values(r)),
-    audit,
-    now,
-  );
-}
 
 export async function updateCredential(db: Db, id: string, values: CredentialValues, audit: AuditEntry | null, now = new Date()): Promise<CredentialRow | null> {
   const existing = await getCredential(db, id);
@@ -136,9 +112,6 @@ export async function deleteCredential(db: Db, id: string, audit: AuditEntry | n
   return true;
 }
 
-export async function allCredentials(db: Db): Promise<CredentialRow[]> {
-  return db.select().from(credentials).orderBy(asc(credentials.createdAt), asc(credentials.id));
-}
 
 /** Credentials that carry topic rules, for evaluating ACLs as the broker does. */
 export async function credentialsWithRules(db: Db): Promise<Array<Pick<CredentialRow, 'id' | 'rules' | 'cnRules'>>> {

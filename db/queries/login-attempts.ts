@@ -1,6 +1,6 @@
 import { eq, inArray, lt, sql } from 'drizzle-orm';
 import { loginAttempts } from '../schema';
-import type { Db } from './config-version';
+import type { Db } from './db';
 
 export interface AttemptWindow {
   key: string;

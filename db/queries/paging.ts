@@ -1,23 +1,9 @@
 import { and, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
-import type { Db } from './config-version';
+import { pageOf, type Page } from '../../worker/admin/contract/page';
+import type { Db } from './db';
 
-/** The one page shape every admin list returns. */
-export interface Page<T> {
-  data: T[];
-  page: number;
-  pageSize: number;
-  totalElements: number;
-  totalPages: number;
-  hasNext: boolean;
-}
-
-export const MAX_PAGE_SIZE = 500;
-
-export function pageOf<T>(data: T[], totalElements: number, page: number, pageSize: number): Page<T> {
-  const totalPages = Math.ceil(totalElements / pageSize);
-  return { data, page, pageSize, totalElements, totalPages, hasNext: (page + 1) * pageSize < totalElements };
-}
+export { MAX_PAGE_SIZE, pageOf, type Page } from '../../worker/admin/contract/page';
 
 /** LIKE treats % and _ as wildcards; user text must match literally. */
 export function escapeLike(text: string): string {

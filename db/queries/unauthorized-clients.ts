@@ -1,11 +1,11 @@
-import { and, asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
-import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import { asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
+import type { UnauthorizedClient as UnauthorizedClientView } from '../../worker/admin/contract/security';
+import type { Db } from './db';
 import { unauthorizedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runBatch } from './config-version';
 import { allOf, contains, listPage, type Page } from './paging';
 
-type Db = DrizzleD1Database<Record<string, never>>;
 
 export interface RefusalRow {
   clientId: string;
@@ -99,7 +99,6 @@ export async function enforceRowLimit(db: Db, maxRows: number): Promise<number> 
   return result.meta.changes ?? 0;
 }
 
-export const deleteUnauthorizedOlderThan = deleteOlderThan;
 export const enforceUnauthorizedRowLimit = enforceRowLimit;
 
 // ---------------------------------------------------------------- admin API
@@ -136,18 +135,8 @@ export interface UnauthorizedQuery {
   pageSize: number;
 }
 
-export interface UnauthorizedClientView {
-  clientId: string;
-  username: string | null;
-  passwordProvided: boolean;
-  tlsUsed: boolean;
-  ip: string;
-  reasonCode: string;
-  reason: string;
-  lastUpdate: string;
-  firstSeen: string;
-  attempts: number;
-}
+/** The API's shape of a row (worker/admin/contract). */
+export type { UnauthorizedClientView };
 
 type Row = typeof unauthorizedClients.$inferSelect;
 

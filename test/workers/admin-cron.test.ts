@@ -1,7 +1,7 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { drizzle } from 'drizzle-orm/d1';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 import { recordRefusals } from '../../db/queries/unauthorized-clients';
 import worker from '../../worker/index';
 import { configVersion } from './admin-support';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { api, expectError, tokens } from './admin-support';
+import { VIEWER_POSTS as VIEWER_POST_PATHS } from '../../worker/admin/middleware/authorize';
 
 /**
  * The guarantees every admin endpoint shares, checked over every operation the
@@ -15,8 +16,8 @@ interface Operation {
   hasBody: boolean;
 }
 
-/** Changes a viewer may make: they change nothing (mirrors the authorize middleware). */
-const VIEWER_POSTS = new Set(['POST /auth/refresh', 'POST /acl-rules/test']);
+/** Changes a viewer may make: they change nothing (the authorize middleware's list). */
+const VIEWER_POSTS = new Set([...VIEWER_POST_PATHS].map((path) => `POST ${path}`));
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 async function operations(): Promise<Operation[]> {

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { drizzle } from 'drizzle-orm/d1';
 import { describe, expect, it } from 'vitest';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 import { clearClient, deleteOlderThan, enforceRowLimit, recordRefusals, REFUSAL_FIELD_LIMITS, type RefusalRow } from '../../db/queries/unauthorized-clients';
 import { api, auditEntries, expectError, expectGuarded, tokens } from './admin-support';
 

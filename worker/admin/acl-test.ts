@@ -5,7 +5,7 @@ import type { AuthenticatedIdentity } from '../../auth/provider';
 import { allAclRules } from '../../db/queries/acl-rules';
 import { findBasicCredentials, readConfigVersion } from '../../db/queries/broker-security';
 import { readBrokerSettingRows } from '../../db/queries/broker-settings';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 import { credentialsWithRules } from '../../db/queries/credentials';
 import { currentProviders } from './providers';
 

@@ -1,7 +1,7 @@
 import { hashPassword } from '../../auth/passwords/password-hash';
 import { auditInsert } from '../../db/queries/audit-log';
 import { countAdminUsers, insertFirstAdmin } from '../../db/queries/admin-users';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 
 export const MIN_ADMIN_PASSWORD_LENGTH = 12;
 

@@ -1,12 +1,11 @@
-import type { BrokerShard } from '../../durable-objects/broker-shard';
-import { createBrokerRouter } from '../broker-router';
+import { createBrokerRouter, type ShardStub } from '../broker-router';
 import type { Env } from '../env';
 import { ApiError } from './errors';
 
-export type ShardStub = DurableObjectStub<BrokerShard>;
+export type { ShardStub };
 
 export function shards(env: Env): ShardStub[] {
-  return createBrokerRouter(env).allShards() as unknown as ShardStub[];
+  return createBrokerRouter(env).allShards();
 }
 
 /** Runs an RPC on every shard; an unreachable broker is a 503, not a 500. */

@@ -1,4 +1,4 @@
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 import type { AuditEntry } from '../../db/queries/audit-log';
 import type { Env } from '../env';
 

@@ -1,5 +1,5 @@
 import { clearLoginFailures, readLoginAttempts, recordLoginFailure } from '../../db/queries/login-attempts';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 import { ApiError } from './errors';
 
 /**

@@ -1,7 +1,7 @@
 import { PROVIDER_TYPES, type ProviderType } from '../../auth/provider';
 import { defaultProviderEntries, providerSettingsSchemas, SECRET_SETTINGS } from '../../auth/settings';
 import { listAuthProviderRows, type AuthProviderValues } from '../../db/queries/auth-providers';
-import type { Db } from '../../db/queries/config-version';
+import type { Db } from '../../db/queries/db';
 
 /**
  * The provider chain as the broker sees it: D1 rows override the defaults

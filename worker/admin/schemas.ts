@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { MAX_PAGE_SIZE } from '../../db/queries/paging';
+import { MAX_PAGE_SIZE } from './contract/page';
 
 /** Shapes shared by several resources. Times are ISO-8601 strings in every response. */
 

@@ -39,9 +39,6 @@ export function configureClient(options: { token: () => string | null; unauthori
   onUnauthorized = options.unauthorized;
 }
 
-export function currentToken(): string | null {
-  return tokenSource();
-}
 
 /** Empty filters are left out, so the API applies its own defaults. Arrays become comma lists. */
 export function queryString(query: Query | undefined): string {

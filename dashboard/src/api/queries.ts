@@ -18,11 +18,6 @@ function unwrapCatalogue(body: ReasonCatalogue | { data: ReasonCatalogue }): Rea
   return body as ReasonCatalogue;
 }
 
-/** Lists may come as a bare array or as `{data: [...]}`. */
-export function listOf<T>(body: T[] | { data: T[] } | null | undefined): T[] {
-  if (!body) return [];
-  return Array.isArray(body) ? body : Array.isArray(body.data) ? body.data : [];
-}
 
 export interface ListResult<T> {
   rows: T[];

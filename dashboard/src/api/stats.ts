@@ -1,35 +1,14 @@
 import { toMillis } from '../lib/format';
+import type { StatsCounters } from './types';
 
 /**
  * Broker statistics (GET /stats and /stats/history). Counters such as
  * publishIn are cumulative since `startedAt`; the charts show their rate
  * between two samples.
  */
-export interface StatsCounters {
-  /** Clients connected now. */
-  connections: number;
-  connectionsTotal: number;
-  /** MQTT packets of every type. */
-  messagesIn: number;
-  messagesOut: number;
-  /** PUBLISH packets: what operators mean by messages. */
-  publishIn: number;
-  publishOut: number;
-  bytesIn: number;
-  bytesOut: number;
-  dropped: number;
-  authFailures: number;
-  sessions: number;
-  subscriptions: number;
-  retained: number;
-}
+export type { StatsCounters, StatsSnapshot } from './types';
 
-export interface StatsSnapshot extends StatsCounters {
-  at: string;
-  startedAt: string;
-  uptimeSeconds: number;
-}
-
+/** A sample with its time as epoch milliseconds, as the charts plot it. */
 export interface StatsSample extends StatsCounters {
   at: number;
 }

@@ -107,11 +107,7 @@ export function TextField({
 }) {
   const id = useId();
   return (
-    <div className="field">
-      <label htmlFor={id}>
-        {label}
-        {required && <span aria-hidden="true"> *</span>}
-      </label>
+    <LabelledField id={id} label={label} required={required} hint={hint} error={error}>
       <input
         id={id}
         name={name}
@@ -121,16 +117,10 @@ export function TextField({
         placeholder={placeholder}
         autoComplete={autoComplete}
         disabled={disabled}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={hint || error ? `${id}-hint` : undefined}
+        {...describedBy(id, hint, error)}
         onChange={(e) => onChange(e.target.value)}
       />
-      {(hint || error) && (
-        <small id={`${id}-hint`} className={error ? 'field-error' : 'field-hint'}>
-          {error ?? hint}
-        </small>
-      )}
-    </div>
+    </LabelledField>
   );
 }
 
@@ -153,17 +143,21 @@ export function TextAreaField({
 }) {
   const id = useId();
   return (
+    <LabelledField id={id} label={label} hint={hint} error={error}>
+      <textarea id={id} name={name} rows={rows} value={value} {...describedBy(id, hint, error)} onChange={(e) => onChange(e.target.value)} />
+    </LabelledField>
+  );
+}
+
+/** A form field: its label, the control, and the hint or the error the control is described by. */
+function LabelledField({ id, label, required, hint, error, children }: { id: string; label: string; required?: boolean; hint?: ReactNode; error?: string | null; children: ReactNode }) {
+  return (
     <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <textarea
-        id={id}
-        name={name}
-        rows={rows}
-        value={value}
-        aria-invalid={error ? true : undefined}
-        aria-describedby={hint || error ? `${id}-hint` : undefined}
-        onChange={(e) => onChange(e.target.value)}
-      />
+      <label htmlFor={id}>
+        {label}
+        {required && <span aria-hidden="true"> *</span>}
+      </label>
+      {children}
       {(hint || error) && (
         <small id={`${id}-hint`} className={error ? 'field-error' : 'field-hint'}>
           {error ?? hint}
@@ -171,6 +165,10 @@ export function TextAreaField({
       )}
     </div>
   );
+}
+
+function describedBy(id: string, hint: ReactNode, error: string | null | undefined) {
+  return { 'aria-invalid': error ? true : undefined, 'aria-describedby': hint || error ? `${id}-hint` : undefined } as const;
 }
 
 export function CheckboxField({ label, checked, onChange, name }: { label: string; checked: boolean; onChange: (v: boolean) => void; name?: string }) {

@@ -33,25 +33,3 @@ export function Empty({ title, children }: { title: string; children?: ReactNode
   );
 }
 
-/** Renders the right state for a query: loading, error, empty or the content. */
-export function QueryState<T>({
-  query,
-  empty,
-  isEmpty,
-  children,
-}: {
-  query: { data: T | undefined; error: unknown; isPending: boolean; refetch: () => unknown };
-  empty?: ReactNode;
-  isEmpty?: (data: T) => boolean;
-  children: (data: T) => ReactNode;
-}) {
-  if (query.isPending) return <Loading />;
-  if (query.data === undefined) return <ErrorState error={query.error} onRetry={() => void query.refetch()} />;
-  if (isEmpty?.(query.data)) return <>{empty}</>;
-  return (
-    <>
-      {query.error ? <ErrorState error={query.error} title="Showing the last data; refreshing failed" onRetry={() => void query.refetch()} /> : null}
-      {children(query.data)}
-    </>
-  );
-}

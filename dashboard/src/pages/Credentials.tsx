@@ -205,29 +205,33 @@ function initialForm(c: Credential | null): FormState {
 
 function toInput(f: FormState, editing: boolean): CredentialInput {
   const allowed = linesToList(f.allowedClientIds);
-  const input: CredentialInput = { type: f.type, name: f.name.trim(), allowedClientIds: allowed.length ? allowed : null };
-  if (f.type === 'basic' || f.type === 'scram') {
-    input.username = f.username.trim() || null;
-    input.rules = f.useRules ? { publish: linesToList(f.publish), subscribe: linesToList(f.subscribe) } : null;
+  const common = { name: f.name.trim(), allowedClientIds: allowed.length ? allowed : null };
+  const rules = f.useRules ? { publish: linesToList(f.publish), subscribe: linesToList(f.subscribe) } : null;
+  switch (f.type) {
+    case 'basic':
+      return {
+        type: 'basic',
+        ...common,
+        username: f.username.trim() || null,
+        rules,
+        clientId: f.clientId.trim() || null,
+        // Empty while editing keeps the stored password; the API never returns it.
+        ...(f.password ? { password: f.password } : f.clearPassword || !editing ? { password: null } : {}),
+      };
+    case 'scram':
+      // The username field is required for SCRAM, so it is never empty here.
+      return { type: 'scram', ...common, username: f.username.trim(), rules, scramMechanism: f.scramMechanism, ...(f.password ? { password: f.password } : {}) };
+    case 'x509':
+      return {
+        type: 'x509',
+        ...common,
+        cnPattern: f.cnPattern.trim(),
+        cnIsRegex: f.cnIsRegex,
+        cnRules: f.cnRules.length
+          ? f.cnRules.map((r) => ({ cnPattern: r.cnPattern.trim(), publish: linesToList(r.publish), subscribe: linesToList(r.subscribe) }))
+          : null,
+      };
   }
-  if (f.type === 'basic') {
-    input.clientId = f.clientId.trim() || null;
-    // Empty while editing keeps the stored password; the API never returns it.
-    if (f.password) input.password = f.password;
-    else if (f.clearPassword || !editing) input.password = null;
-  }
-  if (f.type === 'scram') {
-    input.scramMechanism = f.scramMechanism;
-    if (f.password) input.password = f.password;
-  }
-  if (f.type === 'x509') {
-    input.cnPattern = f.cnPattern.trim();
-    input.cnIsRegex = f.cnIsRegex;
-    input.cnRules = f.cnRules.length
-      ? f.cnRules.map((r) => ({ cnPattern: r.cnPattern.trim(), publish: linesToList(r.publish), subscribe: linesToList(r.subscribe) }))
-      : null;
-  }
-  return input;
 }
 
 function CredentialDialog({

@@ -2,8 +2,8 @@ import { createMiddleware } from 'hono/factory';
 import type { AdminEnv } from '../context';
 import { ApiError } from '../errors';
 
-/** POSTs a viewer may make: they change nothing. */
-const VIEWER_POSTS = new Set(['/auth/refresh', '/acl-rules/test']);
+/** POSTs a viewer may make: they change nothing. The endpoint matrix test reads this list too. */
+export const VIEWER_POSTS: ReadonlySet<string> = new Set(['/auth/refresh', '/acl-rules/test']);
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Reads that hand out secrets (password hashes, provider secrets). */
 const ADMIN_ONLY_READS = new Set(['/export']);

@@ -1,9 +1,8 @@
-import { drizzle } from 'drizzle-orm/d1';
 import { createMiddleware } from 'hono/factory';
-import type { Db } from '../../../db/queries/config-version';
+import { openDb } from '../../../db/queries/db';
 import type { AdminEnv } from '../context';
 
 export const database = createMiddleware<AdminEnv>(async function database(c, next) {
-  c.set('db', drizzle(c.env.DB) as unknown as Db);
+  c.set('db', openDb(c.env.DB));
   await next();
 });

@@ -1,82 +1,12 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteAclRule, getAclRule, insertAclRule, listAclRules, nextAclPosition, toAclRuleView, updateAclRule, type AclRuleValues } from '../../../db/queries/acl-rules';
-import { validateTopicFilter } from '../../../protocol/topics/validate';
 import { explainAccess } from '../acl-test';
 import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, isoTime, pageParams, pageSchema } from '../schemas';
-
-/** ACL topics may be long and deep; the broker's own topic limits apply to clients, not to rules. */
-const RULE_TOPIC_LIMITS = { maxLength: 65_535, maxLevels: 1024 };
-
-/** mosquitto acl_file semantics, checked for API input and for imports alike. */
-export function aclRuleProblems(v: { kind: string; principalType: string; username?: string | null; topic: string }): Array<{ field: string; message: string }> {
-  const problems: Array<{ field: string; message: string }> = [];
-  if (v.kind === 'pattern' && v.principalType !== 'all') problems.push({ field: 'principalType', message: 'pattern rules apply to all clients' });
-  if (v.kind === 'topic' && v.principalType === 'all') problems.push({ field: 'principalType', message: 'topic rules are for anonymous clients or one user' });
-  if (v.principalType === 'user' && !v.username) problems.push({ field: 'username', message: 'required for a user rule' });
-  if (v.principalType !== 'user' && v.username) problems.push({ field: 'username', message: 'only user rules name a username' });
-  // %c and %u stand for one whole level once substituted.
-  const filter = v.kind === 'pattern' ? v.topic.replace(/%[cu]/g, 'x') : v.topic;
-  const problem = validateTopicFilter(filter, RULE_TOPIC_LIMITS);
-  if (problem) problems.push({ field: 'topic', message: `not a valid topic filter: ${problem}` });
-  return problems;
-}
-
-const AclRuleInput = z
-  .object({
-    kind: z.enum(['topic', 'pattern']).openapi({ description: '`topic` lines (anonymous or a user section) or `pattern` lines (everyone, with %c / %u substitution)' }),
-    principalType: z.enum(['anonymous', 'user', 'all']),
-    username: z.string().min(1).max(256).nullable().optional(),
-    access: z.enum(['read', 'write', 'readwrite', 'deny']),
-    topic: z.string().min(1).max(65_535),
-    position: z.number().int().min(-1_000_000_000).max(1_000_000_000).optional().openapi({ description: 'Evaluation order, ascending; new rules go last by default' }),
-    comment: z.string().max(1024).nullable().optional(),
-  })
-  .superRefine((v, ctx) => {
-    for (const p of aclRuleProblems(v)) ctx.addIssue({ code: 'custom', path: [p.field], message: p.message });
-  })
-  .openapi('AclRuleInput');
-
-const AclRuleSchema = z
-  .object({
-    id: z.string(),
-    kind: z.enum(['topic', 'pattern']),
-    principalType: z.enum(['anonymous', 'user', 'all']),
-    username: z.string().nullable(),
-    access: z.enum(['read', 'write', 'readwrite', 'deny']),
-    topic: z.string(),
-    position: z.number().int(),
-    comment: z.string().nullable(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
-  })
-  .openapi('AclRule');
-
-const TestInput = z
-  .object({
-    clientId: z.string().min(1).max(65_535),
-    username: z.string().max(65_535).nullable().optional(),
-    action: z.enum(['publish', 'subscribe']),
-    topic: z.string().min(1).max(65_535),
-  })
-  .openapi('AclTest');
-
-const TestResult = z
-  .object({
-    allowed: z.boolean(),
-    decidedBy: z
-      .object({
-        source: z.enum(['sys', 'broad-filter', 'acl-rule', 'identity-rules', 'default-policy']),
-        ruleId: z.string().optional().openapi({ description: 'acl-rule: the rule id; identity-rules: the credential id' }),
-        pattern: z.string().optional().openapi({ description: 'The rule topic or credential pattern as written' }),
-        reason: z.string(),
-      })
-      .openapi({ description: 'What decided: $SYS protection, the broad-filter guard, an ACL rule, a credential rule set, or the default policy' }),
-  })
-  .openapi('AclTestResult');
+import { idParam, pageParams, pageSchema } from '../schemas';
+import { AclRuleInput, AclRuleSchema, AclTestInput, AclTestResultSchema } from '../contract/security';
 
 const tags = ['ACL rules'];
 const one = { content: { 'application/json': { schema: AclRuleSchema } } };
@@ -136,8 +66,8 @@ const test = createRoute({
   tags,
   summary: 'Would this client be allowed to publish or subscribe to this topic?',
   description: 'Evaluates the stored configuration exactly as the broker does (credential rules, ACL rules, default policy). Viewers may call it.',
-  request: { body: { required: true, content: { 'application/json': { schema: TestInput } } } },
-  responses: { 200: { description: 'The decision', content: { 'application/json': { schema: TestResult } } }, ...errorResponses(400, 401) },
+  request: { body: { required: true, content: { 'application/json': { schema: AclTestInput } } } },
+  responses: { 200: { description: 'The decision', content: { 'application/json': { schema: AclTestResultSchema } } }, ...errorResponses(400, 401) },
 });
 
 function toValues(input: z.infer<typeof AclRuleInput>, position: number): AclRuleValues {

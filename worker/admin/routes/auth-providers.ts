@@ -7,23 +7,9 @@ import { auditFor } from '../context';
 import { errorResponses, invalid, notFound, zodErrorToApiError } from '../errors';
 import { currentProviders, isProviderType, providerView, secretFields, toValues } from '../providers';
 import { newRouter } from '../router';
-import { isoTime } from '../schemas';
+import { AuthProviderSchema, ProviderTypeSchema } from '../contract/security';
 
-const ProviderType = z.enum(PROVIDER_TYPES);
-
-const ProviderSchema = z
-  .object({
-    type: ProviderType,
-    enabled: z.boolean(),
-    priority: z.number().int().openapi({ description: 'Providers are tried in ascending priority' }),
-    settings: z.record(z.string(), z.unknown()).openapi({ description: "The provider's settings, without secrets" }),
-    secretsSet: z.array(z.string()).openapi({ description: 'Secret settings that have a value (e.g. `hmacSecret` for jwt)' }),
-    valid: z.boolean().openapi({ description: 'False when stored settings no longer validate; the broker keeps such a provider disabled' }),
-    updatedAt: isoTime.nullable(),
-  })
-  .openapi('AuthProvider');
-
-const ProviderList = z.object({ data: z.array(ProviderSchema) }).openapi('AuthProviderList');
+const ProviderList = z.object({ data: z.array(AuthProviderSchema) }).openapi('AuthProviderList');
 
 const UpdateInput = z
   .object({
@@ -38,7 +24,7 @@ const UpdateInput = z
 const OrderInput = z
   .object({
     order: z
-      .array(ProviderType)
+      .array(ProviderTypeSchema)
       .min(1)
       .max(PROVIDER_TYPES.length)
       .refine((a) => new Set(a).size === a.length, 'each provider may appear once'),
@@ -72,7 +58,7 @@ const update = createRoute({
     params: z.object({ type: z.string().max(32).openapi({ param: { name: 'type', in: 'path' }, example: 'basic' }) }),
     body: { required: true, content: { 'application/json': { schema: UpdateInput } } },
   },
-  responses: { 200: { description: 'The provider', content: { 'application/json': { schema: ProviderSchema } } }, ...errorResponses(400, 401, 403, 404) },
+  responses: { 200: { description: 'The provider', content: { 'application/json': { schema: AuthProviderSchema } } }, ...errorResponses(400, 401, 403, 404) },
 });
 
 export const authProviderRoutes = newRouter()

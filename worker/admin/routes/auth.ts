@@ -5,28 +5,8 @@ import { ensureFirstAdmin, MIN_ADMIN_PASSWORD_LENGTH } from '../bootstrap';
 import { ApiError, errorResponses } from '../errors';
 import { assertLoginAllowed, loginFailed, loginKeys, loginSucceeded } from '../login-guard';
 import { newRouter } from '../router';
-import { isoTime } from '../schemas';
 import { issueToken, signingKey } from '../tokens';
-
-const RoleSchema = z.enum(['admin', 'viewer']);
-
-const TokenSchema = z
-  .object({
-    token: z.string().openapi({ description: 'HS256 JWT; send as `Authorization: Bearer <token>`' }),
-    expiresAt: isoTime,
-    role: RoleSchema,
-    username: z.string(),
-  })
-  .openapi('Token');
-
-const MeSchema = z
-  .object({
-    kind: z.enum(['user', 'api-key']),
-    id: z.string(),
-    username: z.string().openapi({ description: 'The user name, or the API key name' }),
-    role: RoleSchema,
-  })
-  .openapi('Me');
+import { MeSchema, TokenSchema } from '../contract/security';
 
 const LoginSchema = z
   .object({

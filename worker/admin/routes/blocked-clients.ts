@@ -14,13 +14,12 @@ import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, isoTime, pageParams, pageSchema, parseTime } from '../schemas';
-
-const KINDS = ['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex'] as const;
+import { idParam, pageParams, pageSchema, parseTime } from '../schemas';
+import { BLOCK_KINDS, BlockedClientSchema } from '../contract/security';
 
 const BlockInput = z
   .object({
-    kind: z.enum(KINDS),
+    kind: z.enum(BLOCK_KINDS),
     value: z.string().trim().min(1).max(256),
     description: z.string().max(512).nullable().optional(),
     expiresAt: z
@@ -38,21 +37,8 @@ const BlockInput = z
   })
   .openapi('BlockedClientInput');
 
-const BlockSchema = z
-  .object({
-    id: z.string(),
-    kind: z.enum(KINDS),
-    value: z.string(),
-    description: z.string().nullable(),
-    source: z.enum(['manual', 'auto']).openapi({ description: '`auto` for temporary bans after repeated failures' }),
-    expiresAt: isoTime.nullable(),
-    createdAt: isoTime,
-    status: z.enum(['active', 'expired']),
-  })
-  .openapi('BlockedClient');
-
 const tags = ['Blocked clients'];
-const one = { content: { 'application/json': { schema: BlockSchema } } };
+const one = { content: { 'application/json': { schema: BlockedClientSchema } } };
 const body = { required: true, content: { 'application/json': { schema: BlockInput } } };
 
 const list = createRoute({
@@ -62,14 +48,14 @@ const list = createRoute({
   summary: 'List blocked clients and temporary bans',
   request: {
     query: z.object({
-      kind: z.enum(KINDS).optional(),
+      kind: z.enum(BLOCK_KINDS).optional(),
       value: z.string().max(256).optional().openapi({ description: 'Substring of the value' }),
       source: z.enum(['manual', 'auto']).optional(),
       status: z.enum(['active', 'expired']).optional(),
       ...pageParams,
     }),
   },
-  responses: { 200: { description: 'A page of entries', content: { 'application/json': { schema: pageSchema(BlockSchema, 'BlockedClientPage') } } }, ...errorResponses(400, 401) },
+  responses: { 200: { description: 'A page of entries', content: { 'application/json': { schema: pageSchema(BlockedClientSchema, 'BlockedClientPage') } } }, ...errorResponses(400, 401) },
 });
 const getOne = createRoute({
   method: 'get',

@@ -11,7 +11,7 @@ import { auditFor } from '../context';
 import { errorResponses, invalid } from '../errors';
 import { newRouter } from '../router';
 import { parseTime } from '../schemas';
-import { aclRuleProblems } from './acl-rules';
+import { aclRuleProblems } from '../contract/security';
 
 export const CONFIG_FORMAT = 'edgemq-config';
 export const CONFIG_FORMAT_VERSION = 1;

@@ -1,7 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { hashPassword } from '../../../auth/passwords/password-hash';
-import { SCRAM_MECHANISMS } from '../../../auth/scram/scram-crypto';
-import { topicRulesSchema } from '../../../auth/settings';
 import {
   deleteCredential,
   findScramCredentialId,
@@ -18,94 +16,10 @@ import { auditFor } from '../context';
 import { conflict, errorResponses, invalid, notFound } from '../errors';
 import { deriveScramKeys } from '../scram-keys';
 import { newRouter } from '../router';
-import { idParam, isoTime, pageParams, pageSchema } from '../schemas';
+import { idParam, pageParams, pageSchema } from '../schemas';
+import { CredentialInput, CredentialSchema } from '../contract/security';
 
-const isRegex = (s: string) => {
-  try {
-    new RegExp(s);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-const TopicRules = topicRulesSchema.openapi('TopicRules', {
-  description: 'Regular expressions: a publish is allowed when its topic matches one of `publish`, a subscription when its filter matches one of `subscribe`',
-});
-const CnRule = z
-  .object({
-    cnPattern: z.string().min(1).max(1024).refine(isRegex, 'must be a valid regular expression'),
-    publish: topicRulesSchema.shape.publish,
-    subscribe: topicRulesSchema.shape.subscribe,
-  })
-  .openapi('CnRule');
-
-const mechanism = z.enum(SCRAM_MECHANISMS);
-const shortText = z.string().min(1).max(256);
-
-const common = {
-  name: z.string().trim().min(1).max(256),
-  allowedClientIds: z.array(shortText).max(1000).nullable().optional().openapi({ description: 'Client ids this credential may use; null or absent means any' }),
-};
-
-const BasicInput = z
-  .object({
-    type: z.literal('basic'),
-    ...common,
-    clientId: shortText.nullable().optional(),
-    username: shortText.nullable().optional(),
-    password: z.string().min(1).max(1024).nullable().optional().openapi({ description: 'Write-only. Stored as a PBKDF2 hash. Omit to keep the current one, null to require none.' }),
-    rules: TopicRules.nullable().optional(),
-  })
-  .refine((v) => Boolean(v.clientId) || Boolean(v.username), { message: 'give a clientId and/or a username', path: ['username'] })
-  .openapi('BasicCredentialInput');
-
-const X509Input = z
-  .object({
-    type: z.literal('x509'),
-    ...common,
-    cnPattern: z.string().min(1).max(1024),
-    cnIsRegex: z.boolean().default(false),
-    cnRules: z.array(CnRule).max(1000).nullable().optional(),
-  })
-  .refine((v) => !v.cnIsRegex || isRegex(v.cnPattern), { message: 'must be a valid regular expression', path: ['cnPattern'] })
-  .openapi('X509CredentialInput');
-
-const ScramInput = z
-  .object({
-    type: z.literal('scram'),
-    ...common,
-    username: shortText,
-    password: z.string().min(1).max(1024).optional().openapi({ description: 'Write-only. Only the derived SCRAM keys are stored. Required on create and when the mechanism changes.' }),
-    scramMechanism: mechanism.default('SCRAM-SHA-256'),
-    scramIterations: z.number().int().min(4096).max(100_000).optional().openapi({ description: 'PBKDF2 iterations for the derived keys' }),
-    rules: TopicRules.nullable().optional(),
-  })
-  .openapi('ScramCredentialInput');
-
-const CredentialInput = z.discriminatedUnion('type', [BasicInput, X509Input, ScramInput]).openapi('CredentialInput');
 type Input = z.infer<typeof CredentialInput>;
-
-const CredentialSchema = z
-  .object({
-    id: z.string(),
-    type: z.enum(['basic', 'x509', 'scram']),
-    name: z.string(),
-    clientId: z.string().nullable(),
-    username: z.string().nullable(),
-    hasPassword: z.boolean(),
-    cnPattern: z.string().nullable(),
-    cnIsRegex: z.boolean(),
-    scramMechanism: mechanism.nullable(),
-    scramIterations: z.number().int().nullable(),
-    hasScramKeys: z.boolean(),
-    allowedClientIds: z.array(z.string()).nullable(),
-    rules: TopicRules.nullable(),
-    cnRules: z.array(CnRule).nullable(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
-  })
-  .openapi('Credential');
 
 const ListQuery = z.object({
   type: z.enum(['basic', 'x509', 'scram']).optional(),
@@ -194,7 +108,7 @@ async function toValues(input: Input, existing: CredentialRow | null): Promise<C
         return { ...values, ...(await deriveScramKeys(input.password, input.scramMechanism, input.scramIterations)) };
       }
       if (!existing || existing.scramMechanism !== input.scramMechanism || existing.scramSalt === null) {
-        throw invalid('password', existing ? 'a new password is needed to derive keys for another mechanism' : 'required for a new SCRAM credential');
+        throw invalid('password', existing ? 'a new password is needed to derive keys for another scramMechanismSchema' : 'required for a new SCRAM credential');
       }
       if (input.scramIterations !== undefined && input.scramIterations !== existing.scramIterations) {
         throw invalid('password', 'a new password is needed to derive keys with other iterations');

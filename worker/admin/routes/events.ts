@@ -1,20 +1,9 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER } from '../../../durable-objects/shard-admin';
+import { ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER } from '../../../durable-objects/admin/live-events';
+import { LiveEventSchema } from '../contract/broker';
 import { shards } from '../broker';
 import { ApiError, errorResponses } from '../errors';
 import { newRouter } from '../router';
-
-const EventSchema = z
-  .object({
-    type: z.enum(['connected', 'disconnected', 'auth-failure']),
-    at: z.string().openapi({ format: 'date-time' }),
-    clientId: z.string(),
-    username: z.string().nullable(),
-    ip: z.string().nullable(),
-    reasonCode: z.string().optional().openapi({ description: 'auth-failure: key into GET /reasons' }),
-    reason: z.string().optional(),
-  })
-  .openapi('LiveEvent');
 
 const events = createRoute({
   method: 'get',
@@ -25,7 +14,7 @@ const events = createRoute({
     'Open with `Upgrade: websocket`. Browsers cannot send headers, so the token may come as the subprotocol `bearer.<token>` (echoed back) or as `?token=`. Each text message is one LiveEvent as JSON. The stream stays open after the token expires; reconnect with a fresh token to keep authorization current.',
   request: { query: z.object({ token: z.string().optional().openapi({ description: 'Alternative to the Authorization header' }) }) },
   responses: {
-    101: { description: 'Switching to WebSocket; messages are LiveEvent JSON', content: { 'application/json': { schema: EventSchema } } },
+    101: { description: 'Switching to WebSocket; messages are LiveEvent JSON', content: { 'application/json': { schema: LiveEventSchema } } },
     ...errorResponses(401),
     426: { description: 'Not a WebSocket upgrade' },
   },

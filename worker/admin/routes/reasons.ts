@@ -2,16 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { REFUSAL_REASONS } from '../../../auth/reasons';
 import { errorResponses } from '../errors';
 import { newRouter } from '../router';
-
-const ReasonSchema = z
-  .object({
-    title: z.string(),
-    mqtt5: z.number().int().openapi({ description: 'MQTT 5 CONNACK reason code' }),
-    mqtt3: z.number().int().openapi({ description: 'MQTT 3.1.1 CONNACK return code' }),
-    explanation: z.string(),
-    solution: z.string(),
-  })
-  .openapi('RefusalReason');
+import { ReasonSchema } from '../contract/security';
 
 const list = createRoute({
   method: 'get',

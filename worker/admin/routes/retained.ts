@@ -3,22 +3,9 @@ import { recordAudit } from '../audit';
 import { onEveryShard } from '../broker';
 import { errorResponses, invalid, notFound } from '../errors';
 import { newRouter } from '../router';
-import { isoTime, OkSchema, pageParams, pageSchema, timeParam } from '../schemas';
+import { compareRetained, RetainedListQuery, RetainedSchema } from '../contract/broker';
+import { OkSchema, pageSchema } from '../schemas';
 import { pagedFromShards } from './shard-pages';
-
-const RetainedSchema = z
-  .object({
-    topic: z.string(),
-    qos: z.number().int(),
-    payloadSize: z.number().int().openapi({ description: 'Bytes' }),
-    payload: z.string().nullable().openapi({ description: 'The payload as UTF-8 text, or null when it is not text. Lists show at most the first 1024 bytes.' }),
-    payloadBase64: z.string(),
-    payloadTruncated: z.boolean(),
-    contentType: z.string().nullable(),
-    createdAt: isoTime,
-    expiresAt: isoTime.nullable(),
-  })
-  .openapi('RetainedMessage');
 
 const TopicParam = z.object({ topic: z.string().min(1).max(65535).openapi({ param: { name: 'topic', in: 'path' }, description: 'URL-encoded topic (`/` as %2F)', example: 'sensors%2F17%2Ftemp' }) });
 
@@ -30,13 +17,7 @@ const list = createRoute({
   tags,
   summary: 'Retained messages',
   request: {
-    query: z.object({
-      topic: z.string().max(4096).optional().openapi({ description: 'Substring of the topic, case-insensitive' }),
-      filter: z.string().max(4096).optional().openapi({ description: 'An MQTT topic filter the topic must match, e.g. sensors/+/temp' }),
-      from: timeParam.optional().openapi({ description: 'Stored at or after' }),
-      to: timeParam.optional().openapi({ description: 'Stored at or before' }),
-      ...pageParams,
-    }),
+    query: RetainedListQuery,
   },
   responses: {
     200: { description: 'A page of retained messages', content: { 'application/json': { schema: pageSchema(RetainedSchema, 'RetainedPage') } } },
@@ -67,14 +48,11 @@ const deleteAll = createRoute({
   responses: { 200: { description: 'How many were deleted', content: { 'application/json': { schema: OkSchema } } }, ...errorResponses(401, 403, 503) },
 });
 
-type Row = z.infer<typeof RetainedSchema>;
-const byTopic = (a: Row, b: Row) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0);
-
 export const retainedRoutes = newRouter()
   .openapi(list, async function listRetained(c) {
     const q = c.req.valid('query');
     const query = { topic: q.topic, filter: q.filter, from: q.from?.getTime(), to: q.to?.getTime() };
-    const page = await pagedFromShards(c.env, q, (s, range) => s.listRetained({ ...query, ...range }), byTopic);
+    const page = await pagedFromShards(c.env, q, (s, range) => s.listRetained({ ...query, ...range }), compareRetained);
     if (!page) throw invalid('filter', 'not a valid MQTT topic filter');
     return c.json(page, 200);
   })

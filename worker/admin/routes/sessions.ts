@@ -2,33 +2,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { onEveryShard } from '../broker';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { booleanParam, isoTime, pageParams, pageSchema, sortOrder } from '../schemas';
+import { compareSessions, SessionDetailSchema, SessionListQuery, SessionSchema } from '../contract/broker';
+import { pageSchema } from '../schemas';
 import { pagedFromShards } from './shard-pages';
-import { SubscriptionSchema } from './subscriptions';
 import { recordAudit } from '../audit';
-
-const SessionSchema = z
-  .object({
-    clientId: z.string(),
-    connected: z.boolean(),
-    username: z.string().nullable(),
-    ip: z.string().nullable().openapi({ description: 'Known while connected' }),
-    protocolVersion: z.number().int().openapi({ description: '3 or 4 (MQTT 3.1 / 3.1.1) or 5' }),
-    cleanStart: z.boolean().openapi({ description: 'The session ends with its connection (3.1.1 Clean Session = 1, or MQTT 5 Session Expiry Interval 0)' }),
-    sessionExpiryInterval: z.number().int(),
-    keepAlive: z.number().int().nullable(),
-    subscriptions: z.number().int(),
-    queueDepth: z.number().int(),
-    inflight: z.number().int(),
-    droppedMessages: z.number().int(),
-    createdAt: isoTime,
-    connectedAt: isoTime.nullable(),
-    disconnectedAt: isoTime.nullable(),
-    expiresAt: isoTime.nullable(),
-  })
-  .openapi('Session');
-
-const SessionDetailSchema = SessionSchema.extend({ subscriptionList: z.array(SubscriptionSchema), willPending: z.boolean() }).openapi('SessionDetail');
 
 const ClientIdParam = z.object({ clientId: z.string().min(1).max(65535).openapi({ param: { name: 'clientId', in: 'path' }, example: 'sensor-17' }) });
 
@@ -40,16 +17,7 @@ const list = createRoute({
   tags,
   summary: 'MQTT sessions, connected or kept for a later reconnect',
   request: {
-    query: z.object({
-      clientId: z.string().max(512).optional().openapi({ description: 'Substring of the client id, case-insensitive' }),
-      username: z.string().max(512).optional(),
-      ip: z.string().max(64).optional(),
-      connected: booleanParam.optional(),
-      cleanStart: booleanParam.optional(),
-      sort: z.enum(['clientId', 'username', 'ip', 'connected', 'createdAt', 'disconnectedAt', 'subscriptions']).default('clientId'),
-      order: sortOrder.default('asc'),
-      ...pageParams,
-    }),
+    query: SessionListQuery,
   },
   responses: { 200: { description: 'A page of sessions', content: { 'application/json': { schema: pageSchema(SessionSchema, 'SessionPage') } } }, ...errorResponses(400, 401, 503) },
 });
@@ -104,30 +72,3 @@ export const sessionRoutes = newRouter()
     await recordAudit(c, 'delete', 'sessions', clientId);
     return c.body(null, 204);
   });
-
-type SessionRow = z.infer<typeof SessionSchema>;
-
-function compareSessions(a: SessionRow, b: SessionRow, sort: string, order: 'asc' | 'desc'): number {
-  const value = (s: SessionRow): string | number => {
-    switch (sort) {
-      case 'username':
-        return s.username ?? '';
-      case 'ip':
-        return s.ip ?? '';
-      case 'connected':
-        return s.connected ? 1 : 0;
-      case 'createdAt':
-        return s.createdAt;
-      case 'disconnectedAt':
-        return s.disconnectedAt ?? '';
-      case 'subscriptions':
-        return s.subscriptions;
-      default:
-        return s.clientId;
-    }
-  };
-  const va = value(a);
-  const vb = value(b);
-  const c = va < vb ? -1 : va > vb ? 1 : 0;
-  return c !== 0 ? (order === 'desc' ? -c : c) : a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0;
-}

@@ -2,26 +2,8 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { onEveryShard } from '../broker';
 import { errorResponses } from '../errors';
 import { newRouter } from '../router';
-import { isoTime, timeParam } from '../schemas';
-
-const counters = {
-  connections: z.number().int().openapi({ description: 'MQTT clients connected now' }),
-  connectionsTotal: z.number().int().openapi({ description: 'Accepted connections since counters started' }),
-  messagesIn: z.number().int().openapi({ description: 'MQTT packets received (all types)' }),
-  messagesOut: z.number().int().openapi({ description: 'MQTT packets sent (all types)' }),
-  publishIn: z.number().int(),
-  publishOut: z.number().int(),
-  bytesIn: z.number().int(),
-  bytesOut: z.number().int(),
-  dropped: z.number().int().openapi({ description: 'Messages dropped (full queues, oversize for a client, retained limit)' }),
-  authFailures: z.number().int(),
-  sessions: z.number().int(),
-  subscriptions: z.number().int(),
-  retained: z.number().int(),
-};
-
-const SampleSchema = z.object({ at: isoTime, ...counters }).openapi('StatsSample');
-const StatsSchema = z.object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...counters }).openapi('Stats');
+import { STATS_COUNTER_KEYS, StatsSampleSchema, StatsSchema, type StatsSample } from '../contract/broker';
+import { timeParam } from '../schemas';
 
 const tags = ['Statistics'];
 
@@ -39,17 +21,16 @@ const history = createRoute({
   summary: 'Per-minute samples of the last 24 hours, taken while clients were connected',
   request: { query: z.object({ from: timeParam.optional(), to: timeParam.optional() }) },
   responses: {
-    200: { description: 'Samples, oldest first', content: { 'application/json': { schema: z.object({ data: z.array(SampleSchema) }).openapi('StatsHistory') } } },
+    200: { description: 'Samples, oldest first', content: { 'application/json': { schema: z.object({ data: z.array(StatsSampleSchema) }).openapi('StatsHistory') } } },
     ...errorResponses(400, 401, 503),
   },
 });
 
-type Counters = { [K in keyof typeof counters]: number };
-const KEYS = Object.keys(counters) as (keyof Counters)[];
+type Counters = Omit<StatsSample, 'at'>;
 
 function sum<T extends Counters>(rows: T[]): Counters {
-  const out = Object.fromEntries(KEYS.map((k) => [k, 0])) as Counters;
-  for (const r of rows) for (const k of KEYS) out[k] += r[k];
+  const out = Object.fromEntries(STATS_COUNTER_KEYS.map((k) => [k, 0])) as Counters;
+  for (const r of rows) for (const k of STATS_COUNTER_KEYS) out[k] += r[k];
   return out;
 }
 

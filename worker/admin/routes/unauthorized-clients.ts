@@ -10,22 +10,8 @@ import {
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { booleanList, isoTime, OkSchema, pageParams, pageSchema, sortOrder, timeParam } from '../schemas';
-
-const UnauthorizedClientSchema = z
-  .object({
-    clientId: z.string(),
-    username: z.string().nullable(),
-    passwordProvided: z.boolean(),
-    tlsUsed: z.boolean(),
-    ip: z.string(),
-    reasonCode: z.string().openapi({ description: 'Key into GET /reasons', example: 'PASSWORD_DOES_NOT_MATCH' }),
-    reason: z.string(),
-    lastUpdate: isoTime,
-    firstSeen: isoTime,
-    attempts: z.number().int(),
-  })
-  .openapi('UnauthorizedClient');
+import { booleanList, OkSchema, pageParams, pageSchema, sortOrder, timeParam } from '../schemas';
+import { UnauthorizedClientSchema } from '../contract/security';
 
 const sortColumns = Object.keys(UNAUTHORIZED_SORT_COLUMNS) as [UnauthorizedSortColumn, ...UnauthorizedSortColumn[]];
 const text = (description: string) => z.string().max(512).optional().openapi({ description });

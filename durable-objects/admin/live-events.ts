@@ -1,0 +1,95 @@
+import type { LiveEvent } from '../../worker/admin/contract/broker';
+import type { BrokerEngine } from '../../protocol/engine/broker-engine';
+import type { BrokerEvents, Clock } from '../../protocol/ports';
+
+/** Hibernatable sockets of the live event stream carry this tag; MQTT sockets carry none. */
+export const ADMIN_EVENTS_TAG = 'admin-events';
+/** Path of the internal request the edge Worker sends to open an event stream. */
+export const ADMIN_EVENTS_PATH = '/admin/events';
+/** Header carrying the subprotocol the dashboard offered (the token), to be echoed on the 101. */
+export const ADMIN_EVENTS_PROTOCOL_HEADER = 'x-edgemq-events-protocol';
+
+/** Broker events go to every listener in turn; one listener's failure does not silence the others. */
+export function combineEvents(...listeners: BrokerEvents[]): BrokerEvents {
+  const call = <K extends keyof BrokerEvents>(key: K, info: Parameters<NonNullable<BrokerEvents[K]>>[0]) => {
+    for (const l of listeners) {
+      try {
+        (l[key] as ((i: typeof info) => void) | undefined)?.(info);
+      } catch (err) {
+        console.error(`broker event listener failed (${key})`, err);
+      }
+    }
+  };
+  return {
+    clientConnected: (info) => call('clientConnected', info),
+    clientDisconnected: (info) => call('clientDisconnected', info),
+    connectRefused: (info) => call('connectRefused', info),
+  };
+}
+
+/**
+ * The live event stream of GET /events: connects, disconnects and refused
+ * connections, sent as JSON to every listening dashboard socket.
+ */
+export class LiveEventStream {
+  /** Where connected clients came from, so a disconnect event can say it. */
+  private readonly ipOfClient = new Map<string, string>();
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly engine: () => BrokerEngine,
+    private readonly clock: Clock,
+  ) {}
+
+  readonly events: BrokerEvents = {
+    clientConnected: ({ clientId, username, ip }) => {
+      this.ipOfClient.set(clientId, ip);
+      this.broadcast({ type: 'connected', at: this.now(), clientId, username, ip });
+    },
+    clientDisconnected: ({ clientId, reason }) => {
+      const ip = this.ipOfClient.get(clientId) ?? null;
+      this.ipOfClient.delete(clientId);
+      const username = this.engine().sessions.get(clientId)?.record.username ?? null;
+      this.broadcast({ type: 'disconnected', at: this.now(), clientId, username, ip, reason });
+    },
+    connectRefused: ({ clientId, username, ip, reasonCode, reason }) => {
+      const code = reason?.code ?? `0x${reasonCode.toString(16).padStart(2, '0')}`;
+      this.broadcast({ type: 'auth-failure', at: this.now(), clientId, username, ip, reasonCode: code, reason: reason?.text });
+    },
+  };
+
+  isEventsRequest(request: Request): boolean {
+    return new URL(request.url).pathname === ADMIN_EVENTS_PATH && request.headers.get('upgrade')?.toLowerCase() === 'websocket';
+  }
+
+  /** True for event-stream sockets, which the MQTT side must leave alone. */
+  owns(ws: WebSocket): boolean {
+    return this.ctx.getTags(ws).includes(ADMIN_EVENTS_TAG);
+  }
+
+  /** Accepted through the Hibernation API: listeners cost nothing while nothing happens. */
+  accept(request: Request): Response {
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [ADMIN_EVENTS_TAG]);
+    const protocol = request.headers.get(ADMIN_EVENTS_PROTOCOL_HEADER);
+    return new Response(null, { status: 101, webSocket: client, headers: protocol ? { 'Sec-WebSocket-Protocol': protocol } : {} });
+  }
+
+  private now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  private broadcast(event: LiveEvent): void {
+    const listeners = this.ctx.getWebSockets(ADMIN_EVENTS_TAG);
+    if (listeners.length === 0) return;
+    const text = JSON.stringify(event);
+    for (const ws of listeners) {
+      try {
+        ws.send(text);
+      } catch {
+        // Closing; webSocketClose cleans up.
+      }
+    }
+  }
+}

@@ -1,0 +1,27 @@
+import type { z } from 'zod';
+import type { brokerConfigSchema } from '../protocol/config';
+
+/** Vars arrive as strings (wrangler.toml [vars], .dev.vars, secrets); each reader parses and bounds its own. */
+type Vars<Name extends string> = { [K in Name]?: string };
+
+/** The broker's MQTT limits, named once by protocol/config.ts. */
+type BrokerVars = Vars<keyof z.input<typeof brokerConfigSchema>>;
+
+/** Authentication, ACL and admin vars (see docs/configuration.md), and the secrets. */
+type SecurityVars = Vars<
+  | 'ALLOW_ANONYMOUS'
+  | 'AUTH_PROVIDERS'
+  | 'ACL_DEFAULT_POLICY'
+  | 'CONFIG_RECHECK_SECONDS'
+  | 'UNAUTHORIZED_CLIENTS_MAX_ROWS'
+  | 'UNAUTHORIZED_CLIENTS_TTL_DAYS'
+  | 'ADMIN_CORS_ORIGINS'
+  | 'ADMIN_USERNAME'
+  | 'ADMIN_PASSWORD'
+  | 'ADMIN_JWT_SECRET'
+  | 'AUTH_CACHE_SECRET'
+  | 'JWT_HMAC_SECRET'
+>;
+
+/** What the broker Durable Object reads of the Worker's environment. */
+export type ShardEnv = { DB: D1Database } & BrokerVars & SecurityVars;
