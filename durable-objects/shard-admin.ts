@@ -134,9 +134,18 @@ export interface StatsView {
   sessions: number;
   subscriptions: number;
   retained: number;
+  /** Billed Durable Object events since startedAt (see docs/cost.md). */
+  durableObject: DurableObjectEvents;
 }
 
-export type StatsSample = Omit<StatsView, 'startedAt' | 'uptimeSeconds'>;
+export interface DurableObjectEvents {
+  webSocketMessagesIn: number;
+  webSocketMessagesOut: number;
+  upgrades: number;
+  alarms: number;
+}
+
+export type StatsSample = Omit<StatsView, 'startedAt' | 'uptimeSeconds' | 'durableObject'>;
 
 export interface LiveEvent {
   type: 'connected' | 'disconnected' | 'auth-failure';
@@ -445,6 +454,7 @@ export class ShardAdmin {
       ...this.sample(now),
       startedAt: new Date(c.startedAt).toISOString(),
       uptimeSeconds: Math.max(0, Math.floor((now - c.startedAt) / 1000)),
+      durableObject: { webSocketMessagesIn: c.webSocketMessagesIn, webSocketMessagesOut: c.webSocketMessagesOut, upgrades: c.upgrades, alarms: c.alarms },
     };
   }
 

@@ -20,8 +20,19 @@ const counters = {
   retained: z.number().int(),
 };
 
+const durableObject = z
+  .object({
+    webSocketMessagesIn: z.number().int().openapi({ description: 'WebSocket messages the shards received (each billed as 1/20 request)' }),
+    webSocketMessagesOut: z.number().int().openapi({ description: 'WebSocket messages the shards sent' }),
+    upgrades: z.number().int().openapi({ description: 'WebSocket upgrades the shards accepted (one request each)' }),
+    alarms: z.number().int().openapi({ description: 'Alarm invocations (one request each)' }),
+  })
+  .openapi('DurableObjectEvents', { description: 'Billed Durable Object events since startedAt; see docs/cost.md' });
+
 const SampleSchema = z.object({ at: isoTime, ...counters }).openapi('StatsSample');
-const StatsSchema = z.object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...counters }).openapi('Stats');
+const StatsSchema = z
+  .object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...counters, durableObject })
+  .openapi('Stats');
 
 const tags = ['Statistics'];
 
@@ -58,7 +69,12 @@ export const statsRoutes = newRouter()
     const all = await onEveryShard(c.env, (s) => s.stats());
     if (all.length === 1) return c.json(all[0], 200);
     const startedAt = all.map((s) => s.startedAt).sort()[0];
-    return c.json({ ...sum(all), at: new Date().toISOString(), startedAt, uptimeSeconds: Math.max(...all.map((s) => s.uptimeSeconds)) }, 200);
+    const events = { webSocketMessagesIn: 0, webSocketMessagesOut: 0, upgrades: 0, alarms: 0 };
+    for (const s of all) for (const k of Object.keys(events) as (keyof typeof events)[]) events[k] += s.durableObject[k];
+    return c.json(
+      { ...sum(all), at: new Date().toISOString(), startedAt, uptimeSeconds: Math.max(...all.map((s) => s.uptimeSeconds)), durableObject: events },
+      200,
+    );
   })
   .openapi(history, async function getStatsHistory(c) {
     const q = c.req.valid('query');
