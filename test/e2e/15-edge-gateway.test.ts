@@ -137,6 +137,23 @@ describe('15 edge gateway', () => {
     await pub.endAsync();
   });
 
+  it('cuts off a publisher beyond MQTT_MAX_PUBLISH_RATE at the edge: DISCONNECT 0x96, and nothing past the burst is delivered', async () => {
+    const sub = await connectClient(broker.wsUrl, { clientId: 'gw-rate-sub' });
+    const got = collectMessages(sub);
+    await sub.subscribeAsync('gw/rate', { qos: 0 });
+    const raw = await RawWsClient.open(broker.wsUrl, 5);
+    await raw.connect({ clientId: 'gw-flooder' });
+    const one = codec.generate({ cmd: 'publish', topic: 'gw/rate', payload: Buffer.from('f'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
+    // 1,100 PUBLISH in one frame against the default 1,000 a second.
+    raw.sendBytes(Buffer.concat(Array.from({ length: 1100 }, () => one)));
+    expect((await raw.next<IDisconnectPacket>('disconnect', 10_000)).reasonCode).toBe(0x96);
+    await raw.waitClosed();
+    await until(() => got.length === 1000, 10_000, 'the burst');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toHaveLength(1000);
+    await sub.endAsync();
+  });
+
   it('assigns the client id of a 5.0 client that sent none, and the session lives under it', async () => {
     const c = await connectClient(broker.wsUrl, { clientId: '' });
     const assigned = connackPacket(c).properties?.assignedClientIdentifier;

@@ -12,6 +12,8 @@ export interface EdgeLimits {
   maxPendingBytes: number;
   connectTimeoutMs: number;
   maxClientIdLength: number;
+  /** PUBLISH packets per second, with a one-second burst; 0 = no limit (MQTT_MAX_PUBLISH_RATE). */
+  maxPublishRate: number;
 }
 
 /** Everything the edge connection does to the outside world; implemented by websocket-adapter.ts. */
@@ -36,9 +38,12 @@ type EdgeState =
   | 'forwarding'
   /** The shard accepted the CONNECT: PINGREQ and keepalive are the edge's. */
   | 'connected'
+  /** The shard was told to end the connection: the client's further bytes are dropped, the shard's still relayed. */
+  | 'ending'
   | 'closed';
 
 const PINGRESP = new Uint8Array([0xd0, 0x00]);
+const PUBLISH = 3;
 
 /**
  * One client connection at the edge, free of platform calls. It frames the
@@ -59,6 +64,9 @@ export class EdgeConnection {
   /** Packets waiting for the shard socket, the CONNECT first. */
   private held: Uint8Array[] = [];
   private heldBytes = 0;
+  /** Token bucket for MQTT_MAX_PUBLISH_RATE, the same as the shard's (protocol/handlers/publish.ts). */
+  private publishTokens = 0;
+  private publishTokensAt = -1;
 
   constructor(
     private readonly io: EdgeIo,
@@ -78,7 +86,7 @@ export class EdgeConnection {
   // ------------------------------------------------------------- from the client
 
   clientBytes(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'ending') return;
     let packets: Uint8Array[];
     try {
       packets = this.framer.push(chunk);
@@ -101,15 +109,20 @@ export class EdgeConnection {
         this.io.toShard(join(packets));
         return;
       case 'connected': {
-        const rest = this.answerPings(packets);
+        const rest = this.answerPingsAndMeterPublishes(packets);
         if (rest.length > 0) this.io.toShard(join(rest));
+        if ((this.state as EdgeState) === 'ending') {
+          // 0x96 in 5.0, a closed connection in 3.1.1: the shard's answer, from the shard.
+          const reason = `more than ${this.limits.maxPublishRate} PUBLISH per second`;
+          this.io.toShard(encodeControl({ type: 'violation', reasonCode: RC.MESSAGE_RATE_TOO_HIGH, reason }));
+        }
       }
     }
   }
 
   /** MQTT over WebSocket is binary only [MQTT-6.0.0-1]. */
   clientText(): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'ending') return;
     this.violation(RC.MALFORMED_PACKET, 'text WebSocket frame');
   }
 
@@ -190,8 +203,7 @@ export class EdgeConnection {
       return;
     }
     // The shard ends the connection as a keepalive loss: the will goes out, 5.0 clients get DISCONNECT 0x8D.
-    this.state = 'forwarding';
-    this.keepaliveSeconds = 0;
+    this.state = 'ending';
     this.io.toShard(encodeControl({ type: 'keepalive-expired' }));
   }
 
@@ -237,19 +249,39 @@ export class EdgeConnection {
     }
   }
 
-  /** PINGREQ is answered here [MQTT-3.12.4-1]; the rest goes on to the shard. */
-  private answerPings(packets: Uint8Array[]): Uint8Array[] {
+  /**
+   * PINGREQ is answered here [MQTT-3.12.4-1]; the rest goes on to the shard.
+   * A PUBLISH beyond MQTT_MAX_PUBLISH_RATE ends the forwarding: it and what
+   * follows never reach the shard, which is told to answer 0x96 as it would.
+   */
+  private answerPingsAndMeterPublishes(packets: Uint8Array[]): Uint8Array[] {
     let rest: Uint8Array[] | null = null;
     for (let i = 0; i < packets.length; i++) {
       const p = packets[i];
       if (p.byteLength === 2 && p[0] === 0xc0 && p[1] === 0x00) {
         rest ??= packets.slice(0, i);
         this.io.toClient(PINGRESP);
-      } else if (rest) {
-        rest.push(p);
+        continue;
       }
+      if (p[0] >> 4 === PUBLISH && !this.withinPublishRate()) {
+        this.state = 'ending';
+        return rest ?? packets.slice(0, i);
+      }
+      rest?.push(p);
     }
     return rest ?? packets;
+  }
+
+  private withinPublishRate(): boolean {
+    const rate = this.limits.maxPublishRate;
+    if (rate === 0) return true;
+    const now = this.io.now();
+    if (this.publishTokensAt < 0) this.publishTokens = rate;
+    else if (now > this.publishTokensAt) this.publishTokens = Math.min(rate, this.publishTokens + ((now - this.publishTokensAt) * rate) / 1000);
+    this.publishTokensAt = Math.max(this.publishTokensAt, now);
+    if (this.publishTokens < 1) return false;
+    this.publishTokens -= 1;
+    return true;
   }
 
   /**
@@ -261,8 +293,7 @@ export class EdgeConnection {
     switch (this.state) {
       case 'forwarding':
       case 'connected':
-        this.state = 'forwarding';
-        this.keepaliveSeconds = 0;
+        this.state = 'ending';
         this.io.toShard(encodeControl({ type: 'violation', reasonCode, reason }));
         return;
       case 'opening-shard':
@@ -273,6 +304,7 @@ export class EdgeConnection {
         break;
       case 'awaiting-connect':
         break;
+      case 'ending':
       case 'closed':
         return;
     }

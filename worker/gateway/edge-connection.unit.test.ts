@@ -4,7 +4,7 @@ import { decodeControl } from './control';
 import { EdgeConnection, type EdgeIo, type EdgeLimits } from './edge-connection';
 import { findConnack } from './shard-output';
 
-const limits: EdgeLimits = { maxPacketSize: 1024, maxPendingBytes: 2048, connectTimeoutMs: 10_000, maxClientIdLength: 23 };
+const limits: EdgeLimits = { maxPacketSize: 1024, maxPendingBytes: 2048, connectTimeoutMs: 10_000, maxClientIdLength: 23, maxPublishRate: 5 };
 
 /** Records what the edge does; time only moves when the test says so. */
 class FakeIo implements EdgeIo {
@@ -244,6 +244,30 @@ describe('edge connection: PINGREQ and keepalive', () => {
   it('keeps no timer for a keepalive of 0', () => {
     const { io } = connected(4, 0);
     expect(io.wake).toBe(1_000_000 + limits.connectTimeoutMs);
+  });
+});
+
+describe('edge connection: publish rate', () => {
+  it('forwards up to MQTT_MAX_PUBLISH_RATE in a burst, then tells the shard to answer 0x96 and forwards nothing more', () => {
+    const { io, conn } = connected();
+    const p = publish('t', 'x');
+    conn.clientBytes(Uint8Array.from(Array.from({ length: 7 }, () => [...p]).flat()));
+    expect(io.shard[0]).toEqual(Uint8Array.from(Array.from({ length: 5 }, () => [...p]).flat()));
+    expect(decodeControl(io.shard[1] as string)).toEqual({ type: 'violation', reasonCode: 0x96, reason: 'more than 5 PUBLISH per second' });
+    conn.clientBytes(p);
+    conn.clientBytes(PINGREQ);
+    expect(io.shard).toHaveLength(2);
+    expect(io.client).toEqual([]);
+  });
+
+  it('refills the bucket with time', () => {
+    const { io, conn } = connected();
+    const p = publish('t', 'x');
+    for (let i = 0; i < 5; i++) conn.clientBytes(p);
+    io.time += 1000;
+    for (let i = 0; i < 5; i++) conn.clientBytes(p);
+    expect(io.shard).toHaveLength(10);
+    expect(io.shard.every((m) => typeof m !== 'string')).toBe(true);
   });
 });
 

@@ -17,6 +17,7 @@ function edgeLimits(env: Env): EdgeLimits {
       maxPendingBytes: config.maxPendingBytes,
       connectTimeoutMs: config.connectTimeoutMs,
       maxClientIdLength: config.maxClientIdLength,
+      maxPublishRate: config.maxPublishRate,
     };
     limitsOf.set(env, limits);
   }
