@@ -1,6 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ShardEnv } from '../worker/vars';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
+import { decodeControl } from '../worker/gateway/control';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
 import { parseBrokerConfig } from '../protocol/config';
 import type { ConnectionSnapshot, Transport } from '../protocol/ports';
@@ -115,6 +116,7 @@ export class BrokerShard extends DurableObject<ShardEnv> {
     this.ctx.acceptWebSocket(server);
     this.sockets.set(connectionId, server);
     this.idOfSocket.set(server, connectionId);
+    this.engine.counters.upgrades++;
     this.engine.openConnection(connectionId, trusted);
     this.syncAlarm();
     return new Response(null, {
@@ -128,9 +130,9 @@ export class BrokerShard extends DurableObject<ShardEnv> {
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> | void {
     const id = this.connectionIdOf(ws);
     if (!id) return;
+    this.engine.counters.webSocketMessagesIn++;
     const pending = this.run(() => {
-      // MQTT over WebSocket is binary only [MQTT-6.0.0-1]: a text frame ends the connection.
-      if (typeof message === 'string') this.engine.protocolViolation(id, 'text WebSocket frame');
+      if (typeof message === 'string') this.controlMessage(id, message);
       else return this.engine.receive(id, new Uint8Array(message));
     });
     if (pending) return pending.then(() => this.syncAlarm());
@@ -152,6 +154,7 @@ export class BrokerShard extends DurableObject<ShardEnv> {
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    this.engine.counters.alarms++;
     this.run(() => this.engine.onTimer());
     this.admin.stats.onAlarm(this.sockets.size > 0);
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
@@ -212,6 +215,18 @@ export class BrokerShard extends DurableObject<ShardEnv> {
     }
   }
 
+  /**
+   * A text frame. Clients' text frames never get here: the edge gateway
+   * refuses them [MQTT-6.0.0-1] and uses text frames only for its own
+   * messages about the connection (worker/gateway/control.ts).
+   */
+  private controlMessage(id: string, text: string): void {
+    const control = this.engine.connections.get(id)?.trusted.keepaliveAtEdge ? decodeControl(text) : null;
+    if (control?.type === 'keepalive-expired') this.engine.keepaliveExpired(id);
+    else if (control?.type === 'violation') this.engine.protocolViolation(id, control.reason, control.reasonCode);
+    else this.engine.protocolViolation(id, 'text WebSocket frame');
+  }
+
   private socketGone(ws: WebSocket): void {
     const id = this.connectionIdOf(ws);
     if (!id) return;
@@ -254,6 +269,7 @@ export class BrokerShard extends DurableObject<ShardEnv> {
     if (!ws) return;
     try {
       ws.send(frames.length === 1 ? frames[0] : concat(frames));
+      this.engine.counters.webSocketMessagesOut++;
     } catch {
       // The peer went away; webSocketClose will follow.
     }

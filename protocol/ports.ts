@@ -18,6 +18,17 @@ export interface TrustedContext {
    * believed by the X.509 provider when `ip` is a configured trusted proxy.
    */
   forwardedClientCert?: { cert: string; chain: string | null } | null;
+  /**
+   * Set by the edge gateway when the client sent an empty client id: the id
+   * the edge chose (it picks the shard by client id), for the CONNACK's
+   * Assigned Client Identifier [MQTT-3.2.2-16].
+   */
+  assignedClientId?: string | null;
+  /**
+   * True when the edge gateway answers PINGREQ and enforces the keepalive:
+   * the shard then never wakes for it, and hears of an expiry from the edge.
+   */
+  keepaliveAtEdge?: boolean;
 }
 
 /** Sends bytes to, or closes, one live connection. Implemented by the Durable Object. */

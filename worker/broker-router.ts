@@ -1,24 +1,32 @@
 import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { Env } from './env';
+import { parseShardCount } from './gateway/shard-count';
+import { shardIndexFor, shardName } from './gateway/shard-picker';
 
 export type ShardStub = DurableObjectStub<BrokerShard>;
 
 /**
- * The single place that decides which broker shard serves a connection or a
- * publish. Today every client lands on one shard; splitting later (by client
- * id hash, by tenant) changes only this module, not the engine.
+ * The single place that decides which broker shard serves a client id. The
+ * edge gateway (worker/gateway/) asks it once it has read the CONNECT; the
+ * admin API asks it for every shard.
  */
 export interface BrokerRouter {
-  shardForConnection(request: Request): ShardStub;
+  readonly shardCount: number;
+  shardIndexForClient(clientId: string): number;
+  shardForClient(clientId: string): ShardStub;
   allShards(): ShardStub[];
 }
 
-export const SINGLE_SHARD_NAME = 'shard-0';
+/** The name the one shard has always had; shard 0 of N keeps it. */
+export const SINGLE_SHARD_NAME = shardName(0);
 
 export function createBrokerRouter(env: Env): BrokerRouter {
-  const stub = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
+  const shardCount = parseShardCount(env.BROKER_SHARDS);
+  const stub = (index: number) => env.BROKER.get(env.BROKER.idFromName(shardName(index)));
   return {
-    shardForConnection: () => stub(),
-    allShards: () => [stub()],
+    shardCount,
+    shardIndexForClient: (clientId) => shardIndexFor(clientId, shardCount),
+    shardForClient: (clientId) => stub(shardIndexFor(clientId, shardCount)),
+    allShards: () => Array.from({ length: shardCount }, (_, i) => stub(i)),
   };
 }

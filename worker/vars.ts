@@ -23,5 +23,8 @@ type SecurityVars = Vars<
   | 'JWT_HMAC_SECRET'
 >;
 
+/** How many broker shards client ids are spread over (worker/gateway/shard-count.ts). */
+type ClusterVars = Vars<'BROKER_SHARDS'>;
+
 /** What the broker Durable Object reads of the Worker's environment. */
-export type ShardEnv = { DB: D1Database } & BrokerVars & SecurityVars;
+export type ShardEnv = { DB: D1Database } & BrokerVars & SecurityVars & ClusterVars;

@@ -22,11 +22,12 @@ export class StatsHistory {
 
   now(): StatsView {
     const now = this.clock.now();
-    const startedAt = this.engine().counters.startedAt;
+    const c = this.engine().counters;
     return {
       ...this.sample(now),
-      startedAt: new Date(startedAt).toISOString(),
-      uptimeSeconds: Math.max(0, Math.floor((now - startedAt) / 1000)),
+      startedAt: new Date(c.startedAt).toISOString(),
+      uptimeSeconds: Math.max(0, Math.floor((now - c.startedAt) / 1000)),
+      durableObject: { webSocketMessagesIn: c.webSocketMessagesIn, webSocketMessagesOut: c.webSocketMessagesOut, upgrades: c.upgrades, alarms: c.alarms },
     };
   }
 

@@ -418,6 +418,27 @@ describe('wills', () => {
     expect(w.all('publish')).toHaveLength(1);
   });
 
+  it('leaves the keepalive to the edge gateway when it holds it: no wake-up, and an expiry it reports ends the connection the same way', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    const k = h.client(5, { keepaliveAtEdge: true });
+    await k.connect({ will, keepalive: 10 });
+    h.tick(60_000);
+    expect(k.closed).toBe(false);
+    h.engine.keepaliveExpired(k.id);
+    expect(k.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x8d);
+    expect(k.closed).toBe(true);
+    expect(w.all('publish')).toHaveLength(1);
+  });
+
+  it('uses the client id the edge gateway assigned for an empty one [MQTT-3.2.2-16]', async () => {
+    const h = new EngineHarness();
+    const c = h.client(5, { assignedClientId: 'edgemq-from-the-edge' });
+    const ack = (await c.connect({ clientId: '' })) as IConnackPacket;
+    expect(ack.properties?.assignedClientIdentifier).toBe('edgemq-from-the-edge');
+    expect(h.engine.sessions.has('edgemq-from-the-edge')).toBe(true);
+  });
+
   it('delays the will by the Will Delay Interval and cancels it on reconnect', async () => {
     const h = new EngineHarness();
     const w = await watcher(h);

@@ -81,7 +81,8 @@ export class BrokerEngine {
     this.authorizer = deps.authorizer;
     this.events = deps.events ?? {};
     const now = this.clock.now();
-    this.counters = this.store.loadCounters() ?? {
+    // Counters added later start at 0 on a shard that saved an older set.
+    this.counters = {
       startedAt: now,
       messagesReceived: 0,
       messagesSent: 0,
@@ -92,6 +93,11 @@ export class BrokerEngine {
       messagesDropped: 0,
       connectionsTotal: 0,
       authFailures: 0,
+      webSocketMessagesIn: 0,
+      webSocketMessagesOut: 0,
+      upgrades: 0,
+      alarms: 0,
+      ...this.store.loadCounters(),
     };
     this.sys = new SysTopics(this);
   }
@@ -192,11 +198,21 @@ export class BrokerEngine {
     conn.pending.push(...packets);
   }
 
-  /** A text frame or similar transport-level violation. */
-  protocolViolation(connectionId: string, what: string): void {
+  /** A text frame or similar transport-level violation (caught here, or by the edge gateway and reported). */
+  protocolViolation(connectionId: string, what: string, reasonCode: number = RC.MALFORMED_PACKET): void {
     const conn = this.connections.get(connectionId);
     if (!conn || conn.state === 'closed') return;
-    this.disconnect(conn, RC.MALFORMED_PACKET, what);
+    this.disconnect(conn, reasonCode, what);
+  }
+
+  /**
+   * The edge gateway saw no packet within 1.5 x the keepalive: the same end as
+   * the shard's own keepalive timer (will published, 5.0 DISCONNECT 0x8D).
+   */
+  keepaliveExpired(connectionId: string): void {
+    const conn = this.connections.get(connectionId);
+    if (!conn || conn.state !== 'connected') return;
+    this.disconnect(conn, RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout', 'keepalive');
   }
 
   /** The socket closed or errored. */
@@ -303,7 +319,7 @@ export class BrokerEngine {
       this.internalError(conn, err);
       return;
     }
-    if (conn.state === 'connected' && conn.keepaliveSeconds > 0 && now - conn.lastSnapshotAt > conn.keepaliveSeconds * 250) {
+    if (conn.state === 'connected' && conn.keepaliveSeconds > 0 && !conn.trusted.keepaliveAtEdge && now - conn.lastSnapshotAt > conn.keepaliveSeconds * 250) {
       // Throttled: a woken object must not think a chatty client went quiet.
       conn.lastSnapshotAt = now;
       this.transport.saveConnectionSnapshot(conn.id, conn.snapshot());

@@ -73,7 +73,14 @@ export class Connection {
     return {
       connectionId: this.id,
       // Certificates are only needed to authenticate, and attachments are limited to 2 KiB.
-      trusted: { ip: this.trusted.ip, tls: this.trusted.tls, subprotocol: this.trusted.subprotocol, tlsClientAuth: null, forwardedClientCert: null },
+      trusted: {
+        ip: this.trusted.ip,
+        tls: this.trusted.tls,
+        subprotocol: this.trusted.subprotocol,
+        tlsClientAuth: null,
+        forwardedClientCert: null,
+        keepaliveAtEdge: this.trusted.keepaliveAtEdge,
+      },
       openedAt: this.openedAt,
       clientId: this.state === 'connected' ? this.clientId : null,
       protocolVersion: this.protocolVersion,
@@ -105,9 +112,12 @@ export class Connection {
     return c;
   }
 
-  /** Keepalive deadline: 1.5 x the interval after the last packet [MQTT-3.1.2-22]. */
+  /**
+   * Keepalive deadline: 1.5 x the interval after the last packet [MQTT-3.1.2-22].
+   * None when the edge gateway keeps it: the shard must not wake for idle devices.
+   */
   keepaliveDeadline(): number | null {
-    if (this.state !== 'connected' || this.keepaliveSeconds === 0) return null;
+    if (this.state !== 'connected' || this.keepaliveSeconds === 0 || this.trusted.keepaliveAtEdge) return null;
     return this.lastActivityAt + this.keepaliveSeconds * 1500;
   }
 }

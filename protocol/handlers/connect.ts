@@ -136,7 +136,8 @@ function checkClientId(engine: BrokerEngine, conn: Connection, packet: IConnectP
       engine.closeConnection(conn, 'protocol-error', 1000, 'empty client identifier');
       return null;
     }
-    clientId = `edgemq-${crypto.randomUUID()}`;
+    // The edge gateway assigns the id (it routes by client id); otherwise the shard does.
+    clientId = conn.trusted.assignedClientId || `edgemq-${crypto.randomUUID()}`;
     conn.assignedClientId = clientId;
   }
   return clientId;

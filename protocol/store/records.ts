@@ -113,4 +113,13 @@ export interface BrokerCounters {
   messagesDropped: number;
   connectionsTotal: number;
   authFailures: number;
+  /**
+   * Billed Durable Object events, counted by the shard's platform adapter:
+   * WebSocket messages received (each a 1/20 request) and sent, WebSocket
+   * upgrades (one request each) and alarm invocations (one request each).
+   */
+  webSocketMessagesIn: number;
+  webSocketMessagesOut: number;
+  upgrades: number;
+  alarms: number;
 }

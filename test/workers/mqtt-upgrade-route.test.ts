@@ -5,6 +5,18 @@ import { describe, expect, it } from 'vitest';
 import { RawClient } from './raw-client';
 import { chooseSubprotocol } from '../../worker/routes/mqtt-upgrade';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../../worker/trusted-context';
+import { encodeControl } from '../../worker/gateway/control';
+import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
+
+type SeenContext = { ip: string; tlsClientAuth: unknown; assignedClientId?: string | null; keepaliveAtEdge?: boolean };
+
+/** The trusted context the shard holds for a connected client id. */
+function trustedContextOf(clientId: string): Promise<SeenContext | undefined> {
+  return runInDurableObject(env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME)), (instance) => {
+    const engine = (instance as unknown as { engine: { connections: Map<string, { clientId: string | null; trusted: SeenContext }> } }).engine;
+    return [...engine.connections.values()].find((conn) => conn.clientId === clientId)?.trusted;
+  });
+}
 
 describe('the /mqtt upgrade route', () => {
   it('refuses a plain GET with 426 and a JSON explanation', async () => {
@@ -47,18 +59,37 @@ describe('the /mqtt upgrade route', () => {
   });
 
   it('ignores a forged trusted-context header from the client', async () => {
-    const forged = encodeURIComponent(JSON.stringify({ ip: '10.0.0.1', tls: true, tlsClientAuth: { certVerified: 'SUCCESS' }, subprotocol: 'mqtt' }));
+    const forged = encodeURIComponent(
+      JSON.stringify({ ip: '10.0.0.1', tls: true, tlsClientAuth: { certVerified: 'SUCCESS' }, subprotocol: 'mqtt', assignedClientId: 'victim', keepaliveAtEdge: false }),
+    );
     const c = await RawClient.open(5, { [TRUSTED_CONTEXT_HEADER]: forged, 'CF-Connecting-IP': '203.0.113.9' });
     const ack = await c.connect({ clientId: 'forger' });
     expect(ack).toMatchObject({ cmd: 'connack', reasonCode: 0 });
-    const seen = await runInDurableObject(env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME)), (instance) => {
-      const engine = (instance as unknown as { engine: { connections: Map<string, { clientId: string | null; trusted: { ip: string; tlsClientAuth: unknown } }> } }).engine;
-      return [...engine.connections.values()].find((conn) => conn.clientId === 'forger')?.trusted;
-    });
+    const seen = await trustedContextOf('forger');
     expect(seen).toBeDefined();
     expect(seen!.ip).not.toBe('10.0.0.1');
     expect(seen!.tlsClientAuth).toBeNull();
+    // What the gateway adds comes from the gateway alone.
+    expect(seen!.keepaliveAtEdge).toBe(true);
     c.close();
+  });
+
+  it('routes through the edge gateway: the client id it assigns is the one the shard uses and the CONNACK carries', async () => {
+    const c = await RawClient.open(5);
+    const ack = (await c.connect({ clientId: '' })) as IConnackPacket;
+    const assigned = ack.properties?.assignedClientIdentifier;
+    expect(assigned).toMatch(/^edgemq-/);
+    const seen = await trustedContextOf(assigned!);
+    expect(seen?.assignedClientId).toBe(assigned);
+    c.close();
+  });
+
+  it("treats a client's text frame as malformed, even one shaped like the gateway's control messages [MQTT-6.0.0-1]", async () => {
+    const c = await RawClient.open(5);
+    await c.connect({ clientId: 'text-sender' });
+    c.sendBytes(encodeControl({ type: 'keepalive-expired' }));
+    expect((await c.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x81);
+    await c.waitClosed();
   });
 
   it('only accepts well-formed trusted contexts', () => {

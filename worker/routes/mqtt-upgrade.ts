@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { Env } from '../env';
-import { createBrokerRouter } from '../broker-router';
-import { buildTrustedContext, encodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../trusted-context';
+import { acceptAtEdge } from '../gateway/websocket-adapter';
+import { buildTrustedContext } from '../trusted-context';
 
 /** Subprotocols MQTT clients offer: `mqtt` (3.1.1 and 5.0) and the legacy `mqttv3.1`. */
 const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const;
@@ -26,24 +26,8 @@ mqttUpgradeRoute.all('/mqtt', async function upgradeToMqtt(c) {
   if (!subprotocol) {
     return c.json({ error: 'missing or unsupported Sec-WebSocket-Protocol: offer "mqtt" (or "mqttv3.1")' }, 400);
   }
-  // A fresh request: only the headers the upgrade needs plus the context the
-  // edge vouches for. Nothing else a client sent reaches the Durable Object.
-  const headers = new Headers({
-    Upgrade: 'websocket',
-    'Sec-WebSocket-Protocol': subprotocol,
-    [TRUSTED_CONTEXT_HEADER]: encodeTrustedContext(buildTrustedContext(request, subprotocol)),
-  });
-  const shard = createBrokerRouter(c.env).shardForConnection(request);
-  const upgraded = await shard.fetch(new Request('https://broker.internal/connect', { method: 'GET', headers }));
-  if (upgraded.status !== 101 || !upgraded.webSocket) return upgraded;
-  // An empty Sec-WebSocket-Extensions makes the runtime refuse permessage-deflate
-  // where the socket leaves the Worker. MQTT packets are small and mostly
-  // binary: deflating each one costs the client and the runtime more CPU than
-  // the broker spends on the packet, and mosquitto, aedes and EMQX leave it
-  // off by default too.
-  return new Response(null, {
-    status: 101,
-    webSocket: upgraded.webSocket,
-    headers: { 'Sec-WebSocket-Protocol': subprotocol, 'Sec-WebSocket-Extensions': '' },
-  });
+  // The edge gateway terminates the socket and reads the CONNECT before any
+  // shard is involved. The trusted context is built here from platform fields
+  // only; nothing else the client sent reaches a Durable Object.
+  return acceptAtEdge(c.env, buildTrustedContext(request, subprotocol));
 });

@@ -83,7 +83,21 @@ export const statsCounters = {
 export const STATS_COUNTER_KEYS = Object.keys(statsCounters) as (keyof typeof statsCounters)[];
 
 export const StatsSampleSchema = z.object({ at: isoTime, ...statsCounters }).openapi('StatsSample');
-export const StatsSchema = z.object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...statsCounters }).openapi('Stats');
+/** Billed Durable Object events, counted by the shards (docs/cost.md turns them into prices). */
+export const DurableObjectEventsSchema = z
+  .object({
+    webSocketMessagesIn: z.number().int().openapi({ description: 'WebSocket messages the shards received (each billed as 1/20 request)' }),
+    webSocketMessagesOut: z.number().int().openapi({ description: 'WebSocket messages the shards sent' }),
+    upgrades: z.number().int().openapi({ description: 'WebSocket upgrades the shards accepted (one request each)' }),
+    alarms: z.number().int().openapi({ description: 'Alarm invocations (one request each)' }),
+  })
+  .openapi('DurableObjectEvents', { description: 'Billed Durable Object events since startedAt; see docs/cost.md' });
+export type DurableObjectEvents = z.infer<typeof DurableObjectEventsSchema>;
+export const DURABLE_OBJECT_EVENT_KEYS = Object.keys(DurableObjectEventsSchema.shape) as (keyof DurableObjectEvents)[];
+
+export const StatsSchema = z
+  .object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...statsCounters, durableObject: DurableObjectEventsSchema })
+  .openapi('Stats');
 
 export const LiveEventSchema = z
   .object({

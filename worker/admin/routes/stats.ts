@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { onEveryShard } from '../broker';
 import { errorResponses } from '../errors';
 import { newRouter } from '../router';
-import { STATS_COUNTER_KEYS, StatsSampleSchema, StatsSchema, type StatsSample } from '../contract/broker';
+import { DURABLE_OBJECT_EVENT_KEYS, STATS_COUNTER_KEYS, StatsSampleSchema, StatsSchema, type DurableObjectEvents, type StatsSample } from '../contract/broker';
 import { timeParam } from '../schemas';
 
 const tags = ['Statistics'];
@@ -39,7 +39,12 @@ export const statsRoutes = newRouter()
     const all = await onEveryShard(c.env, (s) => s.stats());
     if (all.length === 1) return c.json(all[0], 200);
     const startedAt = all.map((s) => s.startedAt).sort()[0];
-    return c.json({ ...sum(all), at: new Date().toISOString(), startedAt, uptimeSeconds: Math.max(...all.map((s) => s.uptimeSeconds)) }, 200);
+    const events = Object.fromEntries(DURABLE_OBJECT_EVENT_KEYS.map((k) => [k, 0])) as DurableObjectEvents;
+    for (const s of all) for (const k of DURABLE_OBJECT_EVENT_KEYS) events[k] += s.durableObject[k];
+    return c.json(
+      { ...sum(all), at: new Date().toISOString(), startedAt, uptimeSeconds: Math.max(...all.map((s) => s.uptimeSeconds)), durableObject: events },
+      200,
+    );
   })
   .openapi(history, async function getStatsHistory(c) {
     const q = c.req.valid('query');

@@ -1,0 +1,196 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
+import * as codec from 'mqtt-packet';
+import WebSocket from 'ws';
+import { adminSession, type AdminCall } from '../support/admin-session';
+import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { collectMessages, connackPacket, connectClient, RawWsClient, until } from './mqtt-clients';
+
+/**
+ * What the edge gateway in the Worker does for real clients, shown with the
+ * shard's own counters of billed Durable Object events (/api/v1/stats,
+ * `durableObject`): PINGREQ and keepalive never reach the shard, a PUBLISH
+ * split over several frames reaches it as one message, and a malformed
+ * CONNECT costs it nothing.
+ */
+const ADMIN = { username: 'admin', password: 'e2e-admin-password-gateway' };
+
+interface DurableObjectEvents {
+  webSocketMessagesIn: number;
+  webSocketMessagesOut: number;
+  upgrades: number;
+  alarms: number;
+}
+
+let broker: BrokerHandle;
+let api: AdminCall;
+
+beforeAll(async () => {
+  broker = await startBroker({
+    vars: {
+      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
+      ADMIN_USERNAME: ADMIN.username,
+      ADMIN_PASSWORD: ADMIN.password,
+    },
+  });
+  ({ api } = await adminSession(broker.url, ADMIN));
+});
+afterAll(async () => {
+  await broker?.stop();
+});
+
+async function shardEvents(): Promise<DurableObjectEvents> {
+  const res = await api<{ durableObject: DurableObjectEvents }>('GET', '/stats');
+  expect(res.status).toBe(200);
+  return res.body.durableObject;
+}
+
+describe('15 edge gateway', () => {
+  it('answers PINGREQ at the edge: fifty pings, and the shard receives no WebSocket message', async () => {
+    const raw = await RawWsClient.open(broker.wsUrl, 4);
+    expect(await raw.connect({ clientId: 'gw-pinger', keepalive: 60 })).toMatchObject({ cmd: 'connack', returnCode: 0 });
+    const before = await shardEvents();
+    for (let i = 0; i < 50; i++) {
+      raw.sendBytes(Buffer.from([0xc0, 0x00]));
+      await raw.next('pingresp');
+    }
+    const after = await shardEvents();
+    expect(after.webSocketMessagesIn).toBe(before.webSocketMessagesIn);
+    // The counter does move for what the shard must see.
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'gw/ping', qos: 0 }] });
+    await raw.next('suback');
+    expect((await shardEvents()).webSocketMessagesIn).toBe(before.webSocketMessagesIn + 1);
+    raw.close();
+  });
+
+  it('enforces the keepalive at the edge: 5.0 DISCONNECT 0x8D, and the will reaches a subscriber', async () => {
+    const watcher = await connectClient(broker.wsUrl, { clientId: 'gw-will-watcher' });
+    const got = collectMessages(watcher);
+    await watcher.subscribeAsync('gw/will/#', { qos: 1 });
+
+    const silent = await RawWsClient.open(broker.wsUrl, 5);
+    const ack = (await silent.connect({
+      clientId: 'gw-silent',
+      keepalive: 1,
+      will: { topic: 'gw/will/silent', payload: Buffer.from('gone quiet'), qos: 1, retain: false },
+    })) as IConnackPacket;
+    expect(ack.reasonCode).toBe(0);
+    // The client sends nothing more: after 1.5 s the edge tells the shard, which answers as its own timer did.
+    const disconnect = await silent.next<IDisconnectPacket>('disconnect', 10_000);
+    expect(disconnect.reasonCode).toBe(0x8d);
+    await silent.waitClosed();
+    await until(() => got.length === 1, 10_000, 'the will');
+    expect(got[0]).toMatchObject({ topic: 'gw/will/silent', payload: 'gone quiet' });
+    await watcher.endAsync();
+  });
+
+  it('keeps a 3.1.1 connection alive on PINGREQ alone and closes it once they stop', async () => {
+    const raw = await RawWsClient.open(broker.wsUrl, 4);
+    await raw.connect({ clientId: 'gw-v4-keepalive', keepalive: 1 });
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 600));
+      raw.sendBytes(Buffer.from([0xc0, 0x00]));
+      await raw.next('pingresp');
+    }
+    expect(raw.closing).toBe(false);
+    await raw.waitClosed(10_000);
+    expect(raw.packets.filter((p) => p.cmd !== 'pingresp')).toHaveLength(0);
+  });
+
+  it('delivers a PUBLISH sent as five WebSocket frames to the shard as one message', async () => {
+    const sub = await connectClient(broker.wsUrl, { clientId: 'gw-frames-sub' });
+    const got = collectMessages(sub);
+    await sub.subscribeAsync('gw/frames', { qos: 0 });
+    const raw = await RawWsClient.open(broker.wsUrl, 5);
+    await raw.connect({ clientId: 'gw-frames-pub' });
+    const publish = codec.generate({ cmd: 'publish', topic: 'gw/frames', payload: Buffer.alloc(48, 0x61), qos: 1, messageId: 7, retain: false, dup: false }, { protocolVersion: 5 });
+    expect(publish.length).toBe(64);
+    const before = await shardEvents();
+    // How MQTT.js on Node writes a PUBLISH: header, length, topic length, topic, payload.
+    for (const [from, to] of [[0, 1], [1, 2], [2, 4], [4, 13], [13, 64]]) raw.sendBytes(publish.subarray(from, to));
+    expect(await raw.next('puback')).toMatchObject({ messageId: 7 });
+    await until(() => got.length === 1, 5000, 'delivery');
+    const after = await shardEvents();
+    expect(after.webSocketMessagesIn - before.webSocketMessagesIn).toBe(1);
+    raw.close();
+    await sub.endAsync();
+  });
+
+  it('delivers each MQTT.js PUBLISH to the shard as one message, however many frames the client wrote', async () => {
+    const frames = { count: 0 };
+    const send = WebSocket.prototype.send;
+    const pub = await connectClient(broker.wsUrl, { clientId: 'gw-mqttjs-pub' });
+    const before = await shardEvents();
+    WebSocket.prototype.send = function countingSend(this: WebSocket, ...args: Parameters<WebSocket['send']>) {
+      frames.count++;
+      return send.apply(this, args);
+    } as WebSocket['send'];
+    try {
+      for (let i = 0; i < 5; i++) await pub.publishAsync('gw/mqttjs', Buffer.alloc(48, 0x62), { qos: 1 });
+    } finally {
+      WebSocket.prototype.send = send;
+    }
+    const after = await shardEvents();
+    // Five PUBLISHes, each acknowledged before the next: five messages reach the shard.
+    expect(after.webSocketMessagesIn - before.webSocketMessagesIn).toBe(5);
+    expect(frames.count).toBeGreaterThanOrEqual(5);
+    await pub.endAsync();
+  });
+
+  it('cuts off a publisher beyond MQTT_MAX_PUBLISH_RATE at the edge: DISCONNECT 0x96, and nothing past the burst is delivered', async () => {
+    const sub = await connectClient(broker.wsUrl, { clientId: 'gw-rate-sub' });
+    const got = collectMessages(sub);
+    await sub.subscribeAsync('gw/rate', { qos: 0 });
+    const raw = await RawWsClient.open(broker.wsUrl, 5);
+    await raw.connect({ clientId: 'gw-flooder' });
+    const one = codec.generate({ cmd: 'publish', topic: 'gw/rate', payload: Buffer.from('f'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
+    // 1,100 PUBLISH in one frame against the default 1,000 a second.
+    raw.sendBytes(Buffer.concat(Array.from({ length: 1100 }, () => one)));
+    expect((await raw.next<IDisconnectPacket>('disconnect', 10_000)).reasonCode).toBe(0x96);
+    await raw.waitClosed();
+    await until(() => got.length === 1000, 10_000, 'the burst');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toHaveLength(1000);
+    await sub.endAsync();
+  });
+
+  it('assigns the client id of a 5.0 client that sent none, and the session lives under it', async () => {
+    const c = await connectClient(broker.wsUrl, { clientId: '' });
+    const assigned = connackPacket(c).properties?.assignedClientIdentifier;
+    expect(assigned).toMatch(/^edgemq-[0-9a-f-]{36}$/);
+    const session = await api<{ clientId: string; connected: boolean }>('GET', `/sessions/${encodeURIComponent(assigned!)}`);
+    expect(session.status).toBe(200);
+    expect(session.body).toMatchObject({ clientId: assigned, connected: true });
+    await c.endAsync();
+  });
+
+  it('refuses malformed CONNECTs at the edge with the bytes the shard sends, and the shard never hears of them', async () => {
+    const before = await shardEvents();
+    // 5.0 CONNECT with Receive Maximum 0, a Protocol Error [MQTT-3.1.2.11.3].
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    v5.sendBytes(Buffer.from('1011 0004 4d515454 05 02 001e 03 210000 0001 61'.replace(/ /g, ''), 'hex'));
+    const refused = await v5.next<IConnackPacket>('connack');
+    expect(refused.reasonCode).toBe(0x82);
+    expect(refused.properties?.reasonString).toMatch(/receiveMaximum/);
+    await v5.waitClosed();
+    // Protocol level 9: 3.1.1 return code 1 [MQTT-3.1.2-2].
+    const level = await RawWsClient.open(broker.wsUrl, 4);
+    level.sendBytes(Buffer.from('100d 0004 4d515454 09 02 001e 0001 61'.replace(/ /g, ''), 'hex'));
+    expect(await level.next<IConnackPacket>('connack')).toMatchObject({ returnCode: 1 });
+    await level.waitClosed();
+    // 3.1.1 with an empty client id and Clean Session 0: return code 2 [MQTT-3.1.3-8].
+    const emptyId = await RawWsClient.open(broker.wsUrl, 4);
+    emptyId.sendBytes(Buffer.from('100c 0004 4d515454 04 00 001e 0000'.replace(/ /g, ''), 'hex'));
+    expect(await emptyId.next<IConnackPacket>('connack')).toMatchObject({ returnCode: 2 });
+    await emptyId.waitClosed();
+    // A first packet that is not CONNECT: closed without an answer [MQTT-3.1.0-1].
+    const ping = await RawWsClient.open(broker.wsUrl, 4);
+    ping.sendBytes(Buffer.from([0xc0, 0x00]));
+    await ping.waitClosed();
+    expect(ping.packets).toHaveLength(0);
+
+    const after = await shardEvents();
+    expect(after.upgrades).toBe(before.upgrades);
+    expect(after.webSocketMessagesIn).toBe(before.webSocketMessagesIn);
+  });
+});
