@@ -74,13 +74,13 @@ async function holdIdle(
   return { rssBefore, rssAfter, heapBefore, heapAfter, acceptSeconds, held: Math.min(held, stillOpen), idleCpuPercent };
 }
 
-async function startReference(): Promise<{ wsUrl: string; pid: number; inspectorPort: number; stop(): Promise<void> }> {
+async function startReference(mode: 'silent' | 'answer'): Promise<{ wsUrl: string; pid: number; inspectorPort: number; stop(): Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-soak-ref-'));
   const port: number = await freePort();
   const inspectorPort: number = await freePort();
   const child = spawn(
     process.execPath,
-    [path.join(import.meta.dirname, 'reference', 'run.mjs'), '--port', String(port), '--persist-to', dir, '--inspector-port', String(inspectorPort)],
+    [path.join(import.meta.dirname, 'reference', 'run.mjs'), '--port', String(port), '--persist-to', dir, '--inspector-port', String(inspectorPort), '--mode', mode],
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let output = '';
@@ -119,13 +119,16 @@ async function startReference(): Promise<{ wsUrl: string; pid: number; inspector
 
 export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
   const count = scaled(ctx, FULL_COUNT, 10);
-  const reference = await startReference();
-  let ref: Side;
-  try {
-    ref = await holdIdle(ctx, 'reference', reference, count, 'open');
-  } finally {
-    await reference.stop();
-  }
+  const sideOf = async (mode: 'silent' | 'answer'): Promise<Side> => {
+    const reference = await startReference(mode);
+    try {
+      return await holdIdle(ctx, `reference (${mode})`, reference, count, mode === 'silent' ? 'open' : 'connack');
+    } finally {
+      await reference.stop();
+    }
+  };
+  const ref = await sideOf('silent');
+  const answering = await sideOf('answer');
   const broker = await startSoakBroker({ vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', ...ctx.vars }, inspector: true });
   let edge: Side;
   try {
@@ -139,14 +142,16 @@ export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
   return {
     title: `${count.toLocaleString('en')} idle connections (keepalive 60 s)`,
     figures: [
-      ['connections held (EdgeMQ / reference)', `${edge.held} / ${ref.held}`],
+      ['connections held (EdgeMQ / reference / answering reference)', `${edge.held} / ${ref.held} / ${answering.held}`],
       ['workerd RSS, EdgeMQ', `${mib(edge.rssBefore)} → ${mib(edge.rssAfter)}`],
       ['workerd RSS, reference Durable Object', `${mib(ref.rssBefore)} → ${mib(ref.rssAfter)}`],
       ['RSS per connection, EdgeMQ', kib(per(edge))],
       ['RSS per connection, reference', kib(per(ref))],
+      ['RSS per connection, reference that also answers CONNECT (attachment + CONNACK)', kib(per(answering))],
       ["EdgeMQ's own share per connection (difference)", kib(own)],
       ['isolate JS heap per connection, EdgeMQ (after GC)', kib(heapPer(edge))],
       ['isolate JS heap per connection, reference (after GC)', kib(heapPer(ref))],
+      ['isolate JS heap per connection, answering reference (after GC)', kib(heapPer(answering))],
       ['time to accept all (EdgeMQ, to CONNACK)', secs(edge.acceptSeconds)],
       ['time to accept all (reference, to WebSocket open)', secs(ref.acceptSeconds)],
       [`workerd CPU while idle (${IDLE_WINDOW_MS / 1000} s window), EdgeMQ`, `${edge.idleCpuPercent.toFixed(1)} % of a core`],

@@ -1,7 +1,7 @@
 // Runs reference/worker.js on the same workerd (Miniflare from the pinned
 // wrangler) and compatibility settings as EdgeMQ, until SIGTERM.
 //
-//   node soak/reference/run.mjs --port N --persist-to DIR [--inspector-port N]
+//   node soak/reference/run.mjs --port N --persist-to DIR [--inspector-port N] [--mode silent|answer]
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '..', '..');
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' } },
+  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' }, mode: { type: 'string', default: 'silent' } },
   strict: true,
 });
 const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
@@ -31,6 +31,7 @@ const mf = new Miniflare(convertV4MiniflareOptions({
       compatibilityDate: wranglerToml('compatibility_date'),
       compatibilityFlags: JSON.parse(wranglerToml('compatibility_flags')),
       durableObjects: { SHARD: { className: 'IdleShard', useSQLite: true } },
+      bindings: { MODE: values.mode },
     },
   ],
 }));

@@ -2,15 +2,27 @@
 // shaped like EdgeMQ's upgrade path (the Worker forwards /mqtt to one object,
 // which accepts the socket through the Hibernation API and echoes the
 // subprotocol) that do nothing else with the sockets.
+//
+// With MODE = "answer" the object also makes the platform calls EdgeMQ makes
+// for an idle client, and nothing more: an attachment of the same shape on
+// accept and after CONNECT, and a 4-byte CONNACK. That separates what the
+// runtime spends on those calls from what the broker's own code keeps.
 import { DurableObject } from 'cloudflare:workers';
 
 export class IdleShard extends DurableObject {
   async fetch() {
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
+    if (this.env.MODE === 'answer') pair[1].serializeAttachment(snapshot(crypto.randomUUID(), null));
     return new Response(null, { status: 101, webSocket: pair[0], headers: { 'Sec-WebSocket-Protocol': 'mqtt' } });
   }
-  webSocketMessage() {}
+  webSocketMessage(ws) {
+    if (this.env.MODE !== 'answer') return;
+    const before = ws.deserializeAttachment();
+    if (before.clientId) return;
+    ws.serializeAttachment(snapshot(before.connectionId, 'connected'));
+    ws.send(CONNACK);
+  }
   webSocketClose(ws, code, reason) {
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -18,6 +30,26 @@ export class IdleShard extends DurableObject {
       // already closed
     }
   }
+}
+
+const CONNACK = new Uint8Array([0x20, 0x02, 0x00, 0x00]);
+
+/** The size and shape of EdgeMQ's connection snapshot. */
+function snapshot(connectionId, clientId) {
+  return {
+    connectionId,
+    trusted: { ip: '127.0.0.1', tls: true, subprotocol: 'mqtt', tlsClientAuth: null, forwardedClientCert: null },
+    openedAt: Date.now(),
+    clientId,
+    protocolVersion: 4,
+    username: null,
+    keepaliveSeconds: 60,
+    lastActivityAt: Date.now(),
+    clientReceiveMaximum: 65535,
+    clientMaxPacketSize: 0,
+    clientTopicAliasMaximum: 0,
+    requestProblemInformation: true,
+  };
 }
 
 export default {
