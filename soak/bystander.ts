@@ -21,7 +21,8 @@ export async function startBystander(wsUrl: string, everyMs = 20, mqttOptions: m
   const sub = mqtt.connect(wsUrl, { ...options, clientId: `soak-bystander-sub-${topic.slice(-8)}` });
   const pub = mqtt.connect(wsUrl, { ...options, clientId: `soak-bystander-pub-${topic.slice(-8)}` });
   const b: Bystander = { topic, published: 0, acked: new Set(), received: new Map(), disconnects: 0, stop: null as never };
-  for (const c of [sub, pub]) c.on('close', () => b.disconnects++);
+  let ending = false;
+  for (const c of [sub, pub]) c.on('close', () => (ending ? undefined : b.disconnects++));
   sub.on('message', (t, payload) => {
     if (t !== topic) return;
     const n = Number(String(payload));
@@ -49,6 +50,7 @@ export async function startBystander(wsUrl: string, everyMs = 20, mqttOptions: m
     const deadline = Date.now() + 60_000;
     const done = () => b.acked.size === b.published && [...b.acked].every((n) => b.received.has(n));
     while (Date.now() < deadline && !done()) await new Promise((r) => setTimeout(r, 250));
+    ending = true;
     await Promise.all([new Promise((r) => pub.end(false, {}, r)), new Promise((r) => sub.end(false, {}, r))]);
     let missing = 0;
     for (const n of b.acked) if (!b.received.has(n)) missing++;
