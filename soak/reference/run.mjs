@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '..', '..');
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' }, mode: { type: 'string', default: 'silent' } },
+  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' }, mode: { type: 'string', default: 'silent' }, assets: { type: 'boolean', default: false } },
   strict: true,
 });
 const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
@@ -32,6 +32,9 @@ const mf = new Miniflare(convertV4MiniflareOptions({
       compatibilityFlags: JSON.parse(wranglerToml('compatibility_flags')),
       durableObjects: { SHARD: { className: 'IdleShard', useSQLite: true } },
       bindings: { MODE: values.mode },
+      // EdgeMQ's wrangler.toml serves the dashboard as static assets with /mqtt routed to the Worker first;
+      // locally that puts the assets router in front of every upgrade.
+      ...(values.assets ? { assets: assetsLikeEdgeMQ() } : {}),
     },
   ],
 }));
@@ -51,4 +54,15 @@ function wranglerToml(key) {
   if (!match) throw new Error(`wrangler.toml has no ${key}`);
   const value = match[1].trim();
   return value.startsWith('"') ? JSON.parse(value) : value;
+}
+
+function assetsLikeEdgeMQ() {
+  const routes = ['/mqtt', '/mqtt/*', '/health'];
+  return {
+    directory: path.join(here, 'assets'),
+    binding: 'ASSETS',
+    run_worker_first: routes,
+    routerConfig: { has_user_worker: true, static_routing: { asset_worker: [], user_worker: routes } },
+    assetConfig: { not_found_handling: 'single-page-application', compatibility_date: wranglerToml('compatibility_date'), compatibility_flags: JSON.parse(wranglerToml('compatibility_flags')) },
+  };
 }
