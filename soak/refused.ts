@@ -16,6 +16,12 @@ import { closeAll, connectPacket, openMany, openClient } from './wire';
 const FULL_COUNT = 100_000;
 const PARALLEL = 100;
 const TIME_LIMIT_MS = 300_000;
+/**
+ * The flood's address, which the local runtime takes from CF-Connecting-IP as
+ * the edge would; the good device connects from 127.0.0.1. With one address
+ * for both, the default per-IP automatic ban locks the good device out too.
+ */
+const FLOOD_IP = process.env.SOAK_FLOOD_IP ?? '198.51.100.7';
 /** Below the flood's size, so the bound is exercised; --var overrides it. */
 const MAX_ROWS = '10000';
 
@@ -50,7 +56,10 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
     await openMany(
       count,
       PARALLEL,
-      (i) => openClient(broker.wsUrl, connectPacket(`soak-intruder-${i}`, { username: `intruder-${i % 97}`, password: 'wrong' }), 30_000),
+      (i) =>
+        openClient(broker.wsUrl, connectPacket(`soak-intruder-${i}`, { username: `intruder-${i % 97}`, password: 'wrong' }), 30_000, {
+          'CF-Connecting-IP': FLOOD_IP,
+        }),
       (_i, client, code) => {
         if (code !== null && code !== 0) refused++;
         else other++;
@@ -86,6 +95,7 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
         ['D1 row writes per refused attempt', perAttempt.toFixed(3)],
         ['good client CONNACK before the flood', describeProbe(baseline)],
         ['good client CONNACK during the flood', describeProbe(probe)],
+        ['addresses: flood / good device', `${FLOOD_IP} / 127.0.0.1`],
         ['autoBan setting in D1', autoBan.length ? String(autoBan[0].value) : 'default (not stored)'],
       ],
       passed: maxRowsSeen <= maxRows && probe.refused === 0 && probe.failed === 0 && probe.times.length > 0,

@@ -68,7 +68,16 @@ export async function startSoakBroker(options: SoakBrokerOptions): Promise<SoakB
     return dev;
   };
   const relaunch = async () => {
-    dev = await launch(port);
+    // The old process's sockets can hold the port for a moment after it exits.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        dev = await launch(port);
+        break;
+      } catch (error) {
+        if (attempt >= 30 || !/already in use/.test(String(error))) throw error;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     pid = (await findDescendant(dev.pid, 'workerd')) ?? dev.pid;
   };
 

@@ -33,8 +33,8 @@ export interface RawClient {
 }
 
 /** Opens a socket and sends one CONNECT in one frame, as browsers and paho do. */
-export function openClient(wsUrl: string, connect: Buffer, timeoutMs = 60_000): RawClient {
-  const ws = new WebSocket(wsUrl, 'mqtt', { perMessageDeflate: false, handshakeTimeout: timeoutMs });
+export function openClient(wsUrl: string, connect: Buffer, timeoutMs = 60_000, headers: Record<string, string> = {}): RawClient {
+  const ws = new WebSocket(wsUrl, 'mqtt', { perMessageDeflate: false, handshakeTimeout: timeoutMs, headers });
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   let settle: (code: number | null) => void = () => {};
   const connack = new Promise<number | null>((resolve) => (settle = resolve));
