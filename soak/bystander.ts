@@ -12,6 +12,8 @@ export interface Bystander {
   acked: Set<number>;
   received: Map<number, number>;
   disconnects: number;
+  /** What ended the bystander's connections, as far as the client knows. */
+  reasons: string[];
   stop(): Promise<{ missing: number; duplicates: number; received: number; acked: number; disconnects: number }>;
 }
 
@@ -20,9 +22,12 @@ export async function startBystander(wsUrl: string, everyMs = 20, mqttOptions: m
   const options: mqtt.IClientOptions = { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 500, connectTimeout: 30_000, keepalive: 30, ...mqttOptions };
   const sub = mqtt.connect(wsUrl, { ...options, clientId: `soak-bystander-sub-${topic.slice(-8)}` });
   const pub = mqtt.connect(wsUrl, { ...options, clientId: `soak-bystander-pub-${topic.slice(-8)}` });
-  const b: Bystander = { topic, published: 0, acked: new Set(), received: new Map(), disconnects: 0, stop: null as never };
+  const b: Bystander = { topic, published: 0, acked: new Set(), received: new Map(), disconnects: 0, reasons: [], stop: null as never };
   let ending = false;
   for (const c of [sub, pub]) c.on('close', () => (ending ? undefined : b.disconnects++));
+  // Why a connection ended, when the broker said so (MQTT 5 DISCONNECT reason code).
+  for (const c of [sub, pub]) c.on('disconnect', (packet) => b.reasons.push(`${c.options.clientId}: DISCONNECT ${packet.reasonCode ?? ''}`));
+  for (const c of [sub, pub]) c.on('error', (err) => b.reasons.push(`${c.options.clientId}: ${err.message}`));
   sub.on('message', (t, payload) => {
     if (t !== topic) return;
     const n = Number(String(payload));

@@ -140,9 +140,13 @@ export async function frameFuzz(ctx: ItemContext): Promise<ItemResult> {
         ['bystander QoS 1: PUBACKed / received', `${stream.acked} / ${stream.received}`],
         ['bystander QoS 1: missing / duplicates', `${stream.missing} / ${stream.duplicates}`],
         ['bystander disconnects', String(stream.disconnects)],
+        ['messages the broker dropped (stats `dropped`, before → after)', `${before.dropped} → ${after.dropped}`],
       ],
       passed: !shardRestarted && errors.length === 0 && stream.missing === 0 && stream.duplicates === 0 && stream.disconnects === 0,
-      notes: errors.length ? ['First runtime errors:', '```', ...errors.slice(0, 5), '```'] : [],
+      notes: [
+        ...(errors.length ? ['First runtime errors:', '```', ...errors.slice(0, 5), '```'] : []),
+        ...(bystander.reasons.length ? [`Bystander connection events: ${bystander.reasons.slice(0, 10).join('; ')}`] : []),
+      ],
     };
   } finally {
     await broker.stop();
