@@ -71,7 +71,11 @@ async function holdIdle(
   const rssAfter = await rssBytes(target.pid);
   const heapAfter = await heap();
   const stillOpen = clients.filter((c) => c.ws.readyState === c.ws.OPEN).length;
-  if (stillOpen < held) ctx.log(`${label}: only ${stillOpen} of ${held} still open after the idle window`);
+  if (stillOpen < held) {
+    const why = new Map<string, number>();
+    for (const c of clients) if (c.closedWith) why.set(c.closedWith, (why.get(c.closedWith) ?? 0) + 1);
+    ctx.log(`${label}: only ${stillOpen} of ${held} still open after the idle window; close frames: ${[...why].map(([w, n]) => `${n} × "${w}"`).join(', ')}`);
+  }
   await closeAll(clients);
   return { rssBefore, rssAfter, heapBefore, heapAfter, acceptSeconds, held: Math.min(held, stillOpen), idleCpuPercent };
 }

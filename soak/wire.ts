@@ -30,6 +30,8 @@ export interface RawClient {
   connack: Promise<number | null>;
   /** Resolves when the socket is closed. */
   closed: Promise<void>;
+  /** The close frame's code and reason, once closed. */
+  closedWith?: string;
 }
 
 /** Opens a socket and sends one CONNECT in one frame, as browsers and paho do. */
@@ -55,14 +57,16 @@ export function openClient(wsUrl: string, connect: Buffer, timeoutMs = 60_000, h
     ws.once('close', () => resolve(false));
   });
   ws.on('error', () => settle(null));
-  const closed = new Promise<void>((resolve) =>
-    ws.once('close', () => {
+  const client: RawClient = { ws, opened, connack, closed: Promise.resolve() };
+  client.closed = new Promise<void>((resolve) =>
+    ws.once('close', (code: number, reason: Buffer) => {
       clearTimeout(timer);
+      client.closedWith = `${code} ${String(reason)}`.trim();
       settle(null);
       resolve();
     }),
   );
-  return { ws, opened, connack, closed };
+  return client;
 }
 
 /** Opens n clients, at most `parallel` handshakes at a time; reports each outcome. */
