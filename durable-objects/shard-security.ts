@@ -216,14 +216,21 @@ export class ShardSecurity {
   }
 
   private async writeRefusals(batch: RefusalBatch): Promise<void> {
-    if (batch.refusals.length > 0) await recordRefusals(this.db, batch.refusals);
-    if (batch.cleared.length > 0) await clearClients(this.db, batch.cleared);
-    this.rowsSinceTrim += batch.refusals.length;
-    if (this.rowsSinceTrim >= Math.min(TRIM_EVERY_ROWS, Math.ceil(maxUnauthorizedRows(this.env) / 4))) {
-      // Counting the table is not free, so the bound is enforced every so many new rows rather than every flush.
+    const max = maxUnauthorizedRows(this.env);
+    // A batch larger than the whole bound keeps its newest entries.
+    const refusals = batch.refusals.length > max ? batch.refusals.slice(-max) : batch.refusals;
+    // Counting the table is not free, so the bound is enforced every so many new rows rather than every flush.
+    // The trim runs before the write and leaves room for the rows until the next one, so the table never
+    // holds more than the bound, not even between trims.
+    const interval = Math.min(TRIM_EVERY_ROWS, Math.ceil(max / 4));
+    if (refusals.length > 0 && this.rowsSinceTrim + refusals.length > interval) {
       this.rowsSinceTrim = 0;
-      await enforceUnauthorizedRowLimit(this.db, maxUnauthorizedRows(this.env));
+      await enforceUnauthorizedRowLimit(this.db, Math.max(0, max - Math.max(interval, refusals.length)));
     }
+    if (refusals.length > 0) await recordRefusals(this.db, refusals);
+    if (batch.cleared.length > 0) await clearClients(this.db, batch.cleared);
+    // Upserts of ids already logged count too: the bound errs on the safe side.
+    this.rowsSinceTrim += refusals.length;
   }
 }
 

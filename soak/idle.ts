@@ -1,0 +1,171 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+// @ts-expect-error plain ESM JavaScript shared with npm start and the tests
+import { freePort } from '../scripts/local-broker.mjs';
+import { isolateHeap, type HeapUsage } from './inspector';
+import { type ItemContext, type ItemResult, kib, mib, scaled, secs } from './item';
+import { cpuSeconds, findDescendant, rssBytes } from './proc';
+import { startSoakBroker } from './runtime';
+import { closeAll, connectPacket, openClient, openMany, sleep, type RawClient } from './wire';
+
+/**
+ * Item 1: idle connections held. The same sockets (same CONNECT bytes,
+ * keepalive 60 s) go, one runtime after the other on the same workerd, to:
+ * a Durable Object that only accepts them (the reference); the same object
+ * behind the path EdgeMQ's configuration gives an upgrade locally (the static
+ * assets router in front, an attachment, a CONNACK); and EdgeMQ. The first
+ * difference is EdgeMQ's share as a whole, the second what its code keeps.
+ */
+const FULL_COUNT = 10_000;
+const PARALLEL_HANDSHAKES = 200;
+const SETTLE_MS = 5_000;
+const IDLE_WINDOW_MS = 30_000;
+
+interface Side {
+  rssBefore: number;
+  rssAfter: number;
+  heapBefore: HeapUsage | null;
+  heapAfter: HeapUsage | null;
+  acceptSeconds: number;
+  held: number;
+  idleCpuPercent: number;
+}
+
+async function holdIdle(
+  ctx: ItemContext,
+  label: string,
+  target: { wsUrl: string; pid: number; inspectorPort?: number },
+  count: number,
+  until: 'connack' | 'open',
+): Promise<Side> {
+  const heap = async () => (target.inspectorPort === undefined ? null : isolateHeap(target.inspectorPort).catch(() => null));
+  // Warm up: code loaded, the object created, before the baseline is read.
+  const warm = openClient(target.wsUrl, connectPacket('soak-warm'));
+  await (until === 'connack' ? warm.connack : warm.opened);
+  await closeAll([warm]);
+  await sleep(1000);
+  const heapBefore = await heap();
+  const rssBefore = await rssBytes(target.pid);
+  const clients: RawClient[] = [];
+  let held = 0;
+  const t0 = performance.now();
+  await openMany(
+    count,
+    PARALLEL_HANDSHAKES,
+    (i) => openClient(target.wsUrl, connectPacket(`soak-idle-${i}`, { keepalive: 60 }), 120_000),
+    (_i, client, code) => {
+      clients.push(client);
+      if (code === 0) held++;
+    },
+    until,
+  );
+  const acceptSeconds = (performance.now() - t0) / 1000;
+  ctx.log(`${label}: ${held}/${count} held after ${secs(acceptSeconds)}`);
+  await sleep(SETTLE_MS);
+  const cpu0 = await cpuSeconds(target.pid);
+  const w0 = performance.now();
+  await sleep(IDLE_WINDOW_MS);
+  const idleCpuPercent = (100 * ((await cpuSeconds(target.pid)) - cpu0)) / ((performance.now() - w0) / 1000);
+  const rssAfter = await rssBytes(target.pid);
+  const heapAfter = await heap();
+  const stillOpen = clients.filter((c) => c.ws.readyState === c.ws.OPEN).length;
+  if (stillOpen < held) {
+    const why = new Map<string, number>();
+    for (const c of clients) if (c.closedWith) why.set(c.closedWith, (why.get(c.closedWith) ?? 0) + 1);
+    ctx.log(`${label}: only ${stillOpen} of ${held} still open after the idle window; close frames: ${[...why].map(([w, n]) => `${n} × "${w}"`).join(', ')}`);
+  }
+  await closeAll(clients);
+  return { rssBefore, rssAfter, heapBefore, heapAfter, acceptSeconds, held: Math.min(held, stillOpen), idleCpuPercent };
+}
+
+export async function startReference(mode: 'silent' | 'answer', assets = false): Promise<{ wsUrl: string; pid: number; inspectorPort: number; stop(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-soak-ref-'));
+  const port: number = await freePort();
+  const inspectorPort: number = await freePort();
+  const child = spawn(
+    process.execPath,
+    [path.join(import.meta.dirname, 'reference', 'run.mjs'), '--port', String(port), '--persist-to', dir, '--inspector-port', String(inspectorPort), '--mode', mode, ...(assets ? ['--assets'] : [])],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => (output = (output + String(d)).slice(-8192)));
+  const killGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', () => killGroup('SIGKILL'));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the reference Durable Object did not start')), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      if (String(d).includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the reference exited (${code}):\n${output}`)));
+  });
+  const pid = (await findDescendant(child.pid!, 'workerd')) ?? child.pid!;
+  return {
+    wsUrl: `ws://127.0.0.1:${port}/mqtt`,
+    pid,
+    inspectorPort,
+    async stop() {
+      killGroup('SIGTERM');
+      await new Promise((r) => setTimeout(r, 2000));
+      killGroup('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
+  const count = scaled(ctx, FULL_COUNT, 10);
+  const sideOf = async (mode: 'silent' | 'answer', assets: boolean): Promise<Side> => {
+    const reference = await startReference(mode, assets);
+    try {
+      return await holdIdle(ctx, `reference (${mode}${assets ? ', assets' : ''})`, reference, count, mode === 'silent' ? 'open' : 'connack');
+    } finally {
+      await reference.stop();
+    }
+  };
+  const ref = await sideOf('silent', false);
+  const answering = await sideOf('answer', true);
+  const broker = await startSoakBroker({ vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', ...ctx.vars }, inspector: true });
+  let edge: Side;
+  try {
+    edge = await holdIdle(ctx, 'EdgeMQ', { wsUrl: broker.wsUrl, pid: broker.workerdPid(), inspectorPort: broker.inspectorPort }, count, 'connack');
+  } finally {
+    await broker.stop();
+  }
+  const per = (s: Side) => (s.rssAfter - s.rssBefore) / Math.max(1, s.held);
+  const heapPer = (s: Side, k: keyof HeapUsage = 'usedBytes') => (s.heapAfter && s.heapBefore ? (s.heapAfter[k] - s.heapBefore[k]) / Math.max(1, s.held) : NaN);
+  const own = per(edge) - per(ref);
+  return {
+    title: `${count.toLocaleString('en')} idle connections (keepalive 60 s)`,
+    figures: [
+      ['connections held (EdgeMQ / reference / platform-path reference)', `${edge.held} / ${ref.held} / ${answering.held}`],
+      ['workerd RSS, EdgeMQ', `${mib(edge.rssBefore)} → ${mib(edge.rssAfter)}`],
+      ['workerd RSS, reference Durable Object', `${mib(ref.rssBefore)} → ${mib(ref.rssAfter)}`],
+      ['RSS per connection, EdgeMQ', kib(per(edge))],
+      ['RSS per connection, reference', kib(per(ref))],
+      ['RSS per connection, reference with EdgeMQ\'s platform path (assets router in front, attachment, CONNACK)', kib(per(answering))],
+      ["EdgeMQ's share per connection (EdgeMQ − do-nothing reference)", kib(own)],
+      ["EdgeMQ's code per connection (EdgeMQ − reference with the same platform path)", kib(per(edge) - per(answering))],
+      ['isolate JS heap per connection, EdgeMQ (after GC)', kib(heapPer(edge))],
+      ['isolate JS heap per connection, reference (after GC)', kib(heapPer(ref))],
+      ['isolate JS heap per connection, platform-path reference (after GC)', kib(heapPer(answering))],
+      ['isolate JS heap committed per connection (EdgeMQ / reference / platform-path reference)', [edge, ref, answering].map((x) => kib(heapPer(x, 'totalBytes'))).join(' / ')],
+      ['time to accept all (EdgeMQ, to CONNACK)', secs(edge.acceptSeconds)],
+      ['time to accept all (reference, to WebSocket open)', secs(ref.acceptSeconds)],
+      [`workerd CPU while idle (${IDLE_WINDOW_MS / 1000} s window), EdgeMQ`, `${edge.idleCpuPercent.toFixed(1)} % of a core`],
+      [`workerd CPU while idle, reference`, `${ref.idleCpuPercent.toFixed(1)} % of a core`],
+    ],
+    passed: edge.held === count && per(edge) - per(answering) <= 10 * 1024,
+    notes: [],
+  };
+}

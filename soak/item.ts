@@ -1,0 +1,23 @@
+/** One soak item: what it measured, as rows for docs/reliability.md. */
+export interface ItemResult {
+  title: string;
+  /** [what, value] pairs, in report order. */
+  figures: [string, string][];
+  /** Whether the item's pass condition held (for the exit code). */
+  passed: boolean;
+  notes: string[];
+}
+
+export interface ItemContext {
+  /** Fraction of the full counts (1 = the request's numbers). */
+  scale: number;
+  /** Broker vars from the command line, applied over each item's own. */
+  vars: Record<string, string>;
+  log(message: string): void;
+}
+
+export const scaled = (ctx: ItemContext, full: number, min = 1) => Math.max(min, Math.round(full * ctx.scale));
+
+export const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+export const secs = (s: number) => `${s.toFixed(1)} s`;

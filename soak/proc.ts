@@ -1,0 +1,70 @@
+import { readFile, readlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+/**
+ * What the soak reads about the runtime from /proc (Linux only): resident
+ * memory and CPU time of one process, and the processes under a launcher.
+ */
+
+// USER_HZ is 100 on every Linux platform Node supports.
+const TICKS_PER_SECOND = 100;
+
+/** utime + stime in seconds; 0 once the process is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+/** VmRSS in bytes; 0 once the process is gone. */
+export async function rssBytes(pid: number): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kib = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kib ? Number(kib) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** The first process named `comm` under root (root included), breadth first. */
+export async function findDescendant(root: number, comm: string): Promise<number | null> {
+  const queue = [root];
+  const seen = new Set<number>();
+  while (queue.length > 0 && seen.size < 64) {
+    const pid = queue.shift()!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    const name = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    if (name === comm) return pid;
+    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+    for (const child of children.trim().split(/\s+/).filter(Boolean)) queue.push(Number(child));
+  }
+  return null;
+}
+
+/** `workerd --version` of the running binary. */
+export async function workerdVersion(pid: number): Promise<string> {
+  try {
+    const exe = await readlink(`/proc/${pid}/exe`);
+    const { stdout } = await promisify(execFile)(exe, ['--version'], { timeout: 5000 });
+    return stdout.trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** CPU seconds spent by pid over the time fn takes, with the wall time. */
+export async function measureCpu<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; cpuSeconds: number; wallSeconds: number }> {
+  const cpu0 = await cpuSeconds(pid);
+  const t0 = performance.now();
+  const result = await fn();
+  const wallSeconds = (performance.now() - t0) / 1000;
+  return { result, cpuSeconds: (await cpuSeconds(pid)) - cpu0, wallSeconds };
+}
