@@ -398,8 +398,9 @@ if (profiling && only.includes('edgemq')) {
       await withLimit(run.go(broker.url, run.framing, log), scenarioLimitMs, run.title).catch((err) => log(`failed: ${firstLine(err)}`));
       const summary = await profiler.stop();
       profiles[run.id] = summary;
-      const file = path.join(profileDir, `${run.id}.cpuprofile`);
+      const file = path.join(profileDir, `${run.id.replace("/", "-")}.cpuprofile`);
       await writeFile(file, JSON.stringify(summary.profile));
+      await writeFile(file.replace(/\.cpuprofile$/, '.functions.txt'), summary.functions.map((f) => `${f.ms.toFixed(1)} ms  ${f.name}`).join('\n'));
       log(`${(summary.sampledMs - summary.idleMs).toFixed(0)} ms busy of ${summary.sampledMs.toFixed(0)} ms sampled; hottest: ${summary.files[0]?.name ?? 'n/a'}; raw profile in ${file}`);
     } catch (err) {
       profiles[run.id] = { error: firstLine(err) };
