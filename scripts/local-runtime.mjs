@@ -10,7 +10,11 @@
 // same configuration runs here and in production.
 //
 //   node scripts/local-runtime.mjs --port N --persist-to DIR [--env-file F]
-//        [--var KEY:VALUE ...] [--inspector-port N]
+//        [--var KEY:VALUE ...] [--inspector-port N] [--bundle-dir DIR]
+//
+// --bundle-dir runs a bundle made earlier by `wrangler deploy --dry-run
+// --outdir DIR` instead of bundling again (the benchmark starts the broker
+// dozens of times from the same source).
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
@@ -32,6 +36,7 @@ const { values } = parseArgs({
     'env-file': { type: 'string' },
     var: { type: 'string', multiple: true, default: [] },
     'inspector-port': { type: 'string' },
+    'bundle-dir': { type: 'string' },
   },
   strict: true,
 });
@@ -47,7 +52,8 @@ const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrang
 const wrangler = await import(fromWrangler.resolve('./wrangler-dist/cli.js'));
 const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = fromWrangler('miniflare');
 
-const bundleDir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
+const prebuilt = values['bundle-dir'];
+const bundleDir = prebuilt ?? mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
 let mf = null;
 let stopping = false;
 
@@ -57,7 +63,7 @@ async function shutdown(code) {
   try {
     await mf?.dispose();
   } finally {
-    rmSync(bundleDir, { recursive: true, force: true });
+    if (!prebuilt) rmSync(bundleDir, { recursive: true, force: true });
     process.exit(code);
   }
 }
@@ -66,7 +72,7 @@ process.on('SIGINT', () => shutdown(0));
 process.on('SIGHUP', () => shutdown(0));
 
 try {
-  await bundle(bundleDir);
+  if (!prebuilt) await bundle(bundleDir);
   // modulesRules only matter to a source tree; the bundle's modules are listed below.
   const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
   const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };
