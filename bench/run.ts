@@ -340,6 +340,8 @@ async function attempt(key: BrokerKey, run: Run): Promise<Outcome & { startFaile
   }
 }
 
+/** Filled by the profiled pass after the measured runs. */
+const profiles: Record<string, ProfileSummary | { error: string }> = {};
 const startFailures = new Map<BrokerKey, string>();
 for (const key of only) outcomes[brokerNames[key]] = {};
 for (const run of runs) {
@@ -364,6 +366,7 @@ for (const run of runs) {
     }
   }
   for (const [key, list] of attempts) outcomes[brokerNames[key]][run.id] = medianOutcome(list, primary);
+  await writeReport(`${runs.indexOf(run) + 1} of ${runs.length} scenarios done, no profile yet`);
 }
 
 /** The repetition with the median primary value; a failed repetition makes the scenario failed, as it would be for a user. */
@@ -377,7 +380,6 @@ function medianOutcome(attempts: Outcome[], primary: Metric): Outcome {
   return done.length > 1 ? { ...median, spread } : median;
 }
 
-const profiles: Record<string, ProfileSummary | { error: string }> = {};
 const profileDir = path.join(os.tmpdir(), 'edgemq-bench-profiles');
 if (profiling && only.includes('edgemq')) {
   console.log('\n== EdgeMQ again, with the V8 profiler attached to the Worker');
@@ -418,6 +420,12 @@ function firstLine(err: unknown): string {
 }
 
 // ---------------------------------------------------------------- report
+
+/**
+ * Writes the report (and prints it when final). Written after every scenario as
+ * well, so a run cut short still leaves what it measured.
+ */
+async function writeReport(partial: string | null): Promise<void> {
 
 const brokersRun = only.map((k) => brokerNames[k]);
 const peers = ['floor', 'aedes', 'mosquitto'].filter((b) => brokersRun.includes(b));
@@ -466,6 +474,7 @@ const lines: string[] = [];
 const p = (...l: string[]) => lines.push(...l);
 
 p('# Benchmarks', '');
+if (partial) p(`**Partial report**, written while the benchmark was still running: ${partial}.`, '');
 p(
   '`npm run bench` drives a **floor reference** (the least an MQTT forwarder in one Durable Object can do, on the same local runtime as EdgeMQ), ' +
     'EdgeMQ, aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
@@ -716,12 +725,15 @@ const notes = await readFile(path.join(import.meta.dirname, 'notes.md'), 'utf8')
 if (notes.trim()) p(notes.trim(), '');
 
 const report = lines.join('\n');
-console.log('\n' + report);
+if (!partial) console.log('\n' + report);
 if (out) {
   await mkdir(path.dirname(path.resolve(out)), { recursive: true });
   await writeFile(out, report);
-  console.log(`\nwrote ${out}`);
+  if (!partial) console.log(`\nwrote ${out}`);
 }
+}
+
+await writeReport(null);
 // Clients closed with force can leave timers behind; nothing else is pending.
 process.exit(0);
 
