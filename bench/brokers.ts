@@ -1,5 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { cp, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,20 +22,54 @@ export interface RunningBroker {
   /** V8 inspector of the Worker's isolate, when started for profiling. */
   inspectorPort?: number;
   label: Labeller;
+  /** Counters the broker itself reports, where it has them (EdgeMQ's admin API, the floor's frame count). */
+  stats?(): Promise<BrokerStats>;
   stop(): Promise<void>;
 }
 
-export type BrokerKey = 'edgemq' | 'aedes' | 'mosquitto';
-export const brokerNames: Record<BrokerKey, string> = { edgemq: 'EdgeMQ', aedes: 'aedes', mosquitto: 'mosquitto' };
+export interface BrokerStats {
+  /** Messages the broker dropped (EdgeMQ: `dropped` from /api/v1/stats). */
+  dropped?: number;
+  /** WebSocket frames the Durable Object received (the floor reference). */
+  frames?: number;
+}
+
+export type BrokerKey = 'floor' | 'edgemq' | 'aedes' | 'mosquitto';
+export const brokerNames: Record<BrokerKey, string> = { floor: 'floor', edgemq: 'EdgeMQ', aedes: 'aedes', mosquitto: 'mosquitto' };
 
 interface DevHandle {
+  url: string;
   wsUrl: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
 }
 
+/**
+ * Made once per benchmark run: the `wrangler deploy` bundle, and a D1 with
+ * the migrations applied, copied for every fresh broker. Bundling and
+ * migrating took most of each start-up, and the source does not change
+ * during a run.
+ */
+let prepared: Promise<{ bundleDir: string; migratedDir: string }> | null = null;
+function prepareEdgeMQ() {
+  prepared ??= (async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-build-'));
+    process.once('exit', () => rmSync(root, { recursive: true, force: true }));
+    const bundleDir = path.join(root, 'bundle');
+    const migratedDir = path.join(root, 'migrated');
+    await promisify(execFile)(process.execPath, [path.join('node_modules', 'wrangler', 'bin', 'wrangler.js'), 'deploy', '--dry-run', '--outdir', bundleDir], {
+      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' },
+      maxBuffer: 16 * 2 ** 20,
+    });
+    await applyMigrations(migratedDir);
+    return { bundleDir, migratedDir };
+  })();
+  return prepared;
+}
+
 export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string>; setupSql?: string } = {}): Promise<RunningBroker> {
+  const { bundleDir, migratedDir } = await prepareEdgeMQ();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
   const inspectorPort = options.inspector ? await freePort() : undefined;
   let dev: DevHandle | null = null;
@@ -41,16 +77,27 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
     // An empty env file keeps a developer's .dev.vars out of the measurement.
     const envFile = path.join(dir, 'bench.env');
     await writeFile(envFile, '');
-    await applyMigrations(dir);
+    await cp(migratedDir, dir, { recursive: true });
     if (options.setupSql) await d1Execute(dir, options.setupSql);
     dev = (await startLocalBroker({
       persistDir: dir,
       envFile,
       inspectorPort,
+      bundleDir,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
       // ACL_DEFAULT_POLICY=allow with no rules is "ACLs off"; the ACL scenarios turn them on.
       // No publish rate limit unless a scenario asks: aedes and mosquitto have none, and the capacity rows compare like with like.
-      vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', MQTT_MAX_QUEUED_MESSAGES: '100000', MQTT_MAX_PUBLISH_RATE: '0', ...options.vars },
+      // The admin account reads /api/v1/stats (dropped messages) after a scenario.
+      vars: {
+        ALLOW_ANONYMOUS: 'true',
+        ACL_DEFAULT_POLICY: 'allow',
+        MQTT_MAX_QUEUED_MESSAGES: '100000',
+        MQTT_MAX_PUBLISH_RATE: '0',
+        ADMIN_USERNAME: benchAdmin.username,
+        ADMIN_PASSWORD: benchAdmin.password,
+        ADMIN_JWT_SECRET: randomBytes(32).toString('hex'),
+        ...options.vars,
+      },
     })) as DevHandle;
   } catch (err) {
     await dev?.stop();
@@ -69,10 +116,79 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
     processes,
     inspectorPort,
     label,
+    stats: () => edgemqStats(handle.url),
     async stop() {
       await handle.stop();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** A throwaway admin account for the throwaway broker (it lives in the run's temporary D1). */
+const benchAdmin = { username: 'bench', password: randomBytes(18).toString('base64url') };
+
+async function edgemqStats(url: string): Promise<BrokerStats> {
+  const login = await fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(benchAdmin),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!login.ok) throw new Error(`admin login: HTTP ${login.status}`);
+  const { token } = (await login.json()) as { token: string };
+  const res = await fetch(`${url}/api/v1/stats`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`/api/v1/stats: HTTP ${res.status}`);
+  const stats = (await res.json()) as { dropped: number };
+  return { dropped: stats.dropped };
+}
+
+/**
+ * The floor reference (bench/floor): a minimal MQTT forwarder in one Durable
+ * Object, on the same workerd through Miniflare as EdgeMQ.
+ */
+export async function startFloor(): Promise<RunningBroker> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
+  });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    // The whole group, so workerd goes with its launcher.
+    const signal = (s: NodeJS.Signals) => {
+      try {
+        process.kill(-child.pid!, s);
+      } catch {
+        // already gone
+      }
+    };
+    signal('SIGTERM');
+    const timer = setTimeout(() => signal('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForLine(child, 'ready', 90_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const processes = await processTree(child.pid!);
+  const workerd = processes.find((p) => p.comm === 'workerd');
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    name: 'floor',
+    url: `ws://127.0.0.1:${port}/mqtt`,
+    transport: 'ws:// to workerd through Miniflare (bench/floor/worker.mjs: one Durable Object, Hibernation API, SQLite-backed, nothing stored), path /mqtt',
+    runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
+    processes,
+    label: (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm),
+    async stats() {
+      const res = await fetch(`${base}/stats`, { signal: AbortSignal.timeout(30_000) });
+      return { frames: ((await res.json()) as { frames: number }).frames };
+    },
+    stop,
   };
 }
 
@@ -156,6 +272,7 @@ export async function startMosquitto(): Promise<RunningBroker> {
 }
 
 export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
+  floor: startFloor,
   edgemq: startEdgeMQ,
   aedes: startAedes,
   mosquitto: startMosquitto,

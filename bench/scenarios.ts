@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import WebSocket from 'ws';
 
 /**
  * Load scenarios driven by MQTT.js over ws://. Every loop is bounded in count
@@ -27,23 +28,88 @@ const uniqueTopic = (prefix: string) => `${prefix}/${process.pid}-${++topicCount
 
 let framesWritten = 0;
 /**
- * WebSocket frames the load generator has sent since it started (CONNECTs
- * excepted). MQTT.js on Node writes each packet in several chunks and the ws
- * stream turns every chunk into its own frame, so this is what a broker sees
- * as separate WebSocket messages.
+ * WebSocket frames the load generator has sent since it started, CONNECTs
+ * included: what reaches a Durable Object as separate `webSocketMessage`
+ * events, each one billed. Counted at `WebSocket.send` on every client socket.
  */
 export const framesSent = () => framesWritten;
 
-async function connectClient(url: string): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, { ...baseOptions, clientId: `bench-${process.pid}-${++clientCounter}` });
+/**
+ * How a client puts MQTT packets into WebSocket frames.
+ *
+ * - `mqttjs`: MQTT.js on Node as it is. Its ws stream sends every write as
+ *   its own frame, and mqtt-packet writes a packet in several parts (a 64-byte
+ *   PUBLISH as five frames, a CONNECT as nine).
+ * - `packet`: one frame per MQTT packet, as browsers (MQTT.js's browser
+ *   build) and paho send. The same MQTT.js client, whose socket gathers the
+ *   parts of each packet (read from its fixed header) and sends the packet as
+ *   one frame once it is complete. Nothing else changes: the packets, their
+ *   order and the stream's backpressure are MQTT.js's own.
+ */
+export type Framing = 'mqttjs' | 'packet';
+export const framings: Framing[] = ['mqttjs', 'packet'];
+
+type SendCallback = (err?: Error) => void;
+
+/** MQTT.js's `createWebsocket` hook: a `ws` socket whose sends are counted, and gathered per packet if asked. */
+function socketFactory(framing: Framing) {
+  return (url: string, protocols: string[]): WebSocket => {
+    const socket = new WebSocket(url, protocols, { perMessageDeflate: false });
+    const send = socket.send.bind(socket) as (data: Buffer, cb?: SendCallback) => void;
+    const frame = (data: Buffer, cb?: SendCallback) => {
+      framesWritten++;
+      send(data, cb);
+    };
+    if (framing === 'mqttjs') {
+      socket.send = frame as WebSocket['send'];
+      return socket;
+    }
+    let parts: Buffer[] = [];
+    let buffered = 0;
+    socket.send = ((data: Buffer, cb?: SendCallback) => {
+      parts.push(data);
+      buffered += data.length;
+      const joined = parts.length === 1 ? parts[0] : Buffer.concat(parts, buffered);
+      let at = 0;
+      let sentAll = false;
+      for (;;) {
+        const size = packetSize(joined, at);
+        if (size === null || at + size > joined.length) break;
+        const last = at + size === joined.length;
+        // The callback of the write that completes the last packet waits for the socket, as before.
+        frame(joined.subarray(at, at + size), last ? cb : undefined);
+        at += size;
+        if (last) sentAll = true;
+      }
+      parts = at < joined.length ? [joined.subarray(at)] : [];
+      buffered = joined.length - at;
+      // A part of a packet still being written: the stream may go on at once.
+      if (!sentAll) queueMicrotask(() => cb?.());
+    }) as WebSocket['send'];
+    return socket;
+  };
+}
+
+/** Size of the MQTT packet starting at `at` (fixed header included), or null while its header is incomplete. */
+function packetSize(bytes: Buffer, at: number): number | null {
+  let remaining = 0;
+  let multiplier = 1;
+  for (let i = at + 1; i < bytes.length && i <= at + 4; i++) {
+    remaining += (bytes[i] & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((bytes[i] & 0x80) === 0) return i + 1 - at + remaining;
+  }
+  return null;
+}
+
+function clientOptions(framing: Framing, extra: IClientOptions = {}): IClientOptions {
+  return { ...baseOptions, clientId: `bench-${process.pid}-${++clientCounter}`, createWebsocket: socketFactory(framing), ...extra };
+}
+
+async function connectClient(url: string, framing: Framing): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(url, clientOptions(framing));
   // Without a listener an 'error' event would throw; failures show up as missing messages instead.
   c.on('error', () => {});
-  const stream = c.stream as unknown as { write: (...args: unknown[]) => boolean };
-  const write = stream.write.bind(stream);
-  stream.write = (...args: unknown[]) => {
-    framesWritten++;
-    return write(...args);
-  };
   return c;
 }
 
@@ -78,14 +144,14 @@ export interface LatencyResult {
  * and sequence number; the next message goes out once the previous one has
  * arrived (or was given up on after 2 s), so the broker is never queueing.
  */
-export async function latency(url: string, qos: 0 | 1, count: number, warmup: number, log: Log): Promise<LatencyResult> {
+export async function latency(url: string, framing: Framing, qos: 0 | 1, count: number, warmup: number, log: Log): Promise<LatencyResult> {
   const topic = uniqueTopic('bench/lat');
   const clients: MqttClient[] = [];
   try {
-    const sub = await connectClient(url);
+    const sub = await connectClient(url, framing);
     clients.push(sub);
     await sub.subscribeAsync(topic, { qos });
-    const pub = await connectClient(url);
+    const pub = await connectClient(url, framing);
     clients.push(pub);
 
     const samples: number[] = [];
@@ -150,10 +216,12 @@ interface PublishLoopOptions {
 interface Tally {
   sent: number;
   errors: number;
+  /** QoS 1 messages whose PUBACK arrived, by publisher and sequence number (publisher × 2³² + i). */
+  acked: Set<number>;
 }
 
-async function publishLoop(c: MqttClient, o: PublishLoopOptions, tally: Tally): Promise<void> {
-  const payload = Buffer.alloc(64, 0x61);
+async function publishLoop(c: MqttClient, o: PublishLoopOptions, tally: Tally, publisher = 0): Promise<void> {
+  const shared = Buffer.alloc(64, 0x61);
   const window = o.qos === 0 ? 1 : o.window;
   let outstanding = 0;
   let wake: (() => void) | null = null;
@@ -182,7 +250,15 @@ async function publishLoop(c: MqttClient, o: PublishLoopOptions, tally: Tally): 
     // All clients share this process's event loop: let the subscriber read now and then.
     if (i % 64 === 63) await yieldToLoop();
     outstanding++;
-    c.publish(o.topic(i), payload, { qos: o.qos }, settle);
+    // QoS 1 messages carry who sent them, so the subscriber can tell each one apart; MQTT.js keeps
+    // the payload until its PUBACK, so each gets its own buffer.
+    const payload = o.qos === 0 ? shared : Buffer.alloc(64, 0x61);
+    if (o.qos > 0) payload.writeUInt32LE(publisher, 0), payload.writeUInt32LE(i, 4);
+    const key = publisher * 2 ** 32 + i;
+    c.publish(o.topic(i), payload, { qos: o.qos }, (err) => {
+      if (!err && o.qos > 0) tally.acked.add(key);
+      settle(err);
+    });
     tally.sent++;
   }
 }
@@ -200,6 +276,14 @@ export interface RateResult {
   planned: number;
   /** Publish callbacks that reported an error. */
   errors: number;
+  /**
+   * QoS 1 only, counted after the deliveries in flight at the end had time to arrive:
+   * PUBACKs the publishers got, distinct messages the subscriber got, and the
+   * acknowledged messages it never got.
+   */
+  acked?: number;
+  received?: number;
+  lost?: number;
 }
 
 function progressTicker(log: Log, label: () => string): () => void {
@@ -210,6 +294,7 @@ function progressTicker(log: Log, label: () => string): () => void {
 /** N publishers on one topic, one subscriber counting: messages received per second. */
 export async function throughput(
   url: string,
+  framing: Framing,
   qos: 0 | 1,
   publishers: number,
   total: number,
@@ -219,10 +304,10 @@ export async function throughput(
   const topic = uniqueTopic('bench/tp');
   const clients: MqttClient[] = [];
   try {
-    const sub = await connectClient(url);
+    const sub = await connectClient(url, framing);
     clients.push(sub);
     await sub.subscribeAsync(topic, { qos });
-    const pubs = await Promise.all(Array.from({ length: publishers }, () => connectClient(url)));
+    const pubs = await Promise.all(Array.from({ length: publishers }, () => connectClient(url, framing)));
     clients.push(...pubs);
 
     const perPublisher = Math.floor(total / publishers);
@@ -231,21 +316,34 @@ export async function throughput(
     let lastAt = 0;
     let allIn!: () => void;
     const finished = new Promise<void>((r) => (allIn = r));
-    sub.on('message', () => {
+    const distinct = new Set<number>();
+    sub.on('message', (_t, payload) => {
       lastAt = performance.now();
+      if (qos > 0 && payload.length >= 8) distinct.add(payload.readUInt32LE(0) * 2 ** 32 + payload.readUInt32LE(4));
       if (++received === expected) allIn();
     });
 
     const started = performance.now();
     const stopAt = started + windowMs;
     const stopTicker = progressTicker(log, () => `${received}/${expected} received after ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    const tally: Tally = { sent: 0, errors: 0 };
-    const sending = Promise.all(pubs.map((p) => publishLoop(p, { topic: () => topic, qos, count: perPublisher, window: 100, stopAt }, tally)));
+    const tally: Tally = { sent: 0, errors: 0, acked: new Set() };
+    const sending = Promise.all(pubs.map((p, n) => publishLoop(p, { topic: () => topic, qos, count: perPublisher, window: 100, stopAt }, tally, n)));
     await Promise.race([finished, sleep(windowMs)]);
     stopTicker();
     await Promise.race([sending, sleep(100)]);
     const seconds = ((received === expected ? lastAt : Math.max(lastAt, stopAt)) - started) / 1000;
-    return { rate: received / seconds, delivered: received, expected, seconds, sent: tally.sent, planned: expected, errors: tally.errors };
+    const result: RateResult = { rate: received / seconds, delivered: received, expected, seconds, sent: tally.sent, planned: expected, errors: tally.errors };
+    if (qos === 0) return result;
+    // Acknowledged messages still on their way get up to 10 s (at most 1 s apart) before they count as lost.
+    const endedAt = performance.now();
+    const drainUntil = endedAt + 10_000;
+    const missing = () => {
+      let n = 0;
+      for (const key of tally.acked) if (!distinct.has(key)) n++;
+      return n;
+    };
+    while ((missing() > 0 || tally.acked.size + tally.errors < tally.sent) && performance.now() < drainUntil && performance.now() - Math.max(lastAt, endedAt) < 1_000) await sleep(100);
+    return { ...result, acked: tally.acked.size, received: distinct.size, lost: missing() };
   } finally {
     await closeAll(clients);
   }
@@ -253,10 +351,10 @@ export async function throughput(
 
 // ---------------------------------------------------------------- fan-out
 
-async function connectMany(url: string, n: number, concurrency: number): Promise<MqttClient[]> {
+async function connectMany(url: string, framing: Framing, n: number, concurrency: number): Promise<MqttClient[]> {
   const clients: MqttClient[] = [];
   for (let i = 0; i < n; i += concurrency) {
-    const batch = await Promise.allSettled(Array.from({ length: Math.min(concurrency, n - i) }, () => connectClient(url)));
+    const batch = await Promise.allSettled(Array.from({ length: Math.min(concurrency, n - i) }, () => connectClient(url, framing)));
     for (const r of batch) if (r.status === 'fulfilled') clients.push(r.value);
     const failed = batch.find((r) => r.status === 'rejected');
     if (failed) {
@@ -268,15 +366,15 @@ async function connectMany(url: string, n: number, concurrency: number): Promise
 }
 
 /** One publisher, many subscribers on one wildcard filter: deliveries per second. */
-export async function fanOut(url: string, subscribers: number, messages: number, windowMs: number, log: Log): Promise<RateResult> {
+export async function fanOut(url: string, framing: Framing, subscribers: number, messages: number, windowMs: number, log: Log): Promise<RateResult> {
   const prefix = uniqueTopic('bench/fan');
   const filter = `${prefix}/+`;
   const clients: MqttClient[] = [];
   try {
-    const subs = await connectMany(url, subscribers, 20);
+    const subs = await connectMany(url, framing, subscribers, 20);
     clients.push(...subs);
     await Promise.all(subs.map((s) => s.subscribeAsync(filter, { qos: 0 })));
-    const pub = await connectClient(url);
+    const pub = await connectClient(url, framing);
     clients.push(pub);
 
     const expected = subscribers * messages;
@@ -293,7 +391,7 @@ export async function fanOut(url: string, subscribers: number, messages: number,
     const started = performance.now();
     const stopAt = started + windowMs;
     const stopTicker = progressTicker(log, () => `${received}/${expected} delivered after ${((performance.now() - started) / 1000).toFixed(0)} s`);
-    const tally: Tally = { sent: 0, errors: 0 };
+    const tally: Tally = { sent: 0, errors: 0, acked: new Set() };
     const sending = publishLoop(pub, { topic: (i) => `${prefix}/${i % 10}`, qos: 0, count: messages, window: 1, stopAt }, tally);
     await Promise.race([finished, sleep(windowMs)]);
     stopTicker();
@@ -308,7 +406,7 @@ export async function fanOut(url: string, subscribers: number, messages: number,
 // ---------------------------------------------------------------- connection rate
 
 /** CONNECT to CONNACK for `total` clients, `concurrency` at a time; all stay open until the end. */
-export async function connectionRate(url: string, total: number, concurrency: number, log: Log): Promise<RateResult> {
+export async function connectionRate(url: string, framing: Framing, total: number, concurrency: number, log: Log): Promise<RateResult> {
   const clients: MqttClient[] = [];
   let started = 0;
   let failed = 0;
@@ -321,7 +419,7 @@ export async function connectionRate(url: string, total: number, concurrency: nu
         while (started < total && performance.now() < deadline) {
           started++;
           try {
-            clients.push(await connectClient(url));
+            clients.push(await connectClient(url, framing));
           } catch (err) {
             failed++;
             firstError ||= (err as Error).message;
@@ -362,6 +460,7 @@ export interface FloodResult {
  */
 export async function connectDuringFlood(
   url: string,
+  framing: Framing,
   publishers: number,
   windowMs: number,
   probeEveryMs: number,
@@ -371,12 +470,12 @@ export async function connectDuringFlood(
   const topic = uniqueTopic('bench/flood');
   const clients: MqttClient[] = [];
   try {
-    const sub = await connectClient(url);
+    const sub = await connectClient(url, framing);
     clients.push(sub);
     await sub.subscribeAsync(topic, { qos: 0 });
     let delivered = 0;
     sub.on('message', () => delivered++);
-    const pubs = await Promise.all(Array.from({ length: publishers }, () => connectClient(url)));
+    const pubs = await Promise.all(Array.from({ length: publishers }, () => connectClient(url, framing)));
     clients.push(...pubs);
 
     const started = performance.now();
@@ -390,7 +489,7 @@ export async function connectDuringFlood(
         firstCutOffAt ??= (performance.now() - started) / 1000;
       });
     }
-    const tally: Tally = { sent: 0, errors: 0 };
+    const tally: Tally = { sent: 0, errors: 0, acked: new Set() };
     const sending = Promise.all(
       pubs.map((p) => publishLoop(p, { topic: () => topic, qos: 0, count: Number.MAX_SAFE_INTEGER, window: 1, stopAt }, tally)),
     );
@@ -401,7 +500,7 @@ export async function connectDuringFlood(
     const probe = async () => {
       const t0 = performance.now();
       try {
-        const c = await mqtt.connectAsync(url, { ...baseOptions, clientId: `bench-${process.pid}-${++clientCounter}`, connectTimeout: connackDeadlineMs });
+        const c = await mqtt.connectAsync(url, clientOptions(framing, { connectTimeout: connackDeadlineMs }));
         connackMs.push(performance.now() - t0);
         clients.push(c);
       } catch {

@@ -134,9 +134,11 @@ export async function d1Execute(persistDir, sql) {
  *
  * envFile replaces .dev.vars/.env as the source of secrets, so tests do not
  * pick up a developer's local settings. inspectorPort opens the V8 inspector
- * (for profiling); nothing attaches to it unless asked.
+ * (for profiling); nothing attaches to it unless asked. bundleDir runs a
+ * bundle made earlier (`wrangler deploy --dry-run --outdir`) instead of
+ * bundling at every start.
  */
-export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, forward = false, readyTimeoutMs = 90_000, onExit }) {
+export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, bundleDir, forward = false, readyTimeoutMs = 90_000, onExit }) {
   for (const wanted of [port, tlsPort]) {
     if (wanted && !(await portIsFree(wanted))) throw new Error(`port ${wanted} on 127.0.0.1 is already in use`);
   }
@@ -146,17 +148,18 @@ export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars
     let listenTlsPort = tlsPort || (await freePort());
     while (listenTlsPort === listenPort) listenTlsPort = await freePort();
     try {
-      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit });
+      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, forward, readyTimeoutMs, onExit });
     } catch (error) {
       if ((port && tlsPort) || !error.portInUse || attempt >= 3) throw error;
     }
   }
 }
 
-async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, forward, readyTimeoutMs, onExit }) {
+async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, forward, readyTimeoutMs, onExit }) {
   const args = ['--port', String(listenPort), '--tls-port', String(listenTlsPort), '--persist-to', persistDir];
   if (envFile) args.push('--env-file', envFile);
   if (inspectorPort !== undefined) args.push('--inspector-port', String(inspectorPort));
+  if (bundleDir !== undefined) args.push('--bundle-dir', bundleDir);
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
   // Its own process group, so one signal reaches workerd as well.

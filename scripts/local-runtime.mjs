@@ -10,10 +10,13 @@
 // same configuration runs here and in production.
 //
 //   node scripts/local-runtime.mjs --port N --persist-to DIR [--env-file F]
-//        [--var KEY:VALUE ...] [--inspector-port N] [--tls-port N]
+//        [--var KEY:VALUE ...] [--inspector-port N] [--tls-port N] [--bundle-dir DIR]
 //
 // --tls-port also serves wss:// and https:// there, with a self-signed
 // certificate made under DIR/tls (scripts/local-tls.mjs).
+// --bundle-dir runs a bundle made earlier by `wrangler deploy --dry-run
+// --outdir DIR` instead of bundling again (the benchmark starts the broker
+// dozens of times from the same source).
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
@@ -37,6 +40,7 @@ const { values } = parseArgs({
     var: { type: 'string', multiple: true, default: [] },
     'inspector-port': { type: 'string' },
     'tls-port': { type: 'string' },
+    'bundle-dir': { type: 'string' },
   },
   strict: true,
 });
@@ -44,7 +48,7 @@ const port = Number(values.port);
 const persistDir = values['persist-to'];
 const tlsPort = values['tls-port'] === undefined ? null : Number(values['tls-port']);
 if (!Number.isInteger(port) || port < 1 || port > 65535 || !persistDir || (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65535))) {
-  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N] [--tls-port N]');
+  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N] [--tls-port N] [--bundle-dir DIR]');
   process.exit(2);
 }
 
@@ -71,7 +75,8 @@ const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrang
 const wrangler = await import(fromWrangler.resolve('./wrangler-dist/cli.js'));
 const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = fromWrangler('miniflare');
 
-const bundleDir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
+const prebuilt = values['bundle-dir'];
+const bundleDir = prebuilt ?? mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
 let mf = null;
 let stopping = false;
 
@@ -81,7 +86,7 @@ async function shutdown(code) {
   try {
     await mf?.dispose();
   } finally {
-    rmSync(bundleDir, { recursive: true, force: true });
+    if (!prebuilt) rmSync(bundleDir, { recursive: true, force: true });
     process.exit(code);
   }
 }
@@ -90,7 +95,7 @@ process.on('SIGINT', () => shutdown(0));
 process.on('SIGHUP', () => shutdown(0));
 
 try {
-  await bundle(bundleDir);
+  if (!prebuilt) await bundle(bundleDir);
   // modulesRules only matter to a source tree; the bundle's modules are listed below.
   const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
   const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };

@@ -563,3 +563,60 @@ describe('decodePacket: no state carried between calls', () => {
     }
   });
 });
+
+describe('decodePacket: PUBLISH and PUBACK in 3.1/3.1.1', () => {
+  /** What mqtt-packet's own parser makes of the bytes. */
+  function reference(bytes: Uint8Array, protocolVersion: 3 | 4): unknown {
+    const parser = mqtt.parser({ protocolVersion });
+    const packets: unknown[] = [];
+    parser.on('packet', (p: unknown) => packets.push(p));
+    parser.parse(Buffer.from(bytes));
+    expect(packets).toHaveLength(1);
+    return packets[0];
+  }
+
+  it('gives the same packet as mqtt-packet for every QoS, flag, topic and payload size', () => {
+    const topics = ['a', 'bench/tp/123-4', 'sensors/ü/temp', `${'x'.repeat(300)}/y`];
+    const payloads = [0, 1, 64, 200, 20_000].map((n) => Buffer.alloc(n, 0x61));
+    let checked = 0;
+    for (const protocolVersion of [3, 4] as const) {
+      for (const qos of [0, 1, 2] as const) {
+        for (const retain of [false, true]) {
+          for (const dup of qos === 0 ? [false] : [false, true]) {
+            for (const topic of topics) {
+              for (const payload of payloads) {
+                const packet = { cmd: 'publish', topic, payload, qos, retain, dup, ...(qos > 0 ? { messageId: 0x1234 } : {}) } as mqtt.Packet;
+                const bytes = new Uint8Array(mqtt.generate(packet, { protocolVersion }));
+                const r = decodePacket(bytes, protocolVersion);
+                expect(r.ok).toBe(true);
+                // Payloads compared as bytes: toEqual walks a large Buffer element by element.
+                const { payload: got, ...rest } = (r.ok ? r.packet : {}) as { payload: Buffer };
+                const { payload: want, ...expected } = reference(bytes, protocolVersion) as { payload: Buffer };
+                expect(rest).toEqual(expected);
+                expect(Buffer.isBuffer(got) && got.equals(want)).toBe(true);
+                checked++;
+              }
+            }
+          }
+        }
+      }
+    }
+    expect(checked).toBe(2 * (2 + 4 + 4) * topics.length * payloads.length);
+    const puback = new Uint8Array([0x40, 0x02, 0xbe, 0xef]);
+    expect(decodePacket(puback, 4)).toEqual({ ok: true, packet: reference(puback, 4) });
+  });
+
+  it('still refuses what the general parser refuses', () => {
+    // QoS 3, a truncated topic, a missing packet identifier, identifier 0, U+0000 in the topic, PUBACK identifier 0.
+    for (const bytes of [
+      [0x36, 0x04, 0x00, 0x01, 0x61, 0x78],
+      [0x30, 0x03, 0x00, 0x05, 0x61],
+      [0x32, 0x04, 0x00, 0x02, 0x61, 0x62],
+      [0x32, 0x06, 0x00, 0x01, 0x61, 0x00, 0x00, 0x78],
+      [0x30, 0x04, 0x00, 0x02, 0x61, 0x00],
+      [0x40, 0x02, 0x00, 0x00],
+    ]) {
+      expect(decodePacket(new Uint8Array(bytes), 4).ok).toBe(false);
+    }
+  });
+});

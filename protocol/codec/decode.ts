@@ -18,6 +18,7 @@ const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
 
 const CONNECT = 1;
 const PUBLISH = 3;
+const PUBACK = 4;
 
 /**
  * Packet types whose direction is Server to Client only (Table 2.1 in 3.1.1
@@ -626,6 +627,10 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
 }
 
 function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type: number): DecodeResult {
+  if (version !== 5) {
+    const common = type === PUBLISH ? publishOf(raw, headerSize) : type === PUBACK ? pubackOf(raw, headerSize) : null;
+    if (common !== null) return { ok: true, packet: common };
+  }
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   const parsed = parserFor(version).decode(buffer, headerSize);
   if ('error' in parsed) return fail(reasonCodeOf(parsed.error, version), parsed.error.message);
@@ -637,6 +642,67 @@ function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type:
   const problem = checkPacket(packet as unknown as Packet, raw, headerSize);
   if (problem) return problem;
   return { ok: true, packet: packet as unknown as Packet };
+}
+
+// ----------------------------------------------------------------- the packets of every message
+
+/**
+ * A well-formed 3.1/3.1.1 PUBLISH read directly, as the same object
+ * mqtt-packet's parser builds (checked in decode.test.ts): it is the packet of
+ * every message, and the general parser's state machine, with a `debug` call
+ * at every step, costs more than the rest of its handling. Anything the
+ * general path would refuse or treat specially returns null and goes that
+ * way, so refusals keep their exact reason.
+ */
+function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
+  const flags = raw[0] & 0x0f;
+  const qos = (flags >> 1) & 0x03;
+  const dup = (flags & 0x08) !== 0;
+  if (qos === 3 || (qos === 0 && dup)) return null;
+  const topicAt = headerSize + 2;
+  if (topicAt > raw.length) return null;
+  const topicEnd = topicAt + ((raw[headerSize] << 8) | raw[headerSize + 1]);
+  const payloadAt = topicEnd + (qos > 0 ? 2 : 0);
+  if (payloadAt > raw.length) return null;
+  const topic = asciiText(raw, topicAt, topicEnd);
+  if (topic === null) return null;
+  const packet: Record<string, unknown> = {
+    cmd: 'publish',
+    retain: (flags & 0x01) !== 0,
+    qos,
+    dup,
+    length: raw.length - headerSize,
+    topic,
+    payload: Buffer.from(raw.buffer, raw.byteOffset + payloadAt, raw.length - payloadAt),
+  };
+  if (qos > 0) {
+    const id = (raw[topicEnd] << 8) | raw[topicEnd + 1];
+    if (id === 0) return null;
+    packet.messageId = id;
+  }
+  return packet as unknown as Packet;
+}
+
+/** A 3.1/3.1.1 PUBACK: four bytes. */
+function pubackOf(raw: Uint8Array, headerSize: number): Packet | null {
+  if (raw[0] !== 0x40 || headerSize !== 2 || raw.length !== 4) return null;
+  const id = (raw[2] << 8) | raw[3];
+  if (id === 0) return null;
+  return { cmd: 'puback', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, messageId: id } as unknown as Packet;
+}
+
+/**
+ * A string of printable-range ASCII (1–127) as text, or null for anything
+ * else (UTF-8 beyond ASCII, U+0000), which the strict parser then checks.
+ */
+function asciiText(raw: Uint8Array, start: number, end: number): string | null {
+  let text = '';
+  for (let i = start; i < end; i++) {
+    const c = raw[i];
+    if (c === 0 || c > 0x7f) return null;
+    text += String.fromCharCode(c);
+  }
+  return text;
 }
 
 /** Rules mqtt-packet leaves to the receiver. */

@@ -225,3 +225,29 @@ describe('success acknowledgements in MQTT 5', () => {
     }
   });
 });
+
+describe('PUBLISH and acknowledgements in 3.1/3.1.1', () => {
+  it('are the bytes mqtt-packet writes, for every QoS, flag, topic and payload size', () => {
+    const topics = ['a', 'bench/tp/123-4', 'sensors/ü/temp', `${'x'.repeat(300)}/y`];
+    const payloads = [0, 1, 64, 200, 20_000].map((n) => new Uint8Array(n).fill(0x61));
+    for (const protocolVersion of [3, 4] as const) {
+      for (const qos of [0, 1, 2] as const) {
+        for (const retain of [false, true]) {
+          for (const dup of [false, true]) {
+            for (const topic of topics) {
+              for (const payload of payloads) {
+                const packet = { cmd: 'publish', topic, payload, qos, retain, dup, ...(qos > 0 ? { messageId: 0xbeef } : {}) } as Packet;
+                const expected = mqtt.generate({ ...packet, payload: Buffer.from(payload) } as Packet, { protocolVersion });
+                expect(Buffer.from(encodePacket(packet, protocolVersion)).equals(expected)).toBe(true);
+              }
+            }
+          }
+        }
+      }
+      for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+        const packet = { cmd, messageId: 0x0102 } as Packet;
+        expect(Buffer.from(encodePacket(packet, protocolVersion)).equals(mqtt.generate(packet, { protocolVersion }))).toBe(true);
+      }
+    }
+  });
+});

@@ -93,6 +93,10 @@ function prepare(packet: Packet): Packet {
 const CONFIRMATIONS = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp']);
 
 export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8Array {
+  if (protocolVersion !== 5) {
+    const fast = encodeCommon(packet);
+    if (fast !== null) return fast;
+  }
   let prepared = prepare(packet);
   if (protocolVersion === 5 && CONFIRMATIONS.has(prepared.cmd) && (prepared as { reasonCode?: number }).reasonCode === undefined) {
     // A success acknowledgement goes out in the two-byte form the spec allows
@@ -116,4 +120,52 @@ export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8A
     throw new Error(`cannot encode ${packet.cmd}: invalid field values`);
   }
   return bytes;
+}
+
+// ----------------------------------------------------------------- the packets of every message
+
+const ACK_TYPES: Record<string, number> = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 };
+const MAX_TOPIC_BYTES = 0xffff;
+
+/**
+ * PUBLISH and its acknowledgements in 3.1/3.1.1, written directly: they are
+ * the packets of every message, and mqtt-packet's generator builds an event
+ * emitter and a list of parts for each. The bytes are the same as
+ * mqtt-packet's (checked in encode.test.ts); anything unusual (a string
+ * payload, an empty or oversized topic) returns null and goes the general way.
+ */
+function encodeCommon(packet: Packet): Uint8Array | null {
+  if (packet.cmd === 'publish') {
+    const { topic, payload, qos } = packet;
+    if (typeof topic !== 'string' || topic.length === 0 || !(payload instanceof Uint8Array) || (qos !== 0 && qos !== 1 && qos !== 2)) return null;
+    if (qos > 0) checkPacketId(packet);
+    const topicBytes = Buffer.byteLength(topic, 'utf8');
+    if (topicBytes > MAX_TOPIC_BYTES) return null;
+    const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.byteLength;
+    const headerBytes = remaining < 0x80 ? 2 : remaining < 0x4000 ? 3 : remaining < 0x200000 ? 4 : 5;
+    const out = Buffer.allocUnsafe(headerBytes + remaining);
+    out[0] = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0);
+    let at = 1;
+    let r = remaining;
+    do {
+      let b = r % 128;
+      r = Math.floor(r / 128);
+      if (r > 0) b |= 0x80;
+      out[at++] = b;
+    } while (r > 0);
+    out[at++] = topicBytes >> 8;
+    out[at++] = topicBytes & 0xff;
+    at += out.write(topic, at, topicBytes, 'utf8');
+    if (qos > 0) {
+      out[at++] = packet.messageId! >> 8;
+      out[at++] = packet.messageId! & 0xff;
+    }
+    out.set(payload, at);
+    return out;
+  }
+  const type = ACK_TYPES[packet.cmd];
+  if (type === undefined) return null;
+  checkPacketId(packet as { messageId?: number });
+  const id = (packet as { messageId: number }).messageId;
+  return Buffer.from([type, 0x02, id >> 8, id & 0xff]);
 }

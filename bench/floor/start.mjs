@@ -1,0 +1,61 @@
+// Starts the floor reference (bench/floor/worker.mjs) on workerd through
+// Miniflare, the way scripts/local-runtime.mjs starts EdgeMQ: wrangler's own
+// Miniflare and workerd, EdgeMQ's compatibility date and flags from
+// wrangler.toml, a SQLite-backed Durable Object, the same entry Worker in
+// front. Prints "ready <port>" once it answers.
+//
+//   node bench/floor/start.mjs --port N
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const projectRoot = path.resolve(here, '..', '..');
+const { values } = parseArgs({ options: { port: { type: 'string' } }, strict: true });
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 1 || port > 65535) {
+  console.error('usage: start.mjs --port N');
+  process.exit(2);
+}
+
+const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
+const wrangler = await import(fromWrangler.resolve('./wrangler-dist/cli.js'));
+const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = fromWrangler('miniflare');
+const config = wrangler.unstable_readConfig({ config: path.join(projectRoot, 'wrangler.toml') });
+
+const mf = new Miniflare(
+  convertV4MiniflareOptions({
+    host: '127.0.0.1',
+    port,
+    log: new Log(LogLevel.WARN),
+    cf: false,
+    workers: [
+      {
+        name: 'floor',
+        modules: true,
+        scriptPath: path.join(here, 'worker.mjs'),
+        compatibilityDate: config.compatibility_date,
+        compatibilityFlags: config.compatibility_flags,
+        durableObjects: { FLOOR: { className: 'FloorShard', useSQLite: true } },
+      },
+    ],
+  }),
+);
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  await mf.dispose().catch(() => {});
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+process.on('SIGHUP', shutdown);
+try {
+  await mf.ready;
+  console.log(`ready ${port}`);
+} catch (error) {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exit(1);
+}
