@@ -12,8 +12,10 @@ import { isValidUtf8 } from './utf8';
 
 /**
  * CONNECT, as a list of named steps in spec order:
- * checkClientId, negotiateKeepalive, readWill, authenticate, takeOverExisting,
- * openSession, connack, resumeInflight.
+ * checkClientId, negotiateKeepalive, readClientLimits, readWill, authenticate
+ * (with MQTT 5 enhanced AUTH continuing it), authorizeWill, takeOverExisting,
+ * negotiateSessionExpiry, openSession, markConnected, connack,
+ * announceConnected, resumeInflight.
  */
 export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, now: number): Promise<void> | void {
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
@@ -23,18 +25,75 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
   const clientId = checkClientId(engine, conn, packet, version);
   if (clientId === null) return;
   negotiateKeepalive(engine, conn, packet, version);
+  readClientLimits(conn, packet, version);
+  const will = readWill(engine, conn, packet, version, now);
+  if (will === false) return;
+  const decision = authenticate(engine, conn, packet, clientId, version);
+  if (decision instanceof Promise) return decision.then((d) => afterAuthentication(engine, conn, packet, clientId, will, d));
+  return afterAuthentication(engine, conn, packet, clientId, will, decision);
+}
+
+/** The rest of CONNECT, once the authenticator has decided (or asked for another AUTH round). */
+function afterAuthentication(
+  engine: BrokerEngine,
+  conn: Connection,
+  packet: IConnectPacket,
+  clientId: string,
+  will: WillRecord | null,
+  d: AuthDecision,
+): Promise<void> | void {
+  if (conn.state === 'closed') {
+    // Gone while authenticating (connect timeout, socket closed): nothing was accepted.
+    if (d.ok === true) d.settle?.(false);
+    return;
+  }
+  if (d.ok === 'continue') {
+    return continueAuthentication(engine, conn, d, (next) => afterAuthentication(engine, conn, packet, clientId, will, next));
+  }
+  if (!d.ok) return refuse(engine, conn, d, clientId, packet);
+  conn.username = d.username;
+  conn.connackAuthenticationData = d.authenticationData ?? null;
+  const willAllowed = authorizeWill(engine, conn, clientId, will, d.username);
+  if (!willAllowed && conn.protocolVersion === 5) {
+    d.settle?.(false);
+    return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
+  }
+  d.settle?.(true);
+  // 3.1.1 has no way to refuse a will alone: accept the connection, never send the will.
+  accept(engine, conn, packet, clientId, willAllowed ? will : null, engine.clock.now());
+}
+
+/** The accepted CONNECT: the session is opened, then CONNACK, then what was in flight resumes. */
+function accept(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, clientId: string, will: WillRecord | null, now: number): void {
+  const version = conn.protocolVersion ?? 4;
+  takeOverExisting(engine, clientId, now);
+  const expiry = negotiateSessionExpiry(engine, packet, version);
+  const { session, sessionPresent } = openSession(engine, conn, clientId, version, packet.clean ?? true, expiry.interval, will, now);
+  markConnected(engine, conn, clientId);
+  connack(engine, conn, version, sessionPresent, expiry.capped);
+  announceConnected(engine, conn, clientId, version, now);
+  if (sessionPresent) engine.resumeInflight(conn, session, now);
+}
+
+function readClientLimits(conn: Connection, packet: IConnectPacket, version: ProtocolVersion): void {
   const props = version === 5 ? packet.properties ?? {} : {};
   conn.clientReceiveMaximum = props.receiveMaximum ?? 65_535;
   conn.clientMaxPacketSize = props.maximumPacketSize ?? 0;
   conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
   conn.requestProblemInformation = props.requestProblemInformation ?? true;
+}
 
-  const will = readWill(engine, conn, packet, version, now);
-  if (will === false) return;
-
+function authenticate(
+  engine: BrokerEngine,
+  conn: Connection,
+  packet: IConnectPacket,
+  clientId: string,
+  version: ProtocolVersion,
+): AuthDecision | Promise<AuthDecision> {
+  const props = version === 5 ? packet.properties ?? {} : {};
   const method = version === 5 ? props.authenticationMethod ?? null : null;
   conn.authenticationMethod = method;
-  const decision = engine.authenticator.authenticate({
+  return engine.authenticator.authenticate({
     clientId,
     username: packet.username ?? null,
     password: packet.password ? new Uint8Array(packet.password) : null,
@@ -44,28 +103,11 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
     authenticationData: method !== null && props.authenticationData ? new Uint8Array(props.authenticationData) : null,
     clientIdAssigned: conn.assignedClientId !== null,
   });
-  const proceed = (d: AuthDecision): Promise<void> | void => {
-    if (conn.state === 'closed') {
-      // Gone while authenticating (connect timeout, socket closed): nothing was accepted.
-      if (d.ok === true) d.settle?.(false);
-      return;
-    }
-    if (d.ok === 'continue') return continueAuthentication(engine, conn, d, proceed);
-    if (!d.ok) return refuse(engine, conn, d, clientId, packet);
-    conn.username = d.username;
-    conn.connackAuthenticationData = d.authenticationData ?? null;
-    // The will is checked as the identity just authenticated, which is why that identity is in force before the CONNECT is settled.
-    const willAllowed = !will || engine.authorizer.canPublish({ clientId, username: d.username }, will.message.topic);
-    if (!willAllowed && version === 5) {
-      d.settle?.(false);
-      return refuse(engine, conn, { ok: false, reasonCode: RC.NOT_AUTHORIZED, returnCode: CONNACK_V3.NOT_AUTHORIZED }, clientId, packet);
-    }
-    d.settle?.(true);
-    // 3.1.1 has no way to refuse a will alone: accept the connection, never send the will.
-    openSession(engine, conn, packet, clientId, version, willAllowed ? will : null, engine.clock.now());
-  };
-  if (decision instanceof Promise) return decision.then(proceed);
-  return proceed(decision);
+}
+
+/** The will is checked as the identity just authenticated, which is why that identity is in force before the CONNECT is settled. */
+function authorizeWill(engine: BrokerEngine, conn: Connection, clientId: string, will: WillRecord | null, username: string | null): boolean {
+  return !will || engine.authorizer.canPublish({ clientId, username }, will.message.topic);
 }
 
 /**
@@ -193,32 +235,35 @@ function stripUndefined(o: Record<string, unknown>): void {
   for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
 }
 
+/** Session Expiry Interval as granted: the client's ask, capped by the broker's limit (announced in 5.0). */
+function negotiateSessionExpiry(engine: BrokerEngine, packet: IConnectPacket, version: ProtocolVersion): { interval: number; capped: number | undefined } {
+  let interval: number;
+  let capped: number | undefined;
+  if (version === 5) {
+    interval = packet.properties?.sessionExpiryInterval ?? 0;
+  } else {
+    // 3.1.1: a persistent session lives until the broker's expiry limit (mosquitto's persistent_client_expiration).
+    interval = (packet.clean ?? true) ? 0 : SESSION_NEVER_EXPIRES;
+  }
+  const max = engine.config.maxSessionExpirySeconds;
+  if (interval > max) {
+    interval = max;
+    if (version === 5) capped = max;
+  }
+  return { interval, capped };
+}
+
+/** Resumes or starts the client's session and binds it to this connection. */
 function openSession(
   engine: BrokerEngine,
   conn: Connection,
-  packet: IConnectPacket,
   clientId: string,
   version: ProtocolVersion,
+  cleanStart: boolean,
+  expiryInterval: number,
   will: WillRecord | null,
   now: number,
-): void {
-  takeOverExisting(engine, clientId, now);
-
-  const cleanStart = packet.clean ?? true;
-  let expiryInterval: number;
-  let cappedExpiry: number | undefined;
-  if (version === 5) {
-    expiryInterval = packet.properties?.sessionExpiryInterval ?? 0;
-  } else {
-    // 3.1.1: a persistent session lives until the broker's expiry limit (mosquitto's persistent_client_expiration).
-    expiryInterval = cleanStart ? 0 : SESSION_NEVER_EXPIRES;
-  }
-  const max = engine.config.maxSessionExpirySeconds;
-  if (expiryInterval > max) {
-    expiryInterval = max;
-    if (version === 5) cappedExpiry = max;
-  }
-
+): { session: Session; sessionPresent: boolean } {
   let session = engine.sessions.get(clientId);
   let sessionPresent = false;
   if (session && cleanStart) {
@@ -262,15 +307,21 @@ function openSession(
     persistSessionState(engine, session);
   }
   engine.store.saveSession(session.record);
+  return { session, sessionPresent };
+}
 
+function markConnected(engine: BrokerEngine, conn: Connection, clientId: string): void {
   conn.clientId = clientId;
   conn.state = 'connected';
   engine.counters.connectionsTotal++;
+}
 
-  const connack: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: 0 };
+/** CONNACK 0x00; in 5.0 it also announces the broker's limits and what it decided for the client. */
+function connack(engine: BrokerEngine, conn: Connection, version: ProtocolVersion, sessionPresent: boolean, cappedExpiry: number | undefined): void {
+  const packet: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: 0 };
   if (version === 5) {
-    delete connack.returnCode;
-    connack.reasonCode = RC.SUCCESS;
+    delete packet.returnCode;
+    packet.reasonCode = RC.SUCCESS;
     const properties: NonNullable<IConnackPacket['properties']> = {
       receiveMaximum: engine.config.receiveMaximum,
       maximumPacketSize: engine.config.maxPacketSize,
@@ -287,17 +338,19 @@ function openSession(
       properties.authenticationMethod = conn.authenticationMethod;
       if (conn.connackAuthenticationData) properties.authenticationData = conn.connackAuthenticationData as Buffer;
     }
-    connack.properties = properties;
+    packet.properties = properties;
   }
-  engine.send(conn, connack);
+  engine.send(conn, packet);
+}
+
+/** Survives hibernation from here on; tells the listeners and arms the keepalive. */
+function announceConnected(engine: BrokerEngine, conn: Connection, clientId: string, version: ProtocolVersion, now: number): void {
   engine.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
   conn.lastSnapshotAt = now;
   engine.events.clientConnected?.({ clientId, username: conn.username, ip: conn.trusted.ip, protocolVersion: version });
   const deadline = conn.keepaliveDeadline();
   if (deadline !== null) engine.scheduleWake(deadline);
   engine.sys.clientsChanged();
-
-  if (sessionPresent) engine.resumeInflight(conn, session, now);
 }
 
 /** A second connection with the same client id takes the session over [MQTT-3.1.4-3]. */
