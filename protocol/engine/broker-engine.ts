@@ -15,6 +15,7 @@ import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { forgetOwedAcks, releaseHeldAcks } from './flow-control';
 import { SysTopics } from './sys-topics';
+import type { EngineApi, Routed } from './engine-api';
 import { handleConnect, handleConnectAuth } from '../handlers/connect';
 import { handlePublish, handlePubrel } from '../handlers/publish';
 import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
@@ -35,11 +36,7 @@ export interface BrokerEngineDeps {
 /** How often counters are written back while traffic flows, so hibernation loses at most this much. */
 const COUNTER_FLUSH_MS = 10_000;
 
-/** What routing one message did: how many sessions it went to, and which of them are behind (their acks wait). */
-export interface Routed {
-  deliveries: number;
-  behind: Session[];
-}
+export type { Routed } from './engine-api';
 const NOWHERE: Routed = { deliveries: 0, behind: [] };
 
 /**
@@ -48,7 +45,7 @@ const NOWHERE: Routed = { deliveries: 0, behind: [] };
  * authentication; while that runs, the connection's later packets wait in
  * order (Connection.pending), so each session sees its packets in order.
  */
-export class BrokerEngine {
+export class BrokerEngine implements EngineApi {
   readonly config: BrokerConfig;
   readonly store: SessionStore;
   readonly transport: Transport;

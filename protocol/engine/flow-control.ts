@@ -1,4 +1,4 @@
-import type { BrokerEngine } from './broker-engine';
+import type { EngineApi } from './engine-api';
 import type { Connection } from './connection';
 import type { Session } from './session';
 
@@ -25,7 +25,7 @@ export interface OwedAck {
 }
 
 /** Queues the acknowledgement of an inbound QoS 1/2 PUBLISH behind the recipients still catching up, then sends what may go. */
-export function oweAck(engine: BrokerEngine, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly Session[]): void {
+export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly Session[]): void {
   if (behind.length === 0 && conn.owedAcks.length === 0) {
     sendPublishAck(engine, conn, qos, packetId, reasonCode);
     return;
@@ -47,7 +47,7 @@ export function isAckOwed(conn: Connection, packetId: number, qos: 1 | 2): boole
 }
 
 /** The recipient no longer holds anyone back (caught up, stuck, gone): its held acks go, in each publisher's order. */
-export function releaseHeldAcks(engine: BrokerEngine, recipient: Session): void {
+export function releaseHeldAcks(engine: EngineApi, recipient: Session): void {
   if (recipient.heldAcks.size === 0) return;
   const publishers = new Set<Connection>();
   for (const owed of recipient.heldAcks) {
@@ -65,7 +65,7 @@ export function forgetOwedAcks(conn: Connection): void {
   conn.owedQos1 = 0;
 }
 
-function flushOwedAcks(engine: BrokerEngine, conn: Connection): void {
+function flushOwedAcks(engine: EngineApi, conn: Connection): void {
   let sent = 0;
   while (sent < conn.owedAcks.length && conn.owedAcks[sent].waitingOn.size === 0) {
     const owed = conn.owedAcks[sent++];
@@ -76,7 +76,7 @@ function flushOwedAcks(engine: BrokerEngine, conn: Connection): void {
 }
 
 /** PUBACK for QoS 1, PUBREC for QoS 2; reason codes exist in 5.0 only. */
-export function sendPublishAck(engine: BrokerEngine, conn: Connection, qos: 1 | 2, packetId: number, reasonCode: number): void {
+export function sendPublishAck(engine: EngineApi, conn: Connection, qos: 1 | 2, packetId: number, reasonCode: number): void {
   const cmd = qos === 1 ? 'puback' : 'pubrec';
   if (conn.protocolVersion === 5) engine.send(conn, { cmd, messageId: packetId, reasonCode });
   else engine.send(conn, { cmd, messageId: packetId });

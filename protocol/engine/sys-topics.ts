@@ -1,4 +1,4 @@
-import type { BrokerEngine } from './broker-engine';
+import type { EngineApi } from './engine-api';
 import type { Connection } from './connection';
 import type { Session } from './session';
 import type { BrokerMessage, SubscriptionRecord } from '../store/records';
@@ -17,7 +17,7 @@ export class SysTopics {
   private lastPublishedAt = 0;
   private activeCache: boolean | null = null;
 
-  constructor(private readonly engine: BrokerEngine) {}
+  constructor(private readonly engine: EngineApi) {}
 
   restore(): void {
     this.activeCache = null;

@@ -1,12 +1,12 @@
 import type { IPubackPacket, IPubcompPacket, IPubrecPacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import { RC } from '../reason-codes';
 
 /** Acknowledgements of server-to-client QoS 1/2 flows. Each frees a slot in the client's window. */
 
-export function handlePuback(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubackPacket): void {
+export function handlePuback(engine: EngineApi, conn: Connection, session: Session, packet: IPubackPacket): void {
   engine.ensureLoaded(session);
   const record = session.outbound.get(packet.messageId!);
   if (record && record.delivery.qos !== 1) return refuseWrongAck(engine, conn, 'PUBACK', record.delivery.qos);
@@ -14,7 +14,7 @@ export function handlePuback(engine: BrokerEngine, conn: Connection, session: Se
   complete(engine, conn, session, packet.messageId!);
 }
 
-export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubrecPacket): void {
+export function handlePubrec(engine: EngineApi, conn: Connection, session: Session, packet: IPubrecPacket): void {
   engine.ensureLoaded(session);
   const id = packet.messageId!;
   const record = session.outbound.get(id);
@@ -38,7 +38,7 @@ export function handlePubrec(engine: BrokerEngine, conn: Connection, session: Se
   engine.send(conn, { cmd: 'pubrel', messageId: id });
 }
 
-export function handlePubcomp(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubcompPacket): void {
+export function handlePubcomp(engine: EngineApi, conn: Connection, session: Session, packet: IPubcompPacket): void {
   engine.ensureLoaded(session);
   const record = session.outbound.get(packet.messageId!);
   if (record && record.delivery.qos !== 2) return refuseWrongAck(engine, conn, 'PUBCOMP', record.delivery.qos);
@@ -54,12 +54,12 @@ export function handlePubcomp(engine: BrokerEngine, conn: Connection, session: S
  * DISCONNECT 0x82 first [MQTT-4.13.1-1]. The delivery stays unacknowledged and
  * is sent again when the client reconnects.
  */
-function refuseWrongAck(engine: BrokerEngine, conn: Connection, ack: string, qos: number): void {
+function refuseWrongAck(engine: EngineApi, conn: Connection, ack: string, qos: number): void {
   engine.disconnect(conn, RC.PROTOCOL_ERROR, `${ack} for a QoS ${qos} delivery`);
 }
 
 /** The flow is done: its slot refills from the queue, and publishers waiting for this subscriber may go on. */
-function complete(engine: BrokerEngine, conn: Connection, session: Session, packetId: number): void {
+function complete(engine: EngineApi, conn: Connection, session: Session, packetId: number): void {
   const now = engine.clock.now();
   session.outbound.delete(packetId);
   session.lastProgressAt = now;

@@ -1,6 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import type { IAuthPacket, IConnackPacket, IConnectPacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import { Session } from '../engine/session';
 import type { AuthDecision } from '../ports';
@@ -17,7 +17,7 @@ import { isValidUtf8 } from './utf8';
  * negotiateSessionExpiry, openSession, markConnected, connack,
  * announceConnected, resumeInflight.
  */
-export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, now: number): Promise<void> | void {
+export function handleConnect(engine: EngineApi, conn: Connection, packet: IConnectPacket, now: number): Promise<void> | void {
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   conn.protocolVersion = version;
   conn.state = 'authenticating';
@@ -35,7 +35,7 @@ export function handleConnect(engine: BrokerEngine, conn: Connection, packet: IC
 
 /** The rest of CONNECT, once the authenticator has decided (or asked for another AUTH round). */
 function afterAuthentication(
-  engine: BrokerEngine,
+  engine: EngineApi,
   conn: Connection,
   packet: IConnectPacket,
   clientId: string,
@@ -64,7 +64,7 @@ function afterAuthentication(
 }
 
 /** The accepted CONNECT: the session is opened, then CONNACK, then what was in flight resumes. */
-function accept(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, clientId: string, will: WillRecord | null, now: number): void {
+function accept(engine: EngineApi, conn: Connection, packet: IConnectPacket, clientId: string, will: WillRecord | null, now: number): void {
   const version = conn.protocolVersion ?? 4;
   takeOverExisting(engine, clientId, now);
   const expiry = negotiateSessionExpiry(engine, packet, version);
@@ -84,7 +84,7 @@ function readClientLimits(conn: Connection, packet: IConnectPacket, version: Pro
 }
 
 function authenticate(
-  engine: BrokerEngine,
+  engine: EngineApi,
   conn: Connection,
   packet: IConnectPacket,
   clientId: string,
@@ -106,7 +106,7 @@ function authenticate(
 }
 
 /** The will is checked as the identity just authenticated, which is why that identity is in force before the CONNECT is settled. */
-function authorizeWill(engine: BrokerEngine, conn: Connection, clientId: string, will: WillRecord | null, username: string | null): boolean {
+function authorizeWill(engine: EngineApi, conn: Connection, clientId: string, will: WillRecord | null, username: string | null): boolean {
   return !will || engine.authorizer.canPublish({ clientId, username }, will.message.topic);
 }
 
@@ -116,7 +116,7 @@ function authorizeWill(engine: BrokerEngine, conn: Connection, clientId: string,
  * running, so a client that never answers is closed like one that never connects.
  */
 function continueAuthentication(
-  engine: BrokerEngine,
+  engine: EngineApi,
   conn: Connection,
   d: Extract<AuthDecision, { ok: 'continue' }>,
   proceed: (d: AuthDecision) => Promise<void> | void,
@@ -133,7 +133,7 @@ function continueAuthentication(
 }
 
 /** The client's AUTH during the CONNECT exchange. */
-export function handleConnectAuth(engine: BrokerEngine, conn: Connection, packet: IAuthPacket): Promise<void> | void {
+export function handleConnectAuth(engine: EngineApi, conn: Connection, packet: IAuthPacket): Promise<void> | void {
   const continuation = conn.authContinuation;
   const method = packet.properties?.authenticationMethod;
   if (!continuation || packet.reasonCode !== RC.CONTINUE_AUTHENTICATION || method !== conn.authenticationMethod) {
@@ -154,7 +154,7 @@ function connackFailure(conn: Connection, version: ProtocolVersion, reasonCode: 
     : { cmd: 'connack', sessionPresent: false, returnCode: returnCode ?? connackReturnCodeFor(reasonCode) };
 }
 
-function refuse(engine: BrokerEngine, conn: Connection, d: Extract<AuthDecision, { ok: false }>, clientId: string, packet: IConnectPacket): void {
+function refuse(engine: EngineApi, conn: Connection, d: Extract<AuthDecision, { ok: false }>, clientId: string, packet: IConnectPacket): void {
   const version = conn.protocolVersion ?? 4;
   engine.counters.authFailures++;
   engine.events.connectRefused?.({ clientId, username: packet.username ?? null, ip: conn.trusted.ip, reasonCode: d.reasonCode, reason: d.reason });
@@ -163,7 +163,7 @@ function refuse(engine: BrokerEngine, conn: Connection, d: Extract<AuthDecision,
   engine.closeConnection(conn, 'protocol-error', 1000, 'connection refused');
 }
 
-function checkClientId(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): string | null {
+function checkClientId(engine: EngineApi, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): string | null {
   let clientId = packet.clientId ?? '';
   const tooLong = new TextEncoder().encode(clientId).byteLength > engine.config.maxClientIdLength;
   if (tooLong) {
@@ -185,7 +185,7 @@ function checkClientId(engine: BrokerEngine, conn: Connection, packet: IConnectP
   return clientId;
 }
 
-function negotiateKeepalive(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): void {
+function negotiateKeepalive(engine: EngineApi, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): void {
   const requested = packet.keepalive ?? 0;
   const max = engine.config.maxKeepaliveSeconds;
   conn.keepaliveSeconds = requested;
@@ -197,7 +197,7 @@ function negotiateKeepalive(engine: BrokerEngine, conn: Connection, packet: ICon
 }
 
 /** Validates and captures the will; false when the CONNECT was refused because of it. */
-function readWill(engine: BrokerEngine, conn: Connection, packet: IConnectPacket, version: ProtocolVersion, now: number): WillRecord | null | false {
+function readWill(engine: EngineApi, conn: Connection, packet: IConnectPacket, version: ProtocolVersion, now: number): WillRecord | null | false {
   const will = packet.will;
   if (!will) return null;
   const topicProblem = validateTopicName(will.topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
@@ -236,7 +236,7 @@ function stripUndefined(o: Record<string, unknown>): void {
 }
 
 /** Session Expiry Interval as granted: the client's ask, capped by the broker's limit (announced in 5.0). */
-function negotiateSessionExpiry(engine: BrokerEngine, packet: IConnectPacket, version: ProtocolVersion): { interval: number; capped: number | undefined } {
+function negotiateSessionExpiry(engine: EngineApi, packet: IConnectPacket, version: ProtocolVersion): { interval: number; capped: number | undefined } {
   let interval: number;
   let capped: number | undefined;
   if (version === 5) {
@@ -255,7 +255,7 @@ function negotiateSessionExpiry(engine: BrokerEngine, packet: IConnectPacket, ve
 
 /** Resumes or starts the client's session and binds it to this connection. */
 function openSession(
-  engine: BrokerEngine,
+  engine: EngineApi,
   conn: Connection,
   clientId: string,
   version: ProtocolVersion,
@@ -310,14 +310,14 @@ function openSession(
   return { session, sessionPresent };
 }
 
-function markConnected(engine: BrokerEngine, conn: Connection, clientId: string): void {
+function markConnected(engine: EngineApi, conn: Connection, clientId: string): void {
   conn.clientId = clientId;
   conn.state = 'connected';
   engine.counters.connectionsTotal++;
 }
 
 /** CONNACK 0x00; in 5.0 it also announces the broker's limits and what it decided for the client. */
-function connack(engine: BrokerEngine, conn: Connection, version: ProtocolVersion, sessionPresent: boolean, cappedExpiry: number | undefined): void {
+function connack(engine: EngineApi, conn: Connection, version: ProtocolVersion, sessionPresent: boolean, cappedExpiry: number | undefined): void {
   const packet: IConnackPacket = { cmd: 'connack', sessionPresent, returnCode: 0 };
   if (version === 5) {
     delete packet.returnCode;
@@ -344,7 +344,7 @@ function connack(engine: BrokerEngine, conn: Connection, version: ProtocolVersio
 }
 
 /** Survives hibernation from here on; tells the listeners and arms the keepalive. */
-function announceConnected(engine: BrokerEngine, conn: Connection, clientId: string, version: ProtocolVersion, now: number): void {
+function announceConnected(engine: EngineApi, conn: Connection, clientId: string, version: ProtocolVersion, now: number): void {
   engine.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
   conn.lastSnapshotAt = now;
   engine.events.clientConnected?.({ clientId, username: conn.username, ip: conn.trusted.ip, protocolVersion: version });
@@ -354,7 +354,7 @@ function announceConnected(engine: BrokerEngine, conn: Connection, clientId: str
 }
 
 /** A second connection with the same client id takes the session over [MQTT-3.1.4-3]. */
-function takeOverExisting(engine: BrokerEngine, clientId: string, now: number): void {
+function takeOverExisting(engine: EngineApi, clientId: string, now: number): void {
   const session = engine.sessions.get(clientId);
   if (!session?.connectionId) return;
   const old = engine.connections.get(session.connectionId);
@@ -365,7 +365,7 @@ function takeOverExisting(engine: BrokerEngine, clientId: string, now: number): 
   engine.disconnect(old, RC.SESSION_TAKEN_OVER, 'session taken over', 'takeover');
 }
 
-function moveQueueToMemory(engine: BrokerEngine, session: Session): void {
+function moveQueueToMemory(engine: EngineApi, session: Session): void {
   for (const queued of engine.store.peekQueue(session.clientId, engine.config.maxQueuedMessages)) {
     session.memoryQueue.push(queued.delivery);
   }
@@ -378,7 +378,7 @@ function moveQueueToMemory(engine: BrokerEngine, session: Session): void {
   for (const sub of engine.subscriptions.forClient(session.clientId)) engine.store.saveSubscription(sub.value);
 }
 
-function persistSessionState(engine: BrokerEngine, session: Session): void {
+function persistSessionState(engine: EngineApi, session: Session): void {
   for (const record of session.outbound.values()) engine.store.saveOutbound(record);
   for (const id of session.inboundQos2) engine.store.saveInboundQos2(session.clientId, id);
   for (const delivery of session.memoryQueue) engine.store.enqueue(session.clientId, delivery);

@@ -1,5 +1,5 @@
 import type { IDisconnectPacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import { RC } from '../reason-codes';
@@ -8,7 +8,7 @@ import { RC } from '../reason-codes';
  * Client DISCONNECT. 0x00 discards the will [MQTT-3.14.4-3]; 0x04 asks for it.
  * A Session Expiry Interval may be changed here, but not from 0 [MQTT-3.14.2-2].
  */
-export function handleDisconnect(engine: BrokerEngine, conn: Connection, session: Session, packet: IDisconnectPacket): void {
+export function handleDisconnect(engine: EngineApi, conn: Connection, session: Session, packet: IDisconnectPacket): void {
   if (conn.protocolVersion === 5) {
     const newExpiry = packet.properties?.sessionExpiryInterval;
     if (newExpiry !== undefined) {

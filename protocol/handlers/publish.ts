@@ -1,5 +1,5 @@
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
-import type { BrokerEngine, Routed } from '../engine/broker-engine';
+import type { EngineApi, Routed } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import { isAckOwed, oweAck } from '../engine/flow-control';
@@ -17,7 +17,7 @@ import { isValidUtf8 } from './utf8';
  * PUBACK/PUBREC is a promise the broker can keep across eviction; while a
  * recipient is behind it waits, which is how publishers are slowed.
  */
-export function handlePublish(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
+export function handlePublish(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
   engine.counters.publishReceived++;
   if (!checkRate(engine, conn, now)) return;
   const topic = resolveTopicAlias(engine, conn, packet);
@@ -31,14 +31,14 @@ export function handlePublish(engine: BrokerEngine, conn: Connection, session: S
   acknowledgeOrWithhold(engine, conn, packet, routed);
 }
 
-function checkRate(engine: BrokerEngine, conn: Connection, now: number): boolean {
+function checkRate(engine: EngineApi, conn: Connection, now: number): boolean {
   if (withinRate(engine, conn, now)) return true;
   // 0x96 in 5.0 (a DISCONNECT the client can read); 3.1.1 has no server DISCONNECT, so the connection closes.
   engine.disconnect(conn, RC.MESSAGE_RATE_TOO_HIGH, `more than ${engine.config.maxPublishRate} PUBLISH per second`);
   return false;
 }
 
-function validateTopic(engine: BrokerEngine, conn: Connection, topic: string): boolean {
+function validateTopic(engine: EngineApi, conn: Connection, topic: string): boolean {
   const problem = validateTopicName(topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
   if (problem === null) return true;
   // An invalid topic name is a protocol violation [MQTT-3.3.2-2]: 0x90 in 5.0, close in 3.1.1.
@@ -47,7 +47,7 @@ function validateTopic(engine: BrokerEngine, conn: Connection, topic: string): b
 }
 
 /** A payload that claims to be UTF-8 must be [MQTT-3.3.2-4 (5.0)]: refused with 0x99, or a DISCONNECT at QoS 0. */
-function checkPayloadFormat(engine: BrokerEngine, conn: Connection, packet: IPublishPacket): boolean {
+function checkPayloadFormat(engine: EngineApi, conn: Connection, packet: IPublishPacket): boolean {
   if (conn.protocolVersion !== 5 || !packet.properties?.payloadFormatIndicator) return true;
   if (isValidUtf8(packet.payload as Uint8Array)) return true;
   if (packet.qos === 0) engine.disconnect(conn, RC.PAYLOAD_FORMAT_INVALID, 'payload is not valid UTF-8');
@@ -56,7 +56,7 @@ function checkPayloadFormat(engine: BrokerEngine, conn: Connection, packet: IPub
 }
 
 /** A retransmission of a QoS 2 message we already own: acknowledge again, deliver once [MQTT-4.3.3-10]. */
-function dedupeQos2(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket): boolean {
+function dedupeQos2(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket): boolean {
   if (packet.qos !== 2) return true;
   engine.ensureLoaded(session);
   const id = packet.messageId!;
@@ -72,7 +72,7 @@ function dedupeQos2(engine: BrokerEngine, conn: Connection, session: Session, pa
  * 3.1.1 cannot announce a limit, so the same number applies and the
  * connection closes: it can only be reached while acks are being withheld.
  */
-function checkReceiveMaximum(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket): boolean {
+function checkReceiveMaximum(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket): boolean {
   if (packet.qos === 0) return true;
   engine.ensureLoaded(session);
   if (conn.owedQos1 + session.inboundQos2.size < engine.config.receiveMaximum) return true;
@@ -80,7 +80,7 @@ function checkReceiveMaximum(engine: BrokerEngine, conn: Connection, session: Se
   return false;
 }
 
-function authorize(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, topic: string): boolean {
+function authorize(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, topic: string): boolean {
   const principal = { clientId: session.clientId, username: session.record.username };
   // Clients may not inject broker statistics: $SYS is written by the broker only.
   if (!topic.startsWith('$SYS') && engine.authorizer.canPublish(principal, topic)) return true;
@@ -91,7 +91,7 @@ function authorize(engine: BrokerEngine, conn: Connection, session: Session, pac
 }
 
 /** The broker takes the message: retained, routed (queued durably for persistent sessions), QoS 2 receipt recorded. */
-function accept(engine: BrokerEngine, conn: Connection, session: Session, packet: IPublishPacket, topic: string, now: number): Routed {
+function accept(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, topic: string, now: number): Routed {
   const props = conn.protocolVersion === 5 ? packet.properties ?? {} : {};
   const properties: MessageProperties = {};
   if (props.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = props.payloadFormatIndicator;
@@ -118,7 +118,7 @@ function accept(engine: BrokerEngine, conn: Connection, session: Session, packet
 }
 
 /** PUBACK/PUBREC now, or once the recipients that are behind catch up; always in arrival order (flow-control.ts). */
-function acknowledgeOrWithhold(engine: BrokerEngine, conn: Connection, packet: IPublishPacket, routed: Routed): void {
+function acknowledgeOrWithhold(engine: EngineApi, conn: Connection, packet: IPublishPacket, routed: Routed): void {
   if (packet.qos === 0) return;
   const reasonCode = routed.deliveries === 0 && conn.protocolVersion === 5 ? RC.NO_MATCHING_SUBSCRIBERS : RC.SUCCESS;
   oweAck(engine, conn, packet.messageId!, packet.qos, reasonCode, routed.behind);
@@ -127,7 +127,7 @@ function acknowledgeOrWithhold(engine: BrokerEngine, conn: Connection, packet: I
 const NO_ONE: readonly Session[] = [];
 
 /** Ends a connection whose denied publishes reached the configured limit: DISCONNECT 0x87 in 5.0, a close in 3.1.1. */
-function disconnectRepeatOffender(engine: BrokerEngine, conn: Connection): void {
+function disconnectRepeatOffender(engine: EngineApi, conn: Connection): void {
   const limit = engine.config.aclDenialsBeforeDisconnect;
   if (!limit) return;
   const denials = (engine.aclDenials.get(conn) ?? 0) + 1;
@@ -140,7 +140,7 @@ function disconnectRepeatOffender(engine: BrokerEngine, conn: Connection): void 
  * in a burst and that many per second after it. A flooding client is cut off
  * instead of keeping the shard busy ahead of everyone else's packets.
  */
-function withinRate(engine: BrokerEngine, conn: Connection, now: number): boolean {
+function withinRate(engine: EngineApi, conn: Connection, now: number): boolean {
   const rate = engine.config.maxPublishRate;
   if (rate === 0) return true;
   if (conn.publishTokensAt < 0) {
@@ -155,7 +155,7 @@ function withinRate(engine: BrokerEngine, conn: Connection, now: number): boolea
 }
 
 /** Client-to-server Topic Alias [MQTT-3.3.2-7 .. -12]. Returns null when the connection was closed. */
-function resolveTopicAlias(engine: BrokerEngine, conn: Connection, packet: IPublishPacket): string | null {
+function resolveTopicAlias(engine: EngineApi, conn: Connection, packet: IPublishPacket): string | null {
   const alias = conn.protocolVersion === 5 ? packet.properties?.topicAlias : undefined;
   if (alias === undefined) {
     if (packet.topic === '') {
@@ -184,7 +184,7 @@ function resolveTopicAlias(engine: BrokerEngine, conn: Connection, packet: IPubl
 }
 
 /** PUBREL completes an inbound QoS 2 flow: forget the packet id, answer PUBCOMP [MQTT-4.3.3-11]. */
-export function handlePubrel(engine: BrokerEngine, conn: Connection, session: Session, packet: IPubrelPacket): void {
+export function handlePubrel(engine: EngineApi, conn: Connection, session: Session, packet: IPubrelPacket): void {
   engine.ensureLoaded(session);
   const id = packet.messageId!;
   const known = session.inboundQos2.delete(id);

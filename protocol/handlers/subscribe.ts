@@ -1,5 +1,5 @@
 import type { ISubscribePacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import { RC, subackFailure } from '../reason-codes';
@@ -11,7 +11,7 @@ import { parseSharedFilter, validateTopicFilter } from '../topics/validate';
  * quota, store), one SUBACK for all [MQTT-3.8.4-1], then retained messages as
  * Retain Handling asks [MQTT-3.3.1-9..11].
  */
-export function handleSubscribe(engine: BrokerEngine, conn: Connection, session: Session, packet: ISubscribePacket, now: number): void {
+export function handleSubscribe(engine: EngineApi, conn: Connection, session: Session, packet: ISubscribePacket, now: number): void {
   const v5 = conn.protocolVersion === 5;
   const subscriptionId = v5 ? packet.properties?.subscriptionIdentifier : undefined;
   const sid = typeof subscriptionId === 'number' ? subscriptionId : Array.isArray(subscriptionId) ? subscriptionId[0] : null;

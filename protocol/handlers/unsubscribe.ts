@@ -1,11 +1,11 @@
 import type { IUnsubscribePacket } from 'mqtt-packet';
-import type { BrokerEngine } from '../engine/broker-engine';
+import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import { RC } from '../reason-codes';
 
 /** UNSUBSCRIBE: remove each filter; 5.0 reports per filter whether it existed [MQTT-3.11.3-1]. */
-export function handleUnsubscribe(engine: BrokerEngine, conn: Connection, session: Session, packet: IUnsubscribePacket): void {
+export function handleUnsubscribe(engine: EngineApi, conn: Connection, session: Session, packet: IUnsubscribePacket): void {
   const reasonCodes: number[] = [];
   for (const filter of packet.unsubscriptions) {
     const existed = engine.subscriptions.remove(session.clientId, filter);
