@@ -3,6 +3,7 @@ import type { Env } from './env';
 import { mqttUpgradeRoute } from './routes/mqtt-upgrade';
 import { ADMIN_BASE_PATH, createAdminApp } from './admin/app';
 import { runRetention } from './cron';
+import { handleError, handleNotFound } from './errors';
 
 export { BrokerShard } from '../durable-objects/broker-shard';
 
@@ -12,11 +13,9 @@ app.route('/', mqttUpgradeRoute);
 app.route(ADMIN_BASE_PATH, createAdminApp());
 app.get('/health', (c) => c.json({ status: 'ok' }));
 
-app.notFound((c) => c.json({ error: 'not found' }, 404));
-app.onError((err, c) => {
-  console.error('unhandled error', err);
-  return c.json({ error: 'internal error' }, 500);
-});
+// One error shape for the whole Worker (see errors.ts).
+app.notFound(handleNotFound);
+app.onError(handleError);
 
 export default {
   fetch: app.fetch,

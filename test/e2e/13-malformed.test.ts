@@ -140,7 +140,7 @@ describe('13 malformed and hostile input', () => {
       req.end();
     });
     expect(status).toBe(400);
-    expect(JSON.parse(body).error).toMatch(/Sec-WebSocket-Protocol/);
+    expect(JSON.parse(body).error).toEqual({ code: 'unsupported_subprotocol', message: expect.stringMatching(/Sec-WebSocket-Protocol/) });
   });
 
   describe('packet types only a server sends', () => {

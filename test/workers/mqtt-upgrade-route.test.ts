@@ -22,7 +22,7 @@ describe('the /mqtt upgrade route', () => {
   it('refuses a plain GET with 426 and a JSON explanation', async () => {
     const res = await SELF.fetch('https://edge.example/mqtt');
     expect(res.status).toBe(426);
-    expect(await res.json()).toEqual({ error: expect.stringMatching(/WebSocket upgrade/) });
+    expect(await res.json()).toEqual({ error: { code: 'upgrade_required', message: expect.stringMatching(/WebSocket upgrade/) } });
   });
 
   it('refuses an upgrade without an MQTT subprotocol with 400', async () => {
@@ -30,11 +30,14 @@ describe('the /mqtt upgrade route', () => {
     expect(res.status).toBe(400);
     const other = await SELF.fetch('https://edge.example/mqtt', { headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'chat' } });
     expect(other.status).toBe(400);
+    expect(await other.json()).toEqual({ error: { code: 'unsupported_subprotocol', message: expect.stringMatching(/Sec-WebSocket-Protocol/) } });
   });
 
   it('refuses other methods with 405', async () => {
     const res = await SELF.fetch('https://edge.example/mqtt', { method: 'POST', body: 'x' });
     expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET');
+    expect(await res.json()).toEqual({ error: { code: 'method_not_allowed', message: expect.stringMatching(/GET upgrade/) } });
   });
 
   it('echoes mqtt, and mqttv3.1 for legacy clients', async () => {
@@ -102,6 +105,6 @@ describe('the /mqtt upgrade route', () => {
     expect(await (await SELF.fetch('https://edge.example/health')).json()).toEqual({ status: 'ok' });
     const missing = await SELF.fetch('https://edge.example/api/nope');
     expect(missing.status).toBe(404);
-    expect(await missing.json()).toEqual({ error: 'not found' });
+    expect(await missing.json()).toEqual({ error: { code: 'not_found', message: 'not found' } });
   });
 });

@@ -1,26 +1,10 @@
 import { z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { ApiError, errorBody } from '../errors';
 
-/**
- * Every admin API error has one JSON shape, {error: {code, message, field?}},
- * so the dashboard can show the message and mark the field. Handlers throw
- * ApiError; one handler turns everything into that shape.
- */
-export class ApiError extends Error {
-  constructor(
-    readonly status: ContentfulStatusCode,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-    readonly headers?: Record<string, string>,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+// The admin API answers errors in the Worker's one shape (see ../errors.ts).
+export { ApiError, errorBody, handleError } from '../errors';
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string, field?: string) => new ApiError(409, 'conflict', message, field);
@@ -54,10 +38,6 @@ export function errorResponses(...statuses: number[]) {
   return out;
 }
 
-export function errorBody(code: string, message: string, field?: string) {
-  return { error: field === undefined ? { code, message } : { code, message, field } };
-}
-
 function fieldOf(error: ZodError): { field: string; message: string } {
   const issue = error.issues[0];
   const field = issue && issue.path.length > 0 ? issue.path.map(String).join('.') : '';
@@ -76,18 +56,4 @@ export function zodErrorToApiError(error: ZodError, prefix = ''): ApiError {
   const { field, message } = fieldOf(error);
   const name = [prefix, field].filter(Boolean).join('.') || 'body';
   return new ApiError(400, 'validation_error', `${name}: ${message}`, name);
-}
-
-export function handleError(err: Error, c: Context): Response {
-  if (err instanceof ApiError) {
-    return c.json(errorBody(err.code, err.message, err.field), err.status, err.headers);
-  }
-  if (err instanceof HTTPException) {
-    // Hono's own: malformed JSON bodies and the like.
-    const status = err.status as ContentfulStatusCode;
-    const code = status === 400 ? 'bad_request' : status === 401 ? 'unauthorized' : `http_${status}`;
-    return c.json(errorBody(code, err.message || 'request failed', status === 400 ? 'body' : undefined), status);
-  }
-  console.error('admin API error', err);
-  return c.json(errorBody('internal_error', 'internal error'), 500);
 }

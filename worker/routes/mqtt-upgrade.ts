@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Env } from '../env';
+import { ApiError } from '../errors';
 import { acceptAtEdge } from '../gateway/websocket-adapter';
 import { buildTrustedContext } from '../trusted-context';
 
@@ -17,14 +18,14 @@ export const mqttUpgradeRoute = new Hono<{ Bindings: Env }>();
 mqttUpgradeRoute.all('/mqtt', async function upgradeToMqtt(c) {
   const request = c.req.raw;
   if (request.method !== 'GET') {
-    return c.json({ error: 'MQTT over WebSocket needs a GET upgrade request' }, 405, { Allow: 'GET' });
+    throw new ApiError(405, 'method_not_allowed', 'MQTT over WebSocket needs a GET upgrade request', undefined, { Allow: 'GET' });
   }
   if ((request.headers.get('upgrade') ?? '').toLowerCase() !== 'websocket') {
-    return c.json({ error: 'expected a WebSocket upgrade (Upgrade: websocket)' }, 426, { Upgrade: 'websocket' });
+    throw new ApiError(426, 'upgrade_required', 'expected a WebSocket upgrade (Upgrade: websocket)', undefined, { Upgrade: 'websocket' });
   }
   const subprotocol = chooseSubprotocol(request.headers.get('sec-websocket-protocol'));
   if (!subprotocol) {
-    return c.json({ error: 'missing or unsupported Sec-WebSocket-Protocol: offer "mqtt" (or "mqttv3.1")' }, 400);
+    throw new ApiError(400, 'unsupported_subprotocol', 'missing or unsupported Sec-WebSocket-Protocol: offer "mqtt" (or "mqttv3.1")');
   }
   // The edge gateway terminates the socket and reads the CONNECT before any
   // shard is involved. The trusted context is built here from platform fields
