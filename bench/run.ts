@@ -85,7 +85,8 @@ const sizes = quick ? quickSizes : fullSizes;
  * turns within each repetition, so the floor and EdgeMQ see the same load on
  * the machine.
  */
-const repetitions = option('--reps') ? Number(option('--reps')) : quick ? 1 : 3;
+const defaultRepetitions = 3;
+const repetitions = option('--reps') ? Number(option('--reps')) : quick ? 1 : defaultRepetitions;
 if (!Number.isInteger(repetitions) || repetitions < 1) throw new Error('--reps needs a positive integer');
 const publishers = 4;
 const connConcurrency = 20;
@@ -450,10 +451,12 @@ const ratio = (m: Metric, other: string): number | null => {
 const fmtRatio = (r: number | null) => (r === null ? '—' : `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`);
 /** The ratio of every repetition (EdgeMQ's i-th run ÷ the floor's i-th run, which ran right before it). */
 const ratioSpread = (m: Metric): string => {
+  // The spread is of each run's primary value, so only that metric's row shows it.
+  if (metrics.find((x) => x.run === m.run) !== m) return '';
   const e = outcomes.EdgeMQ?.[m.run];
   const f = outcomes.floor?.[m.run];
   if (!e?.ok || !f?.ok || !e.spread || !f.spread || e.spread.length !== f.spread.length) return '';
-  return e.spread.map((v, i) => fmtRatio(f.spread![i] ? v / f.spread![i] : null)).join(' / ');
+  return e.spread.map((v, i) => fmtRatio(f.spread![i] && Number.isFinite(v / f.spread![i]) ? v / f.spread![i] : null)).join(' / ');
 };
 
 interface Verdict {
@@ -475,6 +478,7 @@ const p = (...l: string[]) => lines.push(...l);
 
 p('# Benchmarks', '');
 if (partial) p(`**Partial report**, written while the benchmark was still running: ${partial}.`, '');
+if (!quick && repetitions < defaultRepetitions) p(`**Reduced run**: ${repetitions} repetition${repetitions > 1 ? 's' : ''} per scenario instead of ${defaultRepetitions} (\`--reps\`).`, '');
 p(
   '`npm run bench` drives a **floor reference** (the least an MQTT forwarder in one Durable Object can do, on the same local runtime as EdgeMQ), ' +
     'EdgeMQ, aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
