@@ -41,7 +41,7 @@ export function acceptAtEdge(env: Env, trusted: TrustedContext): Response {
   const client = pair[0];
   const server = pair[1];
   server.accept();
-  (server as unknown as { binaryType: string }).binaryType = 'arraybuffer';
+  server.binaryType = 'arraybuffer';
 
   let shard: WebSocket | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -86,7 +86,7 @@ export function acceptAtEdge(env: Env, trusted: TrustedContext): Response {
             return;
           }
           ws.accept();
-          (ws as unknown as { binaryType: string }).binaryType = 'arraybuffer';
+          ws.binaryType = 'arraybuffer';
           shard = ws;
           ws.addEventListener('message', (event) => {
             if (typeof event.data !== 'string') edge.shardBytes(new Uint8Array(event.data as ArrayBuffer));
