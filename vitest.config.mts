@@ -80,8 +80,10 @@ export default defineConfig({
           // After the fast suites; each file starts its own broker.
           sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
+          // A guard against hangs, not a speed check: tests that read D1 start a
+          // wrangler process per query, and two brokers share a 2-core machine.
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
           // Each file starts its own broker; two at a time fit a 2-core machine.
           maxWorkers: 2,
         },
