@@ -13,6 +13,7 @@ import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import { concatBytes } from '../protocol/codec/bytes';
 
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
@@ -268,7 +269,7 @@ export class BrokerShard extends DurableObject<ShardEnv> {
     const ws = this.sockets.get(id);
     if (!ws) return;
     try {
-      ws.send(frames.length === 1 ? frames[0] : concat(frames));
+      ws.send(concatBytes(frames));
       this.engine.counters.webSocketMessagesOut++;
     } catch {
       // The peer went away; webSocketClose will follow.
@@ -308,16 +309,4 @@ export class BrokerShard extends DurableObject<ShardEnv> {
       void this.ctx.storage.setAlarm(next);
     }
   }
-}
-
-function concat(frames: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const f of frames) length += f.byteLength;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const f of frames) {
-    out.set(f, at);
-    at += f.byteLength;
-  }
-  return out;
 }

@@ -1,26 +1,14 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { cpuSeconds } from '../bench/proc';
 
 /**
  * What the soak reads about the runtime from /proc (Linux only): resident
  * memory and CPU time of one process, and the processes under a launcher.
  */
 
-// USER_HZ is 100 on every Linux platform Node supports.
-const TICKS_PER_SECOND = 100;
-
-/** utime + stime in seconds; 0 once the process is gone. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces and parentheses, so split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
-}
+export { cpuSeconds };
 
 /** VmRSS in bytes; 0 once the process is gone. */
 export async function rssBytes(pid: number): Promise<number> {

@@ -5,6 +5,7 @@ import type { ProtocolVersion } from '../../protocol/store/records';
 import { readConnect, type ConnectVerdict } from './connect-gate';
 import { encodeControl } from './control';
 import { findConnack } from './shard-output';
+import { concatBytes } from '../../protocol/codec/bytes';
 
 /** The limits the edge enforces, read from the same vars as the shard's (protocol/config.ts). */
 export interface EdgeLimits {
@@ -106,11 +107,11 @@ export class EdgeConnection {
         this.hold(packets, 0);
         return;
       case 'forwarding':
-        this.io.toShard(join(packets));
+        this.io.toShard(concatBytes(packets));
         return;
       case 'connected': {
         const rest = this.answerPingsAndMeterPublishes(packets);
-        if (rest.length > 0) this.io.toShard(join(rest));
+        if (rest.length > 0) this.io.toShard(concatBytes(rest));
         if ((this.state as EdgeState) === 'ending') {
           // 0x96 in 5.0, a closed connection in 3.1.1: the shard's answer, from the shard.
           const reason = `more than ${this.limits.maxPublishRate} PUBLISH per second`;
@@ -147,7 +148,7 @@ export class EdgeConnection {
     const held = this.held;
     this.held = [];
     this.heldBytes = 0;
-    this.io.toShard(join(held));
+    this.io.toShard(concatBytes(held));
   }
 
   shardFailed(): void {
@@ -318,17 +319,4 @@ export class EdgeConnection {
 function sendableCode(code: number): number {
   const sendable = (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
   return sendable ? code : 1000;
-}
-
-function join(packets: Uint8Array[]): Uint8Array {
-  if (packets.length === 1) return packets[0];
-  let length = 0;
-  for (const p of packets) length += p.byteLength;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of packets) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }
