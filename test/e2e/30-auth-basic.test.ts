@@ -1,19 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { basicCredentialSql, blockSql, configure, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import { basicCredentialSql, blockSql, configure, mosquittoHash, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient, RawWsClient } from './mqtt-clients';
-
-/** A hash made by the real mosquitto_passwd, stored as it is. */
-function mosquittoHash(password: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'edgemq-pw-')), 'passwd');
-  execFileSync('/usr/bin/mosquitto_passwd', ['-c', '-b', file, 'user', password]);
-  return readFileSync(file, 'utf8').trim().split(':')[1];
-}
 
 let broker: BrokerHandle;
 beforeAll(async () => {

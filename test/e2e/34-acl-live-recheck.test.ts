@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mosquittoHash, userRule } from '../support/acl-fixtures';
+import { userRule } from '../support/acl-fixtures';
 import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
-import { basicCredentialSql, configure } from '../support/security-fixtures';
+import { basicCredentialSql, configure, mosquittoHash } from '../support/security-fixtures';
 import { end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient } from './acl-clients';
 
 /**

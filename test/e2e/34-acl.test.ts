@@ -1,9 +1,9 @@
 import type { IClientOptions, IConnackPacket } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aclRuleSql, mosquittoHash, userRule } from '../support/acl-fixtures';
+import { aclRuleSql, userRule } from '../support/acl-fixtures';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { runPaho } from '../support/paho';
-import { basicCredentialSql, configure, settingSql } from '../support/security-fixtures';
+import { basicCredentialSql, configure, mosquittoHash, settingSql } from '../support/security-fixtures';
 import { closed, disconnectOf, end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient, type Version } from './acl-clients';
 import { connackOf, connackPacket, connectClient, until } from './mqtt-clients';
 

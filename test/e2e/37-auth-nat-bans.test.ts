@@ -1,19 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { basicCredentialSql, configure, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import { basicCredentialSql, configure, mosquittoHash, settingSql, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient } from './mqtt-clients';
 
-/** A hash made by the real mosquitto_passwd. */
-function mosquittoHash(password: string): string {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'edgemq-pw-')), 'passwd');
-  execFileSync('/usr/bin/mosquitto_passwd', ['-c', '-b', file, 'user', password]);
-  return readFileSync(file, 'utf8').trim().split(':')[1];
-}
 
 // Every client here comes from 127.0.0.1: one IP, as a fleet behind carrier-grade NAT.
 let broker: BrokerHandle;

@@ -1,7 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 
 /**
  * SQL and secrets for topic ACL suites, in the shape of security-fixtures.ts:
@@ -32,14 +28,3 @@ export function userRule(id: string, username: string, access: AclRuleRow['acces
   return aclRuleSql({ id, principalType: 'user', username, access, topic, position });
 }
 
-/** A hash made by the real mosquitto_passwd, as operators import them. */
-export function mosquittoHash(password: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-pw-'));
-  try {
-    const file = path.join(dir, 'passwd');
-    execFileSync('/usr/bin/mosquitto_passwd', ['-c', '-b', file, 'user', password]);
-    return readFileSync(file, 'utf8').trim().split(':')[1];
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}

@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { BrokerHandle } from './broker-process';
 
 /**
@@ -72,5 +76,17 @@ export async function unauthorizedRow(broker: BrokerHandle, clientId: string, pr
     if (rows[0] && predicate(rows[0])) return rows[0];
     if (Date.now() > deadline) throw new Error(`no matching unauthorized_clients row for ${clientId}: ${JSON.stringify(rows)}`);
     await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A hash made by the real mosquitto_passwd, as operators import them. */
+export function mosquittoHash(password: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-pw-'));
+  try {
+    const file = path.join(dir, 'passwd');
+    execFileSync('/usr/bin/mosquitto_passwd', ['-c', '-b', file, 'user', password]);
+    return readFileSync(file, 'utf8').trim().split(':')[1];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
