@@ -123,7 +123,7 @@ class Inspector {
 }
 
 /** The inspector target of the user Worker (Miniflare names it `core:user:<worker name>`). */
-async function workerTarget(port: number): Promise<string> {
+export async function workerTarget(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(10_000) });
   const targets = (await res.json()) as { id: string; webSocketDebuggerUrl?: string }[];
   const target = targets.find((t) => t.id.startsWith('core:user:'));

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { workerTarget } from '../bench/profile';
 
 /**
  * V8 heap figures of the Worker's isolate through the runtime's inspector
@@ -10,14 +11,6 @@ export interface HeapUsage {
   totalBytes: number;
 }
 
-/** Miniflare names the user Worker's target `core:user:<worker name>`. */
-async function workerTarget(port: number): Promise<string> {
-  const res = await fetch(`http://127.0.0.1:${port}/json`, { signal: AbortSignal.timeout(10_000) });
-  const targets = (await res.json()) as { id: string; webSocketDebuggerUrl?: string }[];
-  const target = targets.find((t) => t.id.startsWith('core:user:'));
-  if (!target) throw new Error(`no Worker among the inspector targets: ${targets.map((t) => t.id).join(', ')}`);
-  return target.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${target.id}`;
-}
 
 /** Runs CDP commands in order on one fresh inspector connection; resolves with the last one's result. */
 async function commands<T>(port: number, list: [string, Record<string, unknown>?][]): Promise<T> {
