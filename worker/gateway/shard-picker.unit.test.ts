@@ -42,10 +42,12 @@ describe('BROKER_SHARDS', () => {
   });
 
   it('refuses what is not a positive integer', () => {
-    for (const bad of ['0', '-1', '1.5', 'four', 'NaN']) expect(() => parseShardCount(bad)).toThrow(ShardCountError);
+    for (const bad of ['0', '-1', '1.5', 'four', 'NaN', '65']) expect(() => parseShardCount(bad)).toThrow(ShardCountError);
   });
 
-  it('refuses more than one shard until delivery crosses shards', () => {
-    expect(() => parseShardCount('4')).toThrow(/BROKER_SHARDS=4 is not supported yet/);
+  it('accepts 1 to 64 shards and nothing more', () => {
+    expect(parseShardCount('4')).toBe(4);
+    expect(parseShardCount(64)).toBe(64);
+    expect(() => parseShardCount('65')).toThrow(/from 1 to 64/);
   });
 });
