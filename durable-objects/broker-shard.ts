@@ -14,6 +14,12 @@ import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
 import { concatBytes } from '../protocol/codec/bytes';
+import { ClusterNode } from '../protocol/cluster/cluster-node';
+import type { ClusterBatch, ClusterReceipt } from '../protocol/cluster/messages';
+import type { BrokerMessage } from '../protocol/store/records';
+import { parseShardCount } from '../worker/gateway/shard-count';
+import { SqliteClusterStore } from './cluster/sqlite-cluster-store';
+import { rpcMessageBus, type ClusterPeer } from './cluster/rpc-message-bus';
 
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
@@ -22,7 +28,7 @@ import { concatBytes } from '../protocol/codec/bytes';
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<ShardEnv> {
+export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
@@ -73,7 +79,16 @@ export class BrokerShard extends DurableObject<ShardEnv> {
         close: (id, code, reason) => this.closeSocket(id, code, reason),
         saveConnectionSnapshot: (id, snapshot) => this.sockets.get(id)?.serializeAttachment(snapshot),
       };
+      const cluster = new ClusterNode({
+        self: shardIndexOf(ctx.id.name),
+        shardCount: parseShardCount(env.BROKER_SHARDS),
+        store: new SqliteClusterStore(ctx.storage.sql),
+        bus: rpcMessageBus(env.BROKER),
+        clock,
+        wakeChanged: () => this.syncAlarm(),
+      });
       this.engine = new BrokerEngine({
+        cluster,
         config,
         store: new SqliteSessionStore(ctx.storage.sql),
         transport,
@@ -164,6 +179,21 @@ export class BrokerShard extends DurableObject<ShardEnv> {
       await this.security.ensureFresh().catch((err) => console.error('configuration refresh failed', err));
     }
     this.syncAlarm();
+  }
+
+  /**
+   * Another shard's batch (protocol/cluster/cluster-node.ts): applied once,
+   * confirmed when durable here and no recipient here is behind.
+   */
+  async clusterDeliver(batch: ClusterBatch): Promise<ClusterReceipt> {
+    const receipt = await this.run(() => this.engine.cluster.receive(batch));
+    this.syncAlarm();
+    return receipt;
+  }
+
+  /** Retained messages whose home is this shard, for another shard's new subscription. */
+  clusterRetained(filters: string[]): BrokerMessage[] {
+    return this.engine.retainedMatching(filters, Date.now());
   }
 
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */
@@ -309,4 +339,10 @@ export class BrokerShard extends DurableObject<ShardEnv> {
       void this.ctx.storage.setAlarm(next);
     }
   }
+}
+
+/** `shard-<n>` is shard n (worker/gateway/shard-picker.ts names them); anything else is the single shard. */
+function shardIndexOf(name: string | undefined): number {
+  const match = /^shard-(\d+)$/.exec(name ?? '');
+  return match ? Number(match[1]) : 0;
 }

@@ -298,7 +298,7 @@ export class SqliteSessionStore implements SessionStore {
 
 // ------------------------------------------------------------ encoding helpers
 
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   // A view may cover part of a larger buffer: bind exactly its bytes.
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }
@@ -325,7 +325,7 @@ interface MessageMeta {
   properties: Omit<MessageProperties, 'correlationData'> & { correlationData?: string };
 }
 
-function encodeMessageMeta(m: BrokerMessage): string {
+export function encodeMessageMeta(m: BrokerMessage): string {
   const { correlationData, ...rest } = m.properties;
   const meta: MessageMeta = {
     qos: m.qos,
@@ -338,7 +338,7 @@ function encodeMessageMeta(m: BrokerMessage): string {
   return JSON.stringify(meta);
 }
 
-function decodeMessage(topic: string, payload: ArrayBuffer, metaJson: string): BrokerMessage {
+export function decodeMessage(topic: string, payload: ArrayBuffer, metaJson: string): BrokerMessage {
   const meta = JSON.parse(metaJson) as MessageMeta;
   const { correlationData, ...rest } = meta.properties;
   const properties: MessageProperties = correlationData !== undefined ? { ...rest, correlationData: unbase64(correlationData) } : rest;

@@ -6,7 +6,7 @@ import type { ShardEnv } from './vars';
  * wrangler.toml). Every var is named (worker/vars.ts), so a misspelled one
  * does not compile.
  */
-export type Env = ShardEnv & {
+export type Env = Omit<ShardEnv, 'BROKER'> & {
   BROKER: DurableObjectNamespace<BrokerShard>;
   ASSETS?: Fetcher;
 };

@@ -13,7 +13,9 @@ import { RetainedIndex } from '../topics/retained-index';
 import { parseSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
-import { forgetOwedAcks, releaseHeldAcks } from './flow-control';
+import { forgetOwedAcks, holdReceipt, releaseHeldAcks, type AckHolder } from './flow-control';
+import { ClusterNode, type ClusterApplier } from '../cluster/cluster-node';
+import type { DeliveryScope, ForwardedPublish } from '../cluster/messages';
 import { SysTopics } from './sys-topics';
 import type { EngineApi, Routed } from './engine-api';
 import { handleConnect, handleConnectAuth } from '../handlers/connect';
@@ -31,6 +33,8 @@ export interface BrokerEngineDeps {
   authenticator: Authenticator;
   authorizer: Authorizer;
   events?: BrokerEvents;
+  /** This shard's place in the cluster; a single shard when absent. */
+  cluster?: ClusterNode;
 }
 
 /** How often counters are written back while traffic flows, so hibernation loses at most this much. */
@@ -38,6 +42,32 @@ const COUNTER_FLUSH_MS = 10_000;
 
 export type { Routed } from './engine-api';
 const NOWHERE: Routed = { deliveries: 0, behind: [] };
+const NO_HOLDERS: readonly AckHolder[] = [];
+const NO_GROUPS: readonly string[] = [];
+
+/** A shard that is the whole broker: nothing to store or send for other shards. */
+function singleShard(clock: Clock): ClusterNode {
+  const unused = () => {
+    throw new Error('a single shard has no other shards');
+  };
+  return new ClusterNode({
+    self: 0,
+    shardCount: 1,
+    clock,
+    bus: { deliver: unused, retained: unused },
+    store: {
+      loadRoutes: () => [],
+      addRoute: unused,
+      removeRoute: unused,
+      appendOutbox: unused,
+      peekOutbox: () => [],
+      deleteOutboxThrough: unused,
+      loadLinks: () => [],
+      lastApplied: () => 0,
+      setLastApplied: unused,
+    },
+  });
+}
 
 /**
  * The MQTT broker for one shard, free of platform calls. Every packet is
@@ -45,7 +75,7 @@ const NOWHERE: Routed = { deliveries: 0, behind: [] };
  * authentication; while that runs, the connection's later packets wait in
  * order (Connection.pending), so each session sees its packets in order.
  */
-export class BrokerEngine implements EngineApi {
+export class BrokerEngine implements EngineApi, ClusterApplier {
   readonly config: BrokerConfig;
   readonly store: SessionStore;
   readonly transport: Transport;
@@ -53,6 +83,7 @@ export class BrokerEngine implements EngineApi {
   readonly authenticator: Authenticator;
   readonly authorizer: Authorizer;
   readonly events: BrokerEvents;
+  readonly cluster: ClusterNode;
 
   readonly connections = new Map<string, Connection>();
   readonly sessions = new Map<string, Session>();
@@ -77,6 +108,8 @@ export class BrokerEngine implements EngineApi {
     this.authenticator = deps.authenticator;
     this.authorizer = deps.authorizer;
     this.events = deps.events ?? {};
+    this.cluster = deps.cluster ?? singleShard(deps.clock);
+    this.cluster.attach(this);
     const now = this.clock.now();
     // Counters added later start at 0 on a shard that saved an older set.
     this.counters = {
@@ -111,9 +144,14 @@ export class BrokerEngine implements EngineApi {
     const now = this.clock.now();
     for (const record of this.store.loadSessions()) this.sessions.set(record.clientId, new Session(record));
     for (const sub of this.store.loadSubscriptions()) {
-      if (this.sessions.has(sub.clientId)) this.subscriptions.add(sub.clientId, sub.filter, sub);
-      else this.store.deleteSubscription(sub.clientId, sub.filter);
+      if (this.sessions.has(sub.clientId)) {
+        this.subscriptions.add(sub.clientId, sub.filter, sub);
+        this.cluster.localSubscriptionRestored(sub.filter);
+      } else {
+        this.store.deleteSubscription(sub.clientId, sub.filter);
+      }
     }
+    this.cluster.restore();
     for (const message of this.store.loadRetained()) this.retained.set(message.topic, message);
 
     for (const snapshot of snapshots) {
@@ -244,12 +282,15 @@ export class BrokerEngine implements EngineApi {
       else if (session.heldAcks.size > 0) this.settleHeldAcks(session, now);
     }
     this.sys.onTimer(now);
+    this.cluster.pump();
     this.flushCounters(now, true);
     this.recomputeWake();
   }
 
   nextWakeAt(): number | null {
-    return this.wakeAt;
+    const retry = this.cluster.nextWakeAt();
+    if (retry === null) return this.wakeAt;
+    return this.wakeAt === null ? retry : Math.min(this.wakeAt, retry);
   }
 
   scheduleWake(at: number): void {
@@ -501,6 +542,7 @@ export class BrokerEngine implements EngineApi {
     if (session.record.will && session.record.willDueAt !== null) this.publishWill(session, now);
     releaseHeldAcks(this, session);
     this.sessions.delete(session.clientId);
+    for (const { filter } of this.subscriptions.forClient(session.clientId)) this.cluster.localSubscriptionRemoved(filter);
     this.subscriptions.removeClient(session.clientId);
     this.store.deleteSession(session.clientId);
     this.sys.subscriptionsChanged();
@@ -525,10 +567,85 @@ export class BrokerEngine implements EngineApi {
 
   // ---------------------------------------------------------------- routing
 
-  /** A message the broker took responsibility for: retain it if asked, then route it. */
+  /**
+   * A message the broker took responsibility for: retain it if asked (here,
+   * or on the topic's retained home shard), then route it to every shard with
+   * a matching subscription.
+   */
   acceptMessage(message: BrokerMessage, now: number): Routed {
-    if (message.retain) this.storeRetained(message);
-    return this.route(message, now);
+    let retainHome: number | null = null;
+    if (message.retain) {
+      const home = this.cluster.homeOf(message.topic);
+      if (home === this.cluster.self) this.storeRetained(message);
+      else retainHome = home;
+    }
+    return this.route(message, now, null, retainHome);
+  }
+
+  // ---------------------------------------------------------------- subscriptions
+
+  /** Adds or replaces a session's subscription [MQTT-3.8.4-3]; true when it is new. The first one with a filter is announced to the other shards. */
+  addSubscription(record: SubscriptionRecord): boolean {
+    const isNew = !this.subscriptions.get(record.clientId, record.filter);
+    this.subscriptions.add(record.clientId, record.filter, record);
+    this.store.saveSubscription(record);
+    if (isNew) this.cluster.localSubscriptionAdded(record.filter);
+    return isNew;
+  }
+
+  /** Removes a session's subscription; false when it had none with that filter. */
+  removeSubscription(clientId: string, filter: string): boolean {
+    if (!this.subscriptions.remove(clientId, filter)) return false;
+    this.store.deleteSubscription(clientId, filter);
+    this.cluster.localSubscriptionRemoved(filter);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- other shards
+
+  /** Another shard's message for subscribers here (and, as its retained home, for the retained store). */
+  applyForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[] {
+    if (entry.retain) this.storeRetained(entry.message);
+    if (!entry.direct && entry.groups.length === 0) return NO_HOLDERS;
+    return this.route(entry.message, now, entry).behind;
+  }
+
+  holdReceipt(behind: readonly AckHolder[]): Promise<void> {
+    return holdReceipt(this, behind);
+  }
+
+  released(holder: AckHolder): void {
+    releaseHeldAcks(this, holder);
+  }
+
+  /**
+   * Retained messages that live on other shards (each topic's home), for a
+   * new subscription here. Null when there is nothing to ask: one shard, or
+   * a filter without wildcards whose home is this shard.
+   */
+  remoteRetained(filter: string): Promise<BrokerMessage[]> | null {
+    if (!this.cluster.clustered) return null;
+    const wildcard = filter.includes('+') || filter.includes('#');
+    const homes = wildcard
+      ? Array.from({ length: this.cluster.shardCount }, (_, i) => i).filter((i) => i !== this.cluster.self)
+      : [this.cluster.homeOf(filter)].filter((i) => i !== this.cluster.self);
+    if (homes.length === 0) return null;
+    return Promise.all(homes.map((home) => this.cluster.retainedFrom(home, [filter]))).then((pages) => pages.flat());
+  }
+
+  /** Retained messages stored here that match any of these filters (another shard's remoteRetained). */
+  retainedMatching(filters: string[], now: number): BrokerMessage[] {
+    const out: BrokerMessage[] = [];
+    const seen = new Set<string>();
+    for (const filter of filters) {
+      for (const { value: message } of this.retained.match(filter)) {
+        if (seen.has(message.topic)) continue;
+        seen.add(message.topic);
+        if (message.expiresAt !== null && message.expiresAt <= now) continue;
+        out.push(message);
+      }
+    }
+    return out;
   }
 
   storeRetained(message: BrokerMessage): void {
@@ -545,8 +662,16 @@ export class BrokerEngine implements EngineApi {
     this.store.putRetained(message);
   }
 
-  route(message: BrokerMessage, now: number): Routed {
+  /**
+   * Delivers to this shard's matching subscribers and forwards to the other
+   * shards that have some. A message from another shard (`scope`) is only
+   * delivered here: to direct subscriptions if asked, and to the shared
+   * groups that shard chose this one to serve.
+   */
+  route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null): Routed {
     const matches = this.subscriptions.match(message.topic);
+    const plan = scope ? null : this.cluster.plan(message.topic, matches.shared.length > 0 ? matches.shared.map((g) => g.filter) : NO_GROUPS, retainHome);
+    const servesGroup = (key: string) => (scope ? scope.groups.includes(key) : plan!.localGroups === null || plan!.localGroups.has(key));
     // One delivery per client: overlapping subscriptions merge into the highest
     // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
     let perClient: Map<string, Delivery> | null = null;
@@ -569,13 +694,21 @@ export class BrokerEngine implements EngineApi {
         subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
       });
     };
-    for (const m of matches.direct) add(m.value);
+    if (!scope || scope.direct) for (const m of matches.direct) add(m.value);
     for (const group of matches.shared) {
+      if (!servesGroup(group.filter)) continue;
       const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value), message.topic);
       if (member) add(member);
     }
-    if (!perClient) return NOWHERE;
+    const remote = plan && plan.remote.size > 0 ? plan : null;
+    if (!perClient && !remote) return NOWHERE;
     const routed: Routed = { deliveries: 0, behind: [] };
+    if (remote) {
+      // Another shard's subscribers count as deliveries (no 0x10 No matching subscribers); their shards' receipts hold the ack.
+      for (const hold of this.cluster.forward(message, remote)) routed.behind.push(hold);
+      for (const p of remote.remote.values()) if (p.direct || p.groups.length > 0) routed.deliveries++;
+    }
+    if (!perClient) return routed;
     for (const [clientId, delivery] of perClient as Map<string, Delivery>) {
       const session = this.sessions.get(clientId);
       if (!session) continue;
@@ -847,8 +980,12 @@ export class BrokerEngine implements EngineApi {
     this.drainQueue(conn, session, now);
   }
 
-  /** Retained messages for a new subscription; RETAIN is always set on these [MQTT-3.3.1-9]. */
-  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): void {
+  /**
+   * Retained messages for a new subscription; RETAIN is always set on these
+   * [MQTT-3.3.1-9]. Those stored here go at once; those whose home is another
+   * shard follow when it answers (the returned promise).
+   */
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
     const shared = parseSharedFilter(sub.filter);
     if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
     for (const { value: message } of this.retained.match(sub.filter)) {
@@ -857,15 +994,26 @@ export class BrokerEngine implements EngineApi {
         this.store.deleteRetained(message.topic);
         continue;
       }
-      if (!this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, message.topic)) continue;
-      const delivery: Delivery = {
-        message,
-        qos: Math.min(sub.qos, message.qos) as QoS,
-        retain: true,
-        subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
-      };
-      this.deliver(session, delivery, now);
+      this.deliverRetained(session, sub, message, now);
     }
+    const remote = this.remoteRetained(sub.filter);
+    if (!remote) return;
+    return remote.then((messages) => {
+      if (this.sessions.get(session.clientId) !== session || this.connectionOf(session) !== conn) return;
+      const later = this.clock.now();
+      for (const message of messages) if (message.expiresAt === null || message.expiresAt > later) this.deliverRetained(session, sub, message, later);
+    });
+  }
+
+  private deliverRetained(session: Session, sub: SubscriptionRecord, message: BrokerMessage, now: number): void {
+    if (!this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, message.topic)) return;
+    const delivery: Delivery = {
+      message,
+      qos: Math.min(sub.qos, message.qos) as QoS,
+      retain: true,
+      subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
+    };
+    this.deliver(session, delivery, now);
   }
 
   flushCounters(now: number, force: boolean): void {

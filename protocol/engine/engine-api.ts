@@ -7,11 +7,17 @@ import type { RetainedIndex } from '../topics/retained-index';
 import type { SubscriptionIndex } from '../topics/subscription-index';
 import type { Connection, EndCause } from './connection';
 import type { Session } from './session';
+import type { AckHolder } from './flow-control';
+import type { ClusterNode } from '../cluster/cluster-node';
 
-/** What routing one message did: how many sessions it went to, and which of them are behind (their acks wait). */
+/**
+ * What routing one message did: how many sessions (or other shards) it went
+ * to, and what the publisher's ack must wait for: recipients that are behind,
+ * and batches on their way to other shards.
+ */
 export interface Routed {
   deliveries: number;
-  behind: Session[];
+  behind: AckHolder[];
 }
 
 /** The $SYS topics as the handlers see them: told when clients or subscriptions change, asked for current values. */
@@ -39,6 +45,7 @@ export interface EngineApi {
   readonly subscriptions: SubscriptionIndex<SubscriptionRecord>;
   readonly retained: RetainedIndex<BrokerMessage>;
   readonly sys: SysTopicsApi;
+  readonly cluster: ClusterNode;
   readonly counters: BrokerCounters;
   /** Denied PUBLISHes per connection, for aclDenialsBeforeDisconnect. */
   readonly aclDenials: WeakMap<Connection, number>;
@@ -56,5 +63,7 @@ export interface EngineApi {
   ensureLoaded(session: Session): void;
   drainQueue(conn: Connection, session: Session, now: number): void;
   resumeInflight(conn: Connection, session: Session, now: number): void;
-  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): void;
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void;
+  addSubscription(record: SubscriptionRecord): boolean;
+  removeSubscription(clientId: string, filter: string): boolean;
 }

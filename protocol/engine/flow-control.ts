@@ -1,6 +1,5 @@
 import type { EngineApi } from './engine-api';
 import type { Connection } from './connection';
-import type { Session } from './session';
 
 /**
  * Backpressure through withheld acknowledgements (HiveMQ's overload
@@ -16,16 +15,30 @@ import type { Session } from './session';
  * behind it.
  */
 export interface OwedAck {
-  readonly conn: Connection;
+  /** The publisher owed the PUBACK/PUBREC; null for another shard's batch receipt (holdReceipt). */
+  readonly conn: Connection | null;
   readonly packetId: number;
   readonly qos: 1 | 2;
   readonly reasonCode: number;
   /** Recipients that were behind when the message was accepted; the ack may leave once this is empty. */
-  readonly waitingOn: Set<Session>;
+  readonly waitingOn: Set<AckHolder>;
+  /** For a held receipt: called once nothing holds it any more. */
+  readonly released?: () => void;
+}
+
+/**
+ * What an acknowledgement can wait for: a session that is behind (it has a
+ * lastProgressAt, so it can be judged stuck), or a batch on its way to
+ * another shard, which holds the acks of the messages it carries until that
+ * shard confirms it (protocol/cluster/cluster-node.ts).
+ */
+export interface AckHolder {
+  readonly heldAcks: Set<OwedAck>;
+  readonly lastProgressAt?: number;
 }
 
 /** Queues the acknowledgement of an inbound QoS 1/2 PUBLISH behind the recipients still catching up, then sends what may go. */
-export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly Session[]): void {
+export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly AckHolder[]): void {
   if (behind.length === 0 && conn.owedAcks.length === 0) {
     sendPublishAck(engine, conn, qos, packetId, reasonCode);
     return;
@@ -34,7 +47,7 @@ export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qo
   for (const recipient of behind) {
     recipient.heldAcks.add(owed);
     // Judged stuck at the latest then, which releases this ack.
-    engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
+    if (recipient.lastProgressAt !== undefined) engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
   }
   conn.owedAcks.push(owed);
   if (qos === 1) conn.owedQos1++;
@@ -47,15 +60,32 @@ export function isAckOwed(conn: Connection, packetId: number, qos: 1 | 2): boole
 }
 
 /** The recipient no longer holds anyone back (caught up, stuck, gone): its held acks go, in each publisher's order. */
-export function releaseHeldAcks(engine: EngineApi, recipient: Session): void {
+export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
   if (recipient.heldAcks.size === 0) return;
   const publishers = new Set<Connection>();
   for (const owed of recipient.heldAcks) {
     owed.waitingOn.delete(recipient);
-    if (owed.waitingOn.size === 0) publishers.add(owed.conn);
+    if (owed.waitingOn.size > 0) continue;
+    if (owed.conn) publishers.add(owed.conn);
+    else owed.released?.();
   }
   recipient.heldAcks.clear();
   for (const conn of publishers) flushOwedAcks(engine, conn);
+}
+
+/**
+ * Another shard's batch put messages in front of recipients here that are
+ * behind: its receipt waits for them exactly as a local publisher's PUBACK
+ * would, so the sending shard's publishers are slowed too.
+ */
+export function holdReceipt(engine: EngineApi, behind: readonly AckHolder[]): Promise<void> {
+  return new Promise((resolve) => {
+    const owed: OwedAck = { conn: null, packetId: 0, qos: 1, reasonCode: 0, waitingOn: new Set(behind), released: resolve };
+    for (const recipient of behind) {
+      recipient.heldAcks.add(owed);
+      if (recipient.lastProgressAt !== undefined) engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
+    }
+  });
 }
 
 /** The publisher's connection ended: nothing is owed to it any more, and no recipient keeps a reference to it. */

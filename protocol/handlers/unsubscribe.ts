@@ -8,8 +8,7 @@ import { RC } from '../reason-codes';
 export function handleUnsubscribe(engine: EngineApi, conn: Connection, session: Session, packet: IUnsubscribePacket): void {
   const reasonCodes: number[] = [];
   for (const filter of packet.unsubscriptions) {
-    const existed = engine.subscriptions.remove(session.clientId, filter);
-    if (existed) engine.store.deleteSubscription(session.clientId, filter);
+    const existed = engine.removeSubscription(session.clientId, filter);
     reasonCodes.push(existed ? RC.SUCCESS : RC.NO_SUBSCRIPTION_EXISTED);
   }
   engine.sys.subscriptionsChanged();

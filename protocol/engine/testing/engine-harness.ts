@@ -6,6 +6,7 @@ import type { Authenticator, Authorizer, ConnectionSnapshot, Transport, TrustedC
 import { allowAllAuthorizer } from '../../ports';
 import { MemorySessionStore } from '../../store/memory-session-store';
 import type { SessionStore } from '../../store/session-store';
+import type { ClusterNode } from '../../cluster/cluster-node';
 
 /**
  * Runs the engine in-process for unit tests: a manual clock, an in-memory
@@ -28,6 +29,8 @@ export interface HarnessOptions {
   clock?: ManualClock;
   authenticator?: Authenticator;
   authorizer?: Authorizer;
+  /** This engine's place in a cluster: a new node per boot, as a restarted shard gets (protocol/cluster/testing). */
+  cluster?: () => ClusterNode;
 }
 
 export class EngineHarness {
@@ -61,6 +64,7 @@ export class EngineHarness {
       clock: this.clock,
       authenticator: this.options.authenticator ?? { authenticate: (r) => ({ ok: true, username: r.username }) },
       authorizer: this.options.authorizer ?? allowAllAuthorizer,
+      cluster: this.options.cluster?.(),
     });
     this.engine.restore(snapshots);
   }

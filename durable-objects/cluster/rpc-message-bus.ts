@@ -1,0 +1,35 @@
+import type { MessageBus } from '../../protocol/cluster/message-bus';
+import type { ClusterBatch, ClusterReceipt } from '../../protocol/cluster/messages';
+import type { BrokerMessage } from '../../protocol/store/records';
+import { shardName } from '../../worker/gateway/shard-picker';
+
+/** What a shard offers the other shards over RPC (BrokerShard implements it). */
+export interface ClusterPeer extends Rpc.DurableObjectBranded {
+  clusterDeliver(batch: ClusterBatch): Promise<ClusterReceipt>;
+  clusterRetained(filters: string[]): BrokerMessage[];
+}
+
+/** The shards' namespace as another shard sees it. */
+export type PeerNamespace = DurableObjectNamespace<ClusterPeer>;
+
+/**
+ * The message bus over Durable Object RPC: one call per batch, to the shard's
+ * stub by name. A call that throws (the other shard restarting, a deploy, an
+ * overloaded object) is retried by the caller's link; the receiver drops what
+ * it already applied.
+ */
+export function rpcMessageBus(namespace: PeerNamespace): MessageBus {
+  const stubs = new Map<number, DurableObjectStub<ClusterPeer>>();
+  const peer = (index: number) => {
+    let stub = stubs.get(index);
+    if (!stub) {
+      stub = namespace.get(namespace.idFromName(shardName(index)));
+      stubs.set(index, stub);
+    }
+    return stub;
+  };
+  return {
+    deliver: (batch) => peer(batch.to).clusterDeliver(batch),
+    retained: (to, filters) => peer(to).clusterRetained(filters),
+  };
+}

@@ -1,0 +1,441 @@
+import type { Clock } from '../ports';
+import type { AckHolder, OwedAck } from '../engine/flow-control';
+import type { BrokerMessage } from '../store/records';
+import type { ClusterStore } from './cluster-store';
+import type { MessageBus } from './message-bus';
+import type { ClusterBatch, ClusterEntry, ClusterReceipt, ForwardedPublish } from './messages';
+import { RouteTable } from './route-table';
+import { shardIndexFor } from './shard-hash';
+
+export interface ClusterNodeDeps {
+  /** This shard's index, 0 .. shardCount - 1. */
+  self: number;
+  shardCount: number;
+  store: ClusterStore;
+  bus: MessageBus;
+  clock: Clock;
+  /** Told when a retry was scheduled outside any event, so the platform can set its alarm. */
+  wakeChanged?(): void;
+}
+
+/** What the node needs of the engine to apply another shard's entries. */
+export interface ClusterApplier {
+  /** Delivers a forwarded message to this shard's subscribers (and stores it if this is its retained home); returns the recipients that are behind. */
+  applyForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[];
+  /** Resolves once none of these recipients is a healthy one that is behind (flow-control.ts). */
+  holdReceipt(behind: readonly AckHolder[]): Promise<void>;
+  /** A batch was confirmed: the acks it held may leave (flow-control.ts releaseHeldAcks). */
+  released(holder: AckHolder): void;
+  /** A route change arrived; $SYS and the admin view may want to know. */
+  routesChanged?(): void;
+}
+
+/** Where one accepted message goes besides this shard's own subscribers. */
+export interface ForwardPlan {
+  /** Per other shard: direct delivery, shared groups it serves, and whether it stores the message as the retained home. */
+  remote: Map<number, { direct: boolean; groups: string[]; retain: boolean }>;
+  /** The shared groups this shard serves itself; null means all of its own. */
+  localGroups: Set<string> | null;
+}
+
+const LOCAL_ONLY: ForwardPlan = { remote: new Map(), localGroups: null };
+
+/** The acks of QoS 1/2 messages in one batch wait for the receiving shard's receipt. */
+class BatchHold implements AckHolder {
+  readonly heldAcks = new Set<OwedAck>();
+  /** The last durable sequence number whose ack waits here. */
+  throughSeq = 0;
+}
+
+interface PendingItem {
+  seq: number | null;
+  entry: ClusterEntry;
+}
+
+/** The ordered, durable one-way channel from this shard to one other shard. */
+class Link {
+  lastAppended = 0;
+  confirmedThrough = 0;
+  /** Entries not yet confirmed, in order: durable ones (also in the store) and QoS 0 ones (memory only). */
+  pending: PendingItem[] = [];
+  volatileCount = 0;
+  sending = false;
+  pendingHold = new BatchHold();
+  inFlightHold: BatchHold | null = null;
+  confirmWaiters: Array<{ seq: number; resolve: () => void }> = [];
+  failures = 0;
+  retryAt: number | null = null;
+
+  constructor(readonly dest: number) {}
+
+  hasWork(): boolean {
+    return this.pending.length > 0;
+  }
+}
+
+/** Entries per RPC: enough to amortise the request under load, small enough to stay far below the RPC size limit. */
+const MAX_BATCH_ENTRIES = 256;
+/** QoS 0 messages waiting on one link; past this they are dropped, as QoS 0 is where overload sheds load. */
+const MAX_VOLATILE_PER_LINK = 1000;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5000;
+
+/**
+ * One shard's part of the cluster:
+ * - the replicated route table (which other shards subscribe to what), kept
+ *   current by route entries every shard sends when it gains its first or
+ *   loses its last subscription with a filter;
+ * - the plan for each accepted message: the shards with matching
+ *   subscriptions, one shard per shared group, and the retained home;
+ * - one link per other shard: entries are written to the store before the
+ *   publisher is acknowledged, sent in order one batch at a time, retried
+ *   until the receiver confirms, and applied there exactly once;
+ * - the receiving side: dedupe by sequence number, apply, confirm.
+ *
+ * Free of platform imports: the store and the bus are ports.
+ */
+export class ClusterNode {
+  readonly self: number;
+  readonly shardCount: number;
+  readonly routes = new RouteTable();
+  /** Local subscriptions per route key (filter), to announce the first and the last. */
+  private readonly localKeys = new Map<string, number>();
+  private readonly links = new Map<number, Link>();
+  private readonly groupCursor = new Map<string, number>();
+  private applier: ClusterApplier | null = null;
+  private pumpQueued = false;
+  /** Messages dropped on a link (QoS 0 over its bound). */
+  dropped = 0;
+  /** Counters for the cost figures: batches sent and entries they carried. */
+  readonly stats = { batchesSent: 0, entriesSent: 0, batchesReceived: 0, entriesApplied: 0, duplicatesDropped: 0, retries: 0 };
+
+  constructor(private readonly deps: ClusterNodeDeps) {
+    this.self = deps.self;
+    this.shardCount = deps.shardCount;
+  }
+
+  get clustered(): boolean {
+    return this.shardCount > 1;
+  }
+
+  attach(applier: ClusterApplier): void {
+    this.applier = applier;
+  }
+
+  /** After a restart: the route table, and whatever the links still owe (sent again at once). */
+  restore(): void {
+    if (!this.clustered) return;
+    for (const { shard, key } of this.deps.store.loadRoutes()) {
+      if (shard !== this.self && shard < this.shardCount) this.routes.add(shard, key);
+    }
+    const now = this.deps.clock.now();
+    for (const { dest, lastAppended, oldestUnconfirmed } of this.deps.store.loadLinks()) {
+      if (dest === this.self || dest >= this.shardCount) continue;
+      const link = this.link(dest);
+      link.lastAppended = lastAppended;
+      link.confirmedThrough = oldestUnconfirmed === null ? lastAppended : oldestUnconfirmed - 1;
+      if (oldestUnconfirmed !== null) {
+        for (;;) {
+          const page = this.deps.store.peekOutbox(dest, link.pending.at(-1)?.seq ?? link.confirmedThrough, 1000);
+          if (page.length === 0) break;
+          for (const item of page) link.pending.push(item);
+        }
+        link.retryAt = now;
+      }
+    }
+  }
+
+  /** The shard that stores a topic's retained message. */
+  homeOf(topic: string): number {
+    return shardIndexFor(topic, this.shardCount);
+  }
+
+  // ---------------------------------------------------------------- local subscriptions
+
+  /** A local subscription with this filter was added; the first one is announced to every other shard. */
+  localSubscriptionAdded(key: string): void {
+    const count = this.localKeys.get(key) ?? 0;
+    this.localKeys.set(key, count + 1);
+    if (count === 0 && this.clustered) this.broadcast({ kind: 'route', key, add: true });
+  }
+
+  /** A local subscription with this filter is gone; the last one is announced. */
+  localSubscriptionRemoved(key: string): void {
+    const count = this.localKeys.get(key) ?? 0;
+    if (count <= 1) {
+      this.localKeys.delete(key);
+      if (count === 1 && this.clustered) this.broadcast({ kind: 'route', key, add: false });
+    } else {
+      this.localKeys.set(key, count - 1);
+    }
+  }
+
+  /** Counts subscriptions restored from storage; their routes were announced when they were made. */
+  localSubscriptionRestored(key: string): void {
+    this.localKeys.set(key, (this.localKeys.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * Resolves once every other shard has applied what this shard sent so far
+   * (route changes included), so a SUBACK can promise that publishes from
+   * anywhere now reach the new subscription. Null when nothing is owed.
+   */
+  whenConfirmed(): Promise<void> | null {
+    const waits: Promise<void>[] = [];
+    for (const link of this.links.values()) {
+      if (link.lastAppended <= link.confirmedThrough) continue;
+      const seq = link.lastAppended;
+      waits.push(new Promise((resolve) => link.confirmWaiters.push({ seq, resolve })));
+    }
+    if (waits.length === 0) return null;
+    return Promise.all(waits).then(() => undefined);
+  }
+
+  private broadcast(entry: ClusterEntry): void {
+    for (let dest = 0; dest < this.shardCount; dest++) if (dest !== this.self) this.appendDurable(this.link(dest), entry);
+  }
+
+  // ---------------------------------------------------------------- publishing
+
+  /**
+   * Where a message goes besides this shard's own subscribers. Each shared
+   * group is served by one shard, round-robin over the shards that have
+   * members (this one included), and that shard picks one member.
+   */
+  plan(topic: string, localGroups: readonly string[], retainHome: number | null): ForwardPlan {
+    if (!this.clustered) return LOCAL_ONLY;
+    const matches = this.routes.match(topic);
+    if (matches.direct.length === 0 && matches.groups.size === 0 && retainHome === null) return LOCAL_ONLY;
+    const remote: ForwardPlan['remote'] = new Map();
+    const to = (shard: number) => {
+      let p = remote.get(shard);
+      if (!p) remote.set(shard, (p = { direct: false, groups: [], retain: false }));
+      return p;
+    };
+    for (const shard of matches.direct) to(shard).direct = true;
+    let servedHere: Set<string> | null = null;
+    if (matches.groups.size > 0) {
+      servedHere = new Set(localGroups);
+      for (const [key, shards] of matches.groups) {
+        const candidates = servedHere.has(key) ? [...shards, this.self].sort((a, b) => a - b) : [...shards].sort((a, b) => a - b);
+        const cursor = this.groupCursor.get(key) ?? 0;
+        const chosen = candidates[cursor % candidates.length];
+        this.groupCursor.set(key, cursor + 1);
+        if (chosen === this.self) continue;
+        servedHere.delete(key);
+        to(chosen).groups.push(key);
+      }
+    }
+    if (retainHome !== null) to(retainHome).retain = true;
+    return { remote, localGroups: servedHere };
+  }
+
+  /**
+   * Puts the message on each planned link. QoS 1/2 messages are stored
+   * before this returns (the publisher's ack follows them to storage); the
+   * holds returned keep that ack until the receiving shards confirm.
+   */
+  forward(message: BrokerMessage, plan: ForwardPlan): BatchHold[] {
+    const holds: BatchHold[] = [];
+    for (const [dest, p] of plan.remote) {
+      const link = this.link(dest);
+      const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain };
+      // A retained message (even QoS 0) replaces state on its home shard, so it must not be lost.
+      if (message.qos === 0 && !p.retain) {
+        if (link.volatileCount >= MAX_VOLATILE_PER_LINK) {
+          this.dropped++;
+          continue;
+        }
+        link.pending.push({ seq: null, entry });
+        link.volatileCount++;
+        this.pumpSoon();
+        continue;
+      }
+      const seq = this.appendDurable(link, entry);
+      if (message.qos === 0) continue;
+      link.pendingHold.throughSeq = seq;
+      holds.push(link.pendingHold);
+    }
+    return holds;
+  }
+
+  private appendDurable(link: Link, entry: ClusterEntry): number {
+    const seq = this.deps.store.appendOutbox(link.dest, entry);
+    link.lastAppended = seq;
+    link.pending.push({ seq, entry });
+    this.pumpSoon();
+    return seq;
+  }
+
+  /**
+   * Sends once the current event's synchronous work is done, so everything
+   * one event produced for a shard leaves in one batch (and after the writes
+   * that guard it), whatever path the event took.
+   */
+  private pumpSoon(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  /** Retained messages stored on shard `home` that match these filters. */
+  retainedFrom(home: number, filters: string[]): Promise<BrokerMessage[]> {
+    return this.deps.bus.retained(home, filters);
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /** Sends what the links owe: one batch in flight per link. Called after every event. */
+  pump(): void {
+    if (!this.clustered) return;
+    const now = this.deps.clock.now();
+    for (const link of this.links.values()) {
+      if (link.sending || !link.hasWork()) continue;
+      if (link.retryAt !== null && link.retryAt > now) continue;
+      this.send(link);
+    }
+  }
+
+  /** Earliest retry, for the platform's alarm. */
+  nextWakeAt(): number | null {
+    let next: number | null = null;
+    for (const link of this.links.values()) {
+      if (!link.sending && link.hasWork() && link.retryAt !== null && (next === null || link.retryAt < next)) next = link.retryAt;
+    }
+    return next;
+  }
+
+  /** Entries not yet confirmed, per link: how far behind the other shards are (admin and $SYS). */
+  backlog(): number {
+    let n = 0;
+    for (const link of this.links.values()) n += link.pending.length;
+    return n;
+  }
+
+  private send(link: Link): void {
+    const items = link.pending.slice(0, MAX_BATCH_ENTRIES);
+    const batch: ClusterBatch = { from: this.self, to: link.dest, entries: items };
+    const lastDurable = items.reduce((m, i) => (i.seq !== null ? i.seq : m), link.confirmedThrough);
+    // The acks waiting on entries in this batch go with it; later ones wait for a later batch.
+    let hold: BatchHold | null = null;
+    if (link.pendingHold.heldAcks.size > 0 && link.pendingHold.throughSeq <= lastDurable) {
+      hold = link.pendingHold;
+      link.pendingHold = new BatchHold();
+    }
+    link.sending = true;
+    link.inFlightHold = hold;
+    this.stats.batchesSent++;
+    this.stats.entriesSent += items.length;
+    this.deps.bus.deliver(batch).then(
+      (receipt) => this.confirmed(link, items.length, receipt),
+      (err) => this.failed(link, items, hold, err),
+    );
+  }
+
+  private confirmed(link: Link, sent: number, receipt: ClusterReceipt): void {
+    link.sending = false;
+    link.failures = 0;
+    link.retryAt = null;
+    for (const item of link.pending.splice(0, sent)) if (item.seq === null) link.volatileCount--;
+    if (receipt.appliedThrough > link.confirmedThrough) {
+      link.confirmedThrough = receipt.appliedThrough;
+      this.deps.store.deleteOutboxThrough(link.dest, receipt.appliedThrough);
+    }
+    const hold = link.inFlightHold;
+    link.inFlightHold = null;
+    if (hold) this.release(hold);
+    const ready = link.confirmWaiters.filter((w) => w.seq <= link.confirmedThrough);
+    if (ready.length > 0) {
+      link.confirmWaiters = link.confirmWaiters.filter((w) => w.seq > link.confirmedThrough);
+      for (const w of ready) w.resolve();
+    }
+    this.pump();
+  }
+
+  private failed(link: Link, items: PendingItem[], hold: BatchHold | null, err: unknown): void {
+    link.sending = false;
+    link.failures++;
+    this.stats.retries++;
+    // QoS 0 is at most once: what may already have been applied is not sent again.
+    const sentVolatile = new Set(items.filter((i) => i.seq === null));
+    if (sentVolatile.size > 0) {
+      link.pending = link.pending.filter((i) => !sentVolatile.has(i));
+      link.volatileCount -= sentVolatile.size;
+    }
+    // The acks keep waiting, now on the retry.
+    if (hold) {
+      for (const owed of hold.heldAcks) {
+        owed.waitingOn.delete(hold);
+        owed.waitingOn.add(link.pendingHold);
+        link.pendingHold.heldAcks.add(owed);
+      }
+      link.pendingHold.throughSeq = Math.max(link.pendingHold.throughSeq, hold.throughSeq);
+    }
+    link.inFlightHold = null;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 6));
+    link.retryAt = this.deps.clock.now() + delay;
+    if (link.failures === 1 || link.failures % 10 === 0) console.error(`edgemq: shard ${this.self} could not reach shard ${link.dest} (attempt ${link.failures}); retrying`, err);
+    this.deps.wakeChanged?.();
+  }
+
+  private release(hold: BatchHold): void {
+    // Through the engine, so the released acks leave in each publisher's order.
+    this.applier?.released(hold);
+  }
+
+  private link(dest: number): Link {
+    let link = this.links.get(dest);
+    if (!link) this.links.set(dest, (link = new Link(dest)));
+    return link;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  /**
+   * Applies another shard's batch: entries already applied are skipped (a
+   * retry after a lost receipt), the rest are applied and the new position is
+   * stored in the same synchronous step, so a restart can neither lose nor
+   * repeat one. The receipt waits while recipients here are behind.
+   */
+  receive(batch: ClusterBatch): ClusterReceipt | Promise<ClusterReceipt> {
+    const applier = this.applier;
+    if (!applier) throw new Error('cluster node not attached to an engine');
+    if (batch.to !== this.self) throw new Error(`batch for shard ${batch.to} reached shard ${this.self}`);
+    this.stats.batchesReceived++;
+    const now = this.deps.clock.now();
+    let applied = this.deps.store.lastApplied(batch.from);
+    const startedAt = applied;
+    const behind = new Set<AckHolder>();
+    let routesChanged = false;
+    for (const { seq, entry } of batch.entries) {
+      if (seq !== null) {
+        if (seq <= applied) {
+          this.stats.duplicatesDropped++;
+          continue;
+        }
+        applied = seq;
+      }
+      this.stats.entriesApplied++;
+      if (entry.kind === 'route') {
+        routesChanged = true;
+        if (entry.add) {
+          this.routes.add(batch.from, entry.key);
+          this.deps.store.addRoute(batch.from, entry.key);
+        } else {
+          this.routes.remove(batch.from, entry.key);
+          this.deps.store.removeRoute(batch.from, entry.key);
+        }
+      } else {
+        for (const holder of applier.applyForwarded(entry, now)) behind.add(holder);
+      }
+    }
+    if (applied !== startedAt) this.deps.store.setLastApplied(batch.from, applied);
+    if (routesChanged) applier.routesChanged?.();
+    const receipt: ClusterReceipt = { appliedThrough: applied };
+    if (behind.size === 0) return receipt;
+    return applier.holdReceipt([...behind]).then(() => receipt);
+  }
+}

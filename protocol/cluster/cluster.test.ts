@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
+import { ClusterHarness } from './testing/cluster-harness';
+import type { TestClient } from '../engine/testing/engine-harness';
+
+const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+
+/** Connects a 5.0 client whose id lands on `shard`, on that shard. */
+async function clientOn(c: ClusterHarness, shard: number, name: string, fields: Record<string, unknown> = {}): Promise<TestClient> {
+  const clientId = c.clientIdOn(shard, name);
+  const client = c.shards[shard].client(5);
+  const connack = await client.connect({ clientId, ...fields });
+  expect(connack).toMatchObject({ reasonCode: 0 });
+  return client;
+}
+
+async function subscribe(c: ClusterHarness, client: TestClient, filter: string, qos: 0 | 1 | 2 = 1, extra: Record<string, unknown> = {}): Promise<ISubackPacket> {
+  const done = client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos, ...extra }] });
+  await c.settle();
+  await done;
+  return client.take<ISubackPacket>('suback');
+}
+
+describe('one broker over several shards', () => {
+  it('delivers a QoS 1 message across shards and acknowledges it only once the receiving shard has it', async () => {
+    const c = new ClusterHarness(4);
+    const sub = await clientOn(c, 1, 'sub');
+    expect((await subscribe(c, sub, 'room/+/temp')).granted).toEqual([1]);
+    const pub = await clientOn(c, 3, 'pub');
+
+    c.down.add(1);
+    await pub.send({ cmd: 'publish', topic: 'room/1/temp', payload: Buffer.from('21.5'), qos: 1, messageId: 7, retain: false });
+    await c.settle();
+    // Shard 1 is unreachable: the message waits in shard 3's outbox, and so does the PUBACK.
+    expect(pub.received.filter((p) => p.cmd === 'puback')).toHaveLength(0);
+    expect(c.clusterStores[3].pending(1)).toBe(1);
+
+    c.down.delete(1);
+    await c.tick(6000);
+    expect(pub.take('puback')).toMatchObject({ messageId: 7, reasonCode: 0 });
+    const got = sub.all<IPublishPacket>('publish');
+    expect(got.map(text)).toEqual(['21.5']);
+    expect(got[0]).toMatchObject({ topic: 'room/1/temp', qos: 1 });
+    expect(c.clusterStores[3].pending(1)).toBe(0);
+  });
+
+  it('sends a publish only to the shards that subscribe to it', async () => {
+    const c = new ClusterHarness(4);
+    const sub = await clientOn(c, 2, 'sub');
+    await subscribe(c, sub, 'only/2');
+    const before = c.batches.length;
+    const pub = await clientOn(c, 0, 'pub');
+    await pub.send({ cmd: 'publish', topic: 'only/2', payload: Buffer.from('x'), qos: 0, retain: false });
+    await pub.send({ cmd: 'publish', topic: 'nobody/listens', payload: Buffer.from('y'), qos: 0, retain: false });
+    await c.settle();
+    const sent = c.batches.slice(before);
+    expect(sent.map((b) => [b.from, b.to])).toEqual([[0, 2]]);
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['x']);
+  });
+
+  it('answers SUBACK only once every shard has the route, so a publish right after it is delivered', async () => {
+    const c = new ClusterHarness(3);
+    const sub = await clientOn(c, 0, 'sub');
+    const pub = await clientOn(c, 2, 'pub');
+    c.down.add(2);
+    const subscribed = sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'news/#', qos: 1 }] });
+    await c.settle();
+    expect(sub.received.filter((p) => p.cmd === 'suback')).toHaveLength(0);
+    c.down.delete(2);
+    await c.tick(6000);
+    await subscribed;
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    await pub.send({ cmd: 'publish', topic: 'news/today', payload: Buffer.from('hello'), qos: 1, messageId: 1, retain: false });
+    await c.settle();
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['hello']);
+  });
+
+  it('applies a batch once when its receipt was lost, so QoS 2 stays exactly once', async () => {
+    const c = new ClusterHarness(2);
+    const sub = await clientOn(c, 1, 'sub');
+    await subscribe(c, sub, 'exactly/once', 2);
+    const pub = await clientOn(c, 0, 'pub');
+    c.loseReceipts.add(1);
+    await pub.send({ cmd: 'publish', topic: 'exactly/once', payload: Buffer.from('1'), qos: 2, messageId: 5, retain: false });
+    await c.settle();
+    c.loseReceipts.delete(1);
+    await c.tick(6000);
+    expect(pub.take('pubrec')).toMatchObject({ messageId: 5 });
+    await pub.send({ cmd: 'pubrel', messageId: 5 });
+    await c.settle();
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['1']);
+    expect(c.batches.filter((b) => b.to === 1 && b.entries.some((e) => e.entry.kind === 'publish')).length).toBe(2);
+  });
+
+  it('keeps what was acknowledged when the publishing shard restarts before the other shard confirmed it', async () => {
+    const c = new ClusterHarness(2);
+    const sub = await clientOn(c, 1, 'sub', { clean: false, properties: { sessionExpiryInterval: 600 } });
+    await subscribe(c, sub, 'durable/+');
+    const pub = await clientOn(c, 0, 'pub');
+    c.loseReceipts.add(1);
+    await pub.send({ cmd: 'publish', topic: 'durable/a', payload: Buffer.from('kept'), qos: 1, messageId: 9, retain: false });
+    await c.settle();
+    c.shards[0].restart();
+    c.loseReceipts.delete(1);
+    await c.tick(100);
+    // Applied once before the restart, sent again after it, dropped as a duplicate.
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['kept']);
+    expect(c.clusterStores[0].pending(1)).toBe(0);
+  });
+
+  it('delivers a QoS 1 message to a persistent session on another shard while it is offline, and on resume', async () => {
+    const c = new ClusterHarness(3);
+    const fields = { clean: false, properties: { sessionExpiryInterval: 600 } };
+    const sub = await clientOn(c, 2, 'sub', fields);
+    await subscribe(c, sub, 'queue/me');
+    sub.close();
+    const pub = await clientOn(c, 1, 'pub');
+    for (let i = 0; i < 3; i++) await pub.send({ cmd: 'publish', topic: 'queue/me', payload: Buffer.from(`m${i}`), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    expect(pub.all('puback')).toHaveLength(3);
+    const back = c.shards[2].client(5);
+    const connack = await back.connect({ clientId: c.clientIdOn(2, 'sub'), ...fields });
+    expect(connack).toMatchObject({ sessionPresent: true });
+    expect(back.all<IPublishPacket>('publish').map(text)).toEqual(['m0', 'm1', 'm2']);
+  });
+});
+
+describe('retained messages are global', () => {
+  it('stores a retained message on its home shard and gives it once to a subscriber on any shard', async () => {
+    const c = new ClusterHarness(4);
+    const topic = c.topicHomedOn(2, 'state');
+    const pub = await clientOn(c, 0, 'pub');
+    await pub.send({ cmd: 'publish', topic, payload: Buffer.from('on'), qos: 1, messageId: 1, retain: true });
+    await c.settle();
+    expect(pub.take('puback')).toMatchObject({ messageId: 1 });
+    expect(c.shards[2].engine.retained.get(topic)).toBeDefined();
+    expect(c.shards[0].engine.retained.get(topic)).toBeUndefined();
+
+    for (const shard of [0, 1, 2, 3]) {
+      const sub = await clientOn(c, shard, `sub${shard}`);
+      await subscribe(c, sub, 'state/#');
+      await c.settle();
+      const got = sub.all<IPublishPacket>('publish');
+      expect(got.map((p) => [p.topic, text(p), p.retain])).toEqual([[topic, 'on', true]]);
+    }
+
+    // An empty retained message deletes it at its home.
+    await pub.send({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 1, messageId: 2, retain: true });
+    await c.settle();
+    expect(c.shards[2].engine.retained.get(topic)).toBeUndefined();
+  });
+
+  it('asks only the home shard for a filter without wildcards', async () => {
+    const c = new ClusterHarness(4);
+    const topic = c.topicHomedOn(3, 'exact');
+    const pub = await clientOn(c, 1, 'pub');
+    await pub.send({ cmd: 'publish', topic, payload: Buffer.from('v'), qos: 0, retain: true });
+    await c.settle();
+    const sub = await clientOn(c, 0, 'sub');
+    await subscribe(c, sub, topic, 0);
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['v']);
+  });
+});
+
+describe('shared subscriptions across shards', () => {
+  it('gives each message to exactly one member of the group, wherever the members are', async () => {
+    const c = new ClusterHarness(4);
+    const members = [];
+    for (const shard of [1, 2, 3]) {
+      const m = await clientOn(c, shard, `worker${shard}`);
+      await subscribe(c, m, '$share/workers/jobs/#');
+      members.push(m);
+    }
+    const pub = await clientOn(c, 0, 'pub');
+    for (let i = 0; i < 30; i++) await pub.send({ cmd: 'publish', topic: `jobs/${i}`, payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    expect(pub.all('puback')).toHaveLength(30);
+    const received = members.map((m) => m.all<IPublishPacket>('publish').map(text));
+    const all = received.flat().map(Number).sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    for (const r of received) expect(r.length).toBeGreaterThan(0);
+  });
+});
+
+describe('wills and flow control across shards', () => {
+  it('delivers a will to a subscriber on another shard', async () => {
+    const c = new ClusterHarness(2);
+    const watcher = await clientOn(c, 1, 'watcher');
+    await subscribe(c, watcher, 'status/#');
+    const device = await clientOn(c, 0, 'device', { will: { topic: 'status/device', payload: Buffer.from('offline'), qos: 1, retain: false } });
+    device.close();
+    await c.settle();
+    expect(watcher.all<IPublishPacket>('publish').map(text)).toEqual(['offline']);
+  });
+
+  it('withholds the publisher’s PUBACKs while a subscriber on another shard is behind, and loses nothing', async () => {
+    const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
+    const sub = await clientOn(c, 1, 'slow');
+    await subscribe(c, sub, 'flood');
+    const pub = await clientOn(c, 0, 'fast');
+    for (let i = 0; i < 10; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    const acked = pub.all('puback').length;
+    expect(acked).toBeLessThan(10);
+    // The subscriber acknowledges what it has; the rest flows, and every PUBACK follows.
+    const seen: string[] = [];
+    for (let round = 0; round < 20 && seen.length < 10; round++) {
+      for (const p of sub.all<IPublishPacket>('publish')) {
+        seen.push(text(p));
+        await sub.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      await c.settle();
+    }
+    expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+    expect(acked + pub.all('puback').length).toBe(10);
+  });
+});

@@ -1,0 +1,50 @@
+import type { BrokerMessage } from '../store/records';
+
+/**
+ * What one shard tells another. Every entry travels on the ordered, durable
+ * link between the two shards (cluster-node.ts), so a route change is always
+ * seen before the messages published after it, and each entry is applied
+ * exactly once.
+ */
+export type ClusterEntry = ForwardedPublish | RouteChange;
+
+/** A message accepted on the sending shard, for the receiving shard's own subscribers. */
+export interface ForwardedPublish {
+  kind: 'publish';
+  message: BrokerMessage;
+  /** Deliver to the receiving shard's non-shared subscriptions that match. */
+  direct: boolean;
+  /** Shared groups (`$share/<group>/<filter>`) the sender chose this shard to serve: one member each. */
+  groups: string[];
+  /** The receiving shard is the topic's retained home: store (or, if empty, delete) it there. */
+  retain: boolean;
+}
+
+/** The sending shard gained its first, or lost its last, subscription with this filter (shared ones keep their `$share/` prefix). */
+export interface RouteChange {
+  kind: 'route';
+  key: string;
+  add: boolean;
+}
+
+/**
+ * Entries of one link, oldest first. A durable entry has a sequence number
+ * (1, 2, ... per link) and is applied once whatever the retries; a QoS 0
+ * message travels without one, is never stored and never resent (at most once).
+ */
+export interface ClusterBatch {
+  from: number;
+  to: number;
+  entries: Array<{ seq: number | null; entry: ClusterEntry }>;
+}
+
+/** The receiver has applied (durably) every entry up to and including this sequence number. */
+export interface ClusterReceipt {
+  appliedThrough: number;
+}
+
+/** Which of a receiving shard's subscriptions a forwarded message is for. */
+export interface DeliveryScope {
+  direct: boolean;
+  groups: readonly string[];
+}
