@@ -4,12 +4,13 @@ import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
 
 /**
- * Four projects, one command:
+ * Five projects, one command:
  * - unit:    platform-free code (protocol/, auth/) in Node.
  * - workers: code that needs workerd (Durable Object SQLite, D1, the Worker) via the
  *            Workers Vitest integration, with real bindings from wrangler.toml.
  * - e2e:     the real local runtime (workerd via scripts/local-runtime.mjs, local D1, Durable Objects)
- *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt.
+ *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt, once with one
+ *            broker shard and once with four (e2e-4-shards).
  * - browser: the dashboard in Debian's headless Chromium against the real local runtime.
  */
 // The real D1 migrations, applied to each workers test's local D1 by test/workers/apply-migrations.ts.
@@ -29,6 +30,33 @@ function textModules(): Plugin {
       const path = id.split('?')[0];
       if (!TEXT_MODULES.test(path)) return null;
       return `export default ${JSON.stringify(await readFile(path, 'utf8'))};`;
+    },
+  };
+}
+
+/** Tests about the cluster itself: they start four shards whatever the project. */
+const CLUSTER_TESTS = 'test/e2e/**/*-cluster-*.test.ts';
+
+/**
+ * The end-to-end suite against the local runtime with `shards` broker shards
+ * (BROKER_SHARDS, read by test/support/broker-process.ts).
+ */
+function e2e({ name, shards, groupOrder }: { name: string; shards: number; groupOrder: number }) {
+  return {
+    test: {
+      name,
+      environment: 'node',
+      // After the fast suites; each file starts its own broker.
+      sequence: { groupOrder },
+      include: ['test/e2e/**/*.test.ts'],
+      exclude: shards === 1 ? [CLUSTER_TESTS] : [],
+      env: { EDGEMQ_TEST_SHARDS: String(shards) },
+      // A guard against hangs, not a speed check: tests that read D1 start a
+      // wrangler process per query, and two brokers share a 2-core machine.
+      testTimeout: 180_000,
+      hookTimeout: 180_000,
+      // Each file starts its own broker; two at a time fit a 2-core machine.
+      maxWorkers: 2,
     },
   };
 }
@@ -73,28 +101,16 @@ export default defineConfig({
           deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },
         },
       },
-      {
-        test: {
-          name: 'e2e',
-          environment: 'node',
-          // After the fast suites; each file starts its own broker.
-          sequence: { groupOrder: 2 },
-          include: ['test/e2e/**/*.test.ts'],
-          // A guard against hangs, not a speed check: tests that read D1 start a
-          // wrangler process per query, and two brokers share a 2-core machine.
-          testTimeout: 180_000,
-          hookTimeout: 180_000,
-          // Each file starts its own broker; two at a time fit a 2-core machine.
-          maxWorkers: 2,
-        },
-      },
+      e2e({ name: 'e2e', shards: 1, groupOrder: 2 }),
+      // The same suite against a cluster of four shards, plus the tests about the cluster itself.
+      e2e({ name: 'e2e-4-shards', shards: 4, groupOrder: 3 }),
       {
         test: {
           name: 'browser',
           environment: 'node',
           // The dashboard in Debian's headless Chromium (playwright-core) against
           // wrangler dev, after everything else; needs `npm run build:dashboard`.
-          sequence: { groupOrder: 3 },
+          sequence: { groupOrder: 4 },
           include: ['test/browser/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,

@@ -57,7 +57,7 @@ export class SqliteClusterStore implements ClusterStore {
     if (entry.kind === 'route') {
       this.sql.exec(`INSERT INTO cluster_outbox (dest, seq, kind, topic, payload, meta) VALUES (?, ?, ?, ?, NULL, ?)`, dest, seq, 'route', entry.key, JSON.stringify({ add: entry.add }));
     } else {
-      const meta = JSON.stringify({ direct: entry.direct, groups: entry.groups, retain: entry.retain, message: encodeMessageMeta(entry.message) });
+      const meta = JSON.stringify({ direct: entry.direct, groups: entry.groups, retain: entry.retain, passedOver: entry.passedOver, message: encodeMessageMeta(entry.message) });
       this.sql.exec(
         `INSERT INTO cluster_outbox (dest, seq, kind, topic, payload, meta) VALUES (?, ?, ?, ?, ?, ?)`,
         dest,
@@ -123,7 +123,7 @@ export class SqliteClusterStore implements ClusterStore {
 }
 
 function rowToEntry(r: Record<string, SqlStorageValue>): ClusterEntry {
-  const meta = JSON.parse(r.meta as string) as { add?: boolean; direct?: boolean; groups?: string[]; retain?: boolean; message?: string };
+  const meta = JSON.parse(r.meta as string) as { add?: boolean; direct?: boolean; groups?: string[]; retain?: boolean; passedOver?: number[]; message?: string };
   if (r.kind === 'route') return { kind: 'route', key: r.topic as string, add: Boolean(meta.add) };
   return {
     kind: 'publish',
@@ -131,5 +131,6 @@ function rowToEntry(r: Record<string, SqlStorageValue>): ClusterEntry {
     direct: Boolean(meta.direct),
     groups: meta.groups ?? [],
     retain: Boolean(meta.retain),
+    passedOver: meta.passedOver ?? [],
   };
 }

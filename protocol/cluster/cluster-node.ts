@@ -34,11 +34,14 @@ export interface ClusterApplier {
 export interface ForwardPlan {
   /** Per other shard: direct delivery, shared groups it serves, and whether it stores the message as the retained home. */
   remote: Map<number, { direct: boolean; groups: string[]; retain: boolean }>;
-  /** The shared groups this shard serves itself; null means all of its own. */
-  localGroups: Set<string> | null;
+  /** Per shared group with members on other shards, those shards. */
+  remoteGroups: Map<string, number[]>;
+  /** Shards that were offered a shared group and had no member that could take it. */
+  passedOver: number[];
 }
 
-const LOCAL_ONLY: ForwardPlan = { remote: new Map(), localGroups: null };
+const NO_GROUPS = new Map<string, number[]>();
+const NO_SHARDS: readonly number[] = [];
 
 /** The acks of QoS 1/2 messages in one batch wait for the receiving shard's receipt. */
 class BatchHold implements AckHolder {
@@ -198,36 +201,67 @@ export class ClusterNode {
   // ---------------------------------------------------------------- publishing
 
   /**
-   * Where a message goes besides this shard's own subscribers. Each shared
-   * group is served by one shard, round-robin over the shards that have
-   * members (this one included), and that shard picks one member.
+   * Where a message goes besides this shard's own subscribers: the shards
+   * with a matching direct subscription, and the retained home. Shared groups
+   * are added by serveGroup. Null when nothing leaves this shard and no other
+   * shard has a shared group for it.
    */
-  plan(topic: string, localGroups: readonly string[], retainHome: number | null): ForwardPlan {
-    if (!this.clustered) return LOCAL_ONLY;
+  plan(topic: string, retainHome: number | null): ForwardPlan | null {
+    return this.planFor(topic, retainHome, NO_SHARDS, true);
+  }
+
+  /** For a message another shard forwarded: only its shared groups may go on, to shards not yet offered them. */
+  planOnward(topic: string, passedOver: readonly number[]): ForwardPlan | null {
+    return this.planFor(topic, null, passedOver, false);
+  }
+
+  private planFor(topic: string, retainHome: number | null, passedOver: readonly number[], direct: boolean): ForwardPlan | null {
+    if (!this.clustered) return null;
     const matches = this.routes.match(topic);
-    if (matches.direct.length === 0 && matches.groups.size === 0 && retainHome === null) return LOCAL_ONLY;
-    const remote: ForwardPlan['remote'] = new Map();
-    const to = (shard: number) => {
-      let p = remote.get(shard);
-      if (!p) remote.set(shard, (p = { direct: false, groups: [], retain: false }));
-      return p;
-    };
-    for (const shard of matches.direct) to(shard).direct = true;
-    let servedHere: Set<string> | null = null;
-    if (matches.groups.size > 0) {
-      servedHere = new Set(localGroups);
-      for (const [key, shards] of matches.groups) {
-        const candidates = servedHere.has(key) ? [...shards, this.self].sort((a, b) => a - b) : [...shards].sort((a, b) => a - b);
-        const cursor = this.groupCursor.get(key) ?? 0;
-        const chosen = candidates[cursor % candidates.length];
-        this.groupCursor.set(key, cursor + 1);
-        if (chosen === this.self) continue;
-        servedHere.delete(key);
-        to(chosen).groups.push(key);
-      }
+    if ((!direct || matches.direct.length === 0) && matches.groups.size === 0 && retainHome === null) return null;
+    const plan: ForwardPlan = { remote: new Map(), remoteGroups: matches.groups.size > 0 ? matches.groups : NO_GROUPS, passedOver: [...passedOver] };
+    if (direct) for (const shard of matches.direct) this.to(plan, shard).direct = true;
+    if (retainHome !== null) this.to(plan, retainHome).retain = true;
+    return plan;
+  }
+
+  /**
+   * One shard serves each message of a shared group: round-robin over the
+   * shards that have members (this one included), skipping shards that were
+   * already offered it. `serveHere` tries a member on this shard (one that is
+   * connected, or persistent, and may read the topic); when it cannot, the
+   * next shard is asked, so a message is not lost because the shard whose
+   * turn it was has no member that may take it. `hereFirst`: another shard
+   * already chose this one.
+   */
+  serveGroup(plan: ForwardPlan | null, key: string, hereHasMembers: boolean, serveHere: () => boolean, hereFirst = false): void {
+    const remote = (plan?.remoteGroups.get(key) ?? NO_SHARDS).filter((s) => s !== this.self && !plan!.passedOver.includes(s));
+    if (remote.length === 0) {
+      if (hereHasMembers) serveHere();
+      return;
     }
-    if (retainHome !== null) to(retainHome).retain = true;
-    return { remote, localGroups: servedHere };
+    const candidates = hereHasMembers && !hereFirst ? [...remote, this.self].sort((a, b) => a - b) : [...remote].sort((a, b) => a - b);
+    const cursor = this.groupCursor.get(key) ?? 0;
+    this.groupCursor.set(key, cursor + 1);
+    if (hereFirst && hereHasMembers) {
+      if (serveHere()) return;
+      plan!.passedOver.push(this.self);
+    }
+    for (let i = 0; i < candidates.length; i++) {
+      const chosen = candidates[(cursor + i) % candidates.length];
+      if (chosen !== this.self) {
+        this.to(plan!, chosen).groups.push(key);
+        return;
+      }
+      if (serveHere()) return;
+      plan!.passedOver.push(this.self);
+    }
+  }
+
+  private to(plan: ForwardPlan, shard: number) {
+    let p = plan.remote.get(shard);
+    if (!p) plan.remote.set(shard, (p = { direct: false, groups: [], retain: false }));
+    return p;
   }
 
   /**
@@ -239,7 +273,8 @@ export class ClusterNode {
     const holds: BatchHold[] = [];
     for (const [dest, p] of plan.remote) {
       const link = this.link(dest);
-      const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain };
+      if (!p.direct && p.groups.length === 0 && !p.retain) continue;
+      const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain, passedOver: plan.passedOver };
       // A retained message (even QoS 0) replaces state on its home shard, so it must not be lost.
       if (message.qos === 0 && !p.retain) {
         if (link.volatileCount >= MAX_VOLATILE_PER_LINK) {

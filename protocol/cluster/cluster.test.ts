@@ -125,6 +125,25 @@ describe('one broker over several shards', () => {
   });
 });
 
+describe('what crosses between shards', () => {
+  it('carries MQTT 5 properties and will user properties as plain data that RPC can clone', async () => {
+    const c = new ClusterHarness(2);
+    const sub = await clientOn(c, 1, 'sub');
+    await subscribe(c, sub, 'props/#');
+    const pub = await clientOn(c, 0, 'pub', { will: { topic: 'props/will', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { userProperties: { why: 'lost' } } } });
+    const properties = { userProperties: { tenant: 'acme', tag: ['a', 'b'] }, correlationData: Buffer.from([1, 2]), contentType: 'text/plain', responseTopic: 'props/reply' };
+    await pub.send({ cmd: 'publish', topic: 'props/req', payload: Buffer.from('x'), qos: 1, messageId: 1, retain: false, properties });
+    await c.settle();
+    expect(pub.take('puback')).toMatchObject({ messageId: 1 });
+    pub.close();
+    await c.settle();
+    const [req, will] = sub.all<IPublishPacket>('publish');
+    expect(req.properties).toMatchObject({ userProperties: { tenant: 'acme', tag: ['a', 'b'] }, contentType: 'text/plain', responseTopic: 'props/reply' });
+    expect([...(req.properties!.correlationData as Buffer)]).toEqual([1, 2]);
+    expect(will.properties?.userProperties).toEqual({ why: 'lost' });
+  });
+});
+
 describe('retained messages are global', () => {
   it('stores a retained message on its home shard and gives it once to a subscriber on any shard', async () => {
     const c = new ClusterHarness(4);
@@ -179,6 +198,31 @@ describe('shared subscriptions across shards', () => {
     const all = received.flat().map(Number).sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: 30 }, (_, i) => i));
     for (const r of received) expect(r.length).toBeGreaterThan(0);
+  });
+});
+
+describe('shared subscriptions and topic ACLs across shards', () => {
+  it('passes a message on to a shard whose member may read it when the chosen shard has none', async () => {
+    const authorizer = {
+      canPublish: () => true,
+      canSubscribe: () => true,
+      canReceive: (p: { clientId: string }, topic: string) => !(p.clientId.startsWith('viewer') && topic.includes('secret')),
+    };
+    const c = new ClusterHarness(3, { authorizer });
+    const viewer = await clientOn(c, 1, 'viewer');
+    const root = await clientOn(c, 2, 'root');
+    for (const m of [viewer, root]) await subscribe(c, m, '$share/g/sensors/#');
+    const pub = await clientOn(c, 0, 'pub');
+    for (let i = 0; i < 4; i++) await pub.send({ cmd: 'publish', topic: 'sensors/secret', payload: Buffer.from(`s${i}`), qos: 1, messageId: i + 1, retain: false });
+    for (let i = 0; i < 4; i++) await pub.send({ cmd: 'publish', topic: 'sensors/public', payload: Buffer.from(`p${i}`), qos: 1, messageId: i + 11, retain: false });
+    await c.settle();
+    const toRoot = root.all<IPublishPacket>('publish').map(text);
+    const toViewer = viewer.all<IPublishPacket>('publish').map(text);
+    expect(toRoot.filter((t) => t.startsWith('s')).sort()).toEqual(['s0', 's1', 's2', 's3']);
+    expect(toViewer.filter((t) => t.startsWith('s'))).toEqual([]);
+    expect([...toRoot, ...toViewer].filter((t) => t.startsWith('p')).sort()).toEqual(['p0', 'p1', 'p2', 'p3']);
+    expect(toViewer.length).toBeGreaterThan(0);
+    expect(pub.all('puback')).toHaveLength(8);
   });
 });
 

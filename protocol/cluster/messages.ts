@@ -18,6 +18,8 @@ export interface ForwardedPublish {
   groups: string[];
   /** The receiving shard is the topic's retained home: store (or, if empty, delete) it there. */
   retain: boolean;
+  /** Shards that had no member of these groups that could take the message; it is not offered to them again. */
+  passedOver: number[];
 }
 
 /** The sending shard gained its first, or lost its last, subscription with this filter (shared ones keep their `$share/` prefix). */
@@ -47,4 +49,5 @@ export interface ClusterReceipt {
 export interface DeliveryScope {
   direct: boolean;
   groups: readonly string[];
+  passedOver: readonly number[];
 }

@@ -43,7 +43,6 @@ const COUNTER_FLUSH_MS = 10_000;
 export type { Routed } from './engine-api';
 const NOWHERE: Routed = { deliveries: 0, behind: [] };
 const NO_HOLDERS: readonly AckHolder[] = [];
-const NO_GROUPS: readonly string[] = [];
 
 /** A shard that is the whole broker: nothing to store or send for other shards. */
 function singleShard(clock: Clock): ClusterNode {
@@ -670,8 +669,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
    */
   route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null): Routed {
     const matches = this.subscriptions.match(message.topic);
-    const plan = scope ? null : this.cluster.plan(message.topic, matches.shared.length > 0 ? matches.shared.map((g) => g.filter) : NO_GROUPS, retainHome);
-    const servesGroup = (key: string) => (scope ? scope.groups.includes(key) : plan!.localGroups === null || plan!.localGroups.has(key));
+    let plan = scope ? null : this.cluster.plan(message.topic, retainHome);
     // One delivery per client: overlapping subscriptions merge into the highest
     // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
     let perClient: Map<string, Delivery> | null = null;
@@ -695,10 +693,25 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
       });
     };
     if (!scope || scope.direct) for (const m of matches.direct) add(m.value);
-    for (const group of matches.shared) {
-      if (!servesGroup(group.filter)) continue;
-      const member = this.pickSharedMember(group.filter, group.members.map((m) => m.value), message.topic);
-      if (member) add(member);
+    if (matches.shared.length > 0 || (plan && plan.remoteGroups.size > 0) || (scope && scope.groups.length > 0)) {
+      const here = new Map(matches.shared.map((g) => [g.filter, g]));
+      const serveHere = (key: string) => () => {
+        const group = here.get(key);
+        const member = group ? this.pickSharedMember(key, group.members.map((m) => m.value), message.topic) : null;
+        if (member) add(member);
+        return member !== null;
+      };
+      if (scope) {
+        for (const key of scope.groups) {
+          if (serveHere(key)()) continue;
+          // No member here may take it (ACLs, or it left): another shard with members gets it.
+          plan ??= this.cluster.planOnward(message.topic, [...scope.passedOver, this.cluster.self]);
+          this.cluster.serveGroup(plan, key, false, serveHere(key));
+        }
+      } else {
+        const keys = new Set([...here.keys(), ...(plan?.remoteGroups.keys() ?? [])]);
+        for (const key of keys) this.cluster.serveGroup(plan, key, here.has(key), serveHere(key));
+      }
     }
     const remote = plan && plan.remote.size > 0 ? plan : null;
     if (!perClient && !remote) return NOWHERE;

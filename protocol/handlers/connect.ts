@@ -220,7 +220,8 @@ function readWill(engine: EngineApi, conn: Connection, packet: IConnectPacket, v
       contentType: p.contentType,
       responseTopic: p.responseTopic,
       correlationData: p.correlationData ? new Uint8Array(p.correlationData) : undefined,
-      userProperties: p.userProperties,
+      // A plain copy of the decoder's prototype-less object, so the will can travel to other shards.
+      userProperties: p.userProperties && { ...p.userProperties },
     },
     expiresAt: null,
     origin: packet.clientId || null,

@@ -98,7 +98,8 @@ function accept(engine: EngineApi, conn: Connection, session: Session, packet: I
   if (props.contentType !== undefined) properties.contentType = props.contentType;
   if (props.responseTopic !== undefined) properties.responseTopic = props.responseTopic;
   if (props.correlationData !== undefined) properties.correlationData = new Uint8Array(props.correlationData);
-  if (props.userProperties !== undefined) properties.userProperties = props.userProperties;
+  // The decoder keeps user properties in a prototype-less object (a `__proto__` key stays a key); a plain copy can travel to other shards.
+  if (props.userProperties !== undefined) properties.userProperties = { ...props.userProperties };
   const message: BrokerMessage = {
     topic,
     payload: new Uint8Array(packet.payload as Uint8Array),

@@ -52,7 +52,8 @@ interface DevHandle {
 export async function startBroker(options: StartBrokerOptions = {}): Promise<BrokerHandle> {
   const ownsDir = !options.persistDir;
   const persistDir = options.persistDir ? path.resolve(options.persistDir) : await mkdtemp(path.join(os.tmpdir(), 'edgemq-e2e-'));
-  const vars = { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', CONFIG_RECHECK_SECONDS: '0', ...options.vars };
+  // EDGEMQ_TEST_SHARDS: the e2e projects run the whole suite with one shard and with four (vitest.config.mts).
+  const vars = { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', CONFIG_RECHECK_SECONDS: '0', BROKER_SHARDS: testShardCount(), ...options.vars };
   let dev: DevHandle | null = null;
   let lastOutput = '';
   try {
@@ -119,4 +120,9 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, timeoutMs = 50
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** How many broker shards this e2e project runs (EDGEMQ_TEST_SHARDS, 1 unless set). */
+export function testShardCount(): string {
+  return process.env.EDGEMQ_TEST_SHARDS ?? '1';
 }

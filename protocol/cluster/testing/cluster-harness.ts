@@ -47,6 +47,7 @@ export class ClusterHarness {
       deliver: async (batch: ClusterBatch): Promise<ClusterReceipt> => {
         await Promise.resolve();
         if (this.down.has(batch.to)) throw new Error(`shard ${batch.to} is down`);
+        assertCloneable(batch);
         this.batches.push(structuredClone(batch));
         const receipt = await this.shards[batch.to].engine.cluster.receive(structuredClone(batch));
         if (this.loseReceipts.has(batch.to)) throw new Error(`receipt from shard ${batch.to} lost`);
@@ -97,4 +98,20 @@ export class ClusterHarness {
     this.clock.advance(ms);
     await this.settle();
   }
+}
+
+/**
+ * Durable Object RPC clones only plain objects, arrays and binary data; a
+ * prototype-less object (as a decoder may make) fails there with a
+ * DataCloneError, while Node's structuredClone would accept it.
+ */
+function assertCloneable(value: unknown, path = 'batch'): void {
+  if (value === null || typeof value !== 'object') return;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => assertCloneable(v, `${path}[${i}]`));
+    return;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype) throw new Error(`${path} is not a plain object, so RPC cannot clone it`);
+  for (const [k, v] of Object.entries(value)) assertCloneable(v, `${path}.${k}`);
 }
