@@ -55,7 +55,19 @@ interface PendingItem {
   entry: ClusterEntry;
 }
 
-/** The ordered, durable one-way channel from this shard to one other shard. */
+/**
+ * Two lanes per pair of shards: route changes travel apart from messages, so
+ * a SUBACK waiting for its route is never queued behind a flood of
+ * publishes. MQTT orders messages per topic and QoS [MQTT-4.6.0-5]; nothing
+ * orders a route change against a message, since the SUBACK waits for the
+ * route either way.
+ */
+type Lane = 'messages' | 'routes';
+/** The route lane's key in the store and in the receiver's dedupe table: shard index + this (BROKER_SHARDS is at most 64). */
+const ROUTE_LANE_KEY = 1024;
+const laneKey = (shard: number, lane: Lane) => (lane === 'routes' ? shard + ROUTE_LANE_KEY : shard);
+
+/** The ordered, durable one-way channel from this shard to one other shard, for one lane. */
 class Link {
   lastAppended = 0;
   confirmedThrough = 0;
@@ -69,7 +81,14 @@ class Link {
   failures = 0;
   retryAt: number | null = null;
 
-  constructor(readonly dest: number) {}
+  constructor(
+    readonly dest: number,
+    readonly lane: Lane,
+  ) {}
+
+  get key(): number {
+    return laneKey(this.dest, this.lane);
+  }
 
   hasWork(): boolean {
     return this.pending.length > 0;
@@ -132,14 +151,16 @@ export class ClusterNode {
       if (shard !== this.self && shard < this.shardCount) this.routes.add(shard, key);
     }
     const now = this.deps.clock.now();
-    for (const { dest, lastAppended, oldestUnconfirmed } of this.deps.store.loadLinks()) {
+    for (const { dest: key, lastAppended, oldestUnconfirmed } of this.deps.store.loadLinks()) {
+      const lane: Lane = key >= ROUTE_LANE_KEY ? 'routes' : 'messages';
+      const dest = lane === 'routes' ? key - ROUTE_LANE_KEY : key;
       if (dest === this.self || dest >= this.shardCount) continue;
-      const link = this.link(dest);
+      const link = this.link(dest, lane);
       link.lastAppended = lastAppended;
       link.confirmedThrough = oldestUnconfirmed === null ? lastAppended : oldestUnconfirmed - 1;
       if (oldestUnconfirmed !== null) {
         for (;;) {
-          const page = this.deps.store.peekOutbox(dest, link.pending.at(-1)?.seq ?? link.confirmedThrough, 1000);
+          const page = this.deps.store.peekOutbox(key, link.pending.at(-1)?.seq ?? link.confirmedThrough, 1000);
           if (page.length === 0) break;
           for (const item of page) link.pending.push(item);
         }
@@ -186,7 +207,7 @@ export class ClusterNode {
   whenConfirmed(): Promise<void> | null {
     const waits: Promise<void>[] = [];
     for (const link of this.links.values()) {
-      if (link.lastAppended <= link.confirmedThrough) continue;
+      if (link.lane !== 'routes' || link.lastAppended <= link.confirmedThrough) continue;
       const seq = link.lastAppended;
       waits.push(new Promise((resolve) => link.confirmWaiters.push({ seq, resolve })));
     }
@@ -195,7 +216,7 @@ export class ClusterNode {
   }
 
   private broadcast(entry: ClusterEntry): void {
-    for (let dest = 0; dest < this.shardCount; dest++) if (dest !== this.self) this.appendDurable(this.link(dest), entry);
+    for (let dest = 0; dest < this.shardCount; dest++) if (dest !== this.self) this.appendDurable(this.link(dest, 'routes'), entry);
   }
 
   // ---------------------------------------------------------------- publishing
@@ -272,7 +293,7 @@ export class ClusterNode {
   forward(message: BrokerMessage, plan: ForwardPlan): BatchHold[] {
     const holds: BatchHold[] = [];
     for (const [dest, p] of plan.remote) {
-      const link = this.link(dest);
+      const link = this.link(dest, 'messages');
       if (!p.direct && p.groups.length === 0 && !p.retain) continue;
       const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain, passedOver: plan.passedOver };
       // A retained message (even QoS 0) replaces state on its home shard, so it must not be lost.
@@ -295,7 +316,7 @@ export class ClusterNode {
   }
 
   private appendDurable(link: Link, entry: ClusterEntry): number {
-    const seq = this.deps.store.appendOutbox(link.dest, entry);
+    const seq = this.deps.store.appendOutbox(link.key, entry);
     link.lastAppended = seq;
     link.pending.push({ seq, entry });
     this.pumpSoon();
@@ -352,7 +373,7 @@ export class ClusterNode {
 
   private send(link: Link): void {
     const items = link.pending.slice(0, MAX_BATCH_ENTRIES);
-    const batch: ClusterBatch = { from: this.self, to: link.dest, entries: items };
+    const batch: ClusterBatch = { from: this.self, to: link.dest, lane: link.lane, entries: items };
     const lastDurable = items.reduce((m, i) => (i.seq !== null ? i.seq : m), link.confirmedThrough);
     // The acks waiting on entries in this batch go with it; later ones wait for a later batch.
     let hold: BatchHold | null = null;
@@ -377,7 +398,7 @@ export class ClusterNode {
     for (const item of link.pending.splice(0, sent)) if (item.seq === null) link.volatileCount--;
     if (receipt.appliedThrough > link.confirmedThrough) {
       link.confirmedThrough = receipt.appliedThrough;
-      this.deps.store.deleteOutboxThrough(link.dest, receipt.appliedThrough);
+      this.deps.store.deleteOutboxThrough(link.key, receipt.appliedThrough);
     }
     const hold = link.inFlightHold;
     link.inFlightHold = null;
@@ -421,9 +442,10 @@ export class ClusterNode {
     this.applier?.released(hold);
   }
 
-  private link(dest: number): Link {
-    let link = this.links.get(dest);
-    if (!link) this.links.set(dest, (link = new Link(dest)));
+  private link(dest: number, lane: Lane): Link {
+    const key = laneKey(dest, lane);
+    let link = this.links.get(key);
+    if (!link) this.links.set(key, (link = new Link(dest, lane)));
     return link;
   }
 
@@ -441,7 +463,8 @@ export class ClusterNode {
     if (batch.to !== this.self) throw new Error(`batch for shard ${batch.to} reached shard ${this.self}`);
     this.stats.batchesReceived++;
     const now = this.deps.clock.now();
-    let applied = this.deps.store.lastApplied(batch.from);
+    const origin = laneKey(batch.from, batch.lane);
+    let applied = this.deps.store.lastApplied(origin);
     const startedAt = applied;
     const behind = new Set<AckHolder>();
     let routesChanged = false;
@@ -467,7 +490,7 @@ export class ClusterNode {
         for (const holder of applier.applyForwarded(entry, now)) behind.add(holder);
       }
     }
-    if (applied !== startedAt) this.deps.store.setLastApplied(batch.from, applied);
+    if (applied !== startedAt) this.deps.store.setLastApplied(origin, applied);
     if (routesChanged) applier.routesChanged?.();
     const receipt: ClusterReceipt = { appliedThrough: applied };
     if (behind.size === 0) return receipt;

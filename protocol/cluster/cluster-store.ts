@@ -16,7 +16,7 @@ export interface ClusterStore {
   addRoute(shard: number, key: string): void;
   removeRoute(shard: number, key: string): void;
 
-  /** Appends to the link towards `dest`; returns its sequence number (1, 2, ... per link, never reused). */
+  /** Appends to link `dest` (a shard index, or a lane's key); returns its sequence number (1, 2, ... per link, never reused). */
   appendOutbox(dest: number, entry: ClusterEntry): number;
   /** Oldest first: entries after `afterSeq`, at most `limit`. */
   peekOutbox(dest: number, afterSeq: number, limit: number): OutboxEntry[];

@@ -37,6 +37,8 @@ export interface RouteChange {
 export interface ClusterBatch {
   from: number;
   to: number;
+  /** Route changes and messages travel on separate lanes, each in order (cluster-node.ts). */
+  lane: 'messages' | 'routes';
   entries: Array<{ seq: number | null; entry: ClusterEntry }>;
 }
 
