@@ -18,6 +18,7 @@ import { openDb, type Db } from '../db/queries/db';
 import { clearClients, enforceUnauthorizedRowLimit, recordRefusals } from '../db/queries/unauthorized-clients';
 import type { AuthDecision, AuthRequest, Authenticator, BrokerEvents } from '../protocol/ports';
 import { buildProviders } from './auth-providers';
+import { parseShardCount } from '../worker/gateway/shard-count';
 import { SqliteVerifiedCache } from './sqlite-verified-cache';
 
 /** How often a shard with clients asks D1 whether configuration changed, when nobody told it (CONFIG_RECHECK_SECONDS). */
@@ -160,8 +161,19 @@ export class ShardSecurity {
       loaded = await this.ensureFresh();
     } catch (err) {
       console.error('security configuration could not be read', err);
-      // Deny when unsure: without configuration nobody is let in.
+      // Deny when unsure: without configuration nobody is let in. The refusal is still logged: a shard
+      // that never loaded its configuration (its first client during a D1 outage) has the same duty.
       const reason = REFUSAL_REASONS.AUTHENTICATION_UNAVAILABLE;
+      this.recorder.record({
+        clientId: request.clientId,
+        username: request.username,
+        passwordProvided: request.password !== null,
+        tlsUsed: request.trusted.tls,
+        ip: request.trusted.ip,
+        reasonCode: 'AUTHENTICATION_UNAVAILABLE',
+        reason: 'configuration unavailable',
+        at: this.clock.now(),
+      });
       return { ok: false, reasonCode: reason.mqtt5, returnCode: reason.mqtt3, reason: { code: 'AUTHENTICATION_UNAVAILABLE', text: 'configuration unavailable' } };
     }
     const now = this.clock.now();
@@ -217,15 +229,18 @@ export class ShardSecurity {
 
   private async writeRefusals(batch: RefusalBatch): Promise<void> {
     const max = maxUnauthorizedRows(this.env);
-    // A batch larger than the whole bound keeps its newest entries.
-    const refusals = batch.refusals.length > max ? batch.refusals.slice(-max) : batch.refusals;
+    // Every shard writes to the one table, so each may hold at most its share of the bound between its trims.
+    const shards = parseShardCount(this.env.BROKER_SHARDS);
+    const share = Math.max(1, Math.floor(max / shards));
+    // A batch larger than the share keeps its newest entries.
+    const refusals = batch.refusals.length > share ? batch.refusals.slice(-share) : batch.refusals;
     // Counting the table is not free, so the bound is enforced every so many new rows rather than every flush.
-    // The trim runs before the write and leaves room for the rows until the next one, so the table never
-    // holds more than the bound, not even between trims.
-    const interval = Math.min(TRIM_EVERY_ROWS, Math.ceil(max / 4));
+    // The trim runs before the write and leaves room for these rows until the next trim and for every other
+    // shard's share, so the table never holds more than the bound, not even between trims.
+    const interval = Math.min(TRIM_EVERY_ROWS, Math.ceil(share / 4));
     if (refusals.length > 0 && this.rowsSinceTrim + refusals.length > interval) {
       this.rowsSinceTrim = 0;
-      await enforceUnauthorizedRowLimit(this.db, Math.max(0, max - Math.max(interval, refusals.length)));
+      await enforceUnauthorizedRowLimit(this.db, Math.max(0, max - (shards - 1) * share - Math.max(interval, refusals.length)));
     }
     if (refusals.length > 0) await recordRefusals(this.db, refusals);
     if (batch.cleared.length > 0) await clearClients(this.db, batch.cleared);

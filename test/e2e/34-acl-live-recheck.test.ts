@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userRule } from '../support/acl-fixtures';
-import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
+import { shardIndexFor } from '../../protocol/cluster/shard-hash';
+import { startBroker, testShardCount, waitFor, type BrokerHandle } from '../support/broker-process';
 import { basicCredentialSql, configure, mosquittoHash } from '../support/security-fixtures';
 import { end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient } from './acl-clients';
 
@@ -12,6 +13,18 @@ import { end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS,
  */
 
 const PASSWORD = 'recheck-pw';
+
+/**
+ * The cells' client ids, all on one shard: each shard rechecks D1 on its own
+ * alarm, so the 5.0 client's PUBACK shows that its shard has the new rules,
+ * and the 3.1.1 client (whose PUBACK says nothing) shares that shard.
+ */
+function cellId(v: number): string {
+  const shards = Number(testShardCount());
+  const home = shardIndexFor('cell-5', shards);
+  if (v === 5) return 'cell-5';
+  for (let k = 0; ; k++) if (shardIndexFor(`cell-${v}-${k}`, shards) === home) return `cell-${v}-${k}`;
+}
 let broker: BrokerHandle;
 
 const RULES = { publish: ['plant/${clientId}/.*'], subscribe: ['plant/cmd/.*', 'marker/.*'] };
@@ -38,20 +51,20 @@ describe('34 topic ACLs changed in D1 behind the broker', () => {
     expect(await subscribe(root, 'plant/#')).toEqual([1]);
     const cells = new Map<number, AclClient>();
     for (const v of VERSIONS) {
-      const c = await open(broker.wsUrl, v, { clientId: `cell-${v}`, username: 'cell', password: PASSWORD });
+      const c = await open(broker.wsUrl, v, { clientId: cellId(v), username: 'cell', password: PASSWORD });
       expect(await subscribe(c, 'plant/cmd/#', 'marker/#')).toEqual([1, 1]);
       cells.set(v, c);
     }
     const cell5 = cells.get(5)!;
     /** The 5.0 client's PUBACK tells when the shard has the new rules; every connection shares them. */
     const publishAnswer = (code: number) =>
-      waitFor(async () => (await publish(cell5, 'plant/cell-5/probe', 'probe', 1)) === code, 30_000, 250);
+      waitFor(async () => (await publish(cell5, `plant/${cellId(5)}/probe`, 'probe', 1)) === code, 30_000, 250);
 
     const allowedBothWays = async (tag: string) => {
       for (const v of VERSIONS) {
         const c = cells.get(v)!;
-        expect(await publish(c, `plant/cell-${v}/${tag}`, 'reading', 1)).toBe(0);
-        await received(root, `plant/cell-${v}/${tag}`, 'reading');
+        expect(await publish(c, `plant/${cellId(v)}/${tag}`, 'reading', 1)).toBe(0);
+        await received(root, `plant/${cellId(v)}/${tag}`, 'reading');
         await publish(root, `plant/cmd/${v}-${tag}`, 'command', 1);
         await received(c, `plant/cmd/${v}-${tag}`, 'command');
       }
@@ -62,10 +75,10 @@ describe('34 topic ACLs changed in D1 behind the broker', () => {
     await publishAnswer(0x87);
     for (const v of VERSIONS) {
       const c = cells.get(v)!;
-      expect(await publish(c, `plant/cell-${v}/revoked`, 'reading', 1)).toBe(v === 5 ? 0x87 : 0);
+      expect(await publish(c, `plant/${cellId(v)}/revoked`, 'reading', 1)).toBe(v === 5 ? 0x87 : 0);
       await publish(root, `plant/${v}-marker`, 'marker', 1);
       await received(root, `plant/${v}-marker`, 'marker');
-      expect(topicsOf(root)).not.toContain(`plant/cell-${v}/revoked`);
+      expect(topicsOf(root)).not.toContain(`plant/${cellId(v)}/revoked`);
       await publish(root, `plant/cmd/${v}-revoked`, 'command', 1);
       await publish(root, `marker/${v}-revoked`, 'marker', 1);
       await received(c, `marker/${v}-revoked`, 'marker');
