@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
-import type { AdminEnv, Principal } from '../../worker/admin/context';
+import type { AdminEnv, Caller } from '../../worker/admin/context';
 import { handleError, validationHook } from '../../worker/admin/errors';
 import { database } from '../../worker/admin/middleware/database';
 import { adminUserRoutes } from '../../worker/admin/routes/admin-users';
@@ -22,7 +22,7 @@ import { openLocalD1 } from './local-d1';
  * space, which account names may not, so the audit log never confuses it
  * with an account.
  */
-function localPrincipal(): Principal {
+function localCaller(): Caller {
   let user = 'unknown';
   try {
     user = os.userInfo().username;
@@ -44,13 +44,13 @@ const BROKER_NOT_REACHABLE = {
 } as unknown as Env['BROKER'];
 
 /** The admin routes the CLI uses, mounted at the paths the Worker serves them at (below /api/v1), behind the same database middleware and error handler. */
-function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
+function localAdminApp(caller: Caller): OpenAPIHono<AdminEnv> {
   const app = new OpenAPIHono<AdminEnv>({ defaultHook: validationHook });
   app.use('*', database);
   app.use(
     '*',
     createMiddleware<AdminEnv>(async function localCaller(c, next) {
-      c.set('principal', principal);
+      c.set('caller', caller);
       await next();
     }),
   );
@@ -63,7 +63,7 @@ function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
 
 export async function localApi(persistDir: string): Promise<AdminApi> {
   const d1 = await openLocalD1(persistDir);
-  const app = localAdminApp(localPrincipal());
+  const app = localAdminApp(localCaller());
   const env: Env = { DB: d1.db, BROKER: BROKER_NOT_REACHABLE };
   return {
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -98,7 +98,7 @@ export const aclRuleRoutes = newRouter()
   .openapi(create, async function createAclRule(c) {
     const input = c.req.valid('json');
     const values = toValues(input, input.position ?? (await nextAclPosition(c.var.db)));
-    const row = await insertAclRule(c.var.db, values, auditFor(c.var.principal, 'create', 'acl-rules', null, { ...values }));
+    const row = await insertAclRule(c.var.db, values, auditFor(c.var.caller, 'create', 'acl-rules', null, { ...values }));
     await notifyConfigChanged(c.env);
     return c.json(toAclRuleView(row), 201);
   })
@@ -108,14 +108,14 @@ export const aclRuleRoutes = newRouter()
     const existing = await getAclRule(c.var.db, id);
     if (!existing) throw notFound('ACL rule');
     const values = toValues(input, input.position ?? existing.position);
-    const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.principal, 'update', 'acl-rules', id, { ...values }));
+    const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.caller, 'update', 'acl-rules', id, { ...values }));
     if (!row) throw notFound('ACL rule');
     await notifyConfigChanged(c.env);
     return c.json(toAclRuleView(row), 200);
   })
   .openapi(remove, async function deleteAclRuleRoute(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.principal, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
+    if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.caller, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
     await notifyConfigChanged(c.env);
     return c.body(null, 204);
   });

@@ -71,7 +71,7 @@ export const authProviderRoutes = newRouter()
     const providers = await currentProviders(c.var.db, c.env);
     const ordered = [...listed.map((t) => providers.find((p) => p.type === t)!), ...providers.filter((p) => !listed.includes(p.type))];
     const values = ordered.map((p, i) => ({ ...toValues(p), priority: (i + 1) * 10 }));
-    await upsertAuthProviders(c.var.db, values, auditFor(c.var.principal, 'reorder', 'auth-providers', null, { order: ordered.map((p) => p.type) }));
+    await upsertAuthProviders(c.var.db, values, auditFor(c.var.caller, 'reorder', 'auth-providers', null, { order: ordered.map((p) => p.type) }));
     await notifyConfigChanged(c.env);
     return c.json({ data: (await currentProviders(c.var.db, c.env)).map(providerView) }, 200);
   })
@@ -100,7 +100,7 @@ export const authProviderRoutes = newRouter()
     await upsertAuthProviders(
       c.var.db,
       [values],
-      auditFor(c.var.principal, 'update', 'auth-providers', type, { enabled: input.enabled, secretsChanged: changedSecrets }),
+      auditFor(c.var.caller, 'update', 'auth-providers', type, { enabled: input.enabled, secretsChanged: changedSecrets }),
     );
     await notifyConfigChanged(c.env);
     return c.json(providerView({ ...values, valid: true, updatedAt: new Date() }), 200);

@@ -110,7 +110,7 @@ export const blockedClientRoutes = newRouter()
   .openapi(create, async function createBlocked(c) {
     const values = toValues(c.req.valid('json'));
     if (await findBlockId(c.var.db, values.kind, values.value)) throw conflict(`This ${values.kind} is already blocked`, 'value');
-    const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.principal, 'create', 'blocked-clients', null, detail(values)));
+    const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.caller, 'create', 'blocked-clients', null, detail(values)));
     await notifyConfigChanged(c.env);
     return c.json(toBlockView(row, new Date()), 201);
   })
@@ -119,14 +119,14 @@ export const blockedClientRoutes = newRouter()
     const values = toValues(c.req.valid('json'));
     if (!(await getBlockedClient(c.var.db, id))) throw notFound('Blocked client');
     if (await findBlockId(c.var.db, values.kind, values.value, id)) throw conflict(`This ${values.kind} is already blocked by another entry`, 'value');
-    const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.principal, 'update', 'blocked-clients', id, detail(values)));
+    const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.caller, 'update', 'blocked-clients', id, detail(values)));
     if (!row) throw notFound('Blocked client');
     await notifyConfigChanged(c.env);
     return c.json(toBlockView(row, new Date()), 200);
   })
   .openapi(remove, async function deleteBlocked(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.principal, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
+    if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.caller, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
     await notifyConfigChanged(c.env);
     return c.body(null, 204);
   });

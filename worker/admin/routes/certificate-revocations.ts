@@ -126,7 +126,7 @@ export const revocationRoutes = newRouter()
       const { crlId, replaced } = await replaceCrlEntries(
         c.var.db,
         { issuerDn: parsed.issuerDN, serials: parsed.revokedSerials, description: input.description ?? null },
-        auditFor(c.var.principal, 'upload-crl', 'certificate-revocations', null, { issuerDn: parsed.issuerDN, entries: parsed.revokedSerials.length }),
+        auditFor(c.var.caller, 'upload-crl', 'certificate-revocations', null, { issuerDn: parsed.issuerDN, entries: parsed.revokedSerials.length }),
       );
       crls.push({
         crlId,
@@ -148,14 +148,14 @@ export const revocationRoutes = newRouter()
       fingerprintSha256: input.fingerprintSha256 ? normalizeFingerprint(input.fingerprintSha256) : null,
       description: input.description ?? null,
     };
-    const row = await insertRevocation(c.var.db, values, auditFor(c.var.principal, 'create', 'certificate-revocations', null, { ...values }));
+    const row = await insertRevocation(c.var.db, values, auditFor(c.var.caller, 'create', 'certificate-revocations', null, { ...values }));
     await notifyConfigChanged(c.env);
     return c.json(toRevocationView(row), 201);
   })
   .openapi(remove, async function deleteRevocationRoute(c) {
     const { id } = c.req.valid('param');
     const existing = await getRevocation(c.var.db, id);
-    if (!existing || !(await deleteRevocation(c.var.db, id, auditFor(c.var.principal, 'delete', 'certificate-revocations', id, { serial: existing.serial, fingerprintSha256: existing.fingerprintSha256 })))) {
+    if (!existing || !(await deleteRevocation(c.var.db, id, auditFor(c.var.caller, 'delete', 'certificate-revocations', id, { serial: existing.serial, fingerprintSha256: existing.fingerprintSha256 })))) {
       throw notFound('Revocation entry');
     }
     await notifyConfigChanged(c.env);

@@ -249,7 +249,7 @@ export const configurationRoutes = newRouter()
       authProviders: rows.authProviders?.length ?? null,
       settings: rows.settings !== undefined,
     };
-    await replaceConfiguration(c.var.db, rows, auditFor(c.var.principal, 'import', 'configuration', null, imported), now);
+    await replaceConfiguration(c.var.db, rows, auditFor(c.var.caller, 'import', 'configuration', null, imported), now);
     await notifyConfigChanged(c.env);
     return c.json({ imported }, 200);
   });

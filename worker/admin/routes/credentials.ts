@@ -143,7 +143,7 @@ export const credentialRoutes = newRouter()
       throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
     }
     const values = await toValues(input, null);
-    const row = await insertCredential(c.var.db, values, auditFor(c.var.principal, 'create', 'credentials', null, auditDetail(values)));
+    const row = await insertCredential(c.var.db, values, auditFor(c.var.caller, 'create', 'credentials', null, auditDetail(values)));
     await notifyConfigChanged(c.env);
     return c.json(toCredentialView(row), 201);
   })
@@ -157,14 +157,14 @@ export const credentialRoutes = newRouter()
       throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
     }
     const values = await toValues(input, existing);
-    const row = await updateCredential(c.var.db, id, values, auditFor(c.var.principal, 'update', 'credentials', id, auditDetail(values)));
+    const row = await updateCredential(c.var.db, id, values, auditFor(c.var.caller, 'update', 'credentials', id, auditDetail(values)));
     if (!row) throw notFound('Credential');
     await notifyConfigChanged(c.env);
     return c.json(toCredentialView(row), 200);
   })
   .openapi(remove, async function deleteCredentialRoute(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteCredential(c.var.db, id, auditFor(c.var.principal, 'delete', 'credentials', id)))) throw notFound('Credential');
+    if (!(await deleteCredential(c.var.db, id, auditFor(c.var.caller, 'delete', 'credentials', id)))) throw notFound('Credential');
     await notifyConfigChanged(c.env);
     return c.body(null, 204);
   });

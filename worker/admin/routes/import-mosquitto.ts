@@ -68,7 +68,7 @@ export const mosquittoImportRoutes = newRouter().openapi(route, async function i
       replaceAclRules: input.replaceAclRules,
       aclFile: acl !== null,
     },
-    auditFor(c.var.principal, 'import-mosquitto', 'configuration', null, {
+    auditFor(c.var.caller, 'import-mosquitto', 'configuration', null, {
       users: passwd?.entries.length ?? 0,
       aclRules: acl?.rules.length ?? 0,
       replaceAclRules: input.replaceAclRules,

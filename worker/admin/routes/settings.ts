@@ -33,7 +33,7 @@ export const settingsRoutes = newRouter()
   })
   .openapi(put, async function putSettings(c) {
     const settings = c.req.valid('json');
-    await writeBrokerSettings(c.var.db, settings, auditFor(c.var.principal, 'update', 'settings', null, { ...settings }));
+    await writeBrokerSettings(c.var.db, settings, auditFor(c.var.caller, 'update', 'settings', null, { ...settings }));
     await notifyConfigChanged(c.env);
     return c.json(settings, 200);
   });

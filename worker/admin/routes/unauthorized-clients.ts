@@ -80,12 +80,12 @@ export const unauthorizedClientRoutes = newRouter()
   })
   .openapi(deleteOne, async function deleteUnauthorized(c) {
     const { clientId } = c.req.valid('param');
-    if (!(await deleteUnauthorizedClient(c.var.db, clientId, auditFor(c.var.principal, 'delete', 'unauthorized-clients', clientId)))) {
+    if (!(await deleteUnauthorizedClient(c.var.db, clientId, auditFor(c.var.caller, 'delete', 'unauthorized-clients', clientId)))) {
       throw notFound('Unauthorized client');
     }
     return c.body(null, 204);
   })
   .openapi(deleteAll, async function deleteAllUnauthorized(c) {
-    const deleted = await deleteAllUnauthorizedClients(c.var.db, auditFor(c.var.principal, 'delete-all', 'unauthorized-clients'));
+    const deleted = await deleteAllUnauthorizedClients(c.var.db, auditFor(c.var.caller, 'delete-all', 'unauthorized-clients'));
     return c.json({ deleted }, 200);
   });
