@@ -1,7 +1,3 @@
-import type { EngineApi } from './engine-api';
-import type { Connection } from './connection';
-import type { Session } from './session';
-
 /**
  * Backpressure through withheld acknowledgements (HiveMQ's overload
  * protection, in MQTT's own terms). A Durable Object cannot stop reading a
@@ -15,14 +11,10 @@ import type { Session } from './session';
  * arrived: once one waits, every later one (even one owed nothing) queues
  * behind it.
  */
-export interface OwedAck {
-  readonly conn: Connection;
-  readonly packetId: number;
-  readonly qos: 1 | 2;
-  readonly reasonCode: number;
-  /** Recipients that were behind when the message was accepted; the ack may leave once this is empty. */
-  readonly waitingOn: Set<Session>;
-}
+import type { EngineApi } from './engine-api';
+import type { Connection } from './connection';
+import type { OwedAck } from './owed-ack';
+import type { Session } from './session';
 
 /** Queues the acknowledgement of an inbound QoS 1/2 PUBLISH behind the recipients still catching up, then sends what may go. */
 export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly Session[]): void {
@@ -30,7 +22,7 @@ export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qo
     sendPublishAck(engine, conn, qos, packetId, reasonCode);
     return;
   }
-  const owed: OwedAck = { conn, packetId, qos, reasonCode, waitingOn: new Set(behind) };
+  const owed: OwedAck = { connectionId: conn.id, packetId, qos, reasonCode, waitingOn: new Set(behind) };
   for (const recipient of behind) {
     recipient.heldAcks.add(owed);
     // Judged stuck at the latest then, which releases this ack.
@@ -49,13 +41,17 @@ export function isAckOwed(conn: Connection, packetId: number, qos: 1 | 2): boole
 /** The recipient no longer holds anyone back (caught up, stuck, gone): its held acks go, in each publisher's order. */
 export function releaseHeldAcks(engine: EngineApi, recipient: Session): void {
   if (recipient.heldAcks.size === 0) return;
-  const publishers = new Set<Connection>();
+  const publishers = new Set<string>();
   for (const owed of recipient.heldAcks) {
     owed.waitingOn.delete(recipient);
-    if (owed.waitingOn.size === 0) publishers.add(owed.conn);
+    if (owed.waitingOn.size === 0) publishers.add(owed.connectionId);
   }
   recipient.heldAcks.clear();
-  for (const conn of publishers) flushOwedAcks(engine, conn);
+  for (const id of publishers) {
+    // A publisher whose connection ended was forgotten (forgetOwedAcks): nothing is owed to it.
+    const conn = engine.connections.get(id);
+    if (conn) flushOwedAcks(engine, conn);
+  }
 }
 
 /** The publisher's connection ended: nothing is owed to it any more, and no recipient keeps a reference to it. */
