@@ -17,6 +17,12 @@ export interface AdminEnv {
   Variables: {
     db: Db;
     caller: Caller;
+    /**
+     * Tells the broker the security configuration in D1 changed. The Worker
+     * tells every shard (broker.ts); the CLI's local API cannot reach a
+     * broker, which then notices the change by itself.
+     */
+    configChanged: () => Promise<void>;
   };
 }
 

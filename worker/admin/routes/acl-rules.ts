@@ -1,7 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteAclRule, getAclRule, insertAclRule, listAclRules, nextAclPosition, toAclRuleView, updateAclRule, type AclRuleValues } from '../../../db/queries/acl-rules';
 import { explainAccess } from '../acl-test';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
@@ -99,7 +98,7 @@ export const aclRuleRoutes = newRouter()
     const input = c.req.valid('json');
     const values = toValues(input, input.position ?? (await nextAclPosition(c.var.db)));
     const row = await insertAclRule(c.var.db, values, auditFor(c.var.caller, 'create', 'acl-rules', null, { ...values }));
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toAclRuleView(row), 201);
   })
   .openapi(update, async function updateAclRuleRoute(c) {
@@ -110,12 +109,12 @@ export const aclRuleRoutes = newRouter()
     const values = toValues(input, input.position ?? existing.position);
     const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.caller, 'update', 'acl-rules', id, { ...values }));
     if (!row) throw notFound('ACL rule');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toAclRuleView(row), 200);
   })
   .openapi(remove, async function deleteAclRuleRoute(c) {
     const { id } = c.req.valid('param');
     if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.caller, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -10,7 +10,6 @@ import {
   updateBlockedClient,
   type BlockValues,
 } from '../../../db/queries/blocked-clients';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
@@ -111,7 +110,7 @@ export const blockedClientRoutes = newRouter()
     const values = toValues(c.req.valid('json'));
     if (await findBlockId(c.var.db, values.kind, values.value)) throw conflict(`This ${values.kind} is already blocked`, 'value');
     const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.caller, 'create', 'blocked-clients', null, detail(values)));
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toBlockView(row, new Date()), 201);
   })
   .openapi(update, async function updateBlocked(c) {
@@ -121,12 +120,12 @@ export const blockedClientRoutes = newRouter()
     if (await findBlockId(c.var.db, values.kind, values.value, id)) throw conflict(`This ${values.kind} is already blocked by another entry`, 'value');
     const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.caller, 'update', 'blocked-clients', id, detail(values)));
     if (!row) throw notFound('Blocked client');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toBlockView(row, new Date()), 200);
   })
   .openapi(remove, async function deleteBlocked(c) {
     const { id } = c.req.valid('param');
     if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.caller, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.body(null, 204);
   });

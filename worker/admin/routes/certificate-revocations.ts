@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteRevocation, getRevocation, insertRevocation, listRevocations, replaceCrlEntries, toRevocationView } from '../../../db/queries/certificate-revocations';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { isReadableDn, normalizeFingerprint, normalizeSerial, parseCrlUpload } from '../crl';
@@ -137,7 +136,7 @@ export const revocationRoutes = newRouter()
         nextUpdate: parsed.nextUpdate === null ? null : new Date(parsed.nextUpdate).toISOString(),
       });
     }
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json({ crls }, 201);
   })
   .openapi(create, async function createRevocation(c) {
@@ -149,7 +148,7 @@ export const revocationRoutes = newRouter()
       description: input.description ?? null,
     };
     const row = await insertRevocation(c.var.db, values, auditFor(c.var.caller, 'create', 'certificate-revocations', null, { ...values }));
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toRevocationView(row), 201);
   })
   .openapi(remove, async function deleteRevocationRoute(c) {
@@ -158,6 +157,6 @@ export const revocationRoutes = newRouter()
     if (!existing || !(await deleteRevocation(c.var.db, id, auditFor(c.var.caller, 'delete', 'certificate-revocations', id, { serial: existing.serial, fingerprintSha256: existing.fingerprintSha256 })))) {
       throw notFound('Revocation entry');
     }
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -11,7 +11,6 @@ import {
   type CredentialRow,
   type CredentialValues,
 } from '../../../db/queries/credentials';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, invalid, notFound } from '../errors';
 import { deriveScramKeys } from '../scram-keys';
@@ -144,7 +143,7 @@ export const credentialRoutes = newRouter()
     }
     const values = await toValues(input, null);
     const row = await insertCredential(c.var.db, values, auditFor(c.var.caller, 'create', 'credentials', null, auditDetail(values)));
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toCredentialView(row), 201);
   })
   .openapi(update, async function updateCredentialRoute(c) {
@@ -159,12 +158,12 @@ export const credentialRoutes = newRouter()
     const values = await toValues(input, existing);
     const row = await updateCredential(c.var.db, id, values, auditFor(c.var.caller, 'update', 'credentials', id, auditDetail(values)));
     if (!row) throw notFound('Credential');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toCredentialView(row), 200);
   })
   .openapi(remove, async function deleteCredentialRoute(c) {
     const { id } = c.req.valid('param');
     if (!(await deleteCredential(c.var.db, id, auditFor(c.var.caller, 'delete', 'credentials', id)))) throw notFound('Credential');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -3,7 +3,6 @@ import { parseAclFile } from '../../../auth/mosquitto/acl-file';
 import { formatFileError, type MosquittoFileError } from '../../../auth/mosquitto/file-errors';
 import { parsePasswdFile } from '../../../auth/mosquitto/passwd-file';
 import { applyMosquittoImport } from '../../../db/queries/configuration';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, invalid } from '../errors';
 import { newRouter } from '../router';
@@ -74,6 +73,6 @@ export const mosquittoImportRoutes = newRouter().openapi(route, async function i
       replaceAclRules: input.replaceAclRules,
     }),
   );
-  await notifyConfigChanged(c.env);
+  await c.var.configChanged();
   return c.json(result, 200);
 });

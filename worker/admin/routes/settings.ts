@@ -1,7 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { brokerSettingsSchema } from '../../../auth/settings';
 import { readBrokerSettings, writeBrokerSettings } from '../../../db/queries/broker-settings';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses } from '../errors';
 import { newRouter } from '../router';
@@ -34,6 +33,6 @@ export const settingsRoutes = newRouter()
   .openapi(put, async function putSettings(c) {
     const settings = c.req.valid('json');
     await writeBrokerSettings(c.var.db, settings, auditFor(c.var.caller, 'update', 'settings', null, { ...settings }));
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(settings, 200);
   });
