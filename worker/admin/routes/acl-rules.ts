@@ -4,8 +4,8 @@ import { explainAccess } from '../acl-test';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema } from '../schemas';
-import { AclRuleInput, AclRuleSchema, AclTestInput, AclTestResultSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, sortParams } from '../schemas';
+import { ACL_RULE_SORT_KEYS, AclRuleInput, AclRuleSchema, AclTestInput, AclTestResultSchema } from '../contract/security';
 
 const tags = ['ACL rules'];
 const one = { content: { 'application/json': { schema: AclRuleSchema } } };
@@ -22,6 +22,7 @@ const list = createRoute({
       principalType: z.enum(['anonymous', 'user', 'all']).optional(),
       kind: z.enum(['topic', 'pattern']).optional(),
       topic: z.string().max(1024).optional().openapi({ description: 'Substring of the topic' }),
+      ...sortParams(ACL_RULE_SORT_KEYS, 'position', 'asc'),
       ...pageParams,
     }),
   },

@@ -13,8 +13,8 @@ import {
 import { auditFor } from '../context';
 import { conflict, errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema, parseTime } from '../schemas';
-import { BLOCK_KINDS, BlockedClientSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, parseTime, sortParams } from '../schemas';
+import { BLOCK_KINDS, BLOCKED_CLIENT_SORT_KEYS, BlockedClientSchema } from '../contract/security';
 
 const BlockInput = z
   .object({
@@ -51,6 +51,7 @@ const list = createRoute({
       value: z.string().max(256).optional().openapi({ description: 'Substring of the value' }),
       source: z.enum(['manual', 'auto']).optional(),
       status: z.enum(['active', 'expired']).optional(),
+      ...sortParams(BLOCKED_CLIENT_SORT_KEYS, 'createdAt', 'desc'),
       ...pageParams,
     }),
   },

@@ -15,8 +15,8 @@ import { auditFor } from '../context';
 import { conflict, errorResponses, invalid, notFound } from '../errors';
 import { deriveScramKeys } from '../scram-keys';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema } from '../schemas';
-import { CredentialInput, CredentialSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, sortParams } from '../schemas';
+import { CREDENTIAL_SORT_KEYS, CredentialInput, CredentialSchema } from '../contract/security';
 
 type Input = z.infer<typeof CredentialInput>;
 
@@ -25,6 +25,8 @@ const ListQuery = z.object({
   clientId: z.string().max(256).optional().openapi({ description: 'Substring of the client id' }),
   username: z.string().max(256).optional().openapi({ description: 'Substring of the username' }),
   cn: z.string().max(256).optional().openapi({ description: 'Substring of the CN pattern or of a per-CN rule' }),
+  search: z.string().max(256).optional().openapi({ description: 'Substring of the name, username, client id or CN pattern, case-insensitive' }),
+  ...sortParams(CREDENTIAL_SORT_KEYS, 'name', 'asc'),
   ...pageParams,
 });
 
