@@ -2,13 +2,13 @@ import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, errorMessage, seg, type Query } from '../api/client';
+import { api, errorMessage, seg, type Query } from '../api/client';
 import { useListPage } from '../api/list-page';
 import { queryKeys } from '../api/query-keys';
 import type { AclAccess, AclPrincipal, AclRule, AclRuleInput, AclTestRequest, AclTestResult, Page } from '../api/types';
 import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
 import type { Columns, Features } from '../components/DataTable';
-import { Dialog, FormError, FormFooter } from '../components/Dialog';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -264,14 +264,7 @@ function RuleDialog({
       ? strip(rule)
       : { kind: 'topic', principalType: 'user', username: '', access: 'readwrite', topic: '', position: nextPosition, comment: '' },
   );
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
     const body: AclRuleInput = {
       ...form,
       // mosquitto: `pattern` lines apply to everyone, `topic` lines to the anonymous or user section they sit in.
@@ -279,15 +272,9 @@ function RuleDialog({
       username: form.principalType === 'user' ? form.username : null,
       comment: form.comment || null,
     };
-    try {
-      if (rule) await api.put(`/acl-rules/${seg(rule.id)}`, body);
-      else await api.post('/acl-rules', body);
-      onSaved(!rule);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    await saveItem('/acl-rules', rule?.id ?? null, body);
+    onSaved(!rule);
+  });
 
   return (
     <Dialog open title={rule ? 'Edit rule' : 'New rule'} onClose={onClose}>

@@ -1,12 +1,12 @@
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, seg } from '../api/client';
+import { api, seg } from '../api/client';
 import { useListPage } from '../api/list-page';
 import type { BlockedClient, BlockKind } from '../api/types';
 import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
 import type { Columns, Features } from '../components/DataTable';
-import { Dialog, FormError, FormFooter } from '../components/Dialog';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -141,24 +141,11 @@ function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null;
   const [description, setDescription] = useState(entry?.description ?? '');
   const initialExpiry = toMillis(entry?.expiresAt);
   const [expires, setExpires] = useState(initialExpiry ? toLocalInput(initialExpiry) : '');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
     const body = { kind, value: value.trim(), description: description || null, expiresAt: localInputToIso(expires) ?? null };
-    try {
-      if (entry) await api.put(`/blocked-clients/${seg(entry.id)}`, body);
-      else await api.post('/blocked-clients', body);
-      onSaved(!entry);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    await saveItem('/blocked-clients', entry?.id ?? null, body);
+    onSaved(!entry);
+  });
 
   return (
     <Dialog open title={entry ? 'Edit block' : 'Block a client'} onClose={onClose}>

@@ -1,13 +1,13 @@
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'wouter';
 import { useAuth } from '../api/auth';
-import { api, ApiError, seg } from '../api/client';
+import { api, seg } from '../api/client';
 import { useListPage } from '../api/list-page';
 import type { CnRule, Credential, CredentialInput, CredentialType } from '../api/types';
 import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
 import type { Columns, Features } from '../components/DataTable';
-import { Dialog, FormError, FormFooter } from '../components/Dialog';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { BoolBadge, CheckboxField, DebouncedInput, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
@@ -219,26 +219,13 @@ function CredentialDialog({
   onSaved: (name: string, created: boolean) => void;
 }) {
   const [form, setForm] = useState<FormState>(() => initialForm(credential));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | Error | null>(null);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm((f) => ({ ...f, [key]: value }));
   const editing = credential !== null;
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const input = toInput(form, editing);
-      if (editing) await api.put(`/credentials/${seg(credential.id)}`, input);
-      else await api.post('/credentials', input);
-      onSaved(input.name, !editing);
-    } catch (e) {
-      setError(e instanceof Error ? e : new Error(String(e)));
-      setBusy(false);
-    }
-  };
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
+    const input = toInput(form, editing);
+    await saveItem('/credentials', credential?.id ?? null, input);
+    onSaved(input.name, !editing);
+  });
 
   const hasSecret = form.type !== 'x509';
   return (
