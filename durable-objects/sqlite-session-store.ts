@@ -2,8 +2,11 @@ import { queuedSize } from '../protocol/store/records';
 import type { BrokerCounters, BrokerMessage, Delivery, MessageProperties, OutboundRecord, QueuedRecord, SessionRecord, SubscriptionRecord, WillRecord } from '../protocol/store/records';
 import type { SessionStore } from '../protocol/store/session-store';
 
-/** 1: initial tables. 2: queue.bytes, each row's share of its session's byte bound. */
-const SCHEMA_VERSION = 2;
+/**
+ * 1: initial tables. 2: queue.bytes, each row's share of its session's byte bound.
+ * 3: admin_stats_history, the per-minute statistics samples (durable-objects/admin/stats-history.ts).
+ */
+const SCHEMA_VERSION = 3;
 
 /**
  * SessionStore on Durable Object SQLite. Every statement is a constant string
@@ -24,9 +27,20 @@ export class SqliteSessionStore implements SessionStore {
       // Rows queued before the byte bound existed get the size queuedSize() would have given them.
       this.sql.exec(`ALTER TABLE queue ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0`);
       this.sql.exec(`UPDATE queue SET bytes = length(topic) + length(payload)`);
-      this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
-      return;
+    } else if (current === 0) {
+      this.createTables();
     }
+
+    // Version 3: the statistics history, kept with the rest of the shard's schema.
+    if (current < 3) {
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS admin_stats_history (slot INTEGER PRIMARY KEY, at INTEGER NOT NULL, sample TEXT NOT NULL)`);
+    }
+
+    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
+  }
+
+  /** The tables of schema version 2, for a new shard. */
+  private createTables(): void {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS sessions (
         client_id TEXT PRIMARY KEY,
@@ -93,7 +107,6 @@ export class SqliteSessionStore implements SessionStore {
       );
       CREATE TABLE IF NOT EXISTS counters (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL);
     `);
-    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
   }
 
   // ------------------------------------------------------------ sessions

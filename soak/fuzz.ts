@@ -20,6 +20,8 @@ const TIME_LIMIT_MS = 300_000;
 /** Keeps each client from queueing more than the broker takes. */
 const MAX_BUFFERED = 16 * 1024;
 
+const QOS_LEVELS = [0, 1, 2] as const;
+
 /** Valid packets of every kind a client may send, as the seed of mutations. */
 function corpus(): Buffer[] {
   const topic = `soak/fuzz/${randomInt(1000)}`;
@@ -27,7 +29,7 @@ function corpus(): Buffer[] {
     encode({ cmd: 'publish', topic, payload: randomBytes(randomInt(64)), qos: 0, retain: false, dup: false }),
     encode({ cmd: 'publish', topic, payload: randomBytes(randomInt(64)), qos: 1, messageId: randomInt(1, 65535), retain: false, dup: false }),
     encode({ cmd: 'publish', topic, payload: randomBytes(8), qos: 2, messageId: randomInt(1, 65535), retain: randomInt(2) === 1, dup: false }),
-    encode({ cmd: 'subscribe', messageId: randomInt(1, 65535), subscriptions: [{ topic: randomInt(2) ? 'soak/fuzz/#' : '+/+', qos: randomInt(3) }] }),
+    encode({ cmd: 'subscribe', messageId: randomInt(1, 65535), subscriptions: [{ topic: randomInt(2) ? 'soak/fuzz/#' : '+/+', qos: QOS_LEVELS[randomInt(3)] }] }),
     encode({ cmd: 'unsubscribe', messageId: randomInt(1, 65535), unsubscriptions: ['soak/fuzz/#'] }),
     encode({ cmd: 'puback', messageId: randomInt(1, 65535) }),
     encode({ cmd: 'pubrec', messageId: randomInt(1, 65535) }),

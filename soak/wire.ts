@@ -7,7 +7,7 @@ import WebSocket from 'ws';
  * the measurement is about the broker, not the client library.
  */
 
-export const encode = (packet: Record<string, unknown>): Buffer => mqttPacket.generate(packet as unknown as mqttPacket.Packet);
+export const encode = (packet: mqttPacket.Packet): Buffer => mqttPacket.generate(packet);
 
 export function connectPacket(clientId: string, options: { keepalive?: number; username?: string; password?: string; clean?: boolean } = {}): Buffer {
   return encode({

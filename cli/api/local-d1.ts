@@ -51,7 +51,7 @@ export async function openLocalD1(persistDir: string): Promise<LocalD1> {
     }),
   );
   try {
-    const db = (await mf.getD1Database('DB')) as unknown as D1Database;
+    const db: D1Database = await mf.getD1Database('DB');
     await assertMigrated(db, persistDir);
     return { db, dispose: () => mf.dispose() };
   } catch (err) {

@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
-import type { AdminEnv, Principal } from '../../worker/admin/context';
+import type { AdminEnv, Caller } from '../../worker/admin/context';
 import { handleError, validationHook } from '../../worker/admin/errors';
 import { database } from '../../worker/admin/middleware/database';
 import { adminUserRoutes } from '../../worker/admin/routes/admin-users';
@@ -22,7 +22,7 @@ import { openLocalD1 } from './local-d1';
  * space, which account names may not, so the audit log never confuses it
  * with an account.
  */
-function localPrincipal(): Principal {
+function localCaller(): Caller {
   let user = 'unknown';
   try {
     user = os.userInfo().username;
@@ -32,25 +32,17 @@ function localPrincipal(): Principal {
   return { kind: 'user', id: 'local-cli', name: `edgemq --local (${user})`, role: 'admin' };
 }
 
-/**
- * The routes tell the broker's Durable Objects about a change after it is in
- * D1. A broker started by `npm start` runs in its own workerd that this
- * process cannot reach; it notices the config_version bump instead, within
- * CONFIG_RECHECK_SECONDS.
- */
-const BROKER_NOT_REACHABLE = {
-  idFromName: (name: string) => name,
-  get: () => ({ configChanged: async () => {} }),
-} as unknown as Env['BROKER'];
-
 /** The admin routes the CLI uses, mounted at the paths the Worker serves them at (below /api/v1), behind the same database middleware and error handler. */
-function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
+function localAdminApp(caller: Caller): OpenAPIHono<AdminEnv> {
   const app = new OpenAPIHono<AdminEnv>({ defaultHook: validationHook });
   app.use('*', database);
   app.use(
     '*',
-    createMiddleware<AdminEnv>(async function localCaller(c, next) {
-      c.set('principal', principal);
+    createMiddleware<AdminEnv>(async function localContext(c, next) {
+      c.set('caller', caller);
+      // A broker started by `npm start` runs in its own workerd that this process
+      // cannot reach; it notices the config_version bump within CONFIG_RECHECK_SECONDS.
+      c.set('configChanged', async () => {});
       await next();
     }),
   );
@@ -63,8 +55,9 @@ function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
 
 export async function localApi(persistDir: string): Promise<AdminApi> {
   const d1 = await openLocalD1(persistDir);
-  const app = localAdminApp(localPrincipal());
-  const env: Env = { DB: d1.db, BROKER: BROKER_NOT_REACHABLE };
+  const app = localAdminApp(localCaller());
+  // Only D1: the routes reach the broker through c.var.configChanged alone.
+  const env: Pick<Env, 'DB'> = { DB: d1.db };
   return {
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
       const init: RequestInit = body === undefined ? { method } : { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };

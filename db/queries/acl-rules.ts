@@ -1,9 +1,10 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, eq, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import type { AclRuleSort } from '../../worker/admin/contract/security';
 import { aclRules } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange } from './config-version';
 import type { Db } from './db';
-import { allOf, contains, listPage, type Page } from './paging';
+import { allOf, contains, listPage, sortedBy, type Page } from './paging';
 
 export type AclRuleRow = typeof aclRules.$inferSelect;
 
@@ -43,20 +44,34 @@ export interface AclRuleQuery {
   principalType?: AclRuleRow['principalType'];
   kind?: AclRuleRow['kind'];
   topic?: string;
+  sort?: AclRuleSort;
+  order?: 'asc' | 'desc';
   page: number;
   pageSize: number;
 }
 
-/** In evaluation order (ascending position). */
+const t = aclRules;
+const SORT_COLUMNS: Record<AclRuleSort, AnyColumn | SQL> = {
+  position: t.position,
+  kind: t.kind,
+  // Whom the rule applies to, as the dashboard words it.
+  principal: sql`CASE ${t.principalType} WHEN 'user' THEN 'user ' || coalesce(${t.username}, '') WHEN 'anonymous' THEN 'anonymous' ELSE 'everyone' END`,
+  access: t.access,
+  topic: t.topic,
+  comment: t.comment,
+};
+
+/** In evaluation order (ascending position) unless sorted otherwise. */
 export async function listAclRules(db: Db, q: AclRuleQuery): Promise<Page<AclRuleView>> {
-  const t = aclRules;
   const where = allOf([
     q.username ? contains(t.username, q.username) : undefined,
     q.principalType ? eq(t.principalType, q.principalType) : undefined,
     q.kind ? eq(t.kind, q.kind) : undefined,
     q.topic ? contains(t.topic, q.topic) : undefined,
   ]);
-  return listPage(db, t, { where, orderBy: [asc(t.position), asc(t.createdAt), asc(t.id)], page: q.page, pageSize: q.pageSize }, toAclRuleView);
+  // Rules at one position are evaluated in creation order, so that is the tie-break of every sort.
+  const [first, ...rest] = sortedBy(SORT_COLUMNS, q.sort ?? 'position', q.order ?? 'asc', t.id);
+  return listPage(db, t, { where, orderBy: [first, asc(t.createdAt), ...rest], page: q.page, pageSize: q.pageSize }, toAclRuleView);
 }
 
 export async function getAclRule(db: Db, id: string): Promise<AclRuleRow | null> {

@@ -1,10 +1,10 @@
-import { and, asc, desc, eq, gt, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, eq, gt, isNotNull, isNull, lte, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { blockedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange } from './config-version';
 import type { Db } from './db';
-import { allOf, contains, listPage, type Page } from './paging';
-import type { BlockedClient as BlockedClientView } from '../../worker/admin/contract/security';
+import { allOf, contains, listPage, sortedBy, type Page } from './paging';
+import type { BlockedClientSort, BlockedClient as BlockedClientView } from '../../worker/admin/contract/security';
 
 export type BlockedClientRow = typeof blockedClients.$inferSelect;
 export type BlockKind = BlockedClientRow['kind'];
@@ -37,8 +37,25 @@ export interface BlockQuery {
   value?: string;
   source?: 'manual' | 'auto';
   status?: 'active' | 'expired';
+  sort?: BlockedClientSort;
+  order?: 'asc' | 'desc';
   page: number;
   pageSize: number;
+}
+
+/** The sort keys as SQL; status and expiresAt as toBlockView shows them. */
+function sortColumns(now: Date): Record<BlockedClientSort, AnyColumn | SQL> {
+  const t = blockedClients;
+  return {
+    kind: t.kind,
+    value: t.value,
+    status: sql`CASE WHEN ${t.expiresAt} IS NOT NULL AND ${t.expiresAt} <= ${now.getTime()} THEN 'expired' ELSE 'active' END`,
+    source: t.source,
+    // A block without an end lasts longest: last in ascending order.
+    expiresAt: sql`coalesce(${t.expiresAt}, ${Number.MAX_SAFE_INTEGER})`,
+    description: t.description,
+    createdAt: t.createdAt,
+  };
 }
 
 export async function listBlockedClients(db: Db, q: BlockQuery, now = new Date()): Promise<Page<BlockedClientView>> {
@@ -50,7 +67,8 @@ export async function listBlockedClients(db: Db, q: BlockQuery, now = new Date()
     q.status === 'active' ? or(isNull(t.expiresAt), gt(t.expiresAt, now)) : undefined,
     q.status === 'expired' ? and(isNotNull(t.expiresAt), lte(t.expiresAt, now)) : undefined,
   ]);
-  return listPage(db, t, { where, orderBy: [desc(t.createdAt), asc(t.id)], page: q.page, pageSize: q.pageSize }, (r) => toBlockView(r, now));
+  const orderBy = sortedBy(sortColumns(now), q.sort ?? 'createdAt', q.order ?? 'desc', t.id);
+  return listPage(db, t, { where, orderBy, page: q.page, pageSize: q.pageSize }, (r) => toBlockView(r, now));
 }
 
 export async function getBlockedClient(db: Db, id: string): Promise<BlockedClientRow | null> {

@@ -1,10 +1,10 @@
-import { and, asc, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, ne, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import { credentials } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runConfigChange } from './config-version';
 import type { Db } from './db';
-import { allOf, contains, listPage, type Page } from './paging';
-import type { Credential as CredentialView } from '../../worker/admin/contract/security';
+import { allOf, contains, listPage, sortedBy, type Page } from './paging';
+import type { CredentialSort, Credential as CredentialView } from '../../worker/admin/contract/security';
 
 export type CredentialRow = typeof credentials.$inferSelect;
 export type CredentialType = CredentialRow['type'];
@@ -60,19 +60,38 @@ export interface CredentialQuery {
   username?: string;
   /** Substring of the CN pattern (x509) or of a per-CN rule pattern. */
   cn?: string;
+  /** Substring of the name, username, client id or CN pattern. */
+  search?: string;
+  sort?: CredentialSort;
+  order?: 'asc' | 'desc';
   page: number;
   pageSize: number;
 }
 
+const t = credentials;
+const SORT_COLUMNS: Record<CredentialSort, AnyColumn | SQL> = {
+  name: t.name,
+  type: t.type,
+  username: t.username,
+  clientId: t.clientId,
+  cnPattern: t.cnPattern,
+  // Whether the secret the type uses is set; X.509 has none (null sorts first).
+  hasPassword: sql`CASE ${t.type} WHEN 'x509' THEN NULL WHEN 'scram' THEN (${t.scramSalt} IS NOT NULL AND ${t.scramStoredKey} IS NOT NULL AND ${t.scramServerKey} IS NOT NULL) ELSE ${t.passwordHash} IS NOT NULL END`,
+  updatedAt: t.updatedAt,
+};
+
 export async function listCredentials(db: Db, q: CredentialQuery): Promise<Page<CredentialView>> {
-  const t = credentials;
   const where = allOf([
     q.type ? eq(t.type, q.type) : undefined,
     q.clientId ? contains(t.clientId, q.clientId) : undefined,
     q.username ? contains(t.username, q.username) : undefined,
     q.cn ? sql`(${contains(t.cnPattern, q.cn)} OR ${contains(t.cnRules, q.cn)})` : undefined,
+    q.search
+      ? sql`(${contains(t.name, q.search)} OR ${contains(t.username, q.search)} OR ${contains(t.clientId, q.search)} OR ${contains(t.cnPattern, q.search)})`
+      : undefined,
   ]);
-  return listPage(db, t, { where, orderBy: [asc(t.name), asc(t.id)], page: q.page, pageSize: q.pageSize }, toCredentialView);
+  const orderBy = sortedBy(SORT_COLUMNS, q.sort ?? 'name', q.order ?? 'asc', t.id);
+  return listPage(db, t, { where, orderBy, page: q.page, pageSize: q.pageSize }, toCredentialView);
 }
 
 export async function getCredential(db: Db, id: string): Promise<CredentialRow | null> {

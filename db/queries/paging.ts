@@ -1,4 +1,4 @@
-import { and, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, asc, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { pageOf, type Page } from '../../worker/admin/contract/page';
 import type { Db } from './db';
@@ -23,6 +23,14 @@ export function contains(column: AnyColumn | SQL, text: string): SQL {
 export function allOf(conditions: Array<SQL | undefined>): SQL | undefined {
   const set = conditions.filter((c): c is SQL => c !== undefined);
   return set.length > 0 ? and(...set) : undefined;
+}
+
+/**
+ * The ORDER BY of a sorted list: the chosen column or expression in the
+ * chosen direction, then a unique column so paging never repeats or skips a row.
+ */
+export function sortedBy<K extends string>(columns: Record<K, AnyColumn | SQL>, sort: K, order: 'asc' | 'desc', unique: AnyColumn): SQL[] {
+  return [order === 'asc' ? asc(columns[sort]) : desc(columns[sort]), asc(unique)];
 }
 
 /**

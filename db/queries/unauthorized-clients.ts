@@ -1,10 +1,10 @@
-import { asc, desc, eq, gte, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
-import type { UnauthorizedClient as UnauthorizedClientView } from '../../worker/admin/contract/security';
+import { asc, desc, eq, gte, inArray, lt, lte, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import type { UnauthorizedClient as UnauthorizedClientView, UnauthorizedSort, UnauthorizedSummary } from '../../worker/admin/contract/security';
 import type { Db } from './db';
 import { unauthorizedClients } from '../schema';
 import type { AuditEntry } from './audit-log';
 import { runBatch } from './config-version';
-import { allOf, contains, listPage, type Page } from './paging';
+import { allOf, contains, listPage, sortedBy, type Page } from './paging';
 
 
 export interface RefusalRow {
@@ -103,7 +103,7 @@ export const enforceUnauthorizedRowLimit = enforceRowLimit;
 
 // ---------------------------------------------------------------- admin API
 
-export const UNAUTHORIZED_SORT_COLUMNS = {
+const SORT_COLUMNS: Record<UnauthorizedSort, AnyColumn> = {
   clientId: unauthorizedClients.clientId,
   username: unauthorizedClients.username,
   passwordProvided: unauthorizedClients.passwordProvided,
@@ -114,9 +114,7 @@ export const UNAUTHORIZED_SORT_COLUMNS = {
   lastUpdate: unauthorizedClients.lastUpdate,
   firstSeen: unauthorizedClients.firstSeen,
   attempts: unauthorizedClients.attempts,
-} as const;
-
-export type UnauthorizedSortColumn = keyof typeof UNAUTHORIZED_SORT_COLUMNS;
+};
 
 export interface UnauthorizedQuery {
   clientId?: string;
@@ -129,7 +127,7 @@ export interface UnauthorizedQuery {
   /** Inclusive bounds on lastUpdate. */
   from?: Date;
   to?: Date;
-  sort?: UnauthorizedSortColumn;
+  sort?: UnauthorizedSort;
   order?: 'asc' | 'desc';
   page: number;
   pageSize: number;
@@ -177,10 +175,24 @@ export async function listUnauthorizedClients(db: Db, q: UnauthorizedQuery): Pro
     q.from ? gte(t.lastUpdate, q.from) : undefined,
     q.to ? lte(t.lastUpdate, q.to) : undefined,
   ]);
-  const column = UNAUTHORIZED_SORT_COLUMNS[q.sort ?? 'lastUpdate'];
-  const direction = (q.order ?? 'desc') === 'asc' ? asc : desc;
-  // client_id breaks ties so paging never repeats or skips a row.
-  return listPage(db, t, { where, orderBy: [direction(column), asc(t.clientId)], page: q.page, pageSize: q.pageSize }, toView);
+  const orderBy = sortedBy(SORT_COLUMNS, q.sort ?? 'lastUpdate', q.order ?? 'desc', t.clientId);
+  return listPage(db, t, { where, orderBy, page: q.page, pageSize: q.pageSize }, toView);
+}
+
+/**
+ * The whole log counted by IP and by reason code, the `limit` largest of
+ * each by attempts (ties in key order), with the totals: one D1 batch.
+ */
+export async function summarizeUnauthorizedClients(db: Db, limit: number): Promise<UnauthorizedSummary> {
+  const t = unauthorizedClients;
+  const attempts = sql<number>`sum(${t.attempts})`;
+  const clients = sql<number>`count(*)`;
+  const [totals, byIp, byReason] = await db.batch([
+    db.select({ clients, attempts: sql<number>`coalesce(sum(${t.attempts}), 0)` }).from(t),
+    db.select({ ip: t.ip, attempts, clients }).from(t).groupBy(t.ip).orderBy(desc(attempts), asc(t.ip)).limit(limit),
+    db.select({ reasonCode: t.reasonCode, attempts, clients }).from(t).groupBy(t.reasonCode).orderBy(desc(attempts), asc(t.reasonCode)).limit(limit),
+  ]);
+  return { clients: totals[0]?.clients ?? 0, attempts: totals[0]?.attempts ?? 0, byIp, byReason };
 }
 
 export async function getUnauthorizedClient(db: Db, clientId: string): Promise<UnauthorizedClientView | null> {

@@ -8,11 +8,11 @@ const HISTORY_SLOTS = 1440;
 
 /**
  * The broker's counters now (GET /stats) and a day of per-minute samples
- * (GET /stats/history) in the shard's SQLite.
+ * (GET /stats/history) in the shard's SQLite, in the table the session
+ * store's schema creates (sqlite-session-store.ts, version 3).
  */
 export class StatsHistory {
   private lastSampleAt: number | null = null;
-  private historyReady = false;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -33,7 +33,6 @@ export class StatsHistory {
 
   /** Per-minute samples of the last day (or since `from`), oldest first. */
   history(q: { from?: number; to?: number } = {}): StatsSample[] {
-    this.ensureTable();
     const from = Math.max(q.from ?? 0, this.clock.now() - HISTORY_SLOTS * SAMPLE_INTERVAL_MS);
     const to = q.to ?? Number.MAX_SAFE_INTEGER;
     return this.sql
@@ -58,7 +57,6 @@ export class StatsHistory {
     const now = this.clock.now();
     const last = this.lastSample();
     if (last !== null && now < last + SAMPLE_INTERVAL_MS) return;
-    this.ensureTable();
     const slot = Math.floor(now / SAMPLE_INTERVAL_MS) % HISTORY_SLOTS;
     this.sql.exec(`INSERT OR REPLACE INTO admin_stats_history (slot, at, sample) VALUES (?, ?, ?)`, slot, now, JSON.stringify(this.sample(now)));
     this.lastSampleAt = now;
@@ -89,16 +87,9 @@ export class StatsHistory {
 
   private lastSample(): number | null {
     if (this.lastSampleAt === null) {
-      this.ensureTable();
       const row = this.sql.exec(`SELECT max(at) AS at FROM admin_stats_history`).toArray()[0];
       this.lastSampleAt = (row?.at as number | null) ?? null;
     }
     return this.lastSampleAt;
-  }
-
-  private ensureTable(): void {
-    if (this.historyReady) return;
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS admin_stats_history (slot INTEGER PRIMARY KEY, at INTEGER NOT NULL, sample TEXT NOT NULL)`);
-    this.historyReady = true;
   }
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../ports';
-import type { AckHolder, OwedAck } from '../engine/flow-control';
+import type { AckHolder, OwedAck } from '../engine/owed-ack';
 import type { BrokerMessage } from '../store/records';
 import type { ClusterStore } from './cluster-store';
 import type { MessageBus } from './message-bus';

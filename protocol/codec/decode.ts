@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import * as mqtt from 'mqtt-packet';
-import type { Packet } from 'mqtt-packet';
+import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 
 export type DecodeResult =
   | { ok: true; packet: Packet }
@@ -208,12 +208,24 @@ interface MqttPacketParser {
   _parseAuth(): unknown;
 }
 
-const EMPTY = Buffer.alloc(0);
+/**
+ * mqtt-packet's internals, the one place this module steps outside the
+ * package's typings. parser.js is not an entry point of the package, so its
+ * Parser class, and the class of the packet object its states fill in, are
+ * reached through an instance; the interfaces above say what of them is
+ * used. A packet they filled in completely is the Packet the package's own
+ * parse event would emit (decode.test.ts compares them), which is what
+ * `completedPacket` states.
+ */
+const internals = mqtt.parser() as unknown as { constructor: new () => MqttPacketParser; packet: { constructor: new () => ParsingPacket } };
+const MqttPacketParser = internals.constructor;
+const PacketClass = internals.packet.constructor;
 
-// parser.js is not an entry point of the package, so the class is reached through an instance.
-const MqttPacketParser = (mqtt.parser() as unknown as { constructor: new () => MqttPacketParser }).constructor;
-// The packet object mqtt-packet's states fill in, reached the same way.
-const PacketClass = (mqtt.parser() as unknown as { packet: { constructor: new () => ParsingPacket } }).packet.constructor;
+function completedPacket(packet: ParsingPacket): Packet {
+  return packet as Packet;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The part of `bl`'s BufferList that mqtt-packet's Parser reads from, over
@@ -639,12 +651,16 @@ function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type:
   if (type !== PUBLISH && end !== packet.length) {
     return fail(MALFORMED, `${packet.cmd} has ${packet.length - end} bytes beyond its last field`);
   }
-  const problem = checkPacket(packet as unknown as Packet, raw, headerSize);
+  const complete = completedPacket(packet);
+  const problem = checkPacket(complete, raw, headerSize);
   if (problem) return problem;
-  return { ok: true, packet: packet as unknown as Packet };
+  return { ok: true, packet: complete };
 }
 
 // ----------------------------------------------------------------- the packets of every message
+
+/** The QoS bits of a PUBLISH's fixed header; 3 is malformed. */
+const QOS_OF_FLAGS: readonly [QoS, QoS, QoS, null] = [0, 1, 2, null];
 
 /**
  * A well-formed 3.1/3.1.1 PUBLISH read directly, as the same object
@@ -656,9 +672,9 @@ function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type:
  */
 function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
   const flags = raw[0] & 0x0f;
-  const qos = (flags >> 1) & 0x03;
+  const qos = QOS_OF_FLAGS[(flags >> 1) & 0x03];
   const dup = (flags & 0x08) !== 0;
-  if (qos === 3 || (qos === 0 && dup)) return null;
+  if (qos === null || (qos === 0 && dup)) return null;
   const topicAt = headerSize + 2;
   if (topicAt > raw.length) return null;
   const topicEnd = topicAt + ((raw[headerSize] << 8) | raw[headerSize + 1]);
@@ -666,7 +682,7 @@ function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
   if (payloadAt > raw.length) return null;
   const topic = asciiText(raw, topicAt, topicEnd);
   if (topic === null) return null;
-  const packet: Record<string, unknown> = {
+  const packet: IPublishPacket = {
     cmd: 'publish',
     retain: (flags & 0x01) !== 0,
     qos,
@@ -680,7 +696,7 @@ function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
     if (id === 0) return null;
     packet.messageId = id;
   }
-  return packet as unknown as Packet;
+  return packet;
 }
 
 /** A 3.1/3.1.1 PUBACK: four bytes. */
@@ -688,7 +704,9 @@ function pubackOf(raw: Uint8Array, headerSize: number): Packet | null {
   if (raw[0] !== 0x40 || headerSize !== 2 || raw.length !== 4) return null;
   const id = (raw[2] << 8) | raw[3];
   if (id === 0) return null;
-  return { cmd: 'puback', retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, messageId: id } as unknown as Packet;
+  // mqtt-packet's parser leaves these fields of its packet object at their defaults on a PUBACK too.
+  const packet = { cmd: 'puback' as const, retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, messageId: id };
+  return packet;
 }
 
 /**

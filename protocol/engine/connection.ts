@@ -1,7 +1,7 @@
 import { PacketFramer } from '../codec/framer';
 import type { ConnectionSnapshot, TrustedContext } from '../ports';
 import type { ProtocolVersion } from '../store/records';
-import type { OwedAck } from './flow-control';
+import type { OwedAck } from './owed-ack';
 
 export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 

@@ -7,7 +7,7 @@ import type { RetainedIndex } from '../topics/retained-index';
 import type { SubscriptionIndex } from '../topics/subscription-index';
 import type { Connection, EndCause } from './connection';
 import type { Session } from './session';
-import type { AckHolder } from './flow-control';
+import type { AckHolder } from './owed-ack';
 import type { ClusterNode } from '../cluster/cluster-node';
 
 /**

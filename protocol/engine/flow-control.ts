@@ -1,6 +1,3 @@
-import type { EngineApi } from './engine-api';
-import type { Connection } from './connection';
-
 /**
  * Backpressure through withheld acknowledgements (HiveMQ's overload
  * protection, in MQTT's own terms). A Durable Object cannot stop reading a
@@ -14,28 +11,9 @@ import type { Connection } from './connection';
  * arrived: once one waits, every later one (even one owed nothing) queues
  * behind it.
  */
-export interface OwedAck {
-  /** The publisher owed the PUBACK/PUBREC; null for another shard's batch receipt (holdReceipt). */
-  readonly conn: Connection | null;
-  readonly packetId: number;
-  readonly qos: 1 | 2;
-  readonly reasonCode: number;
-  /** Recipients that were behind when the message was accepted; the ack may leave once this is empty. */
-  readonly waitingOn: Set<AckHolder>;
-  /** For a held receipt: called once nothing holds it any more. */
-  readonly released?: () => void;
-}
-
-/**
- * What an acknowledgement can wait for: a session that is behind (it has a
- * lastProgressAt, so it can be judged stuck), or a batch on its way to
- * another shard, which holds the acks of the messages it carries until that
- * shard confirms it (protocol/cluster/cluster-node.ts).
- */
-export interface AckHolder {
-  readonly heldAcks: Set<OwedAck>;
-  readonly lastProgressAt?: number;
-}
+import type { EngineApi } from './engine-api';
+import type { Connection } from './connection';
+import type { AckHolder, OwedAck } from './owed-ack';
 
 /** Queues the acknowledgement of an inbound QoS 1/2 PUBLISH behind the recipients still catching up, then sends what may go. */
 export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qos: 1 | 2, reasonCode: number, behind: readonly AckHolder[]): void {
@@ -43,7 +21,7 @@ export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qo
     sendPublishAck(engine, conn, qos, packetId, reasonCode);
     return;
   }
-  const owed: OwedAck = { conn, packetId, qos, reasonCode, waitingOn: new Set(behind) };
+  const owed: OwedAck = { connectionId: conn.id, packetId, qos, reasonCode, waitingOn: new Set(behind) };
   for (const recipient of behind) {
     recipient.heldAcks.add(owed);
     // Judged stuck at the latest then, which releases this ack.
@@ -62,15 +40,19 @@ export function isAckOwed(conn: Connection, packetId: number, qos: 1 | 2): boole
 /** The recipient no longer holds anyone back (caught up, stuck, gone): its held acks go, in each publisher's order. */
 export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
   if (recipient.heldAcks.size === 0) return;
-  const publishers = new Set<Connection>();
+  const publishers = new Set<string>();
   for (const owed of recipient.heldAcks) {
     owed.waitingOn.delete(recipient);
     if (owed.waitingOn.size > 0) continue;
-    if (owed.conn) publishers.add(owed.conn);
+    if (owed.connectionId !== null) publishers.add(owed.connectionId);
     else owed.released?.();
   }
   recipient.heldAcks.clear();
-  for (const conn of publishers) flushOwedAcks(engine, conn);
+  for (const id of publishers) {
+    // A publisher whose connection ended was forgotten (forgetOwedAcks): nothing is owed to it.
+    const conn = engine.connections.get(id);
+    if (conn) flushOwedAcks(engine, conn);
+  }
 }
 
 /**
@@ -80,7 +62,7 @@ export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
  */
 export function holdReceipt(engine: EngineApi, behind: readonly AckHolder[]): Promise<void> {
   return new Promise((resolve) => {
-    const owed: OwedAck = { conn: null, packetId: 0, qos: 1, reasonCode: 0, waitingOn: new Set(behind), released: resolve };
+    const owed: OwedAck = { connectionId: null, packetId: 0, qos: 1, reasonCode: 0, waitingOn: new Set(behind), released: resolve };
     for (const recipient of behind) {
       recipient.heldAcks.add(owed);
       if (recipient.lastProgressAt !== undefined) engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);

@@ -1,6 +1,6 @@
 import type { Delivery, OutboundRecord, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
 import { SESSION_NEVER_EXPIRES } from '../store/records';
-import type { OwedAck } from './flow-control';
+import type { OwedAck } from './owed-ack';
 
 /** In-memory view of one MQTT session; persistent sessions mirror every acknowledged change to the store. */
 export class Session {

@@ -58,6 +58,26 @@ describe('/acl-rules', () => {
   });
 });
 
+describe('/acl-rules: sorting on the server', () => {
+  it('sorts by every column, whom a rule applies to as the dashboard words it, and pages in that order', async () => {
+    const { admin, viewer } = await tokens();
+    await env.DB.prepare('DELETE FROM acl_rules').run();
+    const create = (body: Record<string, unknown>) => api('POST', '/acl-rules', { token: admin, body });
+    await create({ kind: 'topic', principalType: 'user', username: 'zoe', access: 'read', topic: 'b/#', position: 10 });
+    await create({ kind: 'pattern', principalType: 'all', access: 'write', topic: 'devices/%c/up', position: 20 });
+    await create({ kind: 'topic', principalType: 'anonymous', access: 'deny', topic: 'a/#', position: 5, comment: 'first' });
+    const topics = async (query: string) => (await api('GET', `/acl-rules?${query}`, { token: viewer })).body.data.map((r: { topic: string }) => r.topic);
+
+    expect(await topics('')).toEqual(['a/#', 'b/#', 'devices/%c/up']);
+    expect(await topics('sort=position&order=desc')).toEqual(['devices/%c/up', 'b/#', 'a/#']);
+    // anonymous < everyone < user zoe
+    expect(await topics('sort=principal&order=asc')).toEqual(['a/#', 'devices/%c/up', 'b/#']);
+    expect(await topics('sort=access&order=asc')).toEqual(['a/#', 'b/#', 'devices/%c/up']);
+    expect(await topics('sort=topic&order=desc&pageSize=2&page=1')).toEqual(['a/#']);
+    expectError(await api('GET', '/acl-rules?sort=username', { token: viewer }), 400, 'validation_error', 'sort');
+  });
+});
+
 describe('POST /acl-rules/test', () => {
   it('decides as the broker does and says what decided, for viewers too', async () => {
     const { admin, viewer } = await tokens();

@@ -36,6 +36,34 @@ describe('/blocked-clients', () => {
     expect((await auditEntries(admin, '?resource=blocked-clients')).map((e) => e.action)).toEqual(['delete', 'update', 'create', 'create', 'create']);
   });
 
+  it('sorts on the server by every column, computed status and expiry too, and pages in that order', async () => {
+    const { admin, viewer } = await tokens();
+    await env.DB.prepare('DELETE FROM blocked_clients').run();
+    const block = async (body: Record<string, unknown>) => (await api('POST', '/blocked-clients', { token: admin, body })).body.value as string;
+    await block({ kind: 'clientId', value: 'b-device', expiresAt: '2020-01-01T00:00:00Z', description: 'zz' });
+    await block({ kind: 'ip', value: '192.0.2.1', description: 'aa' });
+    await block({ kind: 'username', value: 'a-user', expiresAt: '2999-01-01T00:00:00Z' });
+    await block({ kind: 'clientIdRegex', value: '^c-', expiresAt: '2998-01-01T00:00:00Z', description: 'mm' });
+    const values = async (query: string) =>
+      (await api('GET', `/blocked-clients?${query}`, { token: viewer })).body.data.map((b: { value: string }) => b.value);
+
+    // Newest first by default, as before.
+    expect(await values('')).toEqual(['^c-', 'a-user', '192.0.2.1', 'b-device']);
+    expect(await values('sort=value&order=asc')).toEqual(['192.0.2.1', '^c-', 'a-user', 'b-device']);
+    expect(await values('sort=kind&order=desc')).toEqual(['a-user', '192.0.2.1', '^c-', 'b-device']);
+    // Status as the view words it (active, expired); a block that never ends is the last to expire.
+    expect((await values('sort=status&order=desc'))[0]).toBe('b-device');
+    expect((await values('sort=status&order=asc'))[3]).toBe('b-device');
+    expect(await values('sort=expiresAt&order=asc')).toEqual(['b-device', '^c-', 'a-user', '192.0.2.1']);
+    expect(await values('sort=expiresAt&order=desc')).toEqual(['192.0.2.1', 'a-user', '^c-', 'b-device']);
+    expect(await values('sort=description&order=desc&pageSize=2')).toEqual(['b-device', '^c-']);
+    expect(await values('sort=description&order=desc&pageSize=2&page=1')).toEqual(['192.0.2.1', 'a-user']);
+    expectError(await api('GET', '/blocked-clients?sort=secret', { token: viewer }), 400, 'validation_error', 'sort');
+    expectError(await api('GET', '/blocked-clients?order=up', { token: viewer }), 400, 'validation_error', 'order');
+    // The tests below start from an empty list.
+    await env.DB.prepare('DELETE FROM blocked_clients').run();
+  });
+
   it('validates kind and value, refuses duplicates, and answers 401/403/404', async () => {
     const { admin, viewer } = await tokens();
     expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'ip', value: '999.1.1.1' } }), 400, 'validation_error', 'value');

@@ -113,6 +113,29 @@ describe('/credentials: x509, listing, deleting', () => {
   });
 });
 
+describe('/credentials: searching and sorting on the server', () => {
+  it('searches name, username, client id and CN pattern, and sorts by each column, the password column too', async () => {
+    const { admin, viewer } = await tokens();
+    await env.DB.prepare('DELETE FROM credentials').run();
+    const create = (body: Record<string, unknown>) => api('POST', '/credentials', { token: admin, body });
+    await create({ type: 'basic', name: 'Boiler', username: 'boiler', password: 'boiler-secret' });
+    await create({ type: 'basic', name: 'anon kiosk', clientId: 'kiosk-1' });
+    await create({ type: 'x509', name: 'Camera', cnPattern: 'camera-*' });
+    const names = async (query: string) => (await api('GET', `/credentials?${query}`, { token: viewer })).body.data.map((c: { name: string }) => c.name);
+
+    expect(await names('')).toEqual(['Boiler', 'Camera', 'anon kiosk']);
+    expect(await names('search=KIOSK')).toEqual(['anon kiosk']);
+    expect(await names('search=camera-')).toEqual(['Camera']);
+    expect(await names('search=boil')).toEqual(['Boiler']);
+    expect(await names('sort=name&order=desc')).toEqual(['anon kiosk', 'Camera', 'Boiler']);
+    expect((await names('sort=type&order=desc'))[0]).toBe('Camera');
+    // X.509 has no password (first), then none set, then set.
+    expect(await names('sort=hasPassword&order=asc')).toEqual(['Camera', 'anon kiosk', 'Boiler']);
+    expect(await names('sort=clientId&order=desc&pageSize=1')).toEqual(['anon kiosk']);
+    expectError(await api('GET', '/credentials?sort=passwordHash', { token: viewer }), 400, 'validation_error', 'sort');
+  });
+});
+
 describe('/credentials: scram', () => {
   it('stores only salt, iterations, StoredKey and ServerKey, and the broker runs the AUTH exchange against them at once', async () => {
     const { admin, viewer } = await tokens();

@@ -127,6 +127,49 @@ describe('GET/DELETE /unauthorized-clients', () => {
     for (const [query, field] of cases) expectError(await api('GET', `/unauthorized-clients?${query}`, { token: viewer }), 400, 'validation_error', field);
   });
 
+  it('summary counts the whole log by IP and by reason, largest first and bounded, as D1 holds it', async () => {
+    const { viewer } = await tokens();
+    await env.DB.prepare('DELETE FROM unauthorized_clients').run();
+    expect((await api('GET', '/unauthorized-clients/summary', { token: viewer })).body).toEqual({ clients: 0, attempts: 0, byIp: [], byReason: [] });
+
+    const noCredential = { reasonCode: 'NO_CREDENTIALS_FOUND', reason: 'no credential' };
+    await recordRefusals(db, [
+      refusal('a', 1, { ip: '198.51.100.7', attempts: 5 }),
+      refusal('b', 2, { ip: '198.51.100.7', attempts: 2, ...noCredential }),
+      refusal('c', 3, { ip: '203.0.113.9', attempts: 4, ...noCredential }),
+      refusal('d', 4, { ip: '192.0.2.10', attempts: 1 }),
+      refusal('e', 5, { ip: '192.0.2.11', attempts: 1, reasonCode: 'ANONYMOUS_NOT_ALLOWED', reason: 'anonymous' }),
+    ]);
+    // More rows than one dashboard page would hold must all count.
+    await recordRefusals(db, Array.from({ length: 150 }, (_, i) => refusal(`flood-${i}`, 10 + i, { ip: '203.0.113.50' })));
+
+    const stored = await env.DB.prepare(
+      'SELECT ip, sum(attempts) AS attempts, count(*) AS clients FROM unauthorized_clients GROUP BY ip ORDER BY sum(attempts) DESC, ip LIMIT 3',
+    ).all<{ ip: string; attempts: number; clients: number }>();
+    const res = await api('GET', '/unauthorized-clients/summary?limit=3', { token: viewer });
+    expect(res.status).toBe(200);
+    expect(res.body.byIp).toEqual(stored.results);
+    expect(res.body).toEqual({
+      clients: 155,
+      attempts: 5 + 2 + 4 + 1 + 1 + 150,
+      byIp: [
+        { ip: '203.0.113.50', attempts: 150, clients: 150 },
+        { ip: '198.51.100.7', attempts: 7, clients: 2 },
+        { ip: '203.0.113.9', attempts: 4, clients: 1 },
+      ],
+      byReason: [
+        { reasonCode: 'PASSWORD_DOES_NOT_MATCH', attempts: 156, clients: 152 },
+        { reasonCode: 'NO_CREDENTIALS_FOUND', attempts: 6, clients: 2 },
+        { reasonCode: 'ANONYMOUS_NOT_ALLOWED', attempts: 1, clients: 1 },
+      ],
+    });
+    // The default bound is 8; "summary" is never read as a client id.
+    expect((await api('GET', '/unauthorized-clients/summary', { token: viewer })).body.byIp).toHaveLength(5);
+    expectError(await api('GET', '/unauthorized-clients/summary?limit=0', { token: viewer }), 400, 'validation_error', 'limit');
+    expectError(await api('GET', '/unauthorized-clients/summary?limit=101', { token: viewer }), 400, 'validation_error', 'limit');
+    await expectGuarded('GET', '/unauthorized-clients/summary', null);
+  });
+
   it('treats filter text literally: % and _ are not wildcards', async () => {
     const { viewer } = await tokens();
     await env.DB.prepare('DELETE FROM unauthorized_clients').run();

@@ -81,6 +81,26 @@ describe('SQLite session store inside a Durable Object', () => {
         queued: store.peekQueue('m', 10).map((r) => [...r.delivery.message.payload]),
       };
     });
-    expect(result).toEqual({ version: '2', bytes: 4 + 2 + 4 + 4 + 1 + 1, queued: [[1, 2], [3, 4, 5, 6], [9]] });
+    // Migrated through every later version too.
+    expect(result).toEqual({ version: '3', bytes: 4 + 2 + 4 + 4 + 1 + 1, queued: [[1, 2], [3, 4, 5, 6], [9]] });
+  });
+
+  it('migrates a version 2 shard: the statistics history table is added and what was stored stays', async () => {
+    const stub = env.BROKER.get(env.BROKER.idFromName(`store-migrate-3-${crypto.randomUUID()}`));
+    const result = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      new SqliteSessionStore(sql).saveSession({ clientId: 'v2', protocolVersion: 4, expiryInterval: 10, disconnectedAt: 5, will: null, willDueAt: null, droppedMessages: 0, username: null, createdAt: 1 });
+      // Back to version 2 as it was: no statistics table in the schema.
+      sql.exec('DROP TABLE admin_stats_history');
+      sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '2')`);
+      const store = new SqliteSessionStore(sql);
+      sql.exec(`INSERT INTO admin_stats_history (slot, at, sample) VALUES (1, 60000, '{}')`);
+      return {
+        version: sql.exec(`SELECT value FROM meta WHERE key = 'schema_version'`).one().value,
+        samples: sql.exec('SELECT count(*) AS n FROM admin_stats_history').one().n,
+        sessions: store.loadSessions().map((s) => s.clientId),
+      };
+    });
+    expect(result).toEqual({ version: '3', samples: 1, sessions: ['v2'] });
   });
 });

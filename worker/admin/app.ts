@@ -5,6 +5,7 @@ import { adminCors } from './middleware/cors';
 import { authenticate } from './middleware/authenticate';
 import { authorize } from './middleware/authorize';
 import { database } from './middleware/database';
+import { brokerNotifier } from './broker';
 import { docsRoutes } from './routes/docs';
 import { authRoutes } from './routes/auth';
 import { adminUserRoutes } from './routes/admin-users';
@@ -36,7 +37,7 @@ export const API_VERSION = '1.0.0';
 /**
  * The admin REST API: JSON over HTTPS with bearer tokens (JWTs from
  * /auth/login or API keys). Middleware runs in this order: CORS (closed by
- * default), database handle, authentication, role check; then the resource
+ * default), database handle, the broker's change notice, authentication, role check; then the resource
  * routes, each in its own file under routes/.
  */
 export function createAdminApp(basePath = ADMIN_BASE_PATH): OpenAPIHono<AdminEnv> {
@@ -49,6 +50,7 @@ export function createAdminApp(basePath = ADMIN_BASE_PATH): OpenAPIHono<AdminEnv
 
   app.use('*', adminCors);
   app.use('*', database);
+  app.use('*', brokerNotifier);
   app.use('*', authenticate(basePath));
   app.use('*', authorize(basePath));
 

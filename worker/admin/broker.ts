@@ -1,5 +1,7 @@
+import { createMiddleware } from 'hono/factory';
 import { createBrokerRouter, type ShardStub } from '../broker-router';
 import type { Env } from '../env';
+import type { AdminEnv } from './context';
 import { ApiError } from './errors';
 
 export type { ShardStub };
@@ -27,3 +29,9 @@ export async function notifyConfigChanged(env: Env): Promise<void> {
   const results = await Promise.allSettled(shards(env).map((s) => s.configChanged()));
   for (const r of results) if (r.status === 'rejected') console.error('configChanged failed', r.reason);
 }
+
+/** Routes tell the broker about a configuration change through c.var.configChanged. */
+export const brokerNotifier = createMiddleware<AdminEnv>(async function brokerNotifier(c, next) {
+  c.set('configChanged', () => notifyConfigChanged(c.env));
+  await next();
+});

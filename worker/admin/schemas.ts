@@ -60,6 +60,11 @@ export const booleanParam = z
 
 export const sortOrder = z.enum(['asc', 'desc']).openapi({ description: 'Sort order' });
 
+/** `sort` and `order` of a list whose sort keys the contract names, with that list's default order. */
+export function sortParams<K extends string>(keys: readonly [K, ...K[]], sort: NoInfer<K>, order: 'asc' | 'desc') {
+  return { sort: z.enum(keys).default(sort), order: sortOrder.default(order) };
+}
+
 /** Path ids are bounded so a huge path never reaches D1. */
 export const idParam = z.object({ id: z.string().min(1).max(128).openapi({ param: { name: 'id', in: 'path' }, example: '3f6c1a9e-8f0e-4d55-9d0b-2d7b1b1f2f61' }) });
 

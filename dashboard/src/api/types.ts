@@ -32,6 +32,7 @@ export type {
   Role,
   Token as LoginResponse,
   UnauthorizedClient,
+  UnauthorizedSummary,
 } from '../../../worker/admin/contract/security';
 
 /** Times arrive as ISO strings; charts also hold epoch milliseconds. */

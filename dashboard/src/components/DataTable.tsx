@@ -1,10 +1,5 @@
 import {
-  createSortedRowModel,
   rowSortingFeature,
-  sortFn_alphanumeric,
-  sortFn_basic,
-  sortFn_datetime,
-  sortFn_text,
   tableFeatures,
   useTable,
   type ColumnDef,
@@ -15,12 +10,11 @@ import {
 import type { ReactNode } from 'react';
 import { Empty, ErrorState, Loading } from './States';
 
-/** Every table sorts; server-side tables pass `manualSorting` and sort in the API instead. */
-export const tableFeatureSet = tableFeatures({
-  rowSortingFeature,
-  sortedRowModel: createSortedRowModel(),
-  sortFns: { alphanumeric: sortFn_alphanumeric, basic: sortFn_basic, datetime: sortFn_datetime, text: sortFn_text },
-});
+/**
+ * Tables show one page of a list the API sorted and cut (useListPage): the
+ * sort headers say what to ask for, and the rows stay in the order they came.
+ */
+export const tableFeatureSet = tableFeatures({ rowSortingFeature });
 
 export type Features = typeof tableFeatureSet;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -37,7 +31,6 @@ export function DataTable<T extends RowData>({
   data,
   sort,
   onSortChange,
-  manualSorting = false,
   getRowId,
   isPending = false,
   error,
@@ -51,7 +44,6 @@ export function DataTable<T extends RowData>({
   data: T[] | undefined;
   sort: Sort | null;
   onSortChange: (sort: Sort | null) => void;
-  manualSorting?: boolean;
   getRowId: (row: T) => string;
   isPending?: boolean;
   error?: unknown;
@@ -65,7 +57,7 @@ export function DataTable<T extends RowData>({
     columns,
     data: data ?? [],
     getRowId: (row: T) => getRowId(row),
-    manualSorting,
+    manualSorting: true,
     enableMultiSort: false,
     // The API always sorts by something; a third click flips the order instead of dropping it.
     enableSortingRemoval: false,

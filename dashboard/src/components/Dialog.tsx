@@ -1,5 +1,5 @@
-import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
-import { ApiError, errorMessage } from '../api/client';
+import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { api, ApiError, errorMessage, seg } from '../api/client';
 
 /**
  * A modal on the native <dialog>: the browser traps focus, Escape closes it
@@ -146,4 +146,33 @@ export function FormFooter({ busy, submitLabel, onCancel }: { busy: boolean; sub
       </button>
     </div>
   );
+}
+
+/**
+ * The request of a create-or-edit dialog: `save` runs on submit; while it
+ * runs the form is busy, and if it fails the error stays in the form, with
+ * the field the API named. On success the dialog's owner closes it.
+ */
+export function useSaveForm(save: () => Promise<void>) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await save();
+    } catch (e) {
+      setError(e);
+      setBusy(false);
+    }
+  };
+  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
+  return { submit, error, busy, fieldError };
+}
+
+/** PUT to the item when editing one, POST to the list when creating. */
+export async function saveItem(path: string, id: string | null, body: unknown): Promise<void> {
+  if (id) await api.put(`${path}/${seg(id)}`, body);
+  else await api.post(path, body);
 }

@@ -1,16 +1,18 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, errorMessage, seg } from '../api/client';
-import { readList } from '../api/queries';
-import type { AclAccess, AclPrincipal, AclRule, AclRuleInput, AclTestRequest, AclTestResult } from '../api/types';
-import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
+import { api, errorMessage, seg, type Query } from '../api/client';
+import { useListPage } from '../api/list-page';
+import { queryKeys } from '../api/query-keys';
+import type { AclAccess, AclPrincipal, AclRule, AclRuleInput, AclTestRequest, AclTestResult, Page } from '../api/types';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
-import { useUrlState } from '../lib/url-state';
+import { MAX_PAGE_SIZE } from '../../../worker/admin/contract/page';
 
 const column = createColumnHelper<Features, AclRule>();
 
@@ -33,35 +35,56 @@ function principalText(r: AclRule): string {
   return 'everyone';
 }
 
+const ACTIONS: Record<'delete', ConfirmedAction<AclRule>> = {
+  delete: {
+    title: 'Delete this rule?',
+    message: (r) => (
+      <p>
+        <code>
+          {r.access} {r.topic}
+        </code>{' '}
+        for {principalText(r)}.
+      </p>
+    ),
+    confirmLabel: 'Delete',
+    run: async (r) => {
+      await api.delete(`/acl-rules/${seg(r.id)}`);
+      return 'Rule deleted';
+    },
+  },
+};
+
+/** The last rule in evaluation order, whose position a new rule follows. */
+const LAST_RULE: Query = { sort: 'position', order: 'desc', page: 0, pageSize: 1 };
+
 export function AclRulesPage() {
   const { canWrite } = useAuth();
   const toast = useToast();
-  const queryClient = useQueryClient();
-  const [state, setState] = useUrlState({ sort: 'position', order: 'asc' });
   const [editing, setEditing] = useState<AclRule | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<AclRule | null>(null);
   const [decidingRuleId, setDecidingRuleId] = useState<string | null>(null);
-
-  const list = useQuery({
-    queryKey: ['acl-rules'],
-    queryFn: ({ signal }) => api.get<unknown>('/acl-rules', { pageSize: 500 }, signal).then((b) => readList<AclRule>(b)),
+  const rules = useListPage<AclRule>({ resource: 'acl-rules', filters: {}, sort: { id: 'position', desc: false } });
+  const last = useQuery({
+    queryKey: queryKeys.list('acl-rules', LAST_RULE),
+    queryFn: ({ signal }) => api.get<Page<AclRule>>('/acl-rules', LAST_RULE, signal),
+    enabled: editing === 'new',
   });
-  const rules = useMemo(() => [...(list.data?.rows ?? [])].sort((a, b) => a.position - b.position), [list.data]);
 
-  const move = async (rule: AclRule, delta: -1 | 1) => {
-    const index = rules.findIndex((r) => r.id === rule.id);
-    const other = rules[index + delta];
-    if (!other) return;
-    try {
-      await api.put(`/acl-rules/${seg(rule.id)}`, { ...strip(rule), position: other.position });
-      await api.put(`/acl-rules/${seg(other.id)}`, { ...strip(other), position: rule.position });
-    } catch (e) {
-      toast(errorMessage(e), 'error');
-    }
-    await queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
-  };
-
+  const { confirm, refresh } = rules;
   const columns = useMemo<Columns<AclRule>>(() => {
+    /** Swaps a rule with its neighbour in evaluation order, whatever order the table shows. */
+    const move = async (rule: AclRule, delta: -1 | 1) => {
+      try {
+        const { data: ordered } = await api.get<Page<AclRule>>('/acl-rules', { sort: 'position', order: 'asc', pageSize: MAX_PAGE_SIZE });
+        const other = ordered[ordered.findIndex((r) => r.id === rule.id) + delta];
+        if (other) {
+          await api.put(`/acl-rules/${seg(rule.id)}`, { ...strip(rule), position: other.position });
+          await api.put(`/acl-rules/${seg(other.id)}`, { ...strip(other), position: rule.position });
+        }
+      } catch (e) {
+        toast(errorMessage(e), 'error');
+      }
+      await refresh();
+    };
     const cols: Columns<AclRule> = [
       column.accessor('position', { header: '#' }),
       column.accessor('kind', { header: 'Kind' }),
@@ -72,34 +95,26 @@ export function AclRulesPage() {
     ];
     if (canWrite) {
       cols.push(
-        column.display({
-          id: 'actions',
-          header: () => <span className="visually-hidden">Actions</span>,
-          cell: (c) => (
-            <span className="row-actions">
-              <button type="button" className="btn btn-small" onClick={() => move(c.row.original, -1)} aria-label={`Move rule ${c.row.original.position} up`}>
-                ↑
-              </button>
-              <button type="button" className="btn btn-small" onClick={() => move(c.row.original, 1)} aria-label={`Move rule ${c.row.original.position} down`}>
-                ↓
-              </button>
-              <button type="button" className="btn btn-small" onClick={() => setEditing(c.row.original)}>
-                Edit
-              </button>
-              <button type="button" className="btn btn-small btn-danger-outline" onClick={() => setDeleting(c.row.original)}>
-                Delete
-              </button>
-            </span>
-          ),
-        }),
+        actionsColumn((r) => (
+          <span className="row-actions">
+            <button type="button" className="btn btn-small" onClick={() => move(r, -1)} aria-label={`Move rule ${r.position} up`}>
+              ↑
+            </button>
+            <button type="button" className="btn btn-small" onClick={() => move(r, 1)} aria-label={`Move rule ${r.position} down`}>
+              ↓
+            </button>
+            <button type="button" className="btn btn-small" onClick={() => setEditing(r)}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-small btn-danger-outline" onClick={() => confirm('delete', r)}>
+              Delete
+            </button>
+          </span>
+        )),
       );
     }
     return cols;
-    // move closes over the current rule order
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [canWrite, rules]);
-
-  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
+  }, [canWrite, confirm, refresh, toast]);
 
   return (
     <section>
@@ -119,50 +134,27 @@ export function AclRulesPage() {
         )}
       </PageHeader>
       <TopicTester onDecided={setDecidingRuleId} />
-      <DataTable
+      <CrudList
+        page={rules}
         label="ACL rules"
         columns={columns}
-        data={list.data ? rules : undefined}
-        sort={sort}
-        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc' })}
         getRowId={(r) => r.id}
-        isPending={list.isPending}
-        error={list.error}
-        onRetry={() => void list.refetch()}
+        actions={ACTIONS}
         rowClassName={(r) => (r.id === decidingRuleId ? 'row-decides' : undefined)}
         empty="No ACL rules: the default policy decides for clients without rules of their own."
       />
-      {editing !== null && (
+      {editing !== null && (editing !== 'new' || !last.isPending) && (
         <RuleDialog
           rule={editing === 'new' ? null : editing}
-          nextPosition={(rules.at(-1)?.position ?? 0) + 10}
+          nextPosition={(last.data?.data[0]?.position ?? 0) + 10}
           onClose={() => setEditing(null)}
           onSaved={(created) => {
             toast(created ? 'Rule created' : 'Rule saved');
             setEditing(null);
-            void queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
+            void refresh();
           }}
         />
       )}
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this rule?"
-        message={
-          <p>
-            <code>
-              {deleting?.access} {deleting?.topic}
-            </code>{' '}
-            for {deleting ? principalText(deleting) : ''}.
-          </p>
-        }
-        confirmLabel="Delete"
-        onConfirm={async () => {
-          await api.delete(`/acl-rules/${seg(deleting!.id)}`);
-          toast('Rule deleted');
-          await queryClient.invalidateQueries({ queryKey: ['acl-rules'] });
-        }}
-        onClose={() => setDeleting(null)}
-      />
     </section>
   );
 }
@@ -272,14 +264,7 @@ function RuleDialog({
       ? strip(rule)
       : { kind: 'topic', principalType: 'user', username: '', access: 'readwrite', topic: '', position: nextPosition, comment: '' },
   );
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
     const body: AclRuleInput = {
       ...form,
       // mosquitto: `pattern` lines apply to everyone, `topic` lines to the anonymous or user section they sit in.
@@ -287,15 +272,9 @@ function RuleDialog({
       username: form.principalType === 'user' ? form.username : null,
       comment: form.comment || null,
     };
-    try {
-      if (rule) await api.put(`/acl-rules/${seg(rule.id)}`, body);
-      else await api.post('/acl-rules', body);
-      onSaved(!rule);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    await saveItem('/acl-rules', rule?.id ?? null, body);
+    onSaved(!rule);
+  });
 
   return (
     <Dialog open title={rule ? 'Edit rule' : 'New rule'} onClose={onClose}>

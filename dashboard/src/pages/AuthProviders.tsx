@@ -2,7 +2,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { useAuth } from '../api/auth';
 import { api, errorMessage } from '../api/client';
-import { readList } from '../api/queries';
+import { queryKeys } from '../api/query-keys';
 import type { AuthProviderEntry, ProviderType } from '../api/types';
 import { CheckboxField, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
 import { FormError } from '../components/Dialog';
@@ -25,10 +25,11 @@ export function AuthProvidersPage() {
   const toast = useToast();
   const queryClient = useQueryClient();
   const list = useQuery({
-    queryKey: ['auth-providers'],
-    queryFn: ({ signal }) => api.get<unknown>('/auth-providers', undefined, signal).then((b) => readList<AuthProviderEntry>(b)),
+    queryKey: queryKeys.all('auth-providers'),
+    // Every provider, always: a short fixed list, not a page.
+    queryFn: ({ signal }) => api.get<{ data: AuthProviderEntry[] }>('/auth-providers', undefined, signal),
   });
-  const providers = [...(list.data?.rows ?? [])].sort((a, b) => a.priority - b.priority);
+  const providers = [...(list.data?.data ?? [])].sort((a, b) => a.priority - b.priority);
 
   const move = async (index: number, delta: -1 | 1) => {
     const order = providers.map((p) => p.type);
@@ -41,7 +42,7 @@ export function AuthProvidersPage() {
     } catch (e) {
       toast(errorMessage(e), 'error');
     }
-    await queryClient.invalidateQueries({ queryKey: ['auth-providers'] });
+    await queryClient.invalidateQueries({ queryKey: queryKeys.all('auth-providers') });
   };
 
   return (
@@ -68,7 +69,7 @@ export function AuthProvidersPage() {
                 onMove={(d) => move(i, d)}
                 onSaved={(msg) => {
                   toast(msg);
-                  void queryClient.invalidateQueries({ queryKey: ['auth-providers'] });
+                  void queryClient.invalidateQueries({ queryKey: queryKeys.all('auth-providers') });
                 }}
               />
             </li>

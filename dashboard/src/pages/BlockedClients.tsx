@@ -1,17 +1,16 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { useAuth } from '../api/auth';
-import { api, ApiError, seg } from '../api/client';
-import { readList } from '../api/queries';
+import { api, seg } from '../api/client';
+import { useListPage } from '../api/list-page';
 import type { BlockedClient, BlockKind } from '../api/types';
-import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
 import { formatAgo, formatTime, isoTime, localInputToIso, toLocalInput, toMillis } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
 
 const KINDS: { value: BlockKind; label: string; hint: string }[] = [
   { value: 'clientId', label: 'Client ID', hint: 'Exact client id' },
@@ -24,77 +23,77 @@ const KINDS: { value: BlockKind; label: string; hint: string }[] = [
 
 const column = createColumnHelper<Features, BlockedClient>();
 
-function statusOf(b: BlockedClient): string {
-  if (b.status) return b.status;
-  const expires = toMillis(b.expiresAt);
-  return expires !== null && expires <= Date.now() ? 'expired' : 'active';
-}
+const ACTIONS: Record<'unblock', ConfirmedAction<BlockedClient>> = {
+  unblock: {
+    title: 'Unblock?',
+    message: (b) => (
+      <p>
+        <code>{b.value}</code> may connect again.
+      </p>
+    ),
+    confirmLabel: 'Unblock',
+    run: async (b) => {
+      await api.delete(`/blocked-clients/${seg(b.id)}`);
+      return 'Unblocked';
+    },
+  },
+};
 
 export function BlockedClientsPage() {
   const { canWrite } = useAuth();
   const toast = useToast();
-  const queryClient = useQueryClient();
-  const [state, setState] = useUrlState({ sort: 'createdAt', order: 'desc', status: '' });
   const [editing, setEditing] = useState<BlockedClient | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<BlockedClient | null>(null);
-
-  const list = useQuery({
-    queryKey: ['blocked-clients', state.status],
-    queryFn: ({ signal }) => api.get<unknown>('/blocked-clients', { status: state.status, pageSize: 500 }, signal).then((b) => readList<BlockedClient>(b)),
+  const blocks = useListPage<BlockedClient, 'status'>({
+    resource: 'blocked-clients',
+    filters: { status: '' },
+    sort: { id: 'createdAt', desc: true },
     refetchInterval: 15_000,
   });
 
+  const { confirm } = blocks;
   const columns = useMemo<Columns<BlockedClient>>(() => {
     const cols: Columns<BlockedClient> = [
       column.accessor('kind', { header: 'Kind', cell: (c) => KINDS.find((k) => k.value === c.getValue())?.label ?? c.getValue() }),
       column.accessor('value', { header: 'Value', cell: (c) => <code className="ident">{c.getValue()}</code> }),
-      column.accessor((r) => statusOf(r), {
-        id: 'status',
+      column.accessor('status', {
         header: 'Status',
         cell: (c) => <span className={c.getValue() === 'active' ? 'badge badge-danger' : 'badge'}>{c.getValue()}</span>,
       }),
       column.accessor('source', { header: 'Source', cell: (c) => (c.getValue() === 'auto' ? 'automatic ban' : 'manual') }),
-      column.accessor((r) => toMillis(r.expiresAt) ?? Number.MAX_SAFE_INTEGER, {
-        id: 'expiresAt',
+      column.accessor('expiresAt', {
         header: 'Expires',
         cell: (c) =>
-          c.row.original.expiresAt ? (
-            <time dateTime={isoTime(c.row.original.expiresAt)} title={formatTime(c.row.original.expiresAt)}>
-              {formatAgo(c.row.original.expiresAt)}
+          c.getValue() ? (
+            <time dateTime={isoTime(c.getValue())} title={formatTime(c.getValue())}>
+              {formatAgo(c.getValue())}
             </time>
           ) : (
             'never'
           ),
       }),
       column.accessor((r) => r.description ?? '', { id: 'description', header: 'Description', cell: (c) => c.getValue() || <span className="muted">—</span> }),
-      column.accessor((r) => toMillis(r.createdAt) ?? 0, {
-        id: 'createdAt',
+      column.accessor('createdAt', {
         header: 'Created',
-        cell: (c) => <time dateTime={isoTime(c.row.original.createdAt)}>{formatTime(c.row.original.createdAt)}</time>,
+        cell: (c) => <time dateTime={isoTime(c.getValue())}>{formatTime(c.getValue())}</time>,
       }),
     ];
     if (canWrite) {
       cols.push(
-        column.display({
-          id: 'actions',
-          header: () => <span className="visually-hidden">Actions</span>,
-          cell: (c) => (
-            <span className="row-actions">
-              <button type="button" className="btn btn-small" onClick={() => setEditing(c.row.original)}>
-                Edit
-              </button>
-              <button type="button" className="btn btn-small btn-danger-outline" onClick={() => setDeleting(c.row.original)}>
-                Unblock
-              </button>
-            </span>
-          ),
-        }),
+        actionsColumn((b) => (
+          <span className="row-actions">
+            <button type="button" className="btn btn-small" onClick={() => setEditing(b)}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-small btn-danger-outline" onClick={() => confirm('unblock', b)}>
+              Unblock
+            </button>
+          </span>
+        )),
       );
     }
     return cols;
-  }, [canWrite]);
+  }, [canWrite, confirm]);
 
-  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
   return (
     <section>
       <PageHeader
@@ -111,8 +110,8 @@ export function BlockedClientsPage() {
         <SelectField
           label="Status"
           name="status"
-          value={state.status}
-          onChange={(v) => setState({ status: v })}
+          value={blocks.filters.status}
+          onChange={(v) => blocks.setFilters({ status: v })}
           options={[
             { value: '', label: 'All' },
             { value: 'active', label: 'Active' },
@@ -120,18 +119,7 @@ export function BlockedClientsPage() {
           ]}
         />
       </form>
-      <DataTable
-        label="Blocked clients"
-        columns={columns}
-        data={list.data?.rows}
-        sort={sort}
-        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc' })}
-        getRowId={(r) => r.id}
-        isPending={list.isPending}
-        error={list.error}
-        onRetry={() => void list.refetch()}
-        empty="Nobody is blocked."
-      />
+      <CrudList page={blocks} label="Blocked clients" columns={columns} getRowId={(r) => r.id} actions={ACTIONS} empty="Nobody is blocked." />
       {editing !== null && (
         <BlockDialog
           entry={editing === 'new' ? null : editing}
@@ -139,26 +127,10 @@ export function BlockedClientsPage() {
           onSaved={(created) => {
             toast(created ? 'Client blocked' : 'Block saved');
             setEditing(null);
-            void queryClient.invalidateQueries({ queryKey: ['blocked-clients'] });
+            void blocks.refresh();
           }}
         />
       )}
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Unblock?"
-        message={
-          <p>
-            <code>{deleting?.value}</code> may connect again.
-          </p>
-        }
-        confirmLabel="Unblock"
-        onConfirm={async () => {
-          await api.delete(`/blocked-clients/${seg(deleting!.id)}`);
-          toast('Unblocked');
-          await queryClient.invalidateQueries({ queryKey: ['blocked-clients'] });
-        }}
-        onClose={() => setDeleting(null)}
-      />
     </section>
   );
 }
@@ -169,24 +141,11 @@ function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null;
   const [description, setDescription] = useState(entry?.description ?? '');
   const initialExpiry = toMillis(entry?.expiresAt);
   const [expires, setExpires] = useState(initialExpiry ? toLocalInput(initialExpiry) : '');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
     const body = { kind, value: value.trim(), description: description || null, expiresAt: localInputToIso(expires) ?? null };
-    try {
-      if (entry) await api.put(`/blocked-clients/${seg(entry.id)}`, body);
-      else await api.post('/blocked-clients', body);
-      onSaved(!entry);
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+    await saveItem('/blocked-clients', entry?.id ?? null, body);
+    onSaved(!entry);
+  });
 
   return (
     <Dialog open title={entry ? 'Edit block' : 'Block a client'} onClose={onClose}>

@@ -1,18 +1,17 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'wouter';
 import { useAuth } from '../api/auth';
-import { api, ApiError, seg } from '../api/client';
-import { readList } from '../api/queries';
+import { api, seg } from '../api/client';
+import { useListPage } from '../api/list-page';
 import type { CnRule, Credential, CredentialInput, CredentialType } from '../api/types';
-import { DataTable, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog, FormError, FormFooter } from '../components/Dialog';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
+import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { BoolBadge, CheckboxField, DebouncedInput, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
 import { formatTime, isoTime } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
 
 const TYPE_LABELS: Record<CredentialType, string> = {
   basic: 'Basic (username / client id + password)',
@@ -22,26 +21,33 @@ const TYPE_LABELS: Record<CredentialType, string> = {
 
 const column = createColumnHelper<Features, Credential>();
 
+const ACTIONS: Record<'delete', ConfirmedAction<Credential>> = {
+  delete: {
+    title: 'Delete this credential?',
+    message: (c) => (
+      <p>
+        Clients using <strong>{c.name}</strong> will be refused at their next connection.
+      </p>
+    ),
+    confirmLabel: 'Delete',
+    run: async (c) => {
+      await api.delete(`/credentials/${seg(c.id)}`);
+      return `Deleted credential ${c.name}`;
+    },
+  },
+};
+
 export function CredentialsPage() {
   const { canWrite } = useAuth();
   const toast = useToast();
-  const queryClient = useQueryClient();
-  const [state, setState] = useUrlState({ type: '', search: '', sort: 'name', order: 'asc' });
   const [editing, setEditing] = useState<Credential | 'new' | null>(null);
-  const [deleting, setDeleting] = useState<Credential | null>(null);
-
-  const list = useQuery({
-    queryKey: ['credentials', state.type],
-    queryFn: ({ signal }) => api.get<unknown>('/credentials', { type: state.type, pageSize: 500 }, signal).then((b) => readList<Credential>(b)),
+  const credentials = useListPage<Credential, 'type' | 'search'>({
+    resource: 'credentials',
+    filters: { type: '', search: '' },
+    sort: { id: 'name', desc: false },
   });
 
-  const rows = useMemo(() => {
-    const needle = state.search.trim().toLowerCase();
-    const all = list.data?.rows ?? [];
-    if (!needle) return all;
-    return all.filter((c) => [c.name, c.clientId, c.username, c.cnPattern].some((v) => v?.toLowerCase().includes(needle)));
-  }, [list.data, state.search]);
-
+  const { confirm } = credentials;
   const columns = useMemo<Columns<Credential>>(() => {
     const cols: Columns<Credential> = [
       column.accessor('name', { header: 'Name', cell: (c) => <strong>{c.getValue()}</strong> }),
@@ -60,7 +66,6 @@ export function CredentialsPage() {
       column.accessor((r) => (r.type === 'x509' ? null : r.type === 'scram' ? (r.hasScramKeys ?? null) : (r.hasPassword ?? null)), {
         id: 'hasPassword',
         header: 'Password set',
-        sortFn: 'basic',
         cell: (c) => <BoolBadge value={c.getValue()} />,
       }),
       column.accessor((r) => r.updatedAt, {
@@ -71,32 +76,22 @@ export function CredentialsPage() {
     ];
     if (canWrite) {
       cols.push(
-        column.display({
-          id: 'actions',
-          header: () => <span className="visually-hidden">Actions</span>,
-          cell: (c) => (
-            <span className="row-actions">
-              <button type="button" className="btn btn-small" onClick={() => setEditing(c.row.original)} aria-label={`Edit ${c.row.original.name}`}>
-                Edit
-              </button>
-              <button
-                type="button"
-                className="btn btn-small btn-danger-outline"
-                onClick={() => setDeleting(c.row.original)}
-                aria-label={`Delete ${c.row.original.name}`}
-              >
-                Delete
-              </button>
-            </span>
-          ),
-        }),
+        actionsColumn((c) => (
+          <span className="row-actions">
+            <button type="button" className="btn btn-small" onClick={() => setEditing(c)} aria-label={`Edit ${c.name}`}>
+              Edit
+            </button>
+            <button type="button" className="btn btn-small btn-danger-outline" onClick={() => confirm('delete', c)} aria-label={`Delete ${c.name}`}>
+              Delete
+            </button>
+          </span>
+        )),
       );
     }
     return cols;
-  }, [canWrite]);
+  }, [canWrite, confirm]);
 
-  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
-
+  const { filters, setFilters } = credentials;
   return (
     <section>
       <PageHeader
@@ -115,25 +110,21 @@ export function CredentialsPage() {
         )}
       </PageHeader>
       <form className="filters" role="search" aria-label="Filter credentials" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Search" name="search" value={state.search} onChange={(v) => setState({ search: v })} placeholder="name, username, client id, CN" />
+        <DebouncedInput label="Search" name="search" value={filters.search} onChange={(v) => setFilters({ search: v })} placeholder="name, username, client id, CN" />
         <SelectField
           label="Type"
           name="type"
-          value={state.type}
-          onChange={(v) => setState({ type: v })}
+          value={filters.type}
+          onChange={(v) => setFilters({ type: v })}
           options={[{ value: '', label: 'All types' }, ...Object.keys(TYPE_LABELS).map((t) => ({ value: t, label: t }))]}
         />
       </form>
-      <DataTable
+      <CrudList
+        page={credentials}
         label="Credentials"
         columns={columns}
-        data={list.data ? rows : undefined}
-        sort={sort}
-        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc' })}
         getRowId={(r) => r.id}
-        isPending={list.isPending}
-        error={list.error}
-        onRetry={() => void list.refetch()}
+        actions={ACTIONS}
         empty={canWrite ? 'No credentials yet. Create one so devices can connect.' : 'No credentials yet.'}
       />
       {editing !== null && (
@@ -143,26 +134,10 @@ export function CredentialsPage() {
           onSaved={(name, created) => {
             toast(created ? `Created credential ${name}` : `Saved credential ${name}`);
             setEditing(null);
-            void queryClient.invalidateQueries({ queryKey: ['credentials'] });
+            void credentials.refresh();
           }}
         />
       )}
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this credential?"
-        message={
-          <p>
-            Clients using <strong>{deleting?.name}</strong> will be refused at their next connection.
-          </p>
-        }
-        confirmLabel="Delete"
-        onConfirm={async () => {
-          await api.delete(`/credentials/${seg(deleting!.id)}`);
-          toast(`Deleted credential ${deleting!.name}`);
-          await queryClient.invalidateQueries({ queryKey: ['credentials'] });
-        }}
-        onClose={() => setDeleting(null)}
-      />
     </section>
   );
 }
@@ -244,26 +219,13 @@ function CredentialDialog({
   onSaved: (name: string, created: boolean) => void;
 }) {
   const [form, setForm] = useState<FormState>(() => initialForm(credential));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | Error | null>(null);
   const set = <K extends keyof FormState>(key: K, value: FormState[K]) => setForm((f) => ({ ...f, [key]: value }));
   const editing = credential !== null;
-  const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const input = toInput(form, editing);
-      if (editing) await api.put(`/credentials/${seg(credential.id)}`, input);
-      else await api.post('/credentials', input);
-      onSaved(input.name, !editing);
-    } catch (e) {
-      setError(e instanceof Error ? e : new Error(String(e)));
-      setBusy(false);
-    }
-  };
+  const { submit, error, busy, fieldError } = useSaveForm(async () => {
+    const input = toInput(form, editing);
+    await saveItem('/credentials', credential?.id ?? null, input);
+    onSaved(input.name, !editing);
+  });
 
   const hasSecret = form.type !== 'x509';
   return (

@@ -5,7 +5,8 @@ import { api } from '../api/client';
 import { useEvents } from '../api/events';
 import { useReasons } from '../api/queries';
 import { rates, toSample, type StatsSample, type StatsSnapshot } from '../api/stats';
-import type { Page, UnauthorizedClient } from '../api/types';
+import { queryKeys } from '../api/query-keys';
+import type { UnauthorizedSummary } from '../api/types';
 import { PageHeader } from '../components/PageHeader';
 import { ErrorState, Loading } from '../components/States';
 import { BarList, TimeChart } from '../components/TimeChart';
@@ -30,7 +31,7 @@ export function OverviewPage() {
 /** The broker's public endpoints: where devices connect and whether the Worker answers. */
 function BrokerStatus() {
   const health = useQuery({
-    queryKey: ['health'],
+    queryKey: queryKeys.all('health'),
     queryFn: async ({ signal }) => {
       const response = await fetch('/health', { signal });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -75,12 +76,12 @@ function useStatsSamples() {
   const seeded = useRef(false);
 
   const history = useQuery({
-    queryKey: ['stats', 'history'],
+    queryKey: queryKeys.statsHistory(),
     queryFn: ({ signal }) => api.get<{ data: (StatsSample & { at: string })[] }>('/stats/history', { from: new Date(Date.now() - WINDOW_MS).toISOString() }, signal),
     staleTime: Infinity,
   });
   const current = useQuery({
-    queryKey: ['stats'],
+    queryKey: queryKeys.statsNow(),
     queryFn: ({ signal }) => api.get<StatsSnapshot>('/stats', undefined, signal),
     refetchInterval: SAMPLE_MS,
     staleTime: 0,
@@ -167,46 +168,35 @@ function Counter({ label, value, testId }: { label: string; value: string; testI
   );
 }
 
+/** How many IPs and reasons the ranking shows. */
+const TOP = 8;
+
 /**
- * Top failing IPs and reasons, counted over the Unauthorized Clients log
- * (attempts per row), so it matches what that page shows.
+ * Top failing IPs and reasons, counted by the API over the whole
+ * Unauthorized Clients log (attempts per row), so it matches that page.
  */
 function FailureRanking() {
   const reasons = useReasons();
   const { status } = useEvents();
   const top = useQuery({
-    queryKey: ['unauthorized-clients', 'top'],
-    queryFn: ({ signal }) =>
-      api.get<Page<UnauthorizedClient>>('/unauthorized-clients', { sort: 'attempts', order: 'desc', page: 0, pageSize: 100 }, signal),
+    queryKey: queryKeys.unauthorizedSummary(TOP),
+    queryFn: ({ signal }) => api.get<UnauthorizedSummary>('/unauthorized-clients/summary', { limit: TOP }, signal),
     refetchInterval: status === 'live' ? 15_000 : 5_000,
   });
-  const { ips, byReason } = useMemo(() => {
-    const ipCounts = new Map<string, number>();
-    const reasonCounts = new Map<string, number>();
-    for (const row of top.data?.data ?? []) {
-      ipCounts.set(row.ip, (ipCounts.get(row.ip) ?? 0) + row.attempts);
-      reasonCounts.set(row.reasonCode, (reasonCounts.get(row.reasonCode) ?? 0) + row.attempts);
-    }
-    const rank = (m: Map<string, number>) =>
-      [...m.entries()]
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 8)
-        .map(([label, value]) => ({ label, value }));
-    return { ips: rank(ipCounts), byReason: rank(reasonCounts) };
-  }, [top.data]);
 
   if (top.isPending) return <Loading label="Loading failures…" />;
   if (top.error && !top.data) return <ErrorState error={top.error} title="Failures are unavailable" onRetry={() => void top.refetch()} />;
+  const summary = top.data;
   return (
     <div className="charts charts-two">
-      <BarList title="Top failing IPs" items={ips} empty="No refused connections." />
+      <BarList title="Top failing IPs" items={summary.byIp.map((r) => ({ label: r.ip, value: r.attempts }))} empty="No refused connections." />
       <BarList
         title="Top refusal reasons"
-        items={byReason.map((r) => ({ ...r, label: reasons.data?.[r.label]?.title ?? r.label, hint: r.label }))}
+        items={summary.byReason.map((r) => ({ label: reasons.data?.[r.reasonCode]?.title ?? r.reasonCode, value: r.attempts, hint: r.reasonCode }))}
         empty="No refused connections."
       />
       <p className="muted span-all">
-        Counted over the {formatNumber(top.data?.totalElements)} clients in <Link href="/unauthorized-clients">Unauthorized clients</Link>.
+        Counted over the {formatNumber(summary.clients)} clients in <Link href="/unauthorized-clients">Unauthorized clients</Link>.
       </p>
     </div>
   );

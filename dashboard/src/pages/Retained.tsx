@@ -1,20 +1,19 @@
-import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState } from 'react';
 import { useAuth } from '../api/auth';
 import { api, seg } from '../api/client';
-import { readList, type ListResult } from '../api/queries';
+import { useListPage } from '../api/list-page';
+import { queryKeys } from '../api/query-keys';
 import type { RetainedMessage } from '../api/types';
-import { DataTable, Pager, type Columns, type Features } from '../components/DataTable';
-import { ErrorState, Loading } from '../components/States';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
+import { Dialog } from '../components/Dialog';
 import { DebouncedInput } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
-import { useToast } from '../components/Toasts';
+import { ErrorState, Loading } from '../components/States';
 import { formatBytes, formatTime, isoTime, truncate } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
 
-const DEFAULTS = { topic: '', page: '0', pageSize: '25' };
 const column = createColumnHelper<Features, RetainedMessage>();
 
 /** Payloads are bytes: text when the broker could read them as UTF-8, otherwise hex. */
@@ -30,24 +29,37 @@ function topicQuery(text: string): { topic?: string; filter?: string } {
   return /[+#]/.test(text) ? { filter: text } : { topic: text };
 }
 
+const ACTIONS: Record<'delete', ConfirmedAction<RetainedMessage>> = {
+  delete: {
+    title: 'Delete this retained message?',
+    message: (m) => (
+      <p>
+        New subscribers to <code>{m.topic}</code> will no longer receive it.
+      </p>
+    ),
+    confirmLabel: 'Delete',
+    run: async (m) => {
+      await api.delete(`/retained/${seg(m.topic)}`);
+      return `Deleted the retained message of ${m.topic}`;
+    },
+  },
+};
+
 export function RetainedPage() {
   const { canWrite } = useAuth();
-  const toast = useToast();
-  const queryClient = useQueryClient();
-  const [state, setState] = useUrlState(DEFAULTS);
   const [viewing, setViewing] = useState<RetainedMessage | null>(null);
-  const [deleting, setDeleting] = useState<RetainedMessage | null>(null);
-
-  const params = { ...topicQuery(state.topic), page: Number(state.page) || 0, pageSize: Number(state.pageSize) || 25 };
-  const list = useQuery<ListResult<RetainedMessage>>({
-    queryKey: ['retained', params],
-    queryFn: ({ signal }) => api.get<unknown>('/retained', params, signal).then((b) => readList<RetainedMessage>(b)),
-    placeholderData: keepPreviousData,
+  // The shards keep retained messages in topic order: there is nothing else to sort by.
+  const retained = useListPage<RetainedMessage, 'topic'>({
+    resource: 'retained',
+    filters: { topic: '' },
+    sort: null,
+    toQuery: (f) => topicQuery(f.topic),
     refetchInterval: 15_000,
   });
 
-  const columns = useMemo<Columns<RetainedMessage>>(() => {
-    const cols: Columns<RetainedMessage> = [
+  const { confirm } = retained;
+  const columns = useMemo<Columns<RetainedMessage>>(
+    () => [
       column.accessor('topic', { header: 'Topic', enableSorting: false, cell: (c) => <code className="ident">{c.getValue()}</code> }),
       column.accessor((r) => payloadText(r).text, {
         id: 'payload',
@@ -62,30 +74,25 @@ export function RetainedPage() {
         enableSorting: false,
         cell: (c) => <time dateTime={isoTime(c.getValue())}>{formatTime(c.getValue())}</time>,
       }),
-      column.display({
-        id: 'actions',
-        header: () => <span className="visually-hidden">Actions</span>,
-        cell: (c) => (
-          <span className="row-actions">
-            <button type="button" className="btn btn-small" onClick={() => setViewing(c.row.original)}>
-              View
+      actionsColumn((m) => (
+        <span className="row-actions">
+          <button type="button" className="btn btn-small" onClick={() => setViewing(m)}>
+            View
+          </button>
+          {canWrite && (
+            <button type="button" className="btn btn-small btn-danger-outline" onClick={() => confirm('delete', m)}>
+              Delete
             </button>
-            {canWrite && (
-              <button type="button" className="btn btn-small btn-danger-outline" onClick={() => setDeleting(c.row.original)}>
-                Delete
-              </button>
-            )}
-          </span>
-        ),
-      }),
-    ];
-    return cols;
-  }, [canWrite]);
+          )}
+        </span>
+      )),
+    ],
+    [canWrite, confirm],
+  );
 
-  const pageMeta = list.data?.page;
   // Lists carry the first 1024 bytes; the dialog loads the whole payload.
   const full = useQuery({
-    queryKey: ['retained', 'one', viewing?.topic],
+    queryKey: queryKeys.one('retained', viewing?.topic ?? null),
     queryFn: ({ signal }) => api.get<RetainedMessage>(`/retained/${seg(viewing!.topic)}`, undefined, signal),
     enabled: viewing !== null && viewing.payloadTruncated,
   });
@@ -96,28 +103,15 @@ export function RetainedPage() {
     <section>
       <PageHeader title="Retained messages" description="The last retained message of each topic, delivered to every new subscriber; ordered by topic." />
       <form className="filters" role="search" aria-label="Filter retained messages" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Topic" name="topic" value={state.topic} onChange={(v) => setState({ topic: v, page: '0' })} placeholder="part of a topic, or a filter like sensors/+/temp" />
-      </form>
-      <DataTable
-        label="Retained messages"
-        columns={columns}
-        data={list.data?.rows}
-        sort={null}
-        onSortChange={() => undefined}
-        manualSorting
-        getRowId={(r) => r.topic}
-        isPending={list.isPending || list.isPlaceholderData}
-        error={list.error}
-        onRetry={() => void list.refetch()}
-        empty="No retained messages."
-      />
-      {pageMeta && pageMeta.totalElements > 0 && (
-        <Pager
-          {...pageMeta}
-          onPage={(p) => setState({ page: String(p) }, { replace: false })}
-          onPageSize={(s) => setState({ pageSize: String(s), page: '0' })}
+        <DebouncedInput
+          label="Topic"
+          name="topic"
+          value={retained.filters.topic}
+          onChange={(v) => retained.setFilters({ topic: v })}
+          placeholder="part of a topic, or a filter like sensors/+/temp"
         />
-      )}
+      </form>
+      <CrudList page={retained} label="Retained messages" columns={columns} getRowId={(r) => r.topic} actions={ACTIONS} empty="No retained messages." />
       <Dialog open={viewing !== null} title={viewing?.topic ?? ''} onClose={() => setViewing(null)} wide>
         {viewing && full.isPending && viewing.payloadTruncated ? <Loading /> : null}
         {viewing && full.error ? <ErrorState error={full.error} onRetry={() => void full.refetch()} /> : null}
@@ -144,22 +138,6 @@ export function RetainedPage() {
           </>
         )}
       </Dialog>
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this retained message?"
-        message={
-          <p>
-            New subscribers to <code>{deleting?.topic}</code> will no longer receive it.
-          </p>
-        }
-        confirmLabel="Delete"
-        onConfirm={async () => {
-          await api.delete(`/retained/${seg(deleting!.topic)}`);
-          toast(`Deleted the retained message of ${deleting!.topic}`);
-          await queryClient.invalidateQueries({ queryKey: ['retained'] });
-        }}
-        onClose={() => setDeleting(null)}
-      />
     </section>
   );
 }

@@ -1,55 +1,69 @@
-import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useMemo, useState } from 'react';
 import { useAuth } from '../api/auth';
 import { api, seg } from '../api/client';
 import { useLiveEvents, usePollWhileOffline } from '../api/events';
-import { readList, type ListResult } from '../api/queries';
+import { useListPage } from '../api/list-page';
+import { queryKeys } from '../api/query-keys';
 import type { SessionDetail, SessionSummary, SubscriptionEntry } from '../api/types';
-import { DataTable, Pager, type Columns, type Features, type Sort } from '../components/DataTable';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
+import { Dialog } from '../components/Dialog';
 import { DebouncedInput, SelectField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { ErrorState, Loading } from '../components/States';
-import { useToast } from '../components/Toasts';
 import { formatNumber, formatTime, isoTime } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
 
-const DEFAULTS = { clientId: '', username: '', connected: '', sort: 'clientId', order: 'asc', page: '0', pageSize: '25' };
 const column = createColumnHelper<Features, SessionSummary>();
+
+const ACTIONS: Record<'disconnect' | 'remove', ConfirmedAction<SessionSummary>> = {
+  disconnect: {
+    title: 'Disconnect this client?',
+    message: (s) => (
+      <p>
+        Close the connection of <strong>{s.clientId}</strong>. A persistent session is kept; the client may reconnect.
+      </p>
+    ),
+    confirmLabel: 'Disconnect',
+    run: async (s) => {
+      await api.post(`/sessions/${seg(s.clientId)}/disconnect`);
+      return `Disconnected ${s.clientId}`;
+    },
+  },
+  remove: {
+    title: 'Remove this session?',
+    message: (s) => (
+      <p>
+        Remove the session of <strong>{s.clientId}</strong> with its subscriptions and queued messages. A connected client is disconnected first.
+      </p>
+    ),
+    confirmLabel: 'Remove',
+    run: async (s) => {
+      await api.delete(`/sessions/${seg(s.clientId)}`);
+      return `Removed the session of ${s.clientId}`;
+    },
+  },
+};
 
 export function SessionsPage() {
   const { canWrite } = useAuth();
-  const toast = useToast();
-  const queryClient = useQueryClient();
-  const [state, setState] = useUrlState(DEFAULTS);
   const [detail, setDetail] = useState<string | null>(null);
-  const [disconnecting, setDisconnecting] = useState<SessionSummary | null>(null);
-  const [removing, setRemoving] = useState<SessionSummary | null>(null);
   const poll = usePollWhileOffline();
-
-  const params = {
-    clientId: state.clientId,
-    username: state.username,
-    connected: state.connected,
-    sort: state.sort,
-    order: state.order,
-    page: Number(state.page) || 0,
-    pageSize: Number(state.pageSize) || 25,
-  };
-  const list = useQuery<ListResult<SessionSummary>>({
-    queryKey: ['sessions', params],
-    queryFn: ({ signal }) => api.get<unknown>('/sessions', params, signal).then((b) => readList<SessionSummary>(b)),
-    placeholderData: keepPreviousData,
+  const sessions = useListPage<SessionSummary, 'clientId' | 'username' | 'connected'>({
+    resource: 'sessions',
+    filters: { clientId: '', username: '', connected: '' },
+    sort: { id: 'clientId', desc: false },
     refetchInterval: poll === false ? 15_000 : poll,
   });
 
   useLiveEvents((event) => {
-    if (event.type === 'connected' || event.type === 'disconnected') void queryClient.invalidateQueries({ queryKey: ['sessions'] });
+    if (event.type === 'connected' || event.type === 'disconnected') void sessions.refresh();
   });
 
-  const columns = useMemo<Columns<SessionSummary>>(() => {
-    const cols: Columns<SessionSummary> = [
+  const { confirm } = sessions;
+  const columns = useMemo<Columns<SessionSummary>>(
+    () => [
       column.accessor('clientId', {
         header: 'Client ID',
         cell: (c) => (
@@ -85,49 +99,39 @@ export function SessionsPage() {
         header: 'Created',
         cell: (c) => <time dateTime={isoTime(c.getValue() || null)}>{formatTime(c.getValue() || null)}</time>,
       }),
-    ];
-    cols.push(
-      column.display({
-        id: 'actions',
-        header: () => <span className="visually-hidden">Actions</span>,
-        cell: (c) => (
-          <span className="row-actions">
-            <button type="button" className="btn btn-small" onClick={() => setDetail(c.row.original.clientId)}>
-              Details
+      actionsColumn((s) => (
+        <span className="row-actions">
+          <button type="button" className="btn btn-small" onClick={() => setDetail(s.clientId)}>
+            Details
+          </button>
+          {canWrite && s.connected && (
+            <button type="button" className="btn btn-small" onClick={() => confirm('disconnect', s)}>
+              Disconnect
             </button>
-            {canWrite && c.row.original.connected && (
-              <button type="button" className="btn btn-small" onClick={() => setDisconnecting(c.row.original)}>
-                Disconnect
-              </button>
-            )}
-            {canWrite && (
-              <button type="button" className="btn btn-small btn-danger-outline" onClick={() => setRemoving(c.row.original)}>
-                Remove
-              </button>
-            )}
-          </span>
-        ),
-      }),
-    );
-    return cols;
-  }, [canWrite]);
+          )}
+          {canWrite && (
+            <button type="button" className="btn btn-small btn-danger-outline" onClick={() => confirm('remove', s)}>
+              Remove
+            </button>
+          )}
+        </span>
+      )),
+    ],
+    [canWrite, confirm],
+  );
 
-  const pageMeta = list.data?.page;
-  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order === 'desc' } : null;
-  const refresh = () => queryClient.invalidateQueries({ queryKey: ['sessions'] });
-  const setFilter = (changes: Partial<typeof DEFAULTS>) => setState({ ...changes, page: '0' });
-
+  const { filters, setFilters } = sessions;
   return (
     <section>
       <PageHeader title="Sessions" description="Connected clients and persistent sessions kept for disconnected ones." />
       <form className="filters" role="search" aria-label="Filter sessions" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Client ID" name="clientId" value={state.clientId} onChange={(v) => setFilter({ clientId: v })} />
-        <DebouncedInput label="Username" name="username" value={state.username} onChange={(v) => setFilter({ username: v })} />
+        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
+        <DebouncedInput label="Username" name="username" value={filters.username} onChange={(v) => setFilters({ username: v })} />
         <SelectField
           label="Status"
           name="connected"
-          value={state.connected}
-          onChange={(v) => setFilter({ connected: v })}
+          value={filters.connected}
+          onChange={(v) => setFilters({ connected: v })}
           options={[
             { value: '', label: 'All' },
             { value: 'true', label: 'Connected' },
@@ -135,66 +139,15 @@ export function SessionsPage() {
           ]}
         />
       </form>
-      <DataTable
-        label="Sessions"
-        columns={columns}
-        data={list.data?.rows}
-        sort={sort}
-        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s?.desc ? 'desc' : 'asc', page: '0' })}
-        manualSorting={!!pageMeta}
-        getRowId={(r) => r.clientId}
-        isPending={list.isPending || list.isPlaceholderData}
-        error={list.error}
-        onRetry={() => void list.refetch()}
-        empty="No sessions. Clients appear here when they connect."
-      />
-      {pageMeta && pageMeta.totalElements > 0 && (
-        <Pager
-          {...pageMeta}
-          onPage={(p) => setState({ page: String(p) }, { replace: false })}
-          onPageSize={(s) => setState({ pageSize: String(s), page: '0' })}
-        />
-      )}
+      <CrudList page={sessions} label="Sessions" columns={columns} getRowId={(r) => r.clientId} actions={ACTIONS} empty="No sessions. Clients appear here when they connect." />
       <SessionDetailDialog clientId={detail} onClose={() => setDetail(null)} />
-      <ConfirmDialog
-        open={disconnecting !== null}
-        title="Disconnect this client?"
-        message={
-          <p>
-            Close the connection of <strong>{disconnecting?.clientId}</strong>. A persistent session is kept; the client may reconnect.
-          </p>
-        }
-        confirmLabel="Disconnect"
-        onConfirm={async () => {
-          await api.post(`/sessions/${seg(disconnecting!.clientId)}/disconnect`);
-          toast(`Disconnected ${disconnecting!.clientId}`);
-          await refresh();
-        }}
-        onClose={() => setDisconnecting(null)}
-      />
-      <ConfirmDialog
-        open={removing !== null}
-        title="Remove this session?"
-        message={
-          <p>
-            Remove the session of <strong>{removing?.clientId}</strong> with its subscriptions and queued messages. A connected client is disconnected first.
-          </p>
-        }
-        confirmLabel="Remove"
-        onConfirm={async () => {
-          await api.delete(`/sessions/${seg(removing!.clientId)}`);
-          toast(`Removed the session of ${removing!.clientId}`);
-          await refresh();
-        }}
-        onClose={() => setRemoving(null)}
-      />
     </section>
   );
 }
 
 function SessionDetailDialog({ clientId, onClose }: { clientId: string | null; onClose: () => void }) {
   const detail = useQuery({
-    queryKey: ['session', clientId],
+    queryKey: queryKeys.one('sessions', clientId),
     queryFn: ({ signal }) => api.get<SessionDetail>(`/sessions/${seg(clientId!)}`, undefined, signal),
     enabled: clientId !== null,
   });

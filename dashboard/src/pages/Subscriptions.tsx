@@ -1,15 +1,12 @@
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { api } from '../api/client';
-import { readList, type ListResult } from '../api/queries';
+import { useListPage } from '../api/list-page';
 import type { SubscriptionEntry } from '../api/types';
-import { DataTable, Pager, type Columns, type Features } from '../components/DataTable';
+import { CrudList } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
 import { DebouncedInput, SelectField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
-import { useUrlState } from '../lib/url-state';
 import { subscriptionOptions } from './Sessions';
 
-const DEFAULTS = { clientId: '', topicFilter: '', shared: '', page: '0', pageSize: '25' };
 const column = createColumnHelper<Features, SubscriptionEntry>();
 
 const columns: Columns<SubscriptionEntry> = [
@@ -26,22 +23,14 @@ const columns: Columns<SubscriptionEntry> = [
 ];
 
 export function SubscriptionsPage() {
-  const [state, setState] = useUrlState(DEFAULTS);
-  const params = {
-    clientId: state.clientId,
-    topicFilter: state.topicFilter,
-    shared: state.shared,
-    page: Number(state.page) || 0,
-    pageSize: Number(state.pageSize) || 25,
-  };
-  const list = useQuery<ListResult<SubscriptionEntry>>({
-    queryKey: ['subscriptions', params],
-    queryFn: ({ signal }) => api.get<unknown>('/subscriptions', params, signal).then((b) => readList<SubscriptionEntry>(b)),
-    placeholderData: keepPreviousData,
+  // The shards keep subscriptions in topic filter order: there is nothing else to sort by.
+  const subscriptions = useListPage<SubscriptionEntry, 'clientId' | 'topicFilter' | 'shared'>({
+    resource: 'subscriptions',
+    filters: { clientId: '', topicFilter: '', shared: '' },
+    sort: null,
     refetchInterval: 15_000,
   });
-  const pageMeta = list.data?.page;
-  const setFilter = (changes: Partial<typeof DEFAULTS>) => setState({ ...changes, page: '0' });
+  const { filters, setFilters } = subscriptions;
 
   return (
     <section>
@@ -54,13 +43,13 @@ export function SubscriptionsPage() {
         }
       />
       <form className="filters" role="search" aria-label="Filter subscriptions" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Topic filter" name="topicFilter" value={state.topicFilter} onChange={(v) => setFilter({ topicFilter: v })} />
-        <DebouncedInput label="Client ID" name="clientId" value={state.clientId} onChange={(v) => setFilter({ clientId: v })} />
+        <DebouncedInput label="Topic filter" name="topicFilter" value={filters.topicFilter} onChange={(v) => setFilters({ topicFilter: v })} />
+        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
         <SelectField
           label="Kind"
           name="shared"
-          value={state.shared}
-          onChange={(v) => setFilter({ shared: v })}
+          value={filters.shared}
+          onChange={(v) => setFilters({ shared: v })}
           options={[
             { value: '', label: 'All' },
             { value: 'true', label: 'Shared only' },
@@ -68,26 +57,13 @@ export function SubscriptionsPage() {
           ]}
         />
       </form>
-      <DataTable
+      <CrudList
+        page={subscriptions}
         label="Subscriptions"
         columns={columns}
-        data={list.data?.rows}
-        sort={null}
-        onSortChange={() => undefined}
-        manualSorting
         getRowId={(r) => `${r.clientId}\u0000${r.shareGroup ?? ''}\u0000${r.topicFilter}`}
-        isPending={list.isPending || list.isPlaceholderData}
-        error={list.error}
-        onRetry={() => void list.refetch()}
         empty="No subscriptions yet."
       />
-      {pageMeta && pageMeta.totalElements > 0 && (
-        <Pager
-          {...pageMeta}
-          onPage={(p) => setState({ page: String(p) }, { replace: false })}
-          onPageSize={(s) => setState({ pageSize: String(s), page: '0' })}
-        />
-      )}
     </section>
   );
 }

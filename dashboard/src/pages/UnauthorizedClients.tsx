@@ -1,21 +1,21 @@
-import { keepPreviousData, useQuery, useQueryClient } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useAuth } from '../api/auth';
 import { api, seg } from '../api/client';
 import { useLiveEvents, usePollWhileOffline } from '../api/events';
+import { useListPage } from '../api/list-page';
 import { useReasons } from '../api/queries';
-import type { Page, ReasonCatalogue, UnauthorizedClient } from '../api/types';
-import { DataTable, Pager, type Columns, type Features, type Sort } from '../components/DataTable';
+import type { ReasonCatalogue, UnauthorizedClient } from '../api/types';
+import { actionsColumn, CrudList, type ConfirmedAction } from '../components/CrudList';
+import type { Columns, Features } from '../components/DataTable';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { BoolBadge, DebouncedInput, SelectField } from '../components/Fields';
 import { FilterPanel } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
 import { formatAgo, formatNumber, formatTime, isoTime, localInputToIso, toLocalInput, truncate } from '../lib/format';
-import { useUrlState } from '../lib/url-state';
 
-const FILTER_DEFAULTS = {
+const FILTERS = {
   clientId: '',
   username: '',
   ip: '',
@@ -24,11 +24,9 @@ const FILTER_DEFAULTS = {
   tlsUsed: '',
   from: '',
   to: '',
-  sort: 'lastUpdate',
-  order: 'desc',
-  page: '0',
-  pageSize: '25',
 };
+type Filter = keyof typeof FILTERS;
+const NO_FILTERS = FILTERS;
 
 const BOOL_OPTIONS = [
   { value: '', label: 'Any' },
@@ -49,51 +47,51 @@ const HIGHLIGHT_MS = 8_000;
 
 const column = createColumnHelper<Features, UnauthorizedClient>();
 
+const ACTIONS: Record<'delete', ConfirmedAction<UnauthorizedClient>> = {
+  delete: {
+    title: 'Delete this row?',
+    message: (row) => (
+      <p>
+        Remove <strong>{row.clientId}</strong> from the unauthorized clients list? Its next refused attempt will add it again.
+      </p>
+    ),
+    confirmLabel: 'Delete',
+    run: async (row) => {
+      await api.delete(`/unauthorized-clients/${seg(row.clientId)}`);
+      return `Removed ${row.clientId} from the list`;
+    },
+  },
+};
+
 export function UnauthorizedClientsPage() {
   const { canWrite } = useAuth();
   const toast = useToast();
-  const queryClient = useQueryClient();
   const reasons = useReasons();
-  const [state, setState] = useUrlState(FILTER_DEFAULTS);
   const [showing, setShowing] = useState<UnauthorizedClient | null>(null);
-  const [deleting, setDeleting] = useState<UnauthorizedClient | null>(null);
   const [deletingAll, setDeletingAll] = useState(false);
   const [fresh, setFresh] = useState<Map<string, number>>(new Map());
   const poll = usePollWhileOffline();
-
-  const page = Math.max(0, Number(state.page) || 0);
-  const pageSize = Number(state.pageSize) || 25;
-  const query = {
-    clientId: state.clientId,
-    username: state.username,
-    ip: state.ip,
-    reason: state.reason,
-    passwordProvided: state.passwordProvided,
-    tlsUsed: state.tlsUsed,
-    from: localInputToIso(state.from),
-    to: localInputToIso(state.to),
-    sort: state.sort,
-    order: state.order,
-    page,
-    pageSize,
-  };
-
-  const list = useQuery({
-    queryKey: ['unauthorized-clients', query],
-    queryFn: ({ signal }) => api.get<Page<UnauthorizedClient>>('/unauthorized-clients', query, signal),
-    placeholderData: keepPreviousData,
+  const refused = useListPage<UnauthorizedClient, Filter>({
+    resource: 'unauthorized-clients',
+    filters: FILTERS,
+    sort: { id: 'lastUpdate', desc: true },
+    // The time fields hold the browser's local time; the API takes ISO-8601.
+    toQuery: (f) => ({ ...f, from: localInputToIso(f.from), to: localInputToIso(f.to) }),
     refetchInterval: poll,
   });
+  const { filters, setFilters, refresh, confirm } = refused;
 
   // Refusals often come in bursts; one refetch per second is enough to keep up.
   const pendingRefetch = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
   const refetchSoon = useCallback(() => {
     if (pendingRefetch.current) return;
     pendingRefetch.current = setTimeout(() => {
       pendingRefetch.current = null;
-      void queryClient.invalidateQueries({ queryKey: ['unauthorized-clients'] });
+      void refreshRef.current();
     }, 1000);
-  }, [queryClient]);
+  }, []);
   useEffect(() => () => clearTimeout(pendingRefetch.current ?? undefined), []);
 
   useLiveEvents((event) => {
@@ -112,12 +110,9 @@ export function UnauthorizedClientsPage() {
   }, [fresh]);
 
   const catalogue = reasons.data;
-  const columns = useMemo(() => buildColumns(catalogue, canWrite, setShowing, setDeleting), [catalogue, canWrite]);
+  const columns = useMemo(() => buildColumns(catalogue, canWrite, setShowing, (row) => confirm('delete', row)), [catalogue, canWrite, confirm]);
 
-  const sort: Sort | null = state.sort ? { id: state.sort, desc: state.order !== 'asc' } : null;
-  const activeFilters = (['clientId', 'username', 'ip', 'reason', 'passwordProvided', 'tlsUsed', 'from', 'to'] as const).filter(
-    (k) => state[k] !== '',
-  ).length;
+  const activeFilters = (Object.keys(FILTERS) as Filter[]).filter((k) => filters[k] !== '').length;
   const anyFilter = activeFilters > 0;
 
   const reasonOptions = [
@@ -127,21 +122,14 @@ export function UnauthorizedClientsPage() {
       .sort((a, b) => a.label.localeCompare(b.label)),
   ];
 
-  const setFilter = (changes: Partial<typeof FILTER_DEFAULTS>) => setState({ ...changes, page: '0' });
-
-  const deleteOne = async (row: UnauthorizedClient) => {
-    await api.delete(`/unauthorized-clients/${seg(row.clientId)}`);
-    toast(`Removed ${row.clientId} from the list`);
-    await queryClient.invalidateQueries({ queryKey: ['unauthorized-clients'] });
-  };
   const deleteAll = async () => {
     const result = await api.delete<{ deleted: number } | undefined>('/unauthorized-clients');
     toast(`Removed ${formatNumber(result?.deleted ?? 0)} unauthorized clients`);
-    setState({ page: '0' });
-    await queryClient.invalidateQueries({ queryKey: ['unauthorized-clients'] });
+    refused.setPage(0);
+    await refresh();
   };
 
-  const data = list.data;
+  const data = refused.list.data;
   return (
     <section aria-labelledby="page-title">
       <PageHeader
@@ -156,29 +144,29 @@ export function UnauthorizedClientsPage() {
       </PageHeader>
 
       <FilterPanel label="Filter unauthorized clients" active={activeFilters}>
-        <DebouncedInput label="Client ID" name="clientId" value={state.clientId} onChange={(v) => setFilter({ clientId: v })} />
-        <DebouncedInput label="Username" name="username" value={state.username} onChange={(v) => setFilter({ username: v })} />
-        <DebouncedInput label="Client IP" name="ip" value={state.ip} onChange={(v) => setFilter({ ip: v })} />
-        <SelectField label="Reason" name="reason" value={state.reason} onChange={(v) => setFilter({ reason: v })} options={reasonOptions} />
+        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
+        <DebouncedInput label="Username" name="username" value={filters.username} onChange={(v) => setFilters({ username: v })} />
+        <DebouncedInput label="Client IP" name="ip" value={filters.ip} onChange={(v) => setFilters({ ip: v })} />
+        <SelectField label="Reason" name="reason" value={filters.reason} onChange={(v) => setFilters({ reason: v })} options={reasonOptions} />
         <SelectField
           label="Password provided"
           name="passwordProvided"
-          value={state.passwordProvided}
-          onChange={(v) => setFilter({ passwordProvided: v })}
+          value={filters.passwordProvided}
+          onChange={(v) => setFilters({ passwordProvided: v })}
           options={BOOL_OPTIONS}
         />
-        <SelectField label="TLS used" name="tlsUsed" value={state.tlsUsed} onChange={(v) => setFilter({ tlsUsed: v })} options={BOOL_OPTIONS} />
+        <SelectField label="TLS used" name="tlsUsed" value={filters.tlsUsed} onChange={(v) => setFilters({ tlsUsed: v })} options={BOOL_OPTIONS} />
         <div className="field">
           <label htmlFor="uc-from">From</label>
-          <input id="uc-from" name="from" type="datetime-local" value={state.from} onChange={(e) => setFilter({ from: e.target.value })} />
+          <input id="uc-from" name="from" type="datetime-local" value={filters.from} onChange={(e) => setFilters({ from: e.target.value })} />
         </div>
         <div className="field">
           <label htmlFor="uc-to">To</label>
-          <input id="uc-to" name="to" type="datetime-local" value={state.to} onChange={(e) => setFilter({ to: e.target.value })} />
+          <input id="uc-to" name="to" type="datetime-local" value={filters.to} onChange={(e) => setFilters({ to: e.target.value })} />
         </div>
         <div className="filter-presets" role="group" aria-label="Time range">
           {RANGE_PRESETS.map((p) => (
-            <button key={p.label} type="button" className="btn btn-small" onClick={() => setFilter({ from: toLocalInput(Date.now() - p.ms), to: '' })}>
+            <button key={p.label} type="button" className="btn btn-small" onClick={() => setFilters({ from: toLocalInput(Date.now() - p.ms), to: '' })}>
               {p.label}
             </button>
           ))}
@@ -186,7 +174,7 @@ export function UnauthorizedClientsPage() {
             <button
               type="button"
               className="btn btn-small btn-link"
-              onClick={() => setFilter({ clientId: '', username: '', ip: '', reason: '', passwordProvided: '', tlsUsed: '', from: '', to: '' })}
+              onClick={() => setFilters(NO_FILTERS)}
             >
               Clear filters
             </button>
@@ -194,17 +182,12 @@ export function UnauthorizedClientsPage() {
         </div>
       </FilterPanel>
 
-      <DataTable
+      <CrudList
+        page={refused}
         label="Unauthorized clients"
         columns={columns}
-        data={data?.data}
-        sort={sort}
-        onSortChange={(s) => setState({ sort: s?.id ?? '', order: s ? (s.desc ? 'desc' : 'asc') : '', page: '0' })}
-        manualSorting
         getRowId={(r) => r.clientId}
-        isPending={list.isPending || list.isPlaceholderData}
-        error={list.error}
-        onRetry={() => void list.refetch()}
+        actions={ACTIONS}
         rowClassName={(r) => (fresh.has(r.clientId) ? 'row-new' : undefined)}
         empty={
           anyFilter
@@ -212,31 +195,8 @@ export function UnauthorizedClientsPage() {
             : 'No refused connections. Clients that fail to authenticate will appear here as it happens.'
         }
       />
-      {data && data.totalElements > 0 && (
-        <Pager
-          page={data.page ?? page}
-          pageSize={data.pageSize ?? pageSize}
-          totalElements={data.totalElements}
-          totalPages={data.totalPages}
-          hasNext={data.hasNext}
-          onPage={(p) => setState({ page: String(p) }, { replace: false })}
-          onPageSize={(s) => setState({ pageSize: String(s), page: '0' })}
-        />
-      )}
 
       <ReasonDialog row={showing} catalogue={catalogue} onClose={() => setShowing(null)} />
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this row?"
-        message={
-          <p>
-            Remove <strong>{deleting?.clientId}</strong> from the unauthorized clients list? Its next refused attempt will add it again.
-          </p>
-        }
-        confirmLabel="Delete"
-        onConfirm={() => deleteOne(deleting!)}
-        onClose={() => setDeleting(null)}
-      />
       <ConfirmDialog
         open={deletingAll}
         title="Delete all unauthorized clients?"
@@ -296,15 +256,11 @@ function buildColumns(
   ];
   if (canWrite) {
     columns.push(
-      column.display({
-        id: 'actions',
-        header: () => <span className="visually-hidden">Actions</span>,
-        cell: (c) => (
-          <button type="button" className="btn btn-small btn-danger-outline" onClick={() => remove(c.row.original)} aria-label={`Delete ${c.row.original.clientId}`}>
-            Delete
-          </button>
-        ),
-      }),
+      actionsColumn((row) => (
+        <button type="button" className="btn btn-small btn-danger-outline" onClick={() => remove(row)} aria-label={`Delete ${row.clientId}`}>
+          Delete
+        </button>
+      )),
     );
   }
   return columns;

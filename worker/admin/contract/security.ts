@@ -27,6 +27,20 @@ export const UnauthorizedClientSchema = z
   })
   .openapi('UnauthorizedClient');
 
+/** What GET /unauthorized-clients/summary counts: attempts and clients per IP or per reason, largest first. */
+const RefusalCount = {
+  attempts: z.number().int().openapi({ description: 'Refused attempts, summed over the rows' }),
+  clients: z.number().int().openapi({ description: 'Rows (client ids)' }),
+};
+export const UnauthorizedSummarySchema = z
+  .object({
+    clients: z.number().int().openapi({ description: 'Rows in the log' }),
+    attempts: z.number().int().openapi({ description: 'Refused attempts over every row' }),
+    byIp: z.array(z.object({ ip: z.string(), ...RefusalCount })),
+    byReason: z.array(z.object({ reasonCode: z.string(), ...RefusalCount })),
+  })
+  .openapi('UnauthorizedClientSummary');
+
 export const BLOCK_KINDS = ['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex'] as const;
 
 export const BlockedClientSchema = z
@@ -243,7 +257,23 @@ const ScramInput = z
 
 export const CredentialInput = z.discriminatedUnion('type', [BasicInput, X509Input, ScramInput]).openapi('CredentialInput');
 
+/**
+ * What each D1 list sorts by (its `sort` parameter): the columns of its view,
+ * computed ones included. The queries in db/queries map every key to a
+ * column or an SQL expression.
+ */
+export const UNAUTHORIZED_SORT_KEYS = ['clientId', 'username', 'passwordProvided', 'tlsUsed', 'ip', 'reasonCode', 'reason', 'lastUpdate', 'firstSeen', 'attempts'] as const;
+export const BLOCKED_CLIENT_SORT_KEYS = ['kind', 'value', 'status', 'source', 'expiresAt', 'description', 'createdAt'] as const;
+export const CREDENTIAL_SORT_KEYS = ['name', 'type', 'username', 'clientId', 'cnPattern', 'hasPassword', 'updatedAt'] as const;
+export const ACL_RULE_SORT_KEYS = ['position', 'kind', 'principal', 'access', 'topic', 'comment'] as const;
+
+export type UnauthorizedSort = (typeof UNAUTHORIZED_SORT_KEYS)[number];
+export type BlockedClientSort = (typeof BLOCKED_CLIENT_SORT_KEYS)[number];
+export type CredentialSort = (typeof CREDENTIAL_SORT_KEYS)[number];
+export type AclRuleSort = (typeof ACL_RULE_SORT_KEYS)[number];
+
 export type UnauthorizedClient = z.infer<typeof UnauthorizedClientSchema>;
+export type UnauthorizedSummary = z.infer<typeof UnauthorizedSummarySchema>;
 export type BlockedClient = z.infer<typeof BlockedClientSchema>;
 export type BlockKind = (typeof BLOCK_KINDS)[number];
 export type AclRule = z.infer<typeof AclRuleSchema>;

@@ -3,7 +3,7 @@ import { createMiddleware } from 'hono/factory';
 import { findApiKeyByHash, touchApiKey } from '../../../db/queries/api-keys';
 import { getAdminUser } from '../../../db/queries/admin-users';
 import { hashApiKey, looksLikeApiKey } from '../api-key-format';
-import type { AdminEnv, Principal } from '../context';
+import type { AdminEnv, Caller } from '../context';
 import { ApiError } from '../errors';
 import { verifyToken } from '../tokens';
 
@@ -44,12 +44,12 @@ export function authenticate(basePath: string) {
     if (isPublic(c.req.method, path)) return next();
     const token = tokenFrom(c.req.raw.headers, new URL(c.req.url), path);
     if (!token) throw unauthorized('Sign in first: send Authorization: Bearer <token>');
-    c.set('principal', looksLikeApiKey(token) ? await apiKeyPrincipal(c, token) : await userPrincipal(c, token));
+    c.set('caller', looksLikeApiKey(token) ? await apiKeyCaller(c, token) : await userCaller(c, token));
     await next();
   });
 }
 
-async function userPrincipal(c: Context<AdminEnv>, token: string): Promise<Principal> {
+async function userCaller(c: Context<AdminEnv>, token: string): Promise<Caller> {
   const claims = await verifyToken(c.env, token);
   if (!claims) throw unauthorized('The token is invalid or has expired; sign in again');
   // The account is read on every request, so deleting a user or changing a role takes effect at once.
@@ -58,7 +58,7 @@ async function userPrincipal(c: Context<AdminEnv>, token: string): Promise<Princ
   return { kind: 'user', id: user.id, name: user.username, role: user.role };
 }
 
-async function apiKeyPrincipal(c: Context<AdminEnv>, key: string): Promise<Principal> {
+async function apiKeyCaller(c: Context<AdminEnv>, key: string): Promise<Caller> {
   const row = await findApiKeyByHash(c.var.db, await hashApiKey(key));
   if (!row || row.revokedAt) throw unauthorized('The API key is unknown or revoked');
   const now = new Date();

@@ -11,8 +11,8 @@ const ADMIN_ONLY_READS = new Set(['/export']);
 /** Viewers read; every change needs the admin role. */
 export function authorize(basePath: string) {
   return createMiddleware<AdminEnv>(async function authorize(c, next) {
-    const principal = c.get('principal');
-    if (!principal || principal.role === 'admin') return next();
+    const caller = c.get('caller');
+    if (!caller || caller.role === 'admin') return next();
     const path = c.req.path.slice(basePath.length);
     if (READS.has(c.req.method) && !ADMIN_ONLY_READS.has(path)) return next();
     if (c.req.method === 'POST' && VIEWER_POSTS.has(path)) return next();

@@ -1,12 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteAclRule, getAclRule, insertAclRule, listAclRules, nextAclPosition, toAclRuleView, updateAclRule, type AclRuleValues } from '../../../db/queries/acl-rules';
 import { explainAccess } from '../acl-test';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema } from '../schemas';
-import { AclRuleInput, AclRuleSchema, AclTestInput, AclTestResultSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, sortParams } from '../schemas';
+import { ACL_RULE_SORT_KEYS, AclRuleInput, AclRuleSchema, AclTestInput, AclTestResultSchema } from '../contract/security';
 
 const tags = ['ACL rules'];
 const one = { content: { 'application/json': { schema: AclRuleSchema } } };
@@ -23,6 +22,7 @@ const list = createRoute({
       principalType: z.enum(['anonymous', 'user', 'all']).optional(),
       kind: z.enum(['topic', 'pattern']).optional(),
       topic: z.string().max(1024).optional().openapi({ description: 'Substring of the topic' }),
+      ...sortParams(ACL_RULE_SORT_KEYS, 'position', 'asc'),
       ...pageParams,
     }),
   },
@@ -98,8 +98,8 @@ export const aclRuleRoutes = newRouter()
   .openapi(create, async function createAclRule(c) {
     const input = c.req.valid('json');
     const values = toValues(input, input.position ?? (await nextAclPosition(c.var.db)));
-    const row = await insertAclRule(c.var.db, values, auditFor(c.var.principal, 'create', 'acl-rules', null, { ...values }));
-    await notifyConfigChanged(c.env);
+    const row = await insertAclRule(c.var.db, values, auditFor(c.var.caller, 'create', 'acl-rules', null, { ...values }));
+    await c.var.configChanged();
     return c.json(toAclRuleView(row), 201);
   })
   .openapi(update, async function updateAclRuleRoute(c) {
@@ -108,14 +108,14 @@ export const aclRuleRoutes = newRouter()
     const existing = await getAclRule(c.var.db, id);
     if (!existing) throw notFound('ACL rule');
     const values = toValues(input, input.position ?? existing.position);
-    const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.principal, 'update', 'acl-rules', id, { ...values }));
+    const row = await updateAclRule(c.var.db, id, values, auditFor(c.var.caller, 'update', 'acl-rules', id, { ...values }));
     if (!row) throw notFound('ACL rule');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toAclRuleView(row), 200);
   })
   .openapi(remove, async function deleteAclRuleRoute(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.principal, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
-    await notifyConfigChanged(c.env);
+    if (!(await deleteAclRule(c.var.db, id, auditFor(c.var.caller, 'delete', 'acl-rules', id)))) throw notFound('ACL rule');
+    await c.var.configChanged();
     return c.body(null, 204);
   });

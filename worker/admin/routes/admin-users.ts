@@ -81,7 +81,7 @@ export const adminUserRoutes = newRouter()
     const row = await insertAdminUser(
       c.var.db,
       { username: body.username, role: body.role, passwordHash: await hashPassword(body.password) },
-      auditFor(c.var.principal, 'create', 'admin-users', null, { username: body.username, role: body.role }),
+      auditFor(c.var.caller, 'create', 'admin-users', null, { username: body.username, role: body.role }),
     );
     return c.json(toAdminUserView(row), 201);
   })
@@ -97,7 +97,7 @@ export const adminUserRoutes = newRouter()
       c.var.db,
       id,
       { role: body.role, passwordHash: body.password === undefined ? undefined : await hashPassword(body.password) },
-      auditFor(c.var.principal, 'update', 'admin-users', id, { username: existing.username, role: body.role ?? existing.role, passwordChanged: body.password !== undefined }),
+      auditFor(c.var.caller, 'update', 'admin-users', id, { username: existing.username, role: body.role ?? existing.role, passwordChanged: body.password !== undefined }),
     );
     if (!row) throw notFound('Account');
     return c.json(toAdminUserView(row), 200);
@@ -107,6 +107,6 @@ export const adminUserRoutes = newRouter()
     const existing = await getAdminUser(c.var.db, id);
     if (!existing) throw notFound('Account');
     if (existing.role === 'admin' && (await countAdmins(c.var.db)) <= 1) throw conflict('The last admin cannot be deleted');
-    if (!(await deleteAdminUser(c.var.db, id, auditFor(c.var.principal, 'delete', 'admin-users', id, { username: existing.username })))) throw notFound('Account');
+    if (!(await deleteAdminUser(c.var.db, id, auditFor(c.var.caller, 'delete', 'admin-users', id, { username: existing.username })))) throw notFound('Account');
     return c.body(null, 204);
   });

@@ -61,14 +61,14 @@ export const apiKeyRoutes = newRouter()
     const { key, prefix } = generateApiKey();
     const row = await insertApiKey(
       c.var.db,
-      { name: body.name, role: body.role, prefix, keyHash: await hashApiKey(key), createdBy: actorOf(c.var.principal) },
-      auditFor(c.var.principal, 'create', 'api-keys', null, { name: body.name, role: body.role, prefix }),
+      { name: body.name, role: body.role, prefix, keyHash: await hashApiKey(key), createdBy: actorOf(c.var.caller) },
+      auditFor(c.var.caller, 'create', 'api-keys', null, { name: body.name, role: body.role, prefix }),
     );
     return c.json({ ...toApiKeyView(row), key }, 201);
   })
   .openapi(revoke, async function revokeApiKeyRoute(c) {
     const { id } = c.req.valid('param');
-    const row = await revokeApiKey(c.var.db, id, auditFor(c.var.principal, 'revoke', 'api-keys', id));
+    const row = await revokeApiKey(c.var.db, id, auditFor(c.var.caller, 'revoke', 'api-keys', id));
     if (!row) throw notFound('API key');
     return c.json(toApiKeyView(row), 200);
   });

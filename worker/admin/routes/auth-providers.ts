@@ -2,7 +2,6 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { PROVIDER_TYPES } from '../../../auth/provider';
 import { providerSettingsSchemas } from '../../../auth/settings';
 import { upsertAuthProviders } from '../../../db/queries/auth-providers';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, invalid, notFound, zodErrorToApiError } from '../errors';
 import { currentProviders, isProviderType, providerView, secretFields, toValues } from '../providers';
@@ -71,8 +70,8 @@ export const authProviderRoutes = newRouter()
     const providers = await currentProviders(c.var.db, c.env);
     const ordered = [...listed.map((t) => providers.find((p) => p.type === t)!), ...providers.filter((p) => !listed.includes(p.type))];
     const values = ordered.map((p, i) => ({ ...toValues(p), priority: (i + 1) * 10 }));
-    await upsertAuthProviders(c.var.db, values, auditFor(c.var.principal, 'reorder', 'auth-providers', null, { order: ordered.map((p) => p.type) }));
-    await notifyConfigChanged(c.env);
+    await upsertAuthProviders(c.var.db, values, auditFor(c.var.caller, 'reorder', 'auth-providers', null, { order: ordered.map((p) => p.type) }));
+    await c.var.configChanged();
     return c.json({ data: (await currentProviders(c.var.db, c.env)).map(providerView) }, 200);
   })
   .openapi(update, async function updateProvider(c) {
@@ -100,8 +99,8 @@ export const authProviderRoutes = newRouter()
     await upsertAuthProviders(
       c.var.db,
       [values],
-      auditFor(c.var.principal, 'update', 'auth-providers', type, { enabled: input.enabled, secretsChanged: changedSecrets }),
+      auditFor(c.var.caller, 'update', 'auth-providers', type, { enabled: input.enabled, secretsChanged: changedSecrets }),
     );
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(providerView({ ...values, valid: true, updatedAt: new Date() }), 200);
   });

@@ -83,14 +83,14 @@ export const authRoutes = newRouter()
     return c.json({ ...token, role: user.role, username: user.username }, 200);
   })
   .openapi(refresh, async function refresh(c) {
-    const principal = c.var.principal;
-    if (principal.kind !== 'user') throw new ApiError(403, 'forbidden', 'API keys do not expire and cannot be refreshed');
-    const user = await getAdminUser(c.var.db, principal.id);
+    const caller = c.var.caller;
+    if (caller.kind !== 'user') throw new ApiError(403, 'forbidden', 'API keys do not expire and cannot be refreshed');
+    const user = await getAdminUser(c.var.db, caller.id);
     if (!user) throw new ApiError(401, 'unauthorized', 'The account no longer exists');
     const token = await issueToken(c.env, { id: user.id, username: user.username, role: user.role });
     return c.json({ ...token, role: user.role, username: user.username }, 200);
   })
   .openapi(me, function me(c) {
-    const p = c.var.principal;
+    const p = c.var.caller;
     return c.json({ kind: p.kind, id: p.id, username: p.name, role: p.role }, 200);
   });

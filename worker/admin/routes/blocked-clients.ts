@@ -10,12 +10,11 @@ import {
   updateBlockedClient,
   type BlockValues,
 } from '../../../db/queries/blocked-clients';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema, parseTime } from '../schemas';
-import { BLOCK_KINDS, BlockedClientSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, parseTime, sortParams } from '../schemas';
+import { BLOCK_KINDS, BLOCKED_CLIENT_SORT_KEYS, BlockedClientSchema } from '../contract/security';
 
 const BlockInput = z
   .object({
@@ -52,6 +51,7 @@ const list = createRoute({
       value: z.string().max(256).optional().openapi({ description: 'Substring of the value' }),
       source: z.enum(['manual', 'auto']).optional(),
       status: z.enum(['active', 'expired']).optional(),
+      ...sortParams(BLOCKED_CLIENT_SORT_KEYS, 'createdAt', 'desc'),
       ...pageParams,
     }),
   },
@@ -110,8 +110,8 @@ export const blockedClientRoutes = newRouter()
   .openapi(create, async function createBlocked(c) {
     const values = toValues(c.req.valid('json'));
     if (await findBlockId(c.var.db, values.kind, values.value)) throw conflict(`This ${values.kind} is already blocked`, 'value');
-    const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.principal, 'create', 'blocked-clients', null, detail(values)));
-    await notifyConfigChanged(c.env);
+    const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.caller, 'create', 'blocked-clients', null, detail(values)));
+    await c.var.configChanged();
     return c.json(toBlockView(row, new Date()), 201);
   })
   .openapi(update, async function updateBlocked(c) {
@@ -119,14 +119,14 @@ export const blockedClientRoutes = newRouter()
     const values = toValues(c.req.valid('json'));
     if (!(await getBlockedClient(c.var.db, id))) throw notFound('Blocked client');
     if (await findBlockId(c.var.db, values.kind, values.value, id)) throw conflict(`This ${values.kind} is already blocked by another entry`, 'value');
-    const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.principal, 'update', 'blocked-clients', id, detail(values)));
+    const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.caller, 'update', 'blocked-clients', id, detail(values)));
     if (!row) throw notFound('Blocked client');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toBlockView(row, new Date()), 200);
   })
   .openapi(remove, async function deleteBlocked(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.principal, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
-    await notifyConfigChanged(c.env);
+    if (!(await deleteBlockedClient(c.var.db, id, auditFor(c.var.caller, 'delete', 'blocked-clients', id)))) throw notFound('Blocked client');
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -1,6 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { deleteRevocation, getRevocation, insertRevocation, listRevocations, replaceCrlEntries, toRevocationView } from '../../../db/queries/certificate-revocations';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { isReadableDn, normalizeFingerprint, normalizeSerial, parseCrlUpload } from '../crl';
@@ -126,7 +125,7 @@ export const revocationRoutes = newRouter()
       const { crlId, replaced } = await replaceCrlEntries(
         c.var.db,
         { issuerDn: parsed.issuerDN, serials: parsed.revokedSerials, description: input.description ?? null },
-        auditFor(c.var.principal, 'upload-crl', 'certificate-revocations', null, { issuerDn: parsed.issuerDN, entries: parsed.revokedSerials.length }),
+        auditFor(c.var.caller, 'upload-crl', 'certificate-revocations', null, { issuerDn: parsed.issuerDN, entries: parsed.revokedSerials.length }),
       );
       crls.push({
         crlId,
@@ -137,7 +136,7 @@ export const revocationRoutes = newRouter()
         nextUpdate: parsed.nextUpdate === null ? null : new Date(parsed.nextUpdate).toISOString(),
       });
     }
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json({ crls }, 201);
   })
   .openapi(create, async function createRevocation(c) {
@@ -148,16 +147,16 @@ export const revocationRoutes = newRouter()
       fingerprintSha256: input.fingerprintSha256 ? normalizeFingerprint(input.fingerprintSha256) : null,
       description: input.description ?? null,
     };
-    const row = await insertRevocation(c.var.db, values, auditFor(c.var.principal, 'create', 'certificate-revocations', null, { ...values }));
-    await notifyConfigChanged(c.env);
+    const row = await insertRevocation(c.var.db, values, auditFor(c.var.caller, 'create', 'certificate-revocations', null, { ...values }));
+    await c.var.configChanged();
     return c.json(toRevocationView(row), 201);
   })
   .openapi(remove, async function deleteRevocationRoute(c) {
     const { id } = c.req.valid('param');
     const existing = await getRevocation(c.var.db, id);
-    if (!existing || !(await deleteRevocation(c.var.db, id, auditFor(c.var.principal, 'delete', 'certificate-revocations', id, { serial: existing.serial, fingerprintSha256: existing.fingerprintSha256 })))) {
+    if (!existing || !(await deleteRevocation(c.var.db, id, auditFor(c.var.caller, 'delete', 'certificate-revocations', id, { serial: existing.serial, fingerprintSha256: existing.fingerprintSha256 })))) {
       throw notFound('Revocation entry');
     }
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -5,7 +5,6 @@ import { PROVIDER_TYPES } from '../../../auth/provider';
 import { brokerSettingsSchema, providerSettingsSchemas, topicRulesSchema } from '../../../auth/settings';
 import { readConfiguration, replaceConfiguration, type ConfigurationRows } from '../../../db/queries/configuration';
 import { recordAudit } from '../audit';
-import { notifyConfigChanged } from '../broker';
 import { isReadableDn, normalizeSerial } from '../crl';
 import { auditFor } from '../context';
 import { errorResponses, invalid } from '../errors';
@@ -249,8 +248,8 @@ export const configurationRoutes = newRouter()
       authProviders: rows.authProviders?.length ?? null,
       settings: rows.settings !== undefined,
     };
-    await replaceConfiguration(c.var.db, rows, auditFor(c.var.principal, 'import', 'configuration', null, imported), now);
-    await notifyConfigChanged(c.env);
+    await replaceConfiguration(c.var.db, rows, auditFor(c.var.caller, 'import', 'configuration', null, imported), now);
+    await c.var.configChanged();
     return c.json({ imported }, 200);
   });
 

@@ -11,13 +11,12 @@ import {
   type CredentialRow,
   type CredentialValues,
 } from '../../../db/queries/credentials';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { conflict, errorResponses, invalid, notFound } from '../errors';
 import { deriveScramKeys } from '../scram-keys';
 import { newRouter } from '../router';
-import { idParam, pageParams, pageSchema } from '../schemas';
-import { CredentialInput, CredentialSchema } from '../contract/security';
+import { idParam, pageParams, pageSchema, sortParams } from '../schemas';
+import { CREDENTIAL_SORT_KEYS, CredentialInput, CredentialSchema } from '../contract/security';
 
 type Input = z.infer<typeof CredentialInput>;
 
@@ -26,6 +25,8 @@ const ListQuery = z.object({
   clientId: z.string().max(256).optional().openapi({ description: 'Substring of the client id' }),
   username: z.string().max(256).optional().openapi({ description: 'Substring of the username' }),
   cn: z.string().max(256).optional().openapi({ description: 'Substring of the CN pattern or of a per-CN rule' }),
+  search: z.string().max(256).optional().openapi({ description: 'Substring of the name, username, client id or CN pattern, case-insensitive' }),
+  ...sortParams(CREDENTIAL_SORT_KEYS, 'name', 'asc'),
   ...pageParams,
 });
 
@@ -143,8 +144,8 @@ export const credentialRoutes = newRouter()
       throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
     }
     const values = await toValues(input, null);
-    const row = await insertCredential(c.var.db, values, auditFor(c.var.principal, 'create', 'credentials', null, auditDetail(values)));
-    await notifyConfigChanged(c.env);
+    const row = await insertCredential(c.var.db, values, auditFor(c.var.caller, 'create', 'credentials', null, auditDetail(values)));
+    await c.var.configChanged();
     return c.json(toCredentialView(row), 201);
   })
   .openapi(update, async function updateCredentialRoute(c) {
@@ -157,14 +158,14 @@ export const credentialRoutes = newRouter()
       throw conflict(`A ${input.scramMechanism} credential for this username exists`, 'username');
     }
     const values = await toValues(input, existing);
-    const row = await updateCredential(c.var.db, id, values, auditFor(c.var.principal, 'update', 'credentials', id, auditDetail(values)));
+    const row = await updateCredential(c.var.db, id, values, auditFor(c.var.caller, 'update', 'credentials', id, auditDetail(values)));
     if (!row) throw notFound('Credential');
-    await notifyConfigChanged(c.env);
+    await c.var.configChanged();
     return c.json(toCredentialView(row), 200);
   })
   .openapi(remove, async function deleteCredentialRoute(c) {
     const { id } = c.req.valid('param');
-    if (!(await deleteCredential(c.var.db, id, auditFor(c.var.principal, 'delete', 'credentials', id)))) throw notFound('Credential');
-    await notifyConfigChanged(c.env);
+    if (!(await deleteCredential(c.var.db, id, auditFor(c.var.caller, 'delete', 'credentials', id)))) throw notFound('Credential');
+    await c.var.configChanged();
     return c.body(null, 204);
   });

@@ -3,7 +3,6 @@ import { parseAclFile } from '../../../auth/mosquitto/acl-file';
 import { formatFileError, type MosquittoFileError } from '../../../auth/mosquitto/file-errors';
 import { parsePasswdFile } from '../../../auth/mosquitto/passwd-file';
 import { applyMosquittoImport } from '../../../db/queries/configuration';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses, invalid } from '../errors';
 import { newRouter } from '../router';
@@ -68,12 +67,12 @@ export const mosquittoImportRoutes = newRouter().openapi(route, async function i
       replaceAclRules: input.replaceAclRules,
       aclFile: acl !== null,
     },
-    auditFor(c.var.principal, 'import-mosquitto', 'configuration', null, {
+    auditFor(c.var.caller, 'import-mosquitto', 'configuration', null, {
       users: passwd?.entries.length ?? 0,
       aclRules: acl?.rules.length ?? 0,
       replaceAclRules: input.replaceAclRules,
     }),
   );
-  await notifyConfigChanged(c.env);
+  await c.var.configChanged();
   return c.json(result, 200);
 });

@@ -1,7 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import { brokerSettingsSchema } from '../../../auth/settings';
 import { readBrokerSettings, writeBrokerSettings } from '../../../db/queries/broker-settings';
-import { notifyConfigChanged } from '../broker';
 import { auditFor } from '../context';
 import { errorResponses } from '../errors';
 import { newRouter } from '../router';
@@ -33,7 +32,7 @@ export const settingsRoutes = newRouter()
   })
   .openapi(put, async function putSettings(c) {
     const settings = c.req.valid('json');
-    await writeBrokerSettings(c.var.db, settings, auditFor(c.var.principal, 'update', 'settings', null, { ...settings }));
-    await notifyConfigChanged(c.env);
+    await writeBrokerSettings(c.var.db, settings, auditFor(c.var.caller, 'update', 'settings', null, { ...settings }));
+    await c.var.configChanged();
     return c.json(settings, 200);
   });

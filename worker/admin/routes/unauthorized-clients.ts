@@ -4,16 +4,14 @@ import {
   deleteUnauthorizedClient,
   getUnauthorizedClient,
   listUnauthorizedClients,
-  UNAUTHORIZED_SORT_COLUMNS,
-  type UnauthorizedSortColumn,
+  summarizeUnauthorizedClients,
 } from '../../../db/queries/unauthorized-clients';
 import { auditFor } from '../context';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
-import { booleanList, OkSchema, pageParams, pageSchema, sortOrder, timeParam } from '../schemas';
-import { UnauthorizedClientSchema } from '../contract/security';
+import { booleanList, OkSchema, pageParams, pageSchema, sortParams, timeParam } from '../schemas';
+import { UNAUTHORIZED_SORT_KEYS, UnauthorizedClientSchema, UnauthorizedSummarySchema } from '../contract/security';
 
-const sortColumns = Object.keys(UNAUTHORIZED_SORT_COLUMNS) as [UnauthorizedSortColumn, ...UnauthorizedSortColumn[]];
 const text = (description: string) => z.string().max(512).optional().openapi({ description });
 
 const ListQuery = z.object({
@@ -25,8 +23,7 @@ const ListQuery = z.object({
   tlsUsed: booleanList.optional(),
   from: timeParam.optional().openapi({ description: 'lastUpdate at or after (ISO-8601 or epoch ms)' }),
   to: timeParam.optional().openapi({ description: 'lastUpdate at or before (ISO-8601 or epoch ms)' }),
-  sort: z.enum(sortColumns).default('lastUpdate'),
-  order: sortOrder.default('desc'),
+  ...sortParams(UNAUTHORIZED_SORT_KEYS, 'lastUpdate', 'desc'),
   ...pageParams,
 });
 
@@ -44,6 +41,18 @@ const list = createRoute({
     200: { description: 'A page of refused clients', content: { 'application/json': { schema: pageSchema(UnauthorizedClientSchema, 'UnauthorizedClientPage') } } },
     ...errorResponses(400, 401),
   },
+});
+const summary = createRoute({
+  method: 'get',
+  path: '/unauthorized-clients/summary',
+  tags,
+  summary: 'The whole log counted by IP and by refusal reason, largest first',
+  request: {
+    query: z.object({
+      limit: z.coerce.number().int().min(1).max(100).default(8).openapi({ description: 'How many IPs and how many reasons to return' }),
+    }),
+  },
+  responses: { 200: { description: 'The counts', content: { 'application/json': { schema: UnauthorizedSummarySchema } } }, ...errorResponses(400, 401) },
 });
 const getOne = createRoute({
   method: 'get',
@@ -73,6 +82,10 @@ export const unauthorizedClientRoutes = newRouter()
   .openapi(list, async function listUnauthorized(c) {
     return c.json(await listUnauthorizedClients(c.var.db, c.req.valid('query')), 200);
   })
+  // Before /{clientId}, which would otherwise take "summary" for a client id.
+  .openapi(summary, async function summarizeUnauthorized(c) {
+    return c.json(await summarizeUnauthorizedClients(c.var.db, c.req.valid('query').limit), 200);
+  })
   .openapi(getOne, async function getUnauthorized(c) {
     const row = await getUnauthorizedClient(c.var.db, c.req.valid('param').clientId);
     if (!row) throw notFound('Unauthorized client');
@@ -80,12 +93,12 @@ export const unauthorizedClientRoutes = newRouter()
   })
   .openapi(deleteOne, async function deleteUnauthorized(c) {
     const { clientId } = c.req.valid('param');
-    if (!(await deleteUnauthorizedClient(c.var.db, clientId, auditFor(c.var.principal, 'delete', 'unauthorized-clients', clientId)))) {
+    if (!(await deleteUnauthorizedClient(c.var.db, clientId, auditFor(c.var.caller, 'delete', 'unauthorized-clients', clientId)))) {
       throw notFound('Unauthorized client');
     }
     return c.body(null, 204);
   })
   .openapi(deleteAll, async function deleteAllUnauthorized(c) {
-    const deleted = await deleteAllUnauthorizedClients(c.var.db, auditFor(c.var.principal, 'delete-all', 'unauthorized-clients'));
+    const deleted = await deleteAllUnauthorizedClients(c.var.db, auditFor(c.var.caller, 'delete-all', 'unauthorized-clients'));
     return c.json({ deleted }, 200);
   });
