@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ShardEnv } from '../worker/vars';
+import type { Env } from '../worker/env';
+import { shardName } from '../worker/gateway/shard-picker';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { decodeControl } from '../worker/gateway/control';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
@@ -12,7 +13,9 @@ import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapsho
 import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
-import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import { ADMIN_EVENTS_SHARD_HEADER, combineEvents, parseShardHeader, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import { ShardIdentityStore, type ShardIdentity } from './shard-identity';
+import { ShardClusterFigures } from './shard-cluster-figures';
 import { concatBytes } from '../protocol/codec/bytes';
 
 /**
@@ -22,10 +25,12 @@ import { concatBytes } from '../protocol/codec/bytes';
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<ShardEnv> {
+export class BrokerShard extends DurableObject<Env> {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
+  private identity!: ShardIdentityStore;
+  private cluster!: ShardClusterFigures;
   private readonly sockets = new Map<string, WebSocket>();
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
@@ -41,7 +46,7 @@ export class BrokerShard extends DurableObject<ShardEnv> {
   /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
   private handling = 0;
 
-  constructor(ctx: DurableObjectState, env: ShardEnv) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
@@ -67,7 +72,8 @@ export class BrokerShard extends DurableObject<ShardEnv> {
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
       this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
-      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock);
+      this.identity = new ShardIdentityStore(ctx.storage.sql);
+      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -82,6 +88,14 @@ export class BrokerShard extends DurableObject<ShardEnv> {
         authorizer,
         events: combineEvents(this.security.events, this.admin.live.events),
       });
+      // $SYS/broker/... sums the cluster: the other shards' figures come over RPC, only while $SYS has subscribers.
+      this.cluster = new ShardClusterFigures(
+        this.identity,
+        (i) => env.BROKER.get(env.BROKER.idFromName(shardName(i))),
+        clock,
+        () => config.sysIntervalMs,
+      );
+      this.engine.sys.useCluster(this.cluster);
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
         if (this.admin.live.owns(ws)) continue;
@@ -106,11 +120,16 @@ export class BrokerShard extends DurableObject<ShardEnv> {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    if (this.admin.live.isEventsRequest(request)) return this.admin.live.accept(request);
+    if (this.admin.live.isEventsRequest(request)) {
+      const place = parseShardHeader(request.headers.get(ADMIN_EVENTS_SHARD_HEADER));
+      if (place) this.identity.learn(place.index, place.count);
+      return this.admin.live.accept(request);
+    }
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
     }
+    this.identity.learn(trusted.shardIndex, trusted.shardCount);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const connectionId = crypto.randomUUID();
@@ -158,12 +177,19 @@ export class BrokerShard extends DurableObject<ShardEnv> {
     this.engine.counters.alarms++;
     this.run(() => this.engine.onTimer());
     this.admin.stats.onAlarm(this.sockets.size > 0);
+    // A $SYS round that the tick started finishes inside this alarm.
+    await this.cluster.settled();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
       await this.security.ensureFresh().catch((err) => console.error('configuration refresh failed', err));
     }
     this.syncAlarm();
+  }
+
+  /** This shard's place in the cluster as the edge last said it; null before any routed connection. */
+  shardIdentity(): ShardIdentity | null {
+    return this.identity.current();
   }
 
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */
@@ -201,6 +227,10 @@ export class BrokerShard extends DurableObject<ShardEnv> {
   }
   stats() {
     return this.admin.stats.now();
+  }
+  /** This shard's $SYS figures, for the other shards' $SYS/broker/... totals. */
+  sysFigures() {
+    return this.engine.sys.figures(Date.now());
   }
   statsHistory(query: { from?: number; to?: number }) {
     return this.admin.stats.history(query);
