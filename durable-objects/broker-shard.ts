@@ -1,6 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../worker/env';
-import { shardName } from '../worker/gateway/shard-picker';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { decodeControl } from '../worker/gateway/control';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
@@ -16,6 +15,9 @@ import { ShardSecurity } from './shard-security';
 import { ADMIN_EVENTS_SHARD_HEADER, combineEvents, parseShardHeader, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
 import { ShardIdentityStore, type ShardIdentity } from './shard-identity';
 import { ShardClusterFigures } from './shard-cluster-figures';
+import { ClusterPeers } from './cluster-peers';
+import { sharedIpCounter } from './ban-counter';
+import type { BlockEntry } from '../auth/blocklist';
 import { concatBytes } from '../protocol/codec/bytes';
 
 /**
@@ -51,7 +53,13 @@ export class BrokerShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
       const clock = { now: () => Date.now() };
-      this.security = new ShardSecurity(env, ctx.storage.sql, clock);
+      this.identity = new ShardIdentityStore(ctx.storage.sql);
+      const peers = new ClusterPeers(env, this.identity);
+      // One shard counts an IP's failing identities exactly by itself; several share the count.
+      this.security = new ShardSecurity(env, ctx.storage.sql, clock, peers.count > 1 ? sharedIpCounter(env.BAN_COUNTER) : null);
+      this.security.onBan = async (entry) => {
+        await Promise.all(peers.others().map((peer) => peer.applyBan(entry)));
+      };
       this.security.cache.restartedAt(clock.now(), 900_000);
       // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).
       const policyFromVars = parseAclDefaultPolicy(env);
@@ -72,7 +80,6 @@ export class BrokerShard extends DurableObject<Env> {
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
       this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
-      this.identity = new ShardIdentityStore(ctx.storage.sql);
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
@@ -89,12 +96,7 @@ export class BrokerShard extends DurableObject<Env> {
         events: combineEvents(this.security.events, this.admin.live.events),
       });
       // $SYS/broker/... sums the cluster: the other shards' figures come over RPC, only while $SYS has subscribers.
-      this.cluster = new ShardClusterFigures(
-        this.identity,
-        (i) => env.BROKER.get(env.BROKER.idFromName(shardName(i))),
-        clock,
-        () => config.sysIntervalMs,
-      );
+      this.cluster = new ShardClusterFigures(this.identity, (i) => peers.shard(i), clock, () => config.sysIntervalMs);
       this.engine.sys.useCluster(this.cluster);
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
@@ -190,6 +192,11 @@ export class BrokerShard extends DurableObject<Env> {
   /** This shard's place in the cluster as the edge last said it; null before any routed connection. */
   shardIdentity(): ShardIdentity | null {
     return this.identity.current();
+  }
+
+  /** Another shard made an automatic ban: enforce it now (D1 has it too, for the next reload). */
+  applyBan(entry: BlockEntry): void {
+    this.security.applyBan(entry);
   }
 
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */

@@ -1,3 +1,4 @@
+import type { BanCounter } from '../durable-objects/ban-counter';
 import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { ShardEnv } from './vars';
 
@@ -8,5 +9,7 @@ import type { ShardEnv } from './vars';
  */
 export type Env = ShardEnv & {
   BROKER: DurableObjectNamespace<BrokerShard>;
+  /** Per-IP failure counts shared by the shards (automatic bans). */
+  BAN_COUNTER: DurableObjectNamespace<BanCounter>;
   ASSETS?: Fetcher;
 };

@@ -42,6 +42,8 @@ const BROKER_NOT_REACHABLE = {
   idFromName: (name: string) => name,
   get: () => ({ configChanged: async () => {} }),
 } as unknown as Env['BROKER'];
+/** The CLI's routes never count refused CONNECTs. */
+const BAN_COUNTER_NOT_USED = {} as unknown as Env['BAN_COUNTER'];
 
 /** The admin routes the CLI uses, mounted at the paths the Worker serves them at (below /api/v1), behind the same database middleware and error handler. */
 function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
@@ -64,7 +66,7 @@ function localAdminApp(principal: Principal): OpenAPIHono<AdminEnv> {
 export async function localApi(persistDir: string): Promise<AdminApi> {
   const d1 = await openLocalD1(persistDir);
   const app = localAdminApp(localPrincipal());
-  const env: Env = { DB: d1.db, BROKER: BROKER_NOT_REACHABLE };
+  const env: Env = { DB: d1.db, BROKER: BROKER_NOT_REACHABLE, BAN_COUNTER: BAN_COUNTER_NOT_USED };
   return {
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
       const init: RequestInit = body === undefined ? { method } : { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
