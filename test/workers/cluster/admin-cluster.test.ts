@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, SELF } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import type { IDisconnectPacket } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, BASE, expectError, tokens } from '../admin-support';
@@ -24,9 +24,11 @@ async function connected(clientId: string, fields: Record<string, unknown> = {})
 const sorted = (ids: string[]) => [...ids].sort();
 
 describe('the admin API over four shards', () => {
-  it('the ids of these tests really spread over every shard', () => {
+  it('spreads the ids of these tests over every shard, and each shard learns its place from the edge', async () => {
     const ids = idsOnShards('spread-', [0, 1, 2, 3]);
     expect(ids.map(shardOf)).toEqual([0, 1, 2, 3]);
+    for (const id of ids) await connected(id);
+    for (const shard of [0, 1, 2, 3]) expect(await shardStub(shard).shardIdentity()).toEqual({ index: shard, count: SHARDS });
   });
 
   it('lists sessions from every shard in one order and one page cut, each with its shard; one session goes to its own shard', async () => {
@@ -212,5 +214,16 @@ describe('the admin API over four shards', () => {
     expect(mine('auth-failure')[0]).toMatchObject({ clientId: blocked, shard: 2, reasonCode: 'CLIENT_BLOCKED' });
     expect(mine('disconnected')[0]).toMatchObject({ clientId: ids[1], shard: 1 });
     ws.close(1000, 'done');
+  });
+
+  it('closes the fanned-in stream with 1012 when one shard restarts, so the dashboard reopens all of them', async () => {
+    const { viewer } = await tokens();
+    const res = await SELF.fetch(`${BASE}/events?token=${encodeURIComponent(viewer)}`, { headers: { Upgrade: 'websocket' } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    const closed = new Promise<number>((resolve) => ws.addEventListener('close', (e) => resolve(e.code)));
+    await evictDurableObject(shardStub(2), { webSockets: 'close' });
+    expect(await closed).toBe(1012);
   });
 });
