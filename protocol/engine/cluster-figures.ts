@@ -32,9 +32,9 @@ export interface ClusterFigures {
   latest(): ReadonlyArray<ShardFigures | null> | null;
 }
 
-/** Sums figures over shards; the cluster's uptime is its longest-running shard's. */
-export function sumFigures(all: ShardFigures[]): ShardFigures {
-  const total: ShardFigures = {
+/** Figures of a shard that has seen nothing yet. */
+export function noFigures(): ShardFigures {
+  return {
     uptimeSeconds: 0,
     connected: 0,
     sessions: 0,
@@ -49,6 +49,11 @@ export function sumFigures(all: ShardFigures[]): ShardFigures {
     subscriptions: 0,
     retained: 0,
   };
+}
+
+/** Sums figures over shards; the cluster's uptime is its longest-running shard's. */
+export function sumFigures(all: ShardFigures[]): ShardFigures {
+  const total = noFigures();
   for (const f of all) {
     for (const key of Object.keys(total) as (keyof ShardFigures)[]) {
       total[key] = key === 'uptimeSeconds' ? Math.max(total[key], f[key]) : total[key] + f[key];

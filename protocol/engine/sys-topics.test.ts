@@ -1,29 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import type { ClusterFigures, ShardFigures } from './cluster-figures';
+import { noFigures, type ClusterFigures, type ShardFigures } from './cluster-figures';
 import { EngineHarness } from './testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
 const valuesOf = (h: EngineHarness) => new Map(h.engine.sys.values(h.clock.now()));
 
-function figures(overrides: Partial<ShardFigures>): ShardFigures {
-  return {
-    uptimeSeconds: 5,
-    connected: 0,
-    sessions: 0,
-    messagesReceived: 0,
-    messagesSent: 0,
-    publishReceived: 0,
-    publishSent: 0,
-    publishDropped: 0,
-    acksWithheld: 0,
-    bytesReceived: 0,
-    bytesSent: 0,
-    subscriptions: 0,
-    retained: 0,
-    ...overrides,
-  };
-}
+const figures = (overrides: Partial<ShardFigures>): ShardFigures => ({ ...noFigures(), uptimeSeconds: 5, ...overrides });
 
 describe('$SYS across shards', () => {
   it('without a cluster port is shard 0 of 1: $SYS/brokers/0 repeats $SYS/broker', async () => {

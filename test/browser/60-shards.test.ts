@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shardIndexFor } from '../../worker/gateway/shard-picker';
 import { connectClient, type RecordingClient } from '../e2e/mqtt-clients';
+import { idsOnShards } from '../support/shard-ids';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { ADMIN, adminVars, launchBrowser, login, openPage, screenshot, type BrowserHandle } from './harness';
 
@@ -18,26 +19,12 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-/** `<prefix><n>` client ids landing on the given shards, by the gateway's own hash. */
-function idsOnShards(prefix: string, shards: number[]): string[] {
-  const taken = new Set<string>();
-  return shards.map((shard) => {
-    for (let n = 0; ; n++) {
-      const id = `${prefix}${n}`;
-      if (!taken.has(id) && shardIndexFor(id, SHARDS) === shard) {
-        taken.add(id);
-        return id;
-      }
-    }
-  });
-}
-
 const count = (text: string | null) => Number((text ?? '').replace(/[^\d.]/g, ''));
 
 describe('60 the shards of a four-shard broker', () => {
   it('lists every shard with its load, and the session list says where each session lives', async () => {
     // Two clients on shard 1, one on 0 and one on 3; shard 2 stays empty.
-    const ids = idsOnShards('plant-', [0, 1, 1, 3]);
+    const ids = idsOnShards('plant-', [0, 1, 1, 3], SHARDS);
     for (const clientId of ids) clients.push(await connectClient(broker.wsUrl, { clientId }));
     const publisher = clients[3];
 

@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:test';
 import { shardIndexFor, shardName } from '../../../worker/gateway/shard-picker';
+import { idsOnShards as idsOnShardsOf } from '../../support/shard-ids';
 
 /** The cluster project runs with BROKER_SHARDS=4 (vitest.config.mts). */
 export const SHARDS = 4;
@@ -9,22 +10,8 @@ export const shardStub = (index: number) => env.BROKER.get(env.BROKER.idFromName
 /** The shard a client id's session lives on, by the gateway's own hash. */
 export const shardOf = (clientId: string) => shardIndexFor(clientId, SHARDS);
 
-/**
- * Client ids `<prefix><n>` that land on the given shards, in order: one id per
- * entry, found by trying n = 0, 1, 2, ... so the ids are fixed for a prefix.
- */
-export function idsOnShards(prefix: string, shards: number[]): string[] {
-  const taken = new Set<string>();
-  return shards.map((shard) => {
-    for (let n = 0; ; n++) {
-      const id = `${prefix}${n}`;
-      if (!taken.has(id) && shardOf(id) === shard) {
-        taken.add(id);
-        return id;
-      }
-    }
-  });
-}
+/** Client ids `<prefix><n>` that land on the given shards, in order. */
+export const idsOnShards = (prefix: string, shards: number[]) => idsOnShardsOf(prefix, shards, SHARDS);
 
 export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
   for (let i = 0; i < 250; i++) {
