@@ -30,6 +30,7 @@ export class ClusterPeers {
 
   /** Every shard but this one; this one is known from the edge (shard-identity.ts). */
   others(): Array<DurableObjectStub<BrokerShard>> {
+    if (this.count === 1) return [];
     const own = this.identity.current()?.index;
     return Array.from({ length: this.count }, (_, i) => i)
       .filter((i) => i !== own)
