@@ -177,6 +177,7 @@ export class BrokerShard extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.counters.alarms++;
+    if (this.engine.sys.active) await this.cluster.beforeTick();
     this.run(() => this.engine.onTimer());
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.

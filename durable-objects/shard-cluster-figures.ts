@@ -2,6 +2,9 @@ import type { ClusterFigures, ShardFigures } from '../protocol/engine/cluster-fi
 import type { Clock } from '../protocol/ports';
 import type { ShardIdentityStore } from './shard-identity';
 
+/** How long a $SYS tick waits for the other shards before it publishes with what it has. */
+const TICK_WAIT_MS = 1_000;
+
 /** What this needs of another shard: its own $SYS figures (BrokerShard.sysFigures over RPC). */
 export interface PeerShard {
   sysFigures(): Promise<ShardFigures>;
@@ -33,13 +36,29 @@ export class ShardClusterFigures implements ClusterFigures {
   }
 
   latest(): ReadonlyArray<ShardFigures | null> | null {
-    if (this.place().count > 1 && this.clock.now() - this.fetchedAt >= this.maxAgeMs()) void this.refresh();
+    if (this.stale()) void this.refresh();
     return this.figures;
+  }
+
+  /**
+   * Before a $SYS tick: a shard that hibernated between ticks lost what it
+   * fetched, so it fetches first (waiting at most TICK_WAIT_MS) rather than
+   * publish its own figures as the cluster's.
+   */
+  async beforeTick(): Promise<void> {
+    if (!this.stale()) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.refresh(), new Promise<void>((resolve) => (timer = setTimeout(resolve, TICK_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   /** The round in flight, if any: the shard's alarm waits for it so it is not cut short. */
   settled(): Promise<void> {
     return this.round ?? Promise.resolve();
+  }
+
+  private stale(): boolean {
+    return this.place().count > 1 && this.clock.now() - this.fetchedAt >= this.maxAgeMs();
   }
 
   private refresh(): Promise<void> {

@@ -1,7 +1,8 @@
+import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { RawClient } from '../raw-client';
-import { idsOnShards } from './cluster-support';
+import { idsOnShards, shardStub } from './cluster-support';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
 
@@ -36,6 +37,33 @@ describe('$SYS over four shards', () => {
     expect(perShard[3]).toBeGreaterThanOrEqual(1);
     expect(Number(values.get('$SYS/broker/clients/connected'))).toBe(perShard.reduce((a, b) => a + b, 0));
 
+    for (const c of [...clients, watcher]) c.close();
+  });
+
+  it('asks the other shards before a $SYS tick when it woke from hibernation without their figures', async () => {
+    const others = idsOnShards('sys-tick', [0, 3]);
+    const clients: RawClient[] = [];
+    for (const id of others) {
+      const c = await RawClient.open(5);
+      await c.connect({ clientId: id });
+      clients.push(c);
+    }
+    const [watcherId] = idsOnShards('sys-tick-watch', [1]);
+    const watcher = await RawClient.open(5);
+    await watcher.connect({ clientId: watcherId });
+    watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$SYS/broker/clients/connected', qos: 0 }, { topic: '$SYS/brokers/+/clients/connected', qos: 0 }] });
+    await watcher.next('suback');
+    await watcher.drain('publish', 50);
+
+    // Memory gone, sockets kept: what the shard had fetched is lost, as after hibernation.
+    await evictDurableObject(shardStub(1));
+    expect(await runDurableObjectAlarm(shardStub(1))).toBe(true);
+    const values = new Map((await watcher.drain<IPublishPacket>('publish', 100)).map((p) => [p.topic, text(p)]));
+    const perShard = [0, 1, 2, 3].map((i) => Number(values.get(`$SYS/brokers/${i}/clients/connected`)));
+    expect(perShard.every(Number.isInteger), JSON.stringify([...values])).toBe(true);
+    expect(perShard[0]).toBeGreaterThanOrEqual(1);
+    expect(perShard[3]).toBeGreaterThanOrEqual(1);
+    expect(Number(values.get('$SYS/broker/clients/connected'))).toBe(perShard.reduce((a, b) => a + b, 0));
     for (const c of [...clients, watcher]) c.close();
   });
 });
