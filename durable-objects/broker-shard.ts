@@ -13,10 +13,8 @@ import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { ADMIN_EVENTS_SHARD_HEADER, combineEvents, parseShardHeader, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
-import { ShardIdentityStore, type ShardIdentity } from './shard-identity';
-import { ShardClusterFigures } from './shard-cluster-figures';
-import { ClusterPeers } from './cluster-peers';
-import { sharedIpCounter } from './ban-counter';
+import type { ShardIdentity } from './shard-identity';
+import { ShardCluster } from './shard-cluster';
 import type { BlockEntry } from '../auth/blocklist';
 import { concatBytes } from '../protocol/codec/bytes';
 
@@ -31,8 +29,7 @@ export class BrokerShard extends DurableObject<Env> {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
-  private identity!: ShardIdentityStore;
-  private cluster!: ShardClusterFigures;
+  private cluster!: ShardCluster;
   private readonly sockets = new Map<string, WebSocket>();
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
@@ -53,13 +50,9 @@ export class BrokerShard extends DurableObject<Env> {
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
       const clock = { now: () => Date.now() };
-      this.identity = new ShardIdentityStore(ctx.storage.sql);
-      const peers = new ClusterPeers(env, this.identity);
-      // One shard counts an IP's failing identities exactly by itself; several share the count.
-      this.security = new ShardSecurity(env, ctx.storage.sql, clock, peers.count > 1 ? sharedIpCounter(env.BAN_COUNTER) : null);
-      this.security.onBan = async (entry) => {
-        await Promise.all(peers.others().map((peer) => peer.applyBan(entry)));
-      };
+      this.cluster = new ShardCluster(env, ctx.storage.sql, clock, () => config.sysIntervalMs);
+      this.security = new ShardSecurity(env, ctx.storage.sql, clock, this.cluster.sharedIpCounter());
+      this.security.onBan = (entry) => this.cluster.spreadBan(entry);
       this.security.cache.restartedAt(clock.now(), 900_000);
       // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).
       const policyFromVars = parseAclDefaultPolicy(env);
@@ -80,7 +73,7 @@ export class BrokerShard extends DurableObject<Env> {
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
       this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
-      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.identity);
+      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -96,8 +89,7 @@ export class BrokerShard extends DurableObject<Env> {
         events: combineEvents(this.security.events, this.admin.live.events),
       });
       // $SYS/broker/... sums the cluster: the other shards' figures come over RPC, only while $SYS has subscribers.
-      this.cluster = new ShardClusterFigures(this.identity, (i) => peers.shard(i), clock, () => config.sysIntervalMs);
-      this.engine.sys.useCluster(this.cluster);
+      this.engine.sys.useCluster(this.cluster.figures);
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
         if (this.admin.live.owns(ws)) continue;
@@ -124,14 +116,14 @@ export class BrokerShard extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     if (this.admin.live.isEventsRequest(request)) {
       const place = parseShardHeader(request.headers.get(ADMIN_EVENTS_SHARD_HEADER));
-      if (place) this.identity.learn(place.index, place.count);
+      if (place) this.cluster.identity.learn(place.index, place.count);
       return this.admin.live.accept(request);
     }
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
     }
-    this.identity.learn(trusted.shardIndex, trusted.shardCount);
+    this.cluster.identity.learn(trusted.shardIndex, trusted.shardCount);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const connectionId = crypto.randomUUID();
@@ -177,11 +169,11 @@ export class BrokerShard extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.counters.alarms++;
-    if (this.engine.sys.active) await this.cluster.beforeTick();
+    if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.
-    await this.cluster.settled();
+    await this.cluster.figures.settled();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
@@ -192,7 +184,7 @@ export class BrokerShard extends DurableObject<Env> {
 
   /** This shard's place in the cluster as the edge last said it; null before any routed connection. */
   shardIdentity(): ShardIdentity | null {
-    return this.identity.current();
+    return this.cluster.identity.current();
   }
 
   /** Another shard made an automatic ban: enforce it now (D1 has it too, for the next reload). */
