@@ -1,13 +1,14 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
 
 /**
- * Five projects, one command:
+ * Six projects, one command:
  * - unit:    platform-free code (protocol/, auth/) in Node.
  * - workers: code that needs workerd (Durable Object SQLite, D1, the Worker) via the
- *            Workers Vitest integration, with real bindings from wrangler.toml.
+ *            Workers Vitest integration, with real bindings from wrangler.toml;
+ *            workers-cluster runs test/workers/cluster/ the same way with BROKER_SHARDS=4.
  * - e2e:     the real local runtime (workerd via scripts/local-runtime.mjs, local D1, Durable Objects)
  *            driven over ws:// by MQTT.js and Debian's python3-paho-mqtt, once with one
  *            broker shard and once with four (e2e-4-shards).
@@ -61,6 +62,41 @@ function e2e({ name, shards, groupOrder }: { name: string; shards: number; group
   };
 }
 
+/** Code that needs workerd (Durable Object SQLite, D1, the Worker), with real bindings from wrangler.toml. */
+function workersProject(options: { name: string; include: string[]; exclude?: string[]; bindings?: Record<string, string> }) {
+  return {
+    plugins: [
+      textModules(),
+      cloudflareTest({
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: {
+          bindings: {
+            ALLOW_ANONYMOUS: 'true',
+            ACL_DEFAULT_POLICY: 'allow',
+            MQTT_CONNECT_TIMEOUT_SECONDS: '2',
+            TEST_MIGRATIONS: d1Migrations,
+            // Admin API secrets for tests only; deployments set them with `wrangler secret put`.
+            ADMIN_JWT_SECRET: 'test-only-admin-jwt-secret-0123456789abcdef',
+            ADMIN_USERNAME: 'admin',
+            ADMIN_PASSWORD: 'test-admin-password',
+            ...options.bindings,
+          },
+        },
+      }),
+    ],
+    test: {
+      name: options.name,
+      sequence: { groupOrder: 1 },
+      // Sign-in tests run real PBKDF2 (100,000 iterations) many times; this guards against hangs, not speed.
+      testTimeout: 30_000,
+      include: options.include,
+      exclude: [...configDefaults.exclude, ...(options.exclude ?? [])],
+      setupFiles: ['./test/workers/apply-migrations.ts'],
+      deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -72,35 +108,14 @@ export default defineConfig({
           include: ['protocol/**/*.test.ts', 'auth/**/*.test.ts', 'worker/**/*.unit.test.ts', 'cli/**/*.test.ts'],
         },
       },
-      {
-        plugins: [
-          textModules(),
-          cloudflareTest({
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                ALLOW_ANONYMOUS: 'true',
-                ACL_DEFAULT_POLICY: 'allow',
-                MQTT_CONNECT_TIMEOUT_SECONDS: '2',
-                TEST_MIGRATIONS: d1Migrations,
-                // Admin API secrets for tests only; deployments set them with `wrangler secret put`.
-                ADMIN_JWT_SECRET: 'test-only-admin-jwt-secret-0123456789abcdef',
-                ADMIN_USERNAME: 'admin',
-                ADMIN_PASSWORD: 'test-admin-password',
-              },
-            },
-          }),
-        ],
-        test: {
-          name: 'workers',
-          sequence: { groupOrder: 1 },
-          // Sign-in tests run real PBKDF2 (100,000 iterations) many times; this guards against hangs, not speed.
-          testTimeout: 30_000,
-          include: ['test/workers/**/*.test.ts', 'durable-objects/**/*.test.ts'],
-          setupFiles: ['./test/workers/apply-migrations.ts'],
-          deps: { optimizer: { ssr: { enabled: true, include: ['mqtt-packet'] } } },
-        },
-      },
+      workersProject({
+        name: 'workers',
+        include: ['test/workers/**/*.test.ts', 'durable-objects/**/*.test.ts'],
+        exclude: ['test/workers/cluster/**'],
+      }),
+      // The same, with the broker spread over four shards: the admin API's view of
+      // every shard and the ban counters the shards share.
+      workersProject({ name: 'workers-cluster', include: ['test/workers/cluster/**/*.test.ts'], bindings: { BROKER_SHARDS: '4' } }),
       e2e({ name: 'e2e', shards: 1, groupOrder: 2 }),
       // The same suite against a cluster of four shards, plus the tests about the cluster itself.
       e2e({ name: 'e2e-4-shards', shards: 4, groupOrder: 3 }),

@@ -42,10 +42,11 @@ export type ChainOutcome =
 
 export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?: boolean }, ctx: ChainContext): Promise<ChainOutcome> {
   const refusals: ChainRefusal['refusals'] = [];
-  const fail = (primary: Refusal, countsTowardBan = true): ChainRefusal => {
+  // Counting may ask the shared per-IP counter: a refusal waits for it, an acceptance never does.
+  const fail = async (primary: Refusal, countsTowardBan = true): Promise<ChainRefusal> => {
     if (!refusals.some((r) => r.refusal === primary)) refusals.unshift({ provider: null, refusal: primary });
     const who = { ip: attempt.trusted.ip, clientId: attempt.clientId, clientIdAssigned: attempt.clientIdAssigned, username: attempt.username };
-    const bans = countsTowardBan ? ctx.failures.record(who, ctx.settings.autoBan, ctx.now) : [];
+    const bans = countsTowardBan ? await ctx.failures.record(who, ctx.settings.autoBan, ctx.now) : [];
     return { kind: 'refuse', primary, refusals, bans };
   };
 
@@ -90,7 +91,7 @@ export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?
 function followExchange(
   answer: Extract<ProviderAnswer, { kind: 'continue' }>,
   provider: ProviderType,
-  fail: (r: Refusal) => ChainRefusal,
+  fail: (r: Refusal) => Promise<ChainRefusal>,
   refusals: ChainRefusal['refusals'],
 ): ChainOutcome {
   return {

@@ -1,3 +1,5 @@
+import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpLimits } from './ip-identities';
+
 /**
  * Counts refused attempts in a fixed window and says when something should be
  * banned for a while. Two views, because thousands of devices can share one
@@ -15,9 +17,13 @@
  * forgotten first, which only makes an attacker's life easier by a little,
  * never the broker's worse.
  *
- * The tracker lives in one shard's memory; its answer is a ban that the
- * caller stores in D1, where every shard reads it. `record` is the one seam a
- * shared counter (per-IP Durable Object, or D1) would replace.
+ * A client id always lands on the same shard, so its count in that shard's
+ * memory is already the whole cluster's. An IP's failing identities spread
+ * over the shards, so with a SharedIpCounter the IP-wide count is kept once
+ * for every shard (durable-objects/ban-counter.ts); this shard's own window
+ * then only says which identities it has already reported, so a device that
+ * keeps retrying costs no call, and only a new identity does. The answer is a
+ * ban that the caller stores in D1, where every shard reads it.
  */
 export interface AutoBanSettings {
   enabled: boolean;
@@ -49,25 +55,28 @@ export interface FailedAttempt {
 
 export const DEFAULT_IP_MAX_DISTINCT = 100;
 
+/**
+ * Distinct failing identities per IP, counted once for every shard. Asked
+ * only on a refusal, only about an identity new to this shard's window.
+ */
+export interface SharedIpCounter {
+  add(ip: string, identity: IpIdentity, limits: IpLimits): Promise<IpCount>;
+}
+
 interface ClientIdWindow {
-  kind: 'clientId';
   start: number;
   count: number;
 }
 
-interface IpWindow {
-  kind: 'ip';
-  start: number;
-  clientIds: Set<number>;
-  usernames: Set<number>;
-}
-
 export class FailureTracker {
-  private readonly windows = new Map<string, ClientIdWindow | IpWindow>();
+  private readonly windows = new Map<string, ClientIdWindow | IpIdentityWindow>();
 
-  constructor(private readonly maxKeys = 10_000) {}
+  constructor(
+    private readonly maxKeys = 10_000,
+    private readonly shared: SharedIpCounter | null = null,
+  ) {}
 
-  record(who: FailedAttempt, settings: AutoBanSettings, now: number): BanDecision[] {
+  async record(who: FailedAttempt, settings: AutoBanSettings, now: number): Promise<BanDecision[]> {
     if (!settings.enabled) return [];
     const scope = settings.scope ?? ['ip', 'clientId'];
     const bans: BanDecision[] = [];
@@ -77,7 +86,7 @@ export class FailureTracker {
       if (ban) bans.push(ban);
     }
     if (scope.includes('ip') && who.ip && who.ip !== 'unknown') {
-      const ban = this.countIdentityAtIp(who, stableClientId, settings, now);
+      const ban = await this.countIdentityAtIp(who, stableClientId, settings, now);
       if (ban) bans.push(ban);
     }
     this.evictOldest();
@@ -89,11 +98,12 @@ export class FailureTracker {
   }
 
   private countClientId(clientId: string, settings: AutoBanSettings, now: number): BanDecision | null {
-    const w = this.current(`clientId\u0000${clientId}`, settings, now, (start) => ({ kind: 'clientId', start, count: 0 }));
-    if (w.kind !== 'clientId') return null;
+    const key = `clientId\u0000${clientId}`;
+    const w = this.current(key, settings, now, (start) => ({ start, count: 0 }));
+    if (w instanceof IpIdentityWindow) return null;
     w.count++;
     if (w.count < settings.maxFailures) return null;
-    this.windows.delete(`clientId\u0000${clientId}`);
+    this.windows.delete(key);
     return {
       kind: 'clientId',
       value: clientId,
@@ -102,19 +112,29 @@ export class FailureTracker {
     };
   }
 
-  private countIdentityAtIp(who: FailedAttempt, stableClientId: boolean, settings: AutoBanSettings, now: number): BanDecision | null {
-    const limit = settings.ipMaxDistinct ?? DEFAULT_IP_MAX_DISTINCT;
+  private async countIdentityAtIp(who: FailedAttempt, stableClientId: boolean, settings: AutoBanSettings, now: number): Promise<BanDecision | null> {
+    const limits: IpLimits = { windowSeconds: settings.windowSeconds, maxDistinct: settings.ipMaxDistinct ?? DEFAULT_IP_MAX_DISTINCT };
     const key = `ip\u0000${who.ip}`;
-    const w = this.current(key, settings, now, (start) => ({ kind: 'ip', start, clientIds: new Set(), usernames: new Set() }));
-    if (w.kind !== 'ip') return null;
-    if (stableClientId) w.clientIds.add(hash(who.clientId));
-    // Anonymous attempts count as one username: "no username" is not a new identity each time.
-    w.usernames.add(who.username === null ? 0 : hash(`u:${who.username}`));
-    const clientIds = w.clientIds.size;
-    const usernames = w.usernames.size;
-    if (clientIds < limit && usernames < limit) return null;
+    const w = this.current(key, settings, now, (start) => new IpIdentityWindow(start));
+    if (!(w instanceof IpIdentityWindow)) return null;
+    const identity = ipIdentityOf(who, stableClientId);
+    // Nothing new from this IP: no count can move, here or in the shared counter.
+    if (this.shared && !w.isNew(identity)) return null;
+    const local = w.add(identity, limits);
+    let count = local;
+    if (this.shared) {
+      try {
+        count = await this.shared.add(who.ip, identity, limits);
+        // The shared window decides when counting starts afresh; this one follows it.
+        w.start = count.start;
+      } catch (err) {
+        // Unreachable: this shard's own count still bans, as a single shard would.
+        console.error('shared failure count unavailable; counting on this shard', err);
+      }
+    }
+    if (!count.reached) return null;
     this.windows.delete(key);
-    const what = clientIds >= limit ? `${clientIds} different client ids` : `${usernames} different usernames`;
+    const what = count.clientIds >= limits.maxDistinct ? `${count.clientIds} different client ids` : `${count.usernames} different usernames`;
     return {
       kind: 'ip',
       value: who.ip,
@@ -124,7 +144,7 @@ export class FailureTracker {
   }
 
   /** The window for `key`, started afresh when the old one has run out. */
-  private current<W extends ClientIdWindow | IpWindow>(key: string, settings: AutoBanSettings, now: number, fresh: (start: number) => W): ClientIdWindow | IpWindow {
+  private current<W extends ClientIdWindow | IpIdentityWindow>(key: string, settings: AutoBanSettings, now: number, fresh: (start: number) => W): ClientIdWindow | IpIdentityWindow {
     let w = this.windows.get(key);
     if (!w || now - w.start >= settings.windowSeconds * 1000) w = fresh(now);
     // Re-insert so Map order stays oldest-first for eviction.
@@ -140,14 +160,4 @@ export class FailureTracker {
       this.windows.delete(oldest);
     }
   }
-}
-
-/** FNV-1a: a set of 32-bit numbers is far smaller than a set of client ids an attacker chose. */
-function hash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
 }

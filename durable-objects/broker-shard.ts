@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ShardEnv } from '../worker/vars';
+import type { Env } from '../worker/env';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { decodeControl } from '../worker/gateway/control';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
@@ -12,7 +12,10 @@ import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapsho
 import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
-import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import { ADMIN_EVENTS_SHARD_HEADER, combineEvents, parseShardHeader, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import type { ShardIdentity } from './shard-identity';
+import { ShardCluster } from './shard-cluster';
+import type { BlockEntry } from '../auth/blocklist';
 import { concatBytes } from '../protocol/codec/bytes';
 import { ClusterNode } from '../protocol/cluster/cluster-node';
 import type { ClusterBatch, ClusterReceipt } from '../protocol/cluster/messages';
@@ -28,10 +31,11 @@ import { rpcMessageBus, type ClusterPeer } from './cluster/rpc-message-bus';
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer {
+export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
+  private cluster!: ShardCluster;
   private readonly sockets = new Map<string, WebSocket>();
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
@@ -47,12 +51,14 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
   /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
   private handling = 0;
 
-  constructor(ctx: DurableObjectState, env: ShardEnv) {
+  constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
       const clock = { now: () => Date.now() };
-      this.security = new ShardSecurity(env, ctx.storage.sql, clock);
+      this.cluster = new ShardCluster(env, ctx.storage.sql, clock, () => config.sysIntervalMs);
+      this.security = new ShardSecurity(env, ctx.storage.sql, clock, this.cluster.sharedIpCounter());
+      this.security.onBan = (entry) => this.cluster.spreadBan(entry);
       this.security.cache.restartedAt(clock.now(), 900_000);
       // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).
       const policyFromVars = parseAclDefaultPolicy(env);
@@ -73,7 +79,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
       this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
-      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock);
+      this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
         close: (id, code, reason) => this.closeSocket(id, code, reason),
@@ -97,6 +103,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
         authorizer,
         events: combineEvents(this.security.events, this.admin.live.events),
       });
+      // $SYS/broker/... sums the cluster: the other shards' figures come over RPC, only while $SYS has subscribers.
+      this.engine.sys.useCluster(this.cluster.figures);
       const snapshots: ConnectionSnapshot[] = [];
       for (const ws of ctx.getWebSockets()) {
         if (this.admin.live.owns(ws)) continue;
@@ -121,11 +129,16 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
   }
 
   override async fetch(request: Request): Promise<Response> {
-    if (this.admin.live.isEventsRequest(request)) return this.admin.live.accept(request);
+    if (this.admin.live.isEventsRequest(request)) {
+      const place = parseShardHeader(request.headers.get(ADMIN_EVENTS_SHARD_HEADER));
+      if (place) this.cluster.identity.learn(place.index, place.count);
+      return this.admin.live.accept(request);
+    }
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
     }
+    this.cluster.identity.learn(trusted.shardIndex, trusted.shardCount);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const connectionId = crypto.randomUUID();
@@ -171,8 +184,11 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.counters.alarms++;
+    if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
     this.admin.stats.onAlarm(this.sockets.size > 0);
+    // A $SYS round that the tick started finishes inside this alarm.
+    await this.cluster.figures.settled();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
     if (recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
@@ -194,6 +210,16 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
   /** Retained messages whose home is this shard, for another shard's new subscription. */
   clusterRetained(filters: string[]): BrokerMessage[] {
     return this.engine.retainedMatching(filters, Date.now());
+  }
+
+  /** This shard's place in the cluster as the edge last said it; null before any routed connection. */
+  shardIdentity(): ShardIdentity | null {
+    return this.cluster.identity.current();
+  }
+
+  /** Another shard made an automatic ban: enforce it now (D1 has it too, for the next reload). */
+  applyBan(entry: BlockEntry): void {
+    this.security.applyBan(entry);
   }
 
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */
@@ -231,6 +257,10 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ClusterPeer 
   }
   stats() {
     return this.admin.stats.now();
+  }
+  /** This shard's $SYS figures, for the other shards' $SYS/broker/... totals. */
+  sysFigures() {
+    return this.engine.sys.figures(Date.now());
   }
   statsHistory(query: { from?: number; to?: number }) {
     return this.admin.stats.history(query);

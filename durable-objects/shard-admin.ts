@@ -3,8 +3,9 @@ import type { Clock } from '../protocol/ports';
 import { BrokerState } from './admin/broker-state';
 import { LiveEventStream } from './admin/live-events';
 import { StatsHistory } from './admin/stats-history';
+import type { ShardIdentityStore } from './shard-identity';
 
-export { combineEvents, ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER } from './admin/live-events';
+export { combineEvents, ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER, ADMIN_EVENTS_SHARD_HEADER, parseShardHeader } from './admin/live-events';
 export type { RetainedQuery, SessionQuery, SubscriptionQuery } from '../worker/admin/contract/broker';
 
 /**
@@ -18,9 +19,9 @@ export class ShardAdmin {
   readonly stats: StatsHistory;
   readonly live: LiveEventStream;
 
-  constructor(ctx: DurableObjectState, engine: () => BrokerEngine, changed: () => void, clock: Clock) {
+  constructor(ctx: DurableObjectState, engine: () => BrokerEngine, changed: () => void, clock: Clock, identity: ShardIdentityStore) {
     this.state = new BrokerState(engine, clock, changed);
     this.stats = new StatsHistory(ctx.storage.sql, engine, clock);
-    this.live = new LiveEventStream(ctx, engine, clock);
+    this.live = new LiveEventStream(ctx, engine, clock, () => identity.currentOrSingle().index);
   }
 }

@@ -1,6 +1,6 @@
 import { Blocklist, type BlockEntry } from '../auth/blocklist';
 import { describeRefusals, runAuthChain, type ChainOutcome } from '../auth/chain';
-import { FailureTracker } from '../auth/failure-tracker';
+import { FailureTracker, type SharedIpCounter } from '../auth/failure-tracker';
 import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/provider';
 import { PROVIDER_TYPES } from '../auth/provider';
 import { REFUSAL_REASONS } from '../auth/reasons';
@@ -56,7 +56,7 @@ export class ShardSecurity {
   private checkedAt = 0;
   private rowsSinceTrim = TRIM_EVERY_ROWS;
   private readonly recheckMs: number;
-  private readonly failures = new FailureTracker();
+  private readonly failures: FailureTracker;
   private readonly recorder: RefusalRecorder;
   readonly cache: SqliteVerifiedCache;
   /** Called with each new snapshot (the ACL authorizer listens). */
@@ -66,12 +66,21 @@ export class ShardSecurity {
    * what it returns is told the CONNECT's fate (AuthDecision.settle).
    */
   onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => ((accepted: boolean) => void) | void) | null = null;
+  /**
+   * Called with each automatic ban this shard makes, before the refusal is
+   * answered: the other shards are told at once, so the next attempt is
+   * refused as banned wherever it lands, as on a single shard.
+   */
+  onBan: ((entry: BlockEntry) => Promise<void>) | null = null;
 
   constructor(
     private readonly env: Record<string, unknown> & { DB: D1Database },
     sql: SqlStorage,
     private readonly clock: { now(): number },
+    /** The per-IP counts every shard shares; null for a single shard, whose own count is exact. */
+    sharedIpCounter: SharedIpCounter | null = null,
   ) {
+    this.failures = new FailureTracker(10_000, sharedIpCounter);
     this.db = openDb(env.DB);
     this.recheckMs = recheckMs(env);
     this.cache = new SqliteVerifiedCache(sql, typeof env.AUTH_CACHE_SECRET === 'string' ? env.AUTH_CACHE_SECRET : null);
@@ -118,6 +127,11 @@ export class ShardSecurity {
       }
     })();
     return this.loading;
+  }
+
+  /** A ban another shard made: in force here now, before D1 says it at the next reload. */
+  applyBan(entry: BlockEntry): void {
+    this.loaded?.blocklist.add(entry);
   }
 
   /** When the shard should next ask D1 for changes (only while clients are connected). */
@@ -187,7 +201,7 @@ export class ShardSecurity {
     return this.toDecision(request, outcome, loaded);
   }
 
-  private toDecision(request: AuthRequest, outcome: ChainOutcome, loaded: LoadedSecurity): AuthDecision {
+  private async toDecision(request: AuthRequest, outcome: ChainOutcome, loaded: LoadedSecurity): Promise<AuthDecision> {
     if (outcome.kind === 'continue') {
       return {
         ok: 'continue',
@@ -213,11 +227,15 @@ export class ShardSecurity {
       reason: text,
       at: now,
     });
+    const told: Array<Promise<void>> = [];
     for (const ban of outcome.bans) {
       const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}`, kind: ban.kind, value: ban.value, source: 'auto', expiresAt: ban.until };
       loaded.blocklist.add(entry);
       insertAutoBan(this.db, { ...ban, now }).catch((err) => console.error('automatic ban could not be stored', err));
+      if (this.onBan) told.push(this.onBan(entry));
     }
+    // Bans are rare; the refusal that made one waits until every shard enforces it.
+    for (const r of await Promise.allSettled(told)) if (r.status === 'rejected') console.error('automatic ban could not be spread', r.reason);
     return {
       ok: false,
       reasonCode: reason.mqtt5,

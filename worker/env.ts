@@ -1,3 +1,4 @@
+import type { BanCounter } from '../durable-objects/ban-counter';
 import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { ShardEnv } from './vars';
 
@@ -6,7 +7,9 @@ import type { ShardEnv } from './vars';
  * wrangler.toml). Every var is named (worker/vars.ts), so a misspelled one
  * does not compile.
  */
-export type Env = Omit<ShardEnv, 'BROKER'> & {
+export type Env = ShardEnv & {
   BROKER: DurableObjectNamespace<BrokerShard>;
+  /** Per-IP failure counts shared by the shards (automatic bans). */
+  BAN_COUNTER: DurableObjectNamespace<BanCounter>;
   ASSETS?: Fetcher;
 };

@@ -6,6 +6,7 @@ import { runRetention } from './cron';
 import { handleError, handleNotFound } from './errors';
 
 export { BrokerShard } from '../durable-objects/broker-shard';
+export { BanCounter } from '../durable-objects/ban-counter';
 
 const app = new Hono<{ Bindings: Env }>();
 

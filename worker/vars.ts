@@ -1,6 +1,5 @@
 import type { z } from 'zod';
 import type { brokerConfigSchema } from '../protocol/config';
-import type { PeerNamespace } from '../durable-objects/cluster/rpc-message-bus';
 
 /** Vars arrive as strings (wrangler.toml [vars], .dev.vars, secrets); each reader parses and bounds its own. */
 type Vars<Name extends string> = { [K in Name]?: string };
@@ -27,5 +26,5 @@ type SecurityVars = Vars<
 /** How many broker shards client ids are spread over (worker/gateway/shard-count.ts). */
 type ClusterVars = Vars<'BROKER_SHARDS'>;
 
-/** What the broker Durable Object reads of the Worker's environment: D1, the other shards, and vars. */
-export type ShardEnv = { DB: D1Database; BROKER: PeerNamespace } & BrokerVars & SecurityVars & ClusterVars;
+/** D1 and the vars: what the shard's security and configuration read of the environment. */
+export type ShardEnv = { DB: D1Database } & BrokerVars & SecurityVars & ClusterVars;

@@ -12,6 +12,7 @@ import { NotFoundPage } from './pages/NotFound';
 import { OverviewPage } from './pages/Overview';
 import { RetainedPage } from './pages/Retained';
 import { SessionsPage } from './pages/Sessions';
+import { ShardsPage } from './pages/Shards';
 import { Loading } from './components/States';
 import { SubscriptionsPage } from './pages/Subscriptions';
 import { UnauthorizedClientsPage } from './pages/UnauthorizedClients';
@@ -25,6 +26,7 @@ export const NAV = [
   { path: '/sessions', label: 'Sessions', page: SessionsPage },
   { path: '/subscriptions', label: 'Subscriptions', page: SubscriptionsPage },
   { path: '/retained', label: 'Retained messages', page: RetainedPage },
+  { path: '/shards', label: 'Shards', page: ShardsPage },
   { path: '/credentials', label: 'Credentials', page: CredentialsPage },
   { path: '/acl-rules', label: 'ACL rules', page: AclRulesPage },
   { path: '/blocked-clients', label: 'Blocked clients', page: BlockedClientsPage },

@@ -1,13 +1,14 @@
 import {
   compareSessions,
   compareSubscriptions,
+  type OnShard,
   type RetainedQuery,
-  type RetainedView,
-  type SessionDetail,
+  type RetainedView as RetainedRow,
+  type SessionDetail as SessionDetailRow,
   type SessionQuery,
-  type SessionView,
+  type SessionView as SessionRow,
   type SubscriptionQuery,
-  type SubscriptionView,
+  type SubscriptionView as SubscriptionRow,
 } from '../../worker/admin/contract/broker';
 import { compareValues, pageSlice, type Page } from '../../worker/admin/contract/page';
 import type { BrokerEngine } from '../../protocol/engine/broker-engine';
@@ -17,6 +18,12 @@ import { RC } from '../../protocol/reason-codes';
 import type { BrokerMessage, SubscriptionRecord } from '../../protocol/store/records';
 import { topicMatchesFilter } from '../../protocol/topics/match';
 import { parseSharedFilter, validateTopicFilter } from '../../protocol/topics/validate';
+
+// What this shard answers; the admin API adds the shard's index to every row.
+type SessionView = OnShard<SessionRow>;
+type SubscriptionView = OnShard<SubscriptionRow>;
+type RetainedView = OnShard<RetainedRow>;
+export type ShardSessionDetail = OnShard<Omit<SessionDetailRow, 'subscriptionList'>> & { subscriptionList: SubscriptionView[] };
 
 /** Bytes of payload a list shows per retained message; GET /retained/{topic} returns it all. */
 const PAYLOAD_PREVIEW_BYTES = 1024;
@@ -57,7 +64,7 @@ export class BrokerState {
     return { ...page, data: page.data.map((row) => this.sessionView(engine.sessions.get(row.clientId)!, true)) };
   }
 
-  getSession(clientId: string): SessionDetail | null {
+  getSession(clientId: string): ShardSessionDetail | null {
     const engine = this.engine();
     const session = engine.sessions.get(clientId);
     if (!session) return null;

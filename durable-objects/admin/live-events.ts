@@ -8,6 +8,14 @@ export const ADMIN_EVENTS_TAG = 'admin-events';
 export const ADMIN_EVENTS_PATH = '/admin/events';
 /** Header carrying the subprotocol the dashboard offered (the token), to be echoed on the 101. */
 export const ADMIN_EVENTS_PROTOCOL_HEADER = 'x-edgemq-events-protocol';
+/** Header carrying `<index>/<count>`: which shard the Worker opened the stream on, so its events can say it. */
+export const ADMIN_EVENTS_SHARD_HEADER = 'x-edgemq-shard';
+
+/** `<index>/<count>` as the Worker writes it, or null. */
+export function parseShardHeader(value: string | null): { index: number; count: number } | null {
+  const m = /^(\d{1,2})\/(\d{1,2})$/.exec(value ?? '');
+  return m ? { index: Number(m[1]), count: Number(m[2]) } : null;
+}
 
 /** Broker events go to every listener in turn; one listener's failure does not silence the others. */
 export function combineEvents(...listeners: BrokerEvents[]): BrokerEvents {
@@ -39,22 +47,24 @@ export class LiveEventStream {
     private readonly ctx: DurableObjectState,
     private readonly engine: () => BrokerEngine,
     private readonly clock: Clock,
+    /** This shard's index: every event says where it happened. */
+    private readonly shard: () => number,
   ) {}
 
   readonly events: BrokerEvents = {
     clientConnected: ({ clientId, username, ip }) => {
       this.ipOfClient.set(clientId, ip);
-      this.broadcast({ type: 'connected', at: this.now(), clientId, username, ip });
+      this.broadcast({ shard: this.shard(), type: 'connected', at: this.now(), clientId, username, ip });
     },
     clientDisconnected: ({ clientId, reason }) => {
       const ip = this.ipOfClient.get(clientId) ?? null;
       this.ipOfClient.delete(clientId);
       const username = this.engine().sessions.get(clientId)?.record.username ?? null;
-      this.broadcast({ type: 'disconnected', at: this.now(), clientId, username, ip, reason });
+      this.broadcast({ shard: this.shard(), type: 'disconnected', at: this.now(), clientId, username, ip, reason });
     },
     connectRefused: ({ clientId, username, ip, reasonCode, reason }) => {
       const code = reason?.code ?? `0x${reasonCode.toString(16).padStart(2, '0')}`;
-      this.broadcast({ type: 'auth-failure', at: this.now(), clientId, username, ip, reasonCode: code, reason: reason?.text });
+      this.broadcast({ shard: this.shard(), type: 'auth-failure', at: this.now(), clientId, username, ip, reasonCode: code, reason: reason?.text });
     },
   };
 

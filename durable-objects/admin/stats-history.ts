@@ -1,4 +1,4 @@
-import type { StatsSample, StatsView } from '../../worker/admin/contract/broker';
+import type { OnShard, ShardStatsView, StatsSample } from '../../worker/admin/contract/broker';
 import type { BrokerEngine } from '../../protocol/engine/broker-engine';
 import type { Clock } from '../../protocol/ports';
 
@@ -20,7 +20,7 @@ export class StatsHistory {
     private readonly clock: Clock,
   ) {}
 
-  now(): StatsView {
+  now(): OnShard<ShardStatsView> {
     const now = this.clock.now();
     const c = this.engine().counters;
     return {

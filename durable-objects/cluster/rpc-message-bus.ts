@@ -9,17 +9,14 @@ export interface ClusterPeer extends Rpc.DurableObjectBranded {
   clusterRetained(filters: string[]): BrokerMessage[];
 }
 
-/** The shards' namespace as another shard sees it. */
-export type PeerNamespace = DurableObjectNamespace<ClusterPeer>;
-
 /**
  * The message bus over Durable Object RPC: one call per batch, to the shard's
  * stub by name. A call that throws (the other shard restarting, a deploy, an
  * overloaded object) is retried by the caller's link; the receiver drops what
  * it already applied.
  */
-export function rpcMessageBus(namespace: PeerNamespace): MessageBus {
-  const stubs = new Map<number, DurableObjectStub<ClusterPeer>>();
+export function rpcMessageBus<Peer extends ClusterPeer>(namespace: DurableObjectNamespace<Peer>): MessageBus {
+  const stubs = new Map<number, DurableObjectStub<Peer>>();
   const peer = (index: number) => {
     let stub = stubs.get(index);
     if (!stub) {

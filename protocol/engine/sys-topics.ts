@@ -4,20 +4,37 @@ import type { Session } from './session';
 import type { BrokerMessage, SubscriptionRecord } from '../store/records';
 import { topicMatchesFilter } from '../topics/match';
 import { parseSharedFilter } from '../topics/validate';
+import { sumFigures, type ClusterFigures, type ShardFigures } from './cluster-figures';
 
 export const BROKER_VERSION = 'EdgeMQ 0.1.0';
 
+/** A single broker, with no cluster port: shard 0 of 1. */
+const SINGLE: ClusterFigures = { place: () => ({ index: 0, count: 1 }), latest: () => null };
+
 /**
- * $SYS/broker/... statistics in mosquitto's topic layout. They are published
- * only while a connected client subscribes to them, so an idle shard is never
- * woken just to talk to nobody; a new $SYS subscriber gets the current values
- * at once, as if they were retained.
+ * $SYS statistics in mosquitto's topic layout: `$SYS/broker/...` for the
+ * whole cluster (sums over the shards) and `$SYS/brokers/<shard>/...` with the
+ * same names for each shard. They are published only while a connected client
+ * subscribes to them, so an idle shard is never woken just to talk to nobody;
+ * a new $SYS subscriber gets the current values at once, as if they were
+ * retained.
  */
 export class SysTopics {
   private lastPublishedAt = 0;
   private activeCache: boolean | null = null;
+  private cluster: ClusterFigures = SINGLE;
 
   constructor(private readonly engine: EngineApi) {}
+
+  /** The other shards' figures come through this port; without it the broker is shard 0 of 1. */
+  useCluster(cluster: ClusterFigures): void {
+    this.cluster = cluster;
+  }
+
+  /** Whether a connected client subscribes to $SYS now: only then are figures worth fetching. */
+  get active(): boolean {
+    return this.isActive();
+  }
 
   restore(): void {
     this.activeCache = null;
@@ -56,7 +73,8 @@ export class SysTopics {
     this.engine.scheduleWake(now + this.engine.config.sysIntervalMs);
   }
 
-  values(now: number): Array<[string, string]> {
+  /** This shard's own figures now. */
+  figures(now: number): ShardFigures {
     const e = this.engine;
     const c = e.counters;
     let connected = 0;
@@ -65,23 +83,36 @@ export class SysTopics {
       if (conn.state === 'connected') connected++;
       withheld += conn.owedAcks.length;
     }
+    return {
+      uptimeSeconds: Math.floor((now - c.startedAt) / 1000),
+      connected,
+      sessions: e.sessions.size,
+      messagesReceived: c.messagesReceived,
+      messagesSent: c.messagesSent,
+      publishReceived: c.publishReceived,
+      publishSent: c.publishSent,
+      publishDropped: c.messagesDropped,
+      acksWithheld: withheld,
+      bytesReceived: c.bytesReceived,
+      bytesSent: c.bytesSent,
+      subscriptions: e.subscriptions.size,
+      retained: e.retained.size,
+    };
+  }
+
+  values(now: number): Array<[string, string]> {
+    const { index, count } = this.cluster.place();
+    const own = this.figures(now);
+    const others = this.cluster.latest();
+    const byShard: Array<[number, ShardFigures]> = [];
+    for (let i = 0; i < count; i++) {
+      const figures = i === index ? own : others?.[i];
+      if (figures) byShard.push([i, figures]);
+    }
     return [
       ['$SYS/broker/version', BROKER_VERSION],
-      ['$SYS/broker/uptime', `${Math.floor((now - c.startedAt) / 1000)} seconds`],
-      ['$SYS/broker/clients/connected', String(connected)],
-      ['$SYS/broker/clients/total', String(e.sessions.size)],
-      ['$SYS/broker/clients/disconnected', String(Math.max(0, e.sessions.size - connected))],
-      ['$SYS/broker/messages/received', String(c.messagesReceived)],
-      ['$SYS/broker/messages/sent', String(c.messagesSent)],
-      ['$SYS/broker/publish/messages/received', String(c.publishReceived)],
-      ['$SYS/broker/publish/messages/sent', String(c.publishSent)],
-      ['$SYS/broker/publish/messages/dropped', String(c.messagesDropped)],
-      // Backpressure at work right now: PUBACK/PUBREC waiting for subscribers that are behind.
-      ['$SYS/broker/publish/acknowledgements/withheld', String(withheld)],
-      ['$SYS/broker/bytes/received', String(c.bytesReceived)],
-      ['$SYS/broker/bytes/sent', String(c.bytesSent)],
-      ['$SYS/broker/subscriptions/count', String(e.subscriptions.size)],
-      ['$SYS/broker/retained messages/count', String(e.retained.size)],
+      ...figureTopics('$SYS/broker', sumFigures(byShard.map(([, f]) => f))),
+      ...byShard.flatMap(([i, f]) => figureTopics(`$SYS/brokers/${i}`, f)),
     ];
   }
 
@@ -104,4 +135,25 @@ export class SysTopics {
     this.activeCache = active;
     return active;
   }
+}
+
+/** One set of figures under a prefix, in mosquitto's names. */
+function figureTopics(prefix: string, f: ShardFigures): Array<[string, string]> {
+  return [
+    [`${prefix}/uptime`, `${f.uptimeSeconds} seconds`],
+    [`${prefix}/clients/connected`, String(f.connected)],
+    [`${prefix}/clients/total`, String(f.sessions)],
+    [`${prefix}/clients/disconnected`, String(Math.max(0, f.sessions - f.connected))],
+    [`${prefix}/messages/received`, String(f.messagesReceived)],
+    [`${prefix}/messages/sent`, String(f.messagesSent)],
+    [`${prefix}/publish/messages/received`, String(f.publishReceived)],
+    [`${prefix}/publish/messages/sent`, String(f.publishSent)],
+    [`${prefix}/publish/messages/dropped`, String(f.publishDropped)],
+    // Backpressure at work right now: PUBACK/PUBREC waiting for subscribers that are behind.
+    [`${prefix}/publish/acknowledgements/withheld`, String(f.acksWithheld)],
+    [`${prefix}/bytes/received`, String(f.bytesReceived)],
+    [`${prefix}/bytes/sent`, String(f.bytesSent)],
+    [`${prefix}/subscriptions/count`, String(f.subscriptions)],
+    [`${prefix}/retained messages/count`, String(f.retained)],
+  ];
 }

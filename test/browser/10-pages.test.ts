@@ -8,6 +8,7 @@ const PAGES = [
   'Sessions',
   'Subscriptions',
   'Retained messages',
+  'Shards',
   'Credentials',
   'ACL rules',
   'Blocked clients',

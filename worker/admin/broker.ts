@@ -10,14 +10,26 @@ export function shards(env: Env): ShardStub[] {
   return createBrokerRouter(env).allShards();
 }
 
-/** Runs an RPC on every shard; an unreachable broker is a 503, not a 500. */
-export async function onEveryShard<T>(env: Env, call: (shard: ShardStub) => Promise<T>): Promise<T[]> {
+/** An unreachable broker is a 503, not a 500. */
+async function reaching<T>(work: Promise<T>): Promise<T> {
   try {
-    return await Promise.all(shards(env).map(call));
+    return await work;
   } catch (err) {
     console.error('broker RPC failed', err);
     throw new ApiError(503, 'broker_unavailable', 'The broker could not be reached; try again');
   }
+}
+
+/** Runs an RPC on every shard at once; the answers come back in shard order, so answer i is shard i's. */
+export function onEveryShard<T>(env: Env, call: (shard: ShardStub, index: number) => Promise<T>): Promise<T[]> {
+  return reaching(Promise.all(shards(env).map(call)));
+}
+
+/** Runs an RPC on the one shard that holds a client id's session (FNV-1a(client id) mod BROKER_SHARDS). */
+export async function onShardOfClient<T>(env: Env, clientId: string, call: (shard: ShardStub) => Promise<T>): Promise<{ shard: number; result: T }> {
+  const router = createBrokerRouter(env);
+  const result = await reaching(call(router.shardForClient(clientId)));
+  return { shard: router.shardIndexForClient(clientId), result };
 }
 
 /**

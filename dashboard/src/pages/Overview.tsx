@@ -19,7 +19,7 @@ const WINDOW_MS = 60 * 60_000;
 export function OverviewPage() {
   return (
     <section>
-      <PageHeader title="Overview" description="Live broker activity over the last hour; charts update every few seconds. Counters count since the broker started." />
+      <PageHeader title="Overview" description="Live broker activity over the last hour, summed over every shard; charts update every few seconds. Counters count since the broker started." />
       <BrokerStatus />
       <LiveCharts />
       <FailureRanking />
@@ -146,6 +146,7 @@ function LiveCharts() {
         <Counter label="Bytes in / out" value={`${formatBytes(snapshot?.bytesIn)} / ${formatBytes(snapshot?.bytesOut)}`} />
         <Counter label="Refused connections" value={formatNumber(snapshot?.authFailures)} />
         <Counter label="Dropped messages" value={formatNumber(snapshot?.dropped)} />
+        <Counter label="Broker shards" value={formatNumber(snapshot?.shards.length)} testId="stat-shards" />
       </div>
       <div className="charts">
         <TimeChart title="Connected clients" times={charts.times} series={charts.connected} format={(v) => formatNumber(Math.round(v))} integer />
@@ -221,6 +222,7 @@ function RecentEvents() {
               {e.username ? <> as {e.username}</> : null}
               {e.ip ? <> from {e.ip}</> : null}
               {e.reasonCode ? <> — {e.reasonCode}</> : null}
+              {typeof e.shard === 'number' ? <span className="muted"> · shard {e.shard}</span> : null}
             </li>
           ))}
         </ul>

@@ -76,6 +76,8 @@ export function SessionsPage() {
         header: 'Status',
         cell: (c) => <span className={c.getValue() ? 'badge badge-true' : 'badge'}>{c.getValue() ? 'connected' : 'disconnected'}</span>,
       }),
+      // Where the session lives: FNV-1a(client id) mod BROKER_SHARDS, so it is fixed for a client id.
+      column.accessor('shard', { header: 'Shard', enableSorting: false, cell: (c) => formatNumber(c.getValue()) }),
       column.accessor((r) => r.username ?? '', { id: 'username', header: 'Username', cell: (c) => c.getValue() || <span className="muted">—</span> }),
       column.accessor((r) => r.ip ?? '', { id: 'ip', header: 'Client IP', cell: (c) => (c.getValue() ? <code>{c.getValue()}</code> : '—') }),
       column.accessor((r) => r.protocolVersion ?? 0, {
@@ -164,6 +166,8 @@ function SessionDetailDialog({ clientId, onClose }: { clientId: string | null; o
           <dl className="facts">
             <dt>Status</dt>
             <dd>{s.connected ? 'connected' : 'disconnected'}</dd>
+            <dt>Shard</dt>
+            <dd data-testid="session-shard">{s.shard}</dd>
             <dt>Username</dt>
             <dd>{s.username ?? '—'}</dd>
             <dt>Client IP</dt>

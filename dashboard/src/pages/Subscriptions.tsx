@@ -19,6 +19,7 @@ const columns: Columns<SubscriptionEntry> = [
   }),
   column.accessor('clientId', { header: 'Client ID', enableSorting: false, cell: (c) => <code className="ident">{c.getValue()}</code> }),
   column.accessor('qos', { header: 'QoS', enableSorting: false }),
+  column.accessor('shard', { header: 'Shard', enableSorting: false }),
   column.accessor((r) => subscriptionOptions(r), { id: 'options', header: 'Options', enableSorting: false }),
 ];
 

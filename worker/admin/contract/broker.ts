@@ -9,8 +9,15 @@ import { compareValues } from './page';
  * shard's results are their types, and the dashboard imports the types.
  */
 
+/** Which broker shard holds a row: the admin API asks every shard and says where each answer came from. */
+const shardIndex = z.number().int().min(0).openapi({ description: 'Index of the broker shard that holds it (0 to BROKER_SHARDS - 1)' });
+
+/** A row as one shard knows it: the shard does not say its own index, the API adds it. */
+export type OnShard<T> = Omit<T, 'shard'>;
+
 export const SubscriptionSchema = z
   .object({
+    shard: shardIndex,
     clientId: z.string(),
     topicFilter: z.string().openapi({ description: 'The filter without any `$share/<group>/` prefix' }),
     shareGroup: z.string().nullable(),
@@ -26,6 +33,7 @@ export type SubscriptionView = z.infer<typeof SubscriptionSchema>;
 
 export const SessionSchema = z
   .object({
+    shard: shardIndex.openapi({ description: 'Index of the broker shard that holds the session: FNV-1a(client id) mod BROKER_SHARDS' }),
     clientId: z.string(),
     connected: z.boolean(),
     username: z.string().nullable(),
@@ -51,6 +59,7 @@ export type SessionDetail = z.infer<typeof SessionDetailSchema>;
 
 export const RetainedSchema = z
   .object({
+    shard: shardIndex,
     topic: z.string(),
     qos: z.number().int(),
     payloadSize: z.number().int().openapi({ description: 'Bytes' }),
@@ -95,12 +104,32 @@ export const DurableObjectEventsSchema = z
 export type DurableObjectEvents = z.infer<typeof DurableObjectEventsSchema>;
 export const DURABLE_OBJECT_EVENT_KEYS = Object.keys(DurableObjectEventsSchema.shape) as (keyof DurableObjectEvents)[];
 
+/** One shard's figures, as the shard reports them (GET /stats lists them under `shards`). */
+export const ShardStatsSchema = z
+  .object({
+    shard: shardIndex,
+    at: isoTime,
+    startedAt: isoTime,
+    uptimeSeconds: z.number().int(),
+    ...statsCounters,
+    durableObject: DurableObjectEventsSchema,
+  })
+  .openapi('ShardStats');
+
 export const StatsSchema = z
-  .object({ at: isoTime, startedAt: isoTime, uptimeSeconds: z.number().int(), ...statsCounters, durableObject: DurableObjectEventsSchema })
-  .openapi('Stats');
+  .object({
+    at: isoTime,
+    startedAt: isoTime.openapi({ description: 'When the longest-running shard started counting' }),
+    uptimeSeconds: z.number().int(),
+    ...statsCounters,
+    durableObject: DurableObjectEventsSchema,
+    shards: z.array(ShardStatsSchema).openapi({ description: 'Every shard, by index; the fields above are their sums' }),
+  })
+  .openapi('Stats', { description: 'Cluster totals: every counter is the sum over the shards' });
 
 export const LiveEventSchema = z
   .object({
+    shard: shardIndex,
     type: z.enum(['connected', 'disconnected', 'auth-failure']),
     at: isoTime,
     clientId: z.string(),
@@ -149,6 +178,7 @@ export const RetainedListQuery = z.object({
 });
 
 export type StatsView = z.infer<typeof StatsSchema>;
+export type ShardStatsView = z.infer<typeof ShardStatsSchema>;
 export type StatsSample = z.infer<typeof StatsSampleSchema>;
 export type StatsCounters = Omit<StatsSample, 'at'>;
 export type SessionSort = (typeof SESSION_SORT_KEYS)[number];
@@ -162,17 +192,21 @@ export type RetainedQuery = Omit<z.output<typeof RetainedListQuery>, 'from' | 't
  * The one session order, used by a shard for its page and by the API to merge
  * shards' pages. Ties break on the client id so paging never repeats a row.
  */
-export function compareSessions(a: SessionView, b: SessionView, sort: SessionSort = 'clientId', order: 'asc' | 'desc' = 'asc'): number {
+export function compareSessions(a: OnShard<SessionView>, b: OnShard<SessionView>, sort: SessionSort = 'clientId', order: 'asc' | 'desc' = 'asc'): number {
   const c = compareValues(a[sort], b[sort]);
   return c !== 0 ? (order === 'desc' ? -c : c) : compareValues(a.clientId, b.clientId);
 }
 
-/** Subscriptions by topic filter, then client id. */
-export function compareSubscriptions(a: SubscriptionView, b: SubscriptionView): number {
-  return compareValues(a.topicFilter, b.topicFilter) || compareValues(a.clientId, b.clientId);
+/**
+ * Subscriptions by topic filter, then client id, then shared group: one
+ * client may hold the same filter in several groups, and paging must never
+ * repeat or skip one of them.
+ */
+export function compareSubscriptions(a: OnShard<SubscriptionView>, b: OnShard<SubscriptionView>): number {
+  return compareValues(a.topicFilter, b.topicFilter) || compareValues(a.clientId, b.clientId) || compareValues(a.shareGroup, b.shareGroup);
 }
 
-/** Retained messages by topic (unique per shard). */
-export function compareRetained(a: RetainedView, b: RetainedView): number {
+/** Retained messages by topic (each topic lives on one shard). */
+export function compareRetained(a: OnShard<RetainedView>, b: OnShard<RetainedView>): number {
   return compareValues(a.topic, b.topic);
 }

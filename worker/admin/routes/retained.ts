@@ -58,12 +58,17 @@ export const retainedRoutes = newRouter()
   })
   .openapi(getOne, async function getRetained(c) {
     const { topic } = c.req.valid('param');
-    const found = (await onEveryShard(c.env, (s) => s.getRetained(topic))).find((m) => m !== null);
+    // A topic's retained message lives on one shard, which need not be any client's: ask them all.
+    const found = (await onEveryShard(c.env, async (s, shard) => {
+      const message = await s.getRetained(topic);
+      return message && { ...message, shard };
+    })).find((m) => m !== null);
     if (!found) throw notFound('Retained message');
     return c.json(found, 200);
   })
   .openapi(deleteOne, async function deleteRetained(c) {
     const { topic } = c.req.valid('param');
+    // Every shard is asked, so a delete is complete wherever the message lived; 404 only when none had it.
     if (!(await onEveryShard(c.env, (s) => s.deleteRetained(topic))).some(Boolean)) throw notFound('Retained message');
     await recordAudit(c, 'delete', 'retained', topic);
     return c.body(null, 204);

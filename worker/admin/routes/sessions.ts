@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { onEveryShard } from '../broker';
+import { onShardOfClient } from '../broker';
 import { errorResponses, notFound } from '../errors';
 import { newRouter } from '../router';
 import { compareSessions, SessionDetailSchema, SessionListQuery, SessionSchema } from '../contract/broker';
@@ -54,20 +54,21 @@ export const sessionRoutes = newRouter()
   })
   .openapi(getOne, async function getSession(c) {
     const { clientId } = c.req.valid('param');
-    const found = (await onEveryShard(c.env, (s) => s.getSession(clientId))).find((d) => d !== null);
+    // A client id's session can only be on its own shard.
+    const { shard, result: found } = await onShardOfClient(c.env, clientId, (s) => s.getSession(clientId));
     if (!found) throw notFound('Session');
-    return c.json(found, 200);
+    return c.json({ ...found, shard, subscriptionList: found.subscriptionList.map((sub) => ({ ...sub, shard })) }, 200);
   })
   .openapi(disconnect, async function disconnectSession(c) {
     const { clientId } = c.req.valid('param');
-    const done = (await onEveryShard(c.env, (s) => s.disconnectSession(clientId))).some(Boolean);
+    const { result: done } = await onShardOfClient(c.env, clientId, (s) => s.disconnectSession(clientId));
     if (!done) throw notFound('Connected session');
     await recordAudit(c, 'disconnect', 'sessions', clientId);
     return c.body(null, 204);
   })
   .openapi(remove, async function removeSession(c) {
     const { clientId } = c.req.valid('param');
-    const done = (await onEveryShard(c.env, (s) => s.removeSession(clientId))).some(Boolean);
+    const { result: done } = await onShardOfClient(c.env, clientId, (s) => s.removeSession(clientId));
     if (!done) throw notFound('Session');
     await recordAudit(c, 'delete', 'sessions', clientId);
     return c.body(null, 204);

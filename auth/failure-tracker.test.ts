@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { FailureTracker, type AutoBanSettings, type SharedIpCounter } from './failure-tracker';
+import { IpIdentityWindow, type IpCount, type IpIdentity, type IpLimits } from './ip-identities';
+
+const settings: AutoBanSettings = { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 4, scope: ['ip', 'clientId'] };
+const IP = '203.0.113.9';
+
+/** What durable-objects/ban-counter.ts does for one IP, in memory, with a count of how often it was asked. */
+class CountingCounter implements SharedIpCounter {
+  calls = 0;
+  failing = false;
+  private readonly windows = new Map<string, IpIdentityWindow>();
+
+  constructor(private readonly now: () => number) {}
+
+  async add(ip: string, identity: IpIdentity, limits: IpLimits): Promise<IpCount> {
+    this.calls++;
+    if (this.failing) throw new Error('counter unreachable');
+    let w = this.windows.get(ip);
+    if (!w || w.expired(limits, this.now())) this.windows.set(ip, (w = new IpIdentityWindow(this.now())));
+    const count = w.add(identity, limits);
+    if (count.reached) this.windows.delete(ip);
+    return count;
+  }
+}
+
+describe('FailureTracker with a shared per-IP counter', () => {
+  it('bans an IP at the same threshold when its failing client ids are spread over shards', async () => {
+    let now = 1_000_000;
+    const shared = new CountingCounter(() => now);
+    const shards = [0, 1, 2, 3].map(() => new FailureTracker(10_000, shared));
+    const bans = [];
+    for (let i = 0; i < 4; i++) {
+      now++;
+      bans.push(...(await shards[i].record({ ip: IP, clientId: `rotating-${i}`, username: 'fleet' }, settings, now)));
+    }
+    expect(bans).toEqual([{ kind: 'ip', value: IP, until: now + 300_000, description: '4 different client ids failed from this IP within 60s' }]);
+    // Alone, each shard saw one client id and would never have banned.
+    const alone = new FailureTracker();
+    expect(await alone.record({ ip: IP, clientId: 'rotating-0', username: 'fleet' }, settings, now)).toEqual([]);
+  });
+
+  it('asks the counter only about identities new to this shard, so a retrying device costs one call per window', async () => {
+    let now = 2_000_000;
+    const shared = new CountingCounter(() => now);
+    const shard = new FailureTracker(10_000, shared);
+    const retrying = { ip: IP, clientId: 'stale-password', username: 'fleet' };
+    // Two retries: the third failure bans the client id, and that is decided here, without the counter.
+    expect(await shard.record(retrying, settings, ++now)).toEqual([]);
+    expect(await shard.record(retrying, settings, ++now)).toEqual([]);
+    expect((await shard.record(retrying, settings, ++now)).map((b) => b.kind)).toEqual(['clientId']);
+    expect(shared.calls).toBe(1);
+    // A new identity is news; after the window the same one is news again.
+    await shard.record({ ip: IP, clientId: 'other', username: 'fleet' }, settings, ++now);
+    expect(shared.calls).toBe(2);
+    now += 61_000;
+    await shard.record(retrying, settings, now);
+    expect(shared.calls).toBe(3);
+  });
+
+  it('counts on its own shard when the counter cannot be reached, as a single shard would', async () => {
+    let now = 3_000_000;
+    const shared = new CountingCounter(() => now);
+    shared.failing = true;
+    const shard = new FailureTracker(10_000, shared);
+    const bans = [];
+    for (let i = 0; i < 4; i++) bans.push(...(await shard.record({ ip: IP, clientId: `c${i}`, username: null }, settings, ++now)));
+    expect(bans.map((b) => b.kind)).toEqual(['ip']);
+  });
+
+  it('follows the shared window: counting starts afresh for every shard when it ends', async () => {
+    let now = 4_000_000;
+    const shared = new CountingCounter(() => now);
+    const a = new FailureTracker(10_000, shared);
+    const b = new FailureTracker(10_000, shared);
+    await a.record({ ip: IP, clientId: 'x1', username: 'u' }, settings, now);
+    now += 50_000;
+    await b.record({ ip: IP, clientId: 'x2', username: 'u' }, settings, now);
+    await b.record({ ip: IP, clientId: 'x3', username: 'u' }, settings, now);
+    // The shared window began with x1 and has run out. b's own window follows it, so x2 and x3
+    // are news again and reach the new shared window: with x4 and x5 that makes four.
+    now += 11_000;
+    const bans = [];
+    for (const id of ['x2', 'x3', 'x4', 'x5']) bans.push(...(await b.record({ ip: IP, clientId: id, username: 'u' }, settings, now)));
+    expect(bans.map((ban) => ban.description)).toEqual(['4 different client ids failed from this IP within 60s']);
+  });
+});

@@ -1,0 +1,58 @@
+import { env } from 'cloudflare:test';
+import type { IConnackPacket } from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { api, tokens } from '../admin-support';
+import { RawClient } from '../raw-client';
+import { idsOnShards, shardOf } from './cluster-support';
+
+const ATTACKER = '203.0.113.77';
+const NEIGHBOUR = '203.0.113.78';
+
+async function connack(ip: string, fields: Record<string, unknown>): Promise<number> {
+  const c = await RawClient.open(5, { 'CF-Connecting-IP': ip });
+  const ack = (await c.connect(fields)) as IConnackPacket;
+  c.close();
+  return ack.reasonCode ?? 0;
+}
+
+describe('automatic bans over four shards', () => {
+  it('bans an IP whose failing client ids land on different shards at the same threshold as one shard', async () => {
+    const { admin } = await tokens();
+    const settings = await api('PUT', '/settings', {
+      token: admin,
+      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
+    });
+    expect(settings.status, JSON.stringify(settings.body)).toBe(200);
+
+    // No basic credential exists, so every username/password attempt is refused (0x86).
+    const rotating = idsOnShards('rotating-', [0, 1, 2, 3]);
+    expect(rotating.map(shardOf)).toEqual([0, 1, 2, 3]);
+    const codes = [];
+    for (const clientId of rotating) codes.push(await connack(ATTACKER, { clientId, username: 'fleet', password: 'guess' }));
+    expect(codes).toEqual([0x86, 0x86, 0x86, 0x86]);
+
+    // The fourth distinct id banned the IP: from now on every shard refuses it as banned, a good device too.
+    for (const clientId of idsOnShards('after-ban-', [1, 3, 0])) {
+      expect(await connack(ATTACKER, { clientId }), clientId).toBe(0x8a);
+    }
+    const rows = await env.DB.prepare(`SELECT kind, value, description FROM blocked_clients WHERE source = 'auto' AND kind = 'ip'`).all();
+    expect(rows.results).toEqual([{ kind: 'ip', value: ATTACKER, description: '4 different client ids failed from this IP within 60s' }]);
+
+    // Another address behind its own NAT is untouched.
+    expect(await connack(NEIGHBOUR, { clientId: 'neighbour-1' })).toBe(0);
+  });
+
+  it('does not ban an IP whose few broken devices keep retrying on their shards', async () => {
+    const { admin } = await tokens();
+    await api('PUT', '/settings', {
+      token: admin,
+      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
+    });
+    const ip = '203.0.113.90';
+    const broken = idsOnShards('broken-', [0, 1, 2]);
+    for (let round = 0; round < 3; round++) {
+      for (const clientId of broken) expect(await connack(ip, { clientId, username: 'fleet', password: 'stale' })).toBe(0x86);
+    }
+    expect(await connack(ip, { clientId: idsOnShards('healthy-', [3])[0] })).toBe(0);
+  });
+});
