@@ -222,6 +222,14 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
     this.security.applyBan(entry);
   }
 
+  /**
+   * Resets this object as eviction would: memory and sockets are gone, SQLite
+   * stays, and the next request starts it again (the admin API's shard restart).
+   */
+  restart(): void {
+    this.ctx.abort('restarted by an operator');
+  }
+
   /** The admin API changed credentials, ACLs, blocks, providers or settings. */
   async configChanged(): Promise<void> {
     await this.security.configChanged();

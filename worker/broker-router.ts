@@ -14,6 +14,7 @@ export interface BrokerRouter {
   readonly shardCount: number;
   shardIndexForClient(clientId: string): number;
   shardForClient(clientId: string): ShardStub;
+  shard(index: number): ShardStub;
   allShards(): ShardStub[];
 }
 
@@ -27,6 +28,7 @@ export function createBrokerRouter(env: Env): BrokerRouter {
     shardCount,
     shardIndexForClient: (clientId) => shardIndexFor(clientId, shardCount),
     shardForClient: (clientId) => stub(shardIndexFor(clientId, shardCount)),
+    shard: stub,
     allShards: () => Array.from({ length: shardCount }, (_, i) => stub(i)),
   };
 }

@@ -23,6 +23,7 @@ import { sessionRoutes } from './routes/sessions';
 import { subscriptionRoutes } from './routes/subscriptions';
 import { retainedRoutes } from './routes/retained';
 import { statsRoutes } from './routes/stats';
+import { shardRoutes } from './routes/shards';
 import { eventRoutes } from './routes/events';
 import { configurationRoutes } from './routes/configuration';
 import { mosquittoImportRoutes } from './routes/import-mosquitto';
@@ -70,6 +71,7 @@ export function createAdminApp(basePath = ADMIN_BASE_PATH): OpenAPIHono<AdminEnv
   app.route('/', subscriptionRoutes);
   app.route('/', retainedRoutes);
   app.route('/', statsRoutes);
+  app.route('/', shardRoutes);
   app.route('/', eventRoutes);
   app.route('/', configurationRoutes);
   app.route('/', mosquittoImportRoutes);
