@@ -25,8 +25,17 @@ export function rpcMessageBus<Peer extends ClusterPeer>(namespace: DurableObject
     }
     return stub;
   };
+  /** A stub whose object was reset stays broken: the next attempt gets a new one. */
+  const call = async <T>(index: number, work: (stub: DurableObjectStub<Peer>) => Promise<T>): Promise<T> => {
+    try {
+      return await work(peer(index));
+    } catch (err) {
+      stubs.delete(index);
+      throw err;
+    }
+  };
   return {
-    deliver: (batch) => peer(batch.to).clusterDeliver(batch),
-    retained: (to, filters) => peer(to).clusterRetained(filters),
+    deliver: (batch) => call(batch.to, (stub) => stub.clusterDeliver(batch)),
+    retained: (to, filters) => call(to, (stub) => stub.clusterRetained(filters)),
   };
 }

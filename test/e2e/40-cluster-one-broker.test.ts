@@ -131,9 +131,9 @@ describe('40 a cluster of four shards is one broker', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(got.map((m) => [m.topic, m.payload, m.packet.retain]).sort()).toEqual([0, 1, 2, 3].map((k) => [`retained/from-${k}`, `value ${k}`, true]));
     }
-    const listed = await api<{ items: Array<{ topic: string }> }>('GET', '/retained?topic=retained%2F&limit=100');
+    const listed = await api<{ data: Array<{ topic: string }> }>('GET', '/retained?pageSize=100');
     expect(listed.status).toBe(200);
-    expect(listed.body.items.map((r) => r.topic).filter((t) => t.startsWith('retained/')).sort()).toEqual([0, 1, 2, 3].map((k) => `retained/from-${k}`));
+    expect(listed.body.data.map((r) => r.topic).filter((t) => t.startsWith('retained/')).sort()).toEqual([0, 1, 2, 3].map((k) => `retained/from-${k}`));
   });
 
   it('delivers each message of a shared subscription to exactly one member, with members on three shards', async () => {
@@ -168,8 +168,8 @@ describe('40 a cluster of four shards is one broker', () => {
     const sys = new Map<string, string>();
     reader.on('message', (topic, payload) => sys.set(topic, payload.toString()));
     await reader.subscribeAsync(['$SYS/broker/clients/connected', '$SYS/brokers/+/clients/connected'], { qos: 0 });
-    const sessions = await api<{ items: Array<{ connected: boolean; shard: number }>; total: number }>('GET', '/sessions?limit=500');
-    const connected = sessions.body.items.filter((s) => s.connected);
+    const sessions = await api<{ data: Array<{ connected: boolean; shard: number }> }>('GET', '/sessions?pageSize=500');
+    const connected = sessions.body.data.filter((s) => s.connected);
     const perShard = [0, 1, 2, 3].map((s) => connected.filter((x) => x.shard === s).length);
     await until(
       () => sys.get('$SYS/broker/clients/connected') === String(connected.length) && [0, 1, 2, 3].every((s) => sys.get(`$SYS/brokers/${s}/clients/connected`) === String(perShard[s])),
@@ -182,10 +182,10 @@ describe('40 a cluster of four shards is one broker', () => {
   it('lists every shard’s sessions in the admin API with the shard that holds each', async () => {
     const ids = [0, 1, 2, 3].map((s) => idOn(s, 'listed'));
     await Promise.all(ids.map((id) => client(id)));
-    const res = await api<{ items: Array<{ clientId: string; shard: number; connected: boolean }> }>('GET', '/sessions?limit=500');
+    const res = await api<{ data: Array<{ clientId: string; shard: number; connected: boolean }> }>('GET', '/sessions?pageSize=500');
     expect(res.status).toBe(200);
-    for (const [s, id] of ids.entries()) expect(res.body.items.find((x) => x.clientId === id)).toMatchObject({ shard: s, connected: true });
-    for (const item of res.body.items) expect(item.shard).toBe(shardIndexFor(item.clientId, SHARDS));
+    for (const [s, id] of ids.entries()) expect(res.body.data.find((x) => x.clientId === id)).toMatchObject({ shard: s, connected: true });
+    for (const item of res.body.data) expect(item.shard).toBe(shardIndexFor(item.clientId, SHARDS));
   });
 
   it('removes a session through the admin API on the shard that holds it', async () => {
