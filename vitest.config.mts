@@ -79,6 +79,8 @@ function workersProject(options: { name: string; include: string[]; exclude?: st
             ADMIN_JWT_SECRET: 'test-only-admin-jwt-secret-0123456789abcdef',
             ADMIN_USERNAME: 'admin',
             ADMIN_PASSWORD: 'test-admin-password',
+            // One shard unless the project says otherwise (wrangler.toml's default is a deployment's).
+            BROKER_SHARDS: '1',
             ...options.bindings,
           },
         },

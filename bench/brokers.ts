@@ -93,6 +93,8 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
         ACL_DEFAULT_POLICY: 'allow',
         MQTT_MAX_QUEUED_MESSAGES: '100000',
         MQTT_MAX_PUBLISH_RATE: '0',
+        // One shard unless the run asks for more (--shards): the per-shard figures compare with the floor's one object.
+        BROKER_SHARDS: '1',
         ADMIN_USERNAME: benchAdmin.username,
         ADMIN_PASSWORD: benchAdmin.password,
         ADMIN_JWT_SECRET: randomBytes(32).toString('hex'),

@@ -202,6 +202,7 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
    * confirmed when durable here and no recipient here is behind.
    */
   async clusterDeliver(batch: ClusterBatch): Promise<ClusterReceipt> {
+    this.engine.counters.clusterCallsIn++;
     const receipt = await this.run(() => this.engine.cluster.receive(batch));
     this.syncAlarm();
     return receipt;
@@ -209,6 +210,7 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
 
   /** Retained messages whose home is this shard, for another shard's new subscription. */
   clusterRetained(filters: string[]): BrokerMessage[] {
+    this.engine.counters.clusterCallsIn++;
     return this.engine.retainedMatching(filters, Date.now());
   }
 

@@ -65,12 +65,19 @@ try {
   process.exit(1);
 }
 
+// The local broker is a cluster of four shards, as a deployment is a cluster: clients whose ids
+// land on different shards still see one broker. BROKER_SHARDS in .dev.vars overrides it.
+const LOCAL_SHARDS = '4';
+const shardsFromDevVars = /^\s*BROKER_SHARDS\s*=\s*(\S+)/m.exec(readFileSync(devVars, 'utf8'))?.[1];
+const shards = shardsFromDevVars ?? LOCAL_SHARDS;
+
 let dev;
 try {
   dev = await startLocalBroker({
     port,
     tlsPort,
     persistDir,
+    vars: shardsFromDevVars ? {} : { BROKER_SHARDS: LOCAL_SHARDS },
     forward: true,
     onExit(code) {
       console.error(`the local runtime exited unexpectedly (${code}).`);
@@ -88,6 +95,7 @@ console.log('EdgeMQ is running');
 console.log(`  MQTT over WebSocket: ws://127.0.0.1:${dev.port}/mqtt`);
 console.log(`  MQTT over TLS:       ${dev.wssUrl}  (self-signed: ${path.relative(projectRoot, dev.certPath)})`);
 console.log(`  Dashboard:           http://127.0.0.1:${dev.port}/  or  ${dev.tlsUrl}/`);
+console.log(`  Broker shards:       ${shards} (BROKER_SHARDS; the dashboard's Shards page shows each one)`);
 console.log(`  Admin sign-in:       user "${adminUser}", password in .dev.vars (ADMIN_PASSWORD)`);
 if (anonymous) {
   console.log('');

@@ -56,7 +56,8 @@ export async function startSoakBroker(options: SoakBrokerOptions): Promise<SoakB
   if (options.setupSql) await d1Execute(persistDir, options.setupSql);
   const inspectorPort: number | undefined = options.inspector ? await freePort() : undefined;
   const launch = async (port?: number): Promise<DevHandle> =>
-    (await startLocalBroker({ persistDir, envFile, vars: options.vars, port, inspectorPort, readyTimeoutMs: 120_000 })) as DevHandle;
+    // One shard unless the run passes --var BROKER_SHARDS=N (wrangler.toml's default is a deployment's).
+    (await startLocalBroker({ persistDir, envFile, vars: { BROKER_SHARDS: '1', ...options.vars }, port, inspectorPort, readyTimeoutMs: 120_000 })) as DevHandle;
 
   let dev: DevHandle | null = await launch();
   const port = dev.port;

@@ -27,7 +27,14 @@ export class StatsHistory {
       ...this.sample(now),
       startedAt: new Date(c.startedAt).toISOString(),
       uptimeSeconds: Math.max(0, Math.floor((now - c.startedAt) / 1000)),
-      durableObject: { webSocketMessagesIn: c.webSocketMessagesIn, webSocketMessagesOut: c.webSocketMessagesOut, upgrades: c.upgrades, alarms: c.alarms },
+      durableObject: {
+        webSocketMessagesIn: c.webSocketMessagesIn,
+        webSocketMessagesOut: c.webSocketMessagesOut,
+        upgrades: c.upgrades,
+        alarms: c.alarms,
+        clusterCallsIn: c.clusterCallsIn,
+        clusterEntriesOut: c.clusterEntriesOut,
+      },
     };
   }
 

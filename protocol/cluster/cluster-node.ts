@@ -26,6 +26,8 @@ export interface ClusterApplier {
   holdReceipt(behind: readonly AckHolder[]): Promise<void>;
   /** A batch was confirmed: the acks it held may leave (flow-control.ts releaseHeldAcks). */
   released(holder: AckHolder): void;
+  /** Entries that left for other shards, for the cost counters. */
+  countSent?(entries: number): void;
   /** A route change arrived; $SYS and the admin view may want to know. */
   routesChanged?(): void;
 }
@@ -385,6 +387,7 @@ export class ClusterNode {
     link.inFlightHold = hold;
     this.stats.batchesSent++;
     this.stats.entriesSent += items.length;
+    this.applier?.countSent?.(items.length);
     this.deps.bus.deliver(batch).then(
       (receipt) => this.confirmed(link, items.length, receipt),
       (err) => this.failed(link, items, hold, err),

@@ -125,6 +125,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
       authFailures: 0,
       webSocketMessagesIn: 0,
       webSocketMessagesOut: 0,
+      clusterCallsIn: 0,
+      clusterEntriesOut: 0,
       upgrades: 0,
       alarms: 0,
       ...this.store.loadCounters(),
@@ -612,6 +614,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
 
   holdReceipt(behind: readonly AckHolder[]): Promise<void> {
     return holdReceipt(this, behind);
+  }
+
+  countSent(entries: number): void {
+    this.counters.clusterEntriesOut += entries;
   }
 
   released(holder: AckHolder): void {

@@ -120,6 +120,10 @@ export interface BrokerCounters {
    */
   webSocketMessagesIn: number;
   webSocketMessagesOut: number;
+  /** Calls from other shards (batches, retained look-ups): each is a Durable Object request. */
+  clusterCallsIn: number;
+  /** Entries sent to other shards (messages, route changes). */
+  clusterEntriesOut: number;
   upgrades: number;
   alarms: number;
 }

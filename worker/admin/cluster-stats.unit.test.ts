@@ -6,7 +6,7 @@ function sample(at: string, counters: Partial<StatsSample>): StatsSample {
   return { ...(Object.fromEntries(STATS_COUNTER_KEYS.map((k) => [k, 0])) as Omit<StatsSample, 'at'>), ...counters, at };
 }
 
-const events = (n: number) => ({ webSocketMessagesIn: n, webSocketMessagesOut: 2 * n, upgrades: 1, alarms: n });
+const events = (n: number) => ({ webSocketMessagesIn: n, webSocketMessagesOut: 2 * n, upgrades: 1, alarms: n, clusterCallsIn: 3 * n, clusterEntriesOut: 5 * n });
 
 describe('clusterStats', () => {
   it('sums every counter and Durable Object event, keeps each shard with its index, and starts with the earliest shard', () => {
@@ -14,7 +14,7 @@ describe('clusterStats', () => {
     const b = { ...sample('2026-12-05T10:00:11.000Z', { connections: 1, publishIn: 7, sessions: 4 }), startedAt: '2026-12-05T08:00:00.000Z', uptimeSeconds: 7211, durableObject: events(4) };
     const stats = clusterStats([a, b], Date.parse('2026-12-05T10:00:12.000Z'));
     expect(stats).toMatchObject({ connections: 3, publishIn: 12, retained: 1, sessions: 4, startedAt: b.startedAt, uptimeSeconds: 7211, at: '2026-12-05T10:00:12.000Z' });
-    expect(stats.durableObject).toEqual({ webSocketMessagesIn: 7, webSocketMessagesOut: 14, upgrades: 2, alarms: 7 });
+    expect(stats.durableObject).toEqual({ webSocketMessagesIn: 7, webSocketMessagesOut: 14, upgrades: 2, alarms: 7, clusterCallsIn: 21, clusterEntriesOut: 35 });
     expect(stats.shards.map((s) => [s.shard, s.connections, s.durableObject.alarms])).toEqual([
       [0, 2, 3],
       [1, 1, 4],

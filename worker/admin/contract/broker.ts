@@ -99,6 +99,8 @@ export const DurableObjectEventsSchema = z
     webSocketMessagesOut: z.number().int().openapi({ description: 'WebSocket messages the shards sent' }),
     upgrades: z.number().int().openapi({ description: 'WebSocket upgrades the shards accepted (one request each)' }),
     alarms: z.number().int().openapi({ description: 'Alarm invocations (one request each)' }),
+    clusterCallsIn: z.number().int().openapi({ description: 'Calls from other shards the shards received: batches of messages and route changes, retained look-ups (one request each)' }),
+    clusterEntriesOut: z.number().int().openapi({ description: 'Messages and route changes the shards sent to other shards, in however many batches' }),
   })
   .openapi('DurableObjectEvents', { description: 'Billed Durable Object events since startedAt; see docs/cost.md' });
 export type DurableObjectEvents = z.infer<typeof DurableObjectEventsSchema>;
