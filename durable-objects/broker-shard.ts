@@ -12,7 +12,7 @@ import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapsho
 import { bindOnAuthentication, PrincipalStore } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
-import { ADMIN_EVENTS_SHARD_HEADER, combineEvents, parseShardHeader, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
+import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
 import type { ShardIdentity } from './shard-identity';
 import { ShardCluster } from './shard-cluster';
 import type { BlockEntry } from '../auth/blocklist';
@@ -56,7 +56,7 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);
       const clock = { now: () => Date.now() };
-      this.cluster = new ShardCluster(env, ctx.storage.sql, clock, () => config.sysIntervalMs);
+      this.cluster = new ShardCluster(env, ctx.id.name, clock, () => config.sysIntervalMs);
       this.security = new ShardSecurity(env, ctx.storage.sql, clock, this.cluster.sharedIpCounter());
       this.security.onBan = (entry) => this.cluster.spreadBan(entry);
       this.security.cache.restartedAt(clock.now(), 900_000);
@@ -86,8 +86,8 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
         saveConnectionSnapshot: (id, snapshot) => this.sockets.get(id)?.serializeAttachment(snapshot),
       };
       const cluster = new ClusterNode({
-        self: shardIndexOf(ctx.id.name),
-        shardCount: parseShardCount(env.BROKER_SHARDS),
+        self: this.cluster.identity.current().index,
+        shardCount: this.cluster.identity.current().count,
         store: new SqliteClusterStore(ctx.storage.sql),
         bus: rpcMessageBus(env.BROKER),
         clock,
@@ -129,16 +129,11 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
   }
 
   override async fetch(request: Request): Promise<Response> {
-    if (this.admin.live.isEventsRequest(request)) {
-      const place = parseShardHeader(request.headers.get(ADMIN_EVENTS_SHARD_HEADER));
-      if (place) this.cluster.identity.learn(place.index, place.count);
-      return this.admin.live.accept(request);
-    }
+    if (this.admin.live.isEventsRequest(request)) return this.admin.live.accept(request);
     const trusted = decodeTrustedContext(request.headers.get(TRUSTED_CONTEXT_HEADER));
     if (!trusted || request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected an upgrade routed by the edge Worker', { status: 400 });
     }
-    this.cluster.identity.learn(trusted.shardIndex, trusted.shardCount);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     const connectionId = crypto.randomUUID();
@@ -215,7 +210,7 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
   }
 
   /** This shard's place in the cluster as the edge last said it; null before any routed connection. */
-  shardIdentity(): ShardIdentity | null {
+  shardIdentity(): ShardIdentity {
     return this.cluster.identity.current();
   }
 
@@ -379,10 +374,4 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
       void this.ctx.storage.setAlarm(next);
     }
   }
-}
-
-/** `shard-<n>` is shard n (worker/gateway/shard-picker.ts names them); anything else is the single shard. */
-function shardIndexOf(name: string | undefined): number {
-  const match = /^shard-(\d+)$/.exec(name ?? '');
-  return match ? Number(match[1]) : 0;
 }

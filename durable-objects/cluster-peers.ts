@@ -28,10 +28,10 @@ export class ClusterPeers {
     return this.env.BROKER.get(this.env.BROKER.idFromName(shardName(index)));
   }
 
-  /** Every shard but this one; this one is known from the edge (shard-identity.ts). */
+  /** Every shard but this one (shard-identity.ts). */
   others(): Array<DurableObjectStub<BrokerShard>> {
     if (this.count === 1) return [];
-    const own = this.identity.current()?.index;
+    const own = this.identity.current().index;
     return Array.from({ length: this.count }, (_, i) => i)
       .filter((i) => i !== own)
       .map((i) => this.shard(i));

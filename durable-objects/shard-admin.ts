@@ -5,7 +5,7 @@ import { LiveEventStream } from './admin/live-events';
 import { StatsHistory } from './admin/stats-history';
 import type { ShardIdentityStore } from './shard-identity';
 
-export { combineEvents, ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER, ADMIN_EVENTS_SHARD_HEADER, parseShardHeader } from './admin/live-events';
+export { combineEvents, ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER } from './admin/live-events';
 export type { RetainedQuery, SessionQuery, SubscriptionQuery } from '../worker/admin/contract/broker';
 
 /**

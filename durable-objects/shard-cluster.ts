@@ -21,11 +21,11 @@ export class ShardCluster {
 
   constructor(
     private readonly env: Env,
-    sql: SqlStorage,
+    name: string | undefined,
     clock: Clock,
     sysIntervalMs: () => number,
   ) {
-    this.identity = new ShardIdentityStore(sql);
+    this.identity = new ShardIdentityStore(name, env.BROKER_SHARDS);
     this.peers = new ClusterPeers(env, this.identity);
     this.figures = new ShardClusterFigures(this.identity, (i) => this.peers.shard(i), clock, sysIntervalMs);
   }

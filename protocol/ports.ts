@@ -29,12 +29,6 @@ export interface TrustedContext {
    * the shard then never wakes for it, and hears of an expiry from the edge.
    */
   keepaliveAtEdge?: boolean;
-  /**
-   * Which shard of how many the edge routed this connection to. A shard
-   * learns its own place in the cluster from it (durable-objects/shard-identity.ts).
-   */
-  shardIndex?: number;
-  shardCount?: number;
 }
 
 /** Sends bytes to, or closes, one live connection. Implemented by the Durable Object. */

@@ -8,15 +8,6 @@ export const ADMIN_EVENTS_TAG = 'admin-events';
 export const ADMIN_EVENTS_PATH = '/admin/events';
 /** Header carrying the subprotocol the dashboard offered (the token), to be echoed on the 101. */
 export const ADMIN_EVENTS_PROTOCOL_HEADER = 'x-edgemq-events-protocol';
-/** Header carrying `<index>/<count>`: which shard the Worker opened the stream on, so its events can say it. */
-export const ADMIN_EVENTS_SHARD_HEADER = 'x-edgemq-shard';
-
-/** `<index>/<count>` as the Worker writes it, or null. */
-export function parseShardHeader(value: string | null): { index: number; count: number } | null {
-  const m = /^(\d{1,2})\/(\d{1,2})$/.exec(value ?? '');
-  return m ? { index: Number(m[1]), count: Number(m[2]) } : null;
-}
-
 /** Broker events go to every listener in turn; one listener's failure does not silence the others. */
 export function combineEvents(...listeners: BrokerEvents[]): BrokerEvents {
   const call = <K extends keyof BrokerEvents>(key: K, info: Parameters<NonNullable<BrokerEvents[K]>>[0]) => {

@@ -1,9 +1,9 @@
-import { ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER, ADMIN_EVENTS_SHARD_HEADER } from '../../durable-objects/admin/live-events';
+import { ADMIN_EVENTS_PATH, ADMIN_EVENTS_PROTOCOL_HEADER } from '../../durable-objects/admin/live-events';
 import type { ShardStub } from './broker';
 
-/** The internal request that opens shard `index`'s event stream; its events then carry that index. */
-function eventsRequest(index: number, count: number, offered: string | undefined): Request {
-  const headers = new Headers({ Upgrade: 'websocket', [ADMIN_EVENTS_SHARD_HEADER]: `${index}/${count}` });
+/** The internal request that opens a shard's event stream; the shard tags its events with its own index. */
+function eventsRequest(offered: string | undefined): Request {
+  const headers = new Headers({ Upgrade: 'websocket' });
   if (offered) headers.set(ADMIN_EVENTS_PROTOCOL_HEADER, offered);
   return new Request(`https://broker.internal${ADMIN_EVENTS_PATH}`, { headers });
 }
@@ -21,9 +21,9 @@ function eventsRequest(index: number, count: number, offered: string | undefined
  * that silently lost a shard would look complete and not be.
  */
 export async function openEventStreams(stubs: ShardStub[], offered: string | undefined): Promise<Response> {
-  if (stubs.length === 1) return stubs[0].fetch(eventsRequest(0, 1, offered));
+  if (stubs.length === 1) return stubs[0].fetch(eventsRequest(offered));
 
-  const opened = await Promise.allSettled(stubs.map((stub, i) => stub.fetch(eventsRequest(i, stubs.length, offered))));
+  const opened = await Promise.allSettled(stubs.map((stub) => stub.fetch(eventsRequest(offered))));
   const sockets = opened.map((r) => (r.status === 'fulfilled' && r.value.status === 101 ? r.value.webSocket : null));
   if (sockets.some((ws) => ws === null)) {
     for (const ws of sockets) closeQuietly(ws, 1000, 'stream not complete');

@@ -66,14 +66,11 @@ export function acceptAtEdge(env: Env, trusted: TrustedContext): Response {
     },
     openShard: (clientId, assignedClientId) => {
       // The context the edge vouches for travels on the upgrade, as before; the
-      // assigned id, the keepalive duty and the shard's own place in the cluster
-      // are added here, never from the client.
+      // assigned id and the keepalive duty are added here, never from the client.
       const forShard: TrustedContext = {
         ...trusted,
         assignedClientId,
         keepaliveAtEdge: true,
-        shardIndex: router.shardIndexForClient(clientId),
-        shardCount: router.shardCount,
       };
       const request = new Request('https://broker.internal/connect', {
         method: 'GET',

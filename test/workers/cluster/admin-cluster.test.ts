@@ -24,7 +24,7 @@ async function connected(clientId: string, fields: Record<string, unknown> = {})
 const sorted = (ids: string[]) => [...ids].sort();
 
 describe('the admin API over four shards', () => {
-  it('spreads the ids of these tests over every shard, and each shard learns its place from the edge', async () => {
+  it('spreads the ids of these tests over every shard, and each shard knows its place from the name it was addressed by', async () => {
     const ids = idsOnShards('spread-', [0, 1, 2, 3]);
     expect(ids.map(shardOf)).toEqual([0, 1, 2, 3]);
     for (const id of ids) await connected(id);
