@@ -32,10 +32,16 @@ export interface BrokerStats {
   dropped?: number;
   /** WebSocket frames the Durable Object received (the floor reference). */
   frames?: number;
+  /** EdgeMQ: billed Durable Object requests since start, over every shard (upgrades, alarms, calls between shards, incoming WebSocket messages at 1/20). */
+  doRequests?: number;
+  /** EdgeMQ: calls between shards since start. */
+  clusterCalls?: number;
 }
 
-export type BrokerKey = 'floor' | 'edgemq' | 'aedes' | 'mosquitto';
-export const brokerNames: Record<BrokerKey, string> = { floor: 'floor', edgemq: 'EdgeMQ', aedes: 'aedes', mosquitto: 'mosquitto' };
+export type BrokerKey = 'floor' | 'edgemq' | 'edgemq4' | 'aedes' | 'mosquitto';
+export const brokerNames: Record<BrokerKey, string> = { floor: 'floor', edgemq: 'EdgeMQ', edgemq4: 'EdgeMQ ×4', aedes: 'aedes', mosquitto: 'mosquitto' };
+/** EdgeMQ as a cluster of four shards: the load generator's random client ids spread over them, so most traffic crosses shards. */
+export const CLUSTER_BENCH_VARS = { BROKER_SHARDS: '4' };
 
 interface DevHandle {
   url: string;
@@ -140,8 +146,9 @@ async function edgemqStats(url: string): Promise<BrokerStats> {
   const { token } = (await login.json()) as { token: string };
   const res = await fetch(`${url}/api/v1/stats`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
   if (!res.ok) throw new Error(`/api/v1/stats: HTTP ${res.status}`);
-  const stats = (await res.json()) as { dropped: number };
-  return { dropped: stats.dropped };
+  const stats = (await res.json()) as { dropped: number; durableObject: Record<string, number> };
+  const e = stats.durableObject;
+  return { dropped: stats.dropped, doRequests: e.upgrades + e.alarms + e.clusterCallsIn + e.webSocketMessagesIn / 20, clusterCalls: e.clusterCallsIn };
 }
 
 /**
@@ -276,6 +283,7 @@ export async function startMosquitto(): Promise<RunningBroker> {
 export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
   floor: startFloor,
   edgemq: startEdgeMQ,
+  edgemq4: () => startEdgeMQ({ vars: CLUSTER_BENCH_VARS }),
   aedes: startAedes,
   mosquitto: startMosquitto,
 };

@@ -4,7 +4,8 @@
  * loopback, driven by the same MQTT.js load generator over ws:// with two
  * client framings, with EdgeMQ's ratios against the floor and the peers.
  *
- *   --only a,b     brokers to run: floor, edgemq, aedes, mosquitto (default: all four)
+ *   --only a,b     brokers to run: floor, edgemq, edgemq4 (EdgeMQ with four shards),
+ *                  aedes, mosquitto (default: all five)
  *   --quick        smaller counts and windows, for a fast check
  *   --runs a,b     only these scenarios (lat0, lat1, tp0, tp1, fan, tp0acl, fanacl, conn, flood, floodLimited)
  *   --framing a,b  only these client framings: mqttjs, packet (default: both)
@@ -24,7 +25,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { brokerNames, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
+import { brokerNames, CLUSTER_BENCH_VARS, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
 import { cpuDelta, sampleCpu, type CpuDelta } from './proc';
 import { startProfiler, type ProfileSummary } from './profile';
 import {
@@ -60,7 +61,7 @@ for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`
 
 const quick = flag('--quick');
 const profiling = flag('--profile') || (!quick && !flag('--no-profile'));
-const only = (option('--only') ?? 'floor,edgemq,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
+const only = (option('--only') ?? 'floor,edgemq,edgemq4,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
 for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (floor, edgemq, aedes, mosquitto)`);
 const framings = (option('--framing') ?? allFramings.join(',')).split(',').map((s) => s.trim()) as Framing[];
 for (const f of framings) if (!allFramings.includes(f)) throw new Error(`unknown framing "${f}" (${allFramings.join(', ')})`);
@@ -188,7 +189,7 @@ for (const id of chosen ?? []) if (!allScenarios.some((r) => r.id === id)) throw
 const runs = withFramings(chosen ? allScenarios.filter((r) => chosen.includes(r.id)) : allScenarios, framings);
 const isFlood = (id: string) => id.startsWith('flood');
 /** Brokers a run applies to: the EdgeMQ-only variants (ACLs, its publish rate limit) run on EdgeMQ alone. */
-const appliesTo = (run: Run, key: BrokerKey) => !run.edgemqVars || key === 'edgemq';
+const appliesTo = (run: Run, key: BrokerKey) => !run.edgemqVars || key === 'edgemq' || key === 'edgemq4';
 /**
  * The profiled pass uses small counts whatever the flags, and the framing of
  * the targets: a QoS 0 backlog keeps the isolate busy after the window, and
@@ -302,7 +303,9 @@ async function withLimit<T>(work: Promise<T>, ms: number, what: string): Promise
 }
 
 async function startBroker(key: BrokerKey, run: Run): Promise<RunningBroker> {
-  return key === 'edgemq' ? startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql }) : starters[key]();
+  if (key === 'edgemq') return startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql });
+  if (key === 'edgemq4') return startEdgeMQ({ vars: { ...run.edgemqVars, ...CLUSTER_BENCH_VARS }, setupSql: run.edgemqSql });
+  return starters[key]();
 }
 
 /** One repetition of one run on one freshly started broker. */
@@ -603,6 +606,40 @@ if (outcomes.EdgeMQ && runs.some((r) => r.base === 'tp0acl' || r.base === 'fanac
       };
       p(`| ${mOn.title.replace(`, ${aclRuleCount} ACL rules`, '')} | ${cell('EdgeMQ', mOff)} | ${cell('EdgeMQ', mOn)} | ${a && b !== null ? fmtRatio(b / a) : '—'} | ${perMessage(mOff.run)} → ${perMessage(mOn.run)} |`);
     }
+  }
+  p('');
+}
+
+if (brokersRun.includes('EdgeMQ') && brokersRun.includes('EdgeMQ ×4')) {
+  p('## One shard and four', '');
+  p(
+    'EdgeMQ with `BROKER_SHARDS=1` and with `=4`, in the same run. The load generator\'s client ids are random, so with four shards most ' +
+      'messages cross from the publisher\'s shard to the subscriber\'s (a call between Durable Objects, one batch in flight per pair). ' +
+      'Per shard is the cluster\'s figure divided by four. Locally every shard shares one workerd process on this machine\'s cores, so four ' +
+      'shards cannot be faster than one here; the figures show what crossing shards costs, not the platform\'s parallelism. ' +
+      'CPU is the whole local runtime\'s per delivered message; Durable Object requests are the shards\' own counters (upgrades, alarms, ' +
+      'calls between shards, incoming WebSocket messages at 1/20) per delivered message.',
+    '',
+  );
+  p('| scenario | EdgeMQ | EdgeMQ ×4 | ×4 per shard | CPU per message, 1 → 4 | DO requests per message, 1 → 4 | calls between shards per message (×4) |');
+  p('| --- | ---: | ---: | ---: | --- | --- | ---: |');
+  const delivered = (o: Outcome | undefined) => (o?.ok && 'delivered' in o.result && o.result.delivered ? o.result.delivered : null);
+  for (const m of metrics) {
+    if (metrics.find((x) => x.run === m.run) !== m || !runOf(m.run)) continue;
+    const one = outcomes.EdgeMQ?.[m.run];
+    const four = outcomes['EdgeMQ ×4']?.[m.run];
+    if (!one && !four) continue;
+    const v4 = valueOf('EdgeMQ ×4', m);
+    // Rates divide over the shards; a latency does not.
+    const perShard = v4 === null || !m.unit.includes('/s') ? '—' : `${fmtValue(v4 / 4, m.unit)} ${m.unit}`;
+    const per = (o: Outcome | undefined, f: (ok: Extract<Outcome, { ok: true }>, n: number) => string) => {
+      const n = delivered(o);
+      return o?.ok && n ? f(o, n) : '—';
+    };
+    const cpu = (o: Outcome | undefined) => per(o, (ok, n) => `${((ok.cpu.brokerTotal / n) * 1e6).toFixed(0)} µs`);
+    const req = (o: Outcome | undefined) => per(o, (ok, n) => (ok.stats?.doRequests !== undefined ? (ok.stats.doRequests / n).toFixed(3) : '—'));
+    const calls = per(four, (ok, n) => (ok.stats?.clusterCalls !== undefined ? (ok.stats.clusterCalls / n).toFixed(3) : '—'));
+    p(`| ${m.title} | ${cell('EdgeMQ', m)} | ${cell('EdgeMQ ×4', m)} | ${perShard} | ${cpu(one)} → ${cpu(four)} | ${req(one)} → ${req(four)} | ${calls} |`);
   }
   p('');
 }
