@@ -3,7 +3,7 @@ import { describeRefusals, runAuthChain, type ChainOutcome } from '../auth/chain
 import { FailureTracker, type SharedIpCounter } from '../auth/failure-tracker';
 import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/provider';
 import { PROVIDER_TYPES } from '../auth/provider';
-import { REFUSAL_REASONS } from '../auth/reasons';
+import { REFUSAL_REASONS, type RefusalCode } from '../auth/reasons';
 import { RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
 import {
   brokerSettingsSchema,
@@ -178,16 +178,7 @@ export class ShardSecurity {
       // Deny when unsure: without configuration nobody is let in. The refusal is still logged: a shard
       // that never loaded its configuration (its first client during a D1 outage) has the same duty.
       const reason = REFUSAL_REASONS.AUTHENTICATION_UNAVAILABLE;
-      this.recorder.record({
-        clientId: request.clientId,
-        username: request.username,
-        passwordProvided: request.password !== null,
-        tlsUsed: request.trusted.tls,
-        ip: request.trusted.ip,
-        reasonCode: 'AUTHENTICATION_UNAVAILABLE',
-        reason: 'configuration unavailable',
-        at: this.clock.now(),
-      });
+      this.recordRefusal(request, 'AUTHENTICATION_UNAVAILABLE', 'configuration unavailable', this.clock.now());
       return { ok: false, reasonCode: reason.mqtt5, returnCode: reason.mqtt3, reason: { code: 'AUTHENTICATION_UNAVAILABLE', text: 'configuration unavailable' } };
     }
     const now = this.clock.now();
@@ -217,16 +208,7 @@ export class ShardSecurity {
     const reason = REFUSAL_REASONS[outcome.primary.code];
     const text = describeRefusals(outcome);
     const now = this.clock.now();
-    this.recorder.record({
-      clientId: request.clientId,
-      username: request.username,
-      passwordProvided: request.password !== null,
-      tlsUsed: request.trusted.tls,
-      ip: request.trusted.ip,
-      reasonCode: outcome.primary.code,
-      reason: text,
-      at: now,
-    });
+    this.recordRefusal(request, outcome.primary.code, text, now);
     const told: Array<Promise<void>> = [];
     for (const ban of outcome.bans) {
       const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}`, kind: ban.kind, value: ban.value, source: 'auto', expiresAt: ban.until };
@@ -243,6 +225,20 @@ export class ShardSecurity {
       silent: loaded.settings.silentRefusal,
       reason: { code: outcome.primary.code, text },
     };
+  }
+
+  /** One row for the Unauthorized Clients log (coalesced per client id, written in batches). */
+  private recordRefusal(request: AuthRequest, reasonCode: RefusalCode, reason: string, at: number): void {
+    this.recorder.record({
+      clientId: request.clientId,
+      username: request.username,
+      passwordProvided: request.password !== null,
+      tlsUsed: request.trusted.tls,
+      ip: request.trusted.ip,
+      reasonCode,
+      reason,
+      at,
+    });
   }
 
   private async writeRefusals(batch: RefusalBatch): Promise<void> {

@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import mqtt from 'mqtt';
 import { type ItemContext, type ItemResult, scaled, secs } from './item';
 import { startSoakBroker } from './runtime';
 import { sleep } from './wire';
+import { countDeliveries, numberedFlow, persistentClient, publishNumbered } from '../test/support/numbered-flow';
 
 /**
  * Item 4: the runtime is killed (SIGKILL to workerd and its launcher) and
@@ -15,66 +15,21 @@ const FULL_RESTARTS = 10;
 const WINDOW = 20;
 const DRAIN_MS = 120_000;
 
-interface Stream {
-  qos: 1 | 2;
-  topic: string;
-  published: number;
-  acked: Set<number>;
-  received: Map<number, number>;
-}
-
-function client(wsUrl: string, clientId: string): mqtt.MqttClient {
-  return mqtt.connect(wsUrl, {
-    clientId,
-    protocolVersion: 5,
-    clean: false,
-    properties: { sessionExpiryInterval: 3600 },
-    reconnectPeriod: 300,
-    connectTimeout: 10_000,
-    keepalive: 30,
-  });
-}
-
-/** Publishes numbered messages with at most WINDOW unacknowledged, until stopped. */
-function flood(pub: mqtt.MqttClient, s: Stream, running: () => boolean): Promise<void> {
-  let inFlight = 0;
-  return (async () => {
-    while (running()) {
-      if (inFlight >= WINDOW || !pub.connected) {
-        await sleep(10);
-        continue;
-      }
-      const n = s.published++;
-      inFlight++;
-      pub.publish(s.topic, String(n), { qos: s.qos }, (err) => {
-        inFlight--;
-        if (!err) s.acked.add(n);
-      });
-      if (n % 10 === 0) await sleep(1);
-    }
-  })();
-}
-
 export async function chaos(ctx: ItemContext): Promise<ItemResult> {
   const restarts = scaled(ctx, FULL_RESTARTS, 2);
   const broker = await startSoakBroker({ vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', ...ctx.vars } });
-  const streams: Stream[] = [1, 2].map((qos) => ({ qos: qos as 1 | 2, topic: `soak/chaos/qos${qos}`, published: 0, acked: new Set(), received: new Map() }));
-  const sub = client(broker.wsUrl, 'soak-chaos-sub');
-  const pubs = streams.map((s) => client(broker.wsUrl, `soak-chaos-pub-qos${s.qos}`));
+  const streams = ([1, 2] as const).map((qos) => numberedFlow(qos, `soak/chaos/qos${qos}`));
+  const sub = persistentClient(broker.wsUrl, 'soak-chaos-sub');
+  const pubs = streams.map((s) => persistentClient(broker.wsUrl, `soak-chaos-pub-qos${s.qos}`));
   let reconnects = 0;
   for (const c of [sub, ...pubs]) c.on('reconnect', () => reconnects++);
   try {
-    sub.on('message', (topic, payload) => {
-      const s = streams.find((x) => x.topic === topic);
-      if (!s) return;
-      const n = Number(String(payload));
-      s.received.set(n, (s.received.get(n) ?? 0) + 1);
-    });
+    countDeliveries(sub, streams);
     await new Promise<void>((resolve, reject) => {
       sub.once('connect', () => sub.subscribe(streams.map((s) => s.topic), { qos: 2 }, (err) => (err ? reject(err) : resolve())));
     });
     let running = true;
-    const floods = streams.map((s, i) => flood(pubs[i], s, () => running));
+    const floods = streams.map((s, i) => publishNumbered(pubs[i], s, () => running, WINDOW));
     const downtimes: number[] = [];
     for (let r = 1; r <= restarts; r++) {
       await sleep(randomInt(3000, 8000));

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import mqtt from 'mqtt';
 import { adminSession, type AdminCall } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { shardIndexFor } from '../../protocol/cluster/shard-hash';
 import { sleep, until } from './mqtt-clients';
+import { countDeliveries, flowFaults, numberedFlow, persistentClient, publishNumbered, type NumberedFlow } from '../support/numbered-flow';
 
 /**
  * A QoS 1 and a QoS 2 flow between shards, while a shard restarts (the
@@ -42,61 +42,17 @@ function idOn(shard: number, name: string): string {
   }
 }
 
-function persistentClient(clientId: string): mqtt.MqttClient {
-  return mqtt.connect(broker.wsUrl, {
-    clientId,
-    protocolVersion: 5,
-    clean: false,
-    properties: { sessionExpiryInterval: 3600 },
-    reconnectPeriod: 300,
-    connectTimeout: 10_000,
-  });
-}
-
-interface Flow {
-  qos: 1 | 2;
-  topic: string;
-  published: number;
-  acked: Set<number>;
-  received: Map<number, number>;
-}
-
-/** Numbered messages, at most WINDOW unacknowledged, until stopped. */
-function publishUntil(pub: mqtt.MqttClient, flow: Flow, running: () => boolean): Promise<void> {
-  let inFlight = 0;
-  return (async () => {
-    while (running()) {
-      if (inFlight >= WINDOW || !pub.connected) {
-        await sleep(10);
-        continue;
-      }
-      const n = flow.published++;
-      inFlight++;
-      pub.publish(flow.topic, String(n), { qos: flow.qos }, (err) => {
-        inFlight--;
-        if (!err) flow.acked.add(n);
-      });
-      await sleep(2);
-    }
-  })();
-}
-
-async function runFlows(name: string, disturb: () => Promise<void>): Promise<Flow[]> {
-  const flows: Flow[] = [1, 2].map((qos) => ({ qos: qos as 1 | 2, topic: `chaos/${name}/q${qos}`, published: 0, acked: new Set<number>(), received: new Map<number, number>() }));
-  const sub = persistentClient(idOn(1, `${name}-sub`));
-  sub.on('message', (topic, payload) => {
-    const flow = flows.find((f) => f.topic === topic);
-    if (!flow) return;
-    const n = Number(payload.toString());
-    flow.received.set(n, (flow.received.get(n) ?? 0) + 1);
-  });
+async function runFlows(name: string, disturb: () => Promise<void>): Promise<NumberedFlow[]> {
+  const flows = ([1, 2] as const).map((qos) => numberedFlow(qos, `chaos/${name}/q${qos}`));
+  const sub = persistentClient(broker.wsUrl, idOn(1, `${name}-sub`));
+  countDeliveries(sub, flows);
   await new Promise<void>((resolve) => sub.once('connect', () => resolve()));
   for (const flow of flows) await sub.subscribeAsync(flow.topic, { qos: flow.qos });
-  const pubs = [persistentClient(idOn(2, `${name}-pub1`)), persistentClient(idOn(3, `${name}-pub2`))];
+  const pubs = [persistentClient(broker.wsUrl, idOn(2, `${name}-pub1`)), persistentClient(broker.wsUrl, idOn(3, `${name}-pub2`))];
   await Promise.all(pubs.map((p) => new Promise<void>((resolve) => p.once('connect', () => resolve()))));
 
   let running = true;
-  const publishing = flows.map((flow, i) => publishUntil(pubs[i], flow, () => running));
+  const publishing = flows.map((flow, i) => publishNumbered(pubs[i], flow, () => running, WINDOW));
   await until(() => flows.every((f) => f.acked.size >= 50), 60_000, 'traffic before the restart');
   await disturb();
   await until(() => flows.every((f) => f.acked.size >= 150), 90_000, 'traffic after the restart');
@@ -108,14 +64,11 @@ async function runFlows(name: string, disturb: () => Promise<void>): Promise<Flo
   return flows;
 }
 
-function expectNothingLost(flows: Flow[]): void {
+function expectNothingLost(flows: NumberedFlow[]): void {
   for (const flow of flows) {
-    const missing = [...flow.acked].filter((n) => !flow.received.has(n));
+    const { missing, duplicates } = flowFaults(flow);
     expect(missing, `QoS ${flow.qos}: acknowledged but never delivered`).toEqual([]);
-    if (flow.qos === 2) {
-      const duplicates = [...flow.received].filter(([, count]) => count > 1);
-      expect(duplicates, 'QoS 2 delivered more than once').toEqual([]);
-    }
+    expect(duplicates, `QoS ${flow.qos}: delivered more than once`).toEqual([]);
   }
 }
 
