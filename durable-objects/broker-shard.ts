@@ -1,5 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { Env } from '../worker/env';
+import type { ShardEnv } from '../worker/vars';
 import { decodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../worker/trusted-context';
 import { decodeControl } from '../worker/gateway/control';
 import { BrokerEngine } from '../protocol/engine/broker-engine';
@@ -22,7 +22,8 @@ import type { ClusterBatch, ClusterReceipt } from '../protocol/cluster/messages'
 import type { BrokerMessage } from '../protocol/store/records';
 import { parseShardCount } from '../worker/gateway/shard-count';
 import { SqliteClusterStore } from './cluster/sqlite-cluster-store';
-import { rpcMessageBus, type ClusterPeer } from './cluster/rpc-message-bus';
+import { rpcMessageBus } from './cluster/rpc-message-bus';
+import type { ShardPeer } from './shard-peer';
 
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
@@ -31,7 +32,7 @@ import { rpcMessageBus, type ClusterPeer } from './cluster/rpc-message-bus';
  * idle connections cost nothing; everything the engine needs after waking is
  * in SQLite or in the socket attachment.
  */
-export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
+export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   private engine!: BrokerEngine;
   private security!: ShardSecurity;
   private admin!: ShardAdmin;
@@ -51,7 +52,7 @@ export class BrokerShard extends DurableObject<Env> implements ClusterPeer {
   /** Platform callbacks running engine work now; their frames leave when the outermost returns. */
   private handling = 0;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: ShardEnv) {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const config = parseBrokerConfig(env);

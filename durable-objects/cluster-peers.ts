@@ -1,7 +1,7 @@
-import type { Env } from '../worker/env';
+import type { ShardEnv } from '../worker/vars';
 import { parseShardCount } from '../worker/gateway/shard-count';
 import { shardName } from '../worker/gateway/shard-picker';
-import type { BrokerShard } from './broker-shard';
+import type { ShardPeer } from './shard-peer';
 import type { ShardIdentityStore } from './shard-identity';
 
 /**
@@ -12,7 +12,7 @@ export class ClusterPeers {
   readonly count: number;
 
   constructor(
-    private readonly env: Env,
+    private readonly env: ShardEnv,
     private readonly identity: ShardIdentityStore,
   ) {
     let count = 1;
@@ -24,12 +24,12 @@ export class ClusterPeers {
     this.count = count;
   }
 
-  shard(index: number): DurableObjectStub<BrokerShard> {
+  shard(index: number): DurableObjectStub<ShardPeer> {
     return this.env.BROKER.get(this.env.BROKER.idFromName(shardName(index)));
   }
 
   /** Every shard but this one (shard-identity.ts). */
-  others(): Array<DurableObjectStub<BrokerShard>> {
+  others(): Array<DurableObjectStub<ShardPeer>> {
     if (this.count === 1) return [];
     const own = this.identity.current().index;
     return Array.from({ length: this.count }, (_, i) => i)

@@ -1,7 +1,7 @@
 import type { SharedIpCounter } from '../auth/failure-tracker';
 import type { BlockEntry } from '../auth/blocklist';
 import type { Clock } from '../protocol/ports';
-import type { Env } from '../worker/env';
+import type { ShardEnv } from '../worker/vars';
 import { sharedIpCounter } from './ban-counter';
 import { ClusterPeers } from './cluster-peers';
 import { ShardClusterFigures } from './shard-cluster-figures';
@@ -20,7 +20,7 @@ export class ShardCluster {
   readonly figures: ShardClusterFigures;
 
   constructor(
-    private readonly env: Env,
+    private readonly env: ShardEnv,
     name: string | undefined,
     clock: Clock,
     sysIntervalMs: () => number,

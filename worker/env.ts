@@ -1,4 +1,3 @@
-import type { BanCounter } from '../durable-objects/ban-counter';
 import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { ShardEnv } from './vars';
 
@@ -7,9 +6,8 @@ import type { ShardEnv } from './vars';
  * wrangler.toml). Every var is named (worker/vars.ts), so a misspelled one
  * does not compile.
  */
-export type Env = ShardEnv & {
+export type Env = Omit<ShardEnv, 'BROKER'> & {
+  /** The Worker calls the admin RPC as well as what shards call on each other. */
   BROKER: DurableObjectNamespace<BrokerShard>;
-  /** Per-IP failure counts shared by the shards (automatic bans). */
-  BAN_COUNTER: DurableObjectNamespace<BanCounter>;
   ASSETS?: Fetcher;
 };

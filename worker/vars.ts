@@ -1,5 +1,7 @@
 import type { z } from 'zod';
 import type { brokerConfigSchema } from '../protocol/config';
+import type { BanCounter } from '../durable-objects/ban-counter';
+import type { ShardPeer } from '../durable-objects/shard-peer';
 
 /** Vars arrive as strings (wrangler.toml [vars], .dev.vars, secrets); each reader parses and bounds its own. */
 type Vars<Name extends string> = { [K in Name]?: string };
@@ -26,5 +28,15 @@ type SecurityVars = Vars<
 /** How many broker shards client ids are spread over (worker/gateway/shard-count.ts). */
 type ClusterVars = Vars<'BROKER_SHARDS'>;
 
-/** D1 and the vars: what the shard's security and configuration read of the environment. */
-export type ShardEnv = { DB: D1Database } & BrokerVars & SecurityVars & ClusterVars;
+/**
+ * What a broker shard reads of the environment: D1, the other shards (as
+ * peers, not as the class), the shared ban counters, and the vars.
+ */
+export type ShardEnv = {
+  DB: D1Database;
+  BROKER: DurableObjectNamespace<ShardPeer>;
+  /** Per-IP failure counts shared by the shards (automatic bans). */
+  BAN_COUNTER: DurableObjectNamespace<BanCounter>;
+} & BrokerVars &
+  SecurityVars &
+  ClusterVars;
