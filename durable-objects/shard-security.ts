@@ -243,23 +243,25 @@ export class ShardSecurity {
 
   private async writeRefusals(batch: RefusalBatch): Promise<void> {
     const max = maxUnauthorizedRows(this.env);
-    // Every shard writes to the one table, so each may hold at most its share of the bound between its trims.
     const shards = parseShardCount(this.env.BROKER_SHARDS);
-    const share = Math.max(1, Math.floor(max / shards));
-    // A batch larger than the share keeps its newest entries.
-    const refusals = batch.refusals.length > share ? batch.refusals.slice(-share) : batch.refusals;
     // Counting the table is not free, so the bound is enforced every so many new rows rather than every flush.
-    // The trim runs before the write and leaves room for these rows until the next trim and for every other
-    // shard's share, so the table never holds more than the bound, not even between trims.
-    const interval = Math.min(TRIM_EVERY_ROWS, Math.ceil(share / 4));
-    if (refusals.length > 0 && this.rowsSinceTrim + refusals.length > interval) {
-      this.rowsSinceTrim = 0;
-      await enforceUnauthorizedRowLimit(this.db, Math.max(0, max - (shards - 1) * share - Math.max(interval, refusals.length)));
+    // Every shard writes to the one table: each trim leaves room for `interval` rows from every shard, and a
+    // shard writes at most that many before its next trim, so the table never holds more than the bound, not
+    // even between trims and whichever shards write at once. With one shard this is the single shard's rule.
+    const interval = Math.max(1, Math.min(TRIM_EVERY_ROWS, Math.ceil(max / (4 * shards))));
+    // A batch larger than the whole bound keeps its newest entries.
+    const refusals = batch.refusals.length > max ? batch.refusals.slice(-max) : batch.refusals;
+    for (let i = 0; i < refusals.length; i += interval) {
+      const chunk = refusals.slice(i, i + interval);
+      if (this.rowsSinceTrim + chunk.length > interval) {
+        this.rowsSinceTrim = 0;
+        await enforceUnauthorizedRowLimit(this.db, Math.max(0, max - shards * interval));
+      }
+      await recordRefusals(this.db, chunk);
+      // Upserts of ids already logged count too: the bound errs on the safe side.
+      this.rowsSinceTrim += chunk.length;
     }
-    if (refusals.length > 0) await recordRefusals(this.db, refusals);
     if (batch.cleared.length > 0) await clearClients(this.db, batch.cleared);
-    // Upserts of ids already logged count too: the bound errs on the safe side.
-    this.rowsSinceTrim += refusals.length;
   }
 }
 
