@@ -28,6 +28,8 @@ export interface ClusterApplier {
   released(holder: AckHolder): void;
   /** Entries that left for other shards, for the cost counters. */
   countSent?(entries: number): void;
+  /** A QoS 0 message dropped on a full link, for the dropped counter. */
+  countDropped?(): void;
   /** A route change arrived; $SYS and the admin view may want to know. */
   routesChanged?(): void;
 }
@@ -302,6 +304,7 @@ export class ClusterNode {
       if (message.qos === 0 && !p.retain) {
         if (link.volatileCount >= MAX_VOLATILE_PER_LINK) {
           this.dropped++;
+          this.applier?.countDropped?.();
           continue;
         }
         link.pending.push({ seq: null, entry });

@@ -620,6 +620,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     this.counters.clusterEntriesOut += entries;
   }
 
+  countDropped(): void {
+    this.counters.messagesDropped++;
+  }
+
   released(holder: AckHolder): void {
     releaseHeldAcks(this, holder);
   }
