@@ -9,7 +9,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { adminSession } from '../test/support/admin-session';
 import { startBroker } from '../test/support/broker-process';
-import { shardIndexFor } from '../protocol/cluster/shard-hash';
+import { idOnShard } from '../test/support/shard-ids';
 
 const MESSAGES = Number(process.argv[2] ?? 2000);
 const SHARDS = Number(process.argv[3] ?? 1);
@@ -28,9 +28,7 @@ interface Events {
 }
 
 /** A client id the edge sends to `shard`. */
-function idOn(shard: number, name: string): string {
-  for (let i = 0; ; i++) if (shardIndexFor(`${name}-${i}`, SHARDS) === shard) return `${name}-${i}`;
-}
+const idOn = (shard: number, name: string): string => idOnShard(`${name}-`, shard, SHARDS);
 
 const broker = await startBroker({
   vars: {

@@ -130,10 +130,6 @@ export class ClusterNode {
   private readonly groupCursor = new Map<string, number>();
   private applier: ClusterApplier | null = null;
   private pumpQueued = false;
-  /** Messages dropped on a link (QoS 0 over its bound). */
-  dropped = 0;
-  /** Counters for the cost figures: batches sent and entries they carried. */
-  readonly stats = { batchesSent: 0, entriesSent: 0, batchesReceived: 0, entriesApplied: 0, duplicatesDropped: 0, retries: 0 };
 
   constructor(private readonly deps: ClusterNodeDeps) {
     this.self = deps.self;
@@ -303,7 +299,6 @@ export class ClusterNode {
       // A retained message (even QoS 0) replaces state on its home shard, so it must not be lost.
       if (message.qos === 0 && !p.retain) {
         if (link.volatileCount >= MAX_VOLATILE_PER_LINK) {
-          this.dropped++;
           this.applier?.countDropped?.();
           continue;
         }
@@ -388,8 +383,6 @@ export class ClusterNode {
     }
     link.sending = true;
     link.inFlightHold = hold;
-    this.stats.batchesSent++;
-    this.stats.entriesSent += items.length;
     this.applier?.countSent?.(items.length);
     this.deps.bus.deliver(batch).then(
       (receipt) => this.confirmed(link, items.length, receipt),
@@ -420,7 +413,6 @@ export class ClusterNode {
   private failed(link: Link, items: PendingItem[], hold: BatchHold | null, err: unknown): void {
     link.sending = false;
     link.failures++;
-    this.stats.retries++;
     // QoS 0 is at most once: what may already have been applied is not sent again.
     const sentVolatile = new Set(items.filter((i) => i.seq === null));
     if (sentVolatile.size > 0) {
@@ -467,7 +459,6 @@ export class ClusterNode {
     const applier = this.applier;
     if (!applier) throw new Error('cluster node not attached to an engine');
     if (batch.to !== this.self) throw new Error(`batch for shard ${batch.to} reached shard ${this.self}`);
-    this.stats.batchesReceived++;
     const now = this.deps.clock.now();
     const origin = laneKey(batch.from, batch.lane);
     let applied = this.deps.store.lastApplied(origin);
@@ -476,13 +467,9 @@ export class ClusterNode {
     let routesChanged = false;
     for (const { seq, entry } of batch.entries) {
       if (seq !== null) {
-        if (seq <= applied) {
-          this.stats.duplicatesDropped++;
-          continue;
-        }
+        if (seq <= applied) continue;
         applied = seq;
       }
-      this.stats.entriesApplied++;
       if (entry.kind === 'route') {
         routesChanged = true;
         if (entry.add) {

@@ -10,7 +10,7 @@ import type { SessionStore } from '../store/session-store';
 import { queuedSize, type BrokerCounters, type BrokerMessage, type Delivery, type OutboundRecord, type QoS, type SubscriptionRecord } from '../store/records';
 import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
-import { parseSharedFilter } from '../topics/validate';
+import { isWildcardFilter, parseSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { forgetOwedAcks, holdReceipt, releaseHeldAcks } from './flow-control';
@@ -635,8 +635,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
    */
   remoteRetained(filter: string): Promise<BrokerMessage[]> | null {
     if (!this.cluster.clustered) return null;
-    const wildcard = filter.includes('+') || filter.includes('#');
-    const homes = wildcard
+    const homes = isWildcardFilter(filter)
       ? Array.from({ length: this.cluster.shardCount }, (_, i) => i).filter((i) => i !== this.cluster.self)
       : [this.cluster.homeOf(filter)].filter((i) => i !== this.cluster.self);
     if (homes.length === 0) return null;

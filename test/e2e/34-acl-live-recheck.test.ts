@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userRule } from '../support/acl-fixtures';
 import { shardIndexFor } from '../../protocol/cluster/shard-hash';
+import { idOnShard } from '../support/shard-ids';
 import { startBroker, testShardCount, waitFor, type BrokerHandle } from '../support/broker-process';
 import { basicCredentialSql, configure, mosquittoHash } from '../support/security-fixtures';
 import { end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient } from './acl-clients';
@@ -23,7 +24,7 @@ function cellId(v: number): string {
   const shards = Number(testShardCount());
   const home = shardIndexFor('cell-5', shards);
   if (v === 5) return 'cell-5';
-  for (let k = 0; ; k++) if (shardIndexFor(`cell-${v}-${k}`, shards) === home) return `cell-${v}-${k}`;
+  return idOnShard(`cell-${v}-`, home, shards);
 }
 let broker: BrokerHandle;
 

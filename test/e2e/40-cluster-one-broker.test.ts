@@ -3,6 +3,7 @@ import type { IPublishPacket } from 'mqtt-packet';
 import { adminSession, type AdminCall } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { shardIndexFor } from '../../protocol/cluster/shard-hash';
+import { idOnShard } from '../support/shard-ids';
 import { collectMessages, connectClient, RawWsClient, type RecordingClient, until } from './mqtt-clients';
 
 /**
@@ -35,12 +36,7 @@ afterAll(async () => {
 });
 
 /** A client id that the edge gateway sends to `shard`. */
-function idOn(shard: number, name: string): string {
-  for (let i = 0; ; i++) {
-    const id = `${name}-${i}`;
-    if (shardIndexFor(id, SHARDS) === shard) return id;
-  }
-}
+const idOn = (shard: number, name: string): string => idOnShard(`${name}-`, shard, SHARDS);
 
 async function client(clientId: string, options: Parameters<typeof connectClient>[1] = {}): Promise<RecordingClient> {
   const c = await connectClient(broker.wsUrl, { clientId, ...options });

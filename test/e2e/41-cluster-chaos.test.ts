@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminSession, type AdminCall } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { shardIndexFor } from '../../protocol/cluster/shard-hash';
+import { idOnShard } from '../support/shard-ids';
 import { sleep, until } from './mqtt-clients';
 import { countDeliveries, flowFaults, numberedFlow, persistentClient, publishNumbered, type NumberedFlow } from '../support/numbered-flow';
 
@@ -35,12 +35,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-function idOn(shard: number, name: string): string {
-  for (let i = 0; ; i++) {
-    const id = `${name}-${i}`;
-    if (shardIndexFor(id, SHARDS) === shard) return id;
-  }
-}
+const idOn = (shard: number, name: string): string => idOnShard(`${name}-`, shard, SHARDS);
 
 async function runFlows(name: string, disturb: () => Promise<void>): Promise<NumberedFlow[]> {
   const flows = ([1, 2] as const).map((qos) => numberedFlow(qos, `chaos/${name}/q${qos}`));

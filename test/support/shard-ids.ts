@@ -17,3 +17,8 @@ export function idsOnShards(prefix: string, shards: number[], shardCount: number
     }
   });
 }
+
+/** The first client id `<prefix><n>` that lands on `shard`. */
+export function idOnShard(prefix: string, shard: number, shardCount: number): string {
+  return idsOnShards(prefix, [shard], shardCount)[0];
+}
