@@ -1,5 +1,4 @@
-import { Buffer } from 'node:buffer';
-import type { Packet, IPublishPacket } from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
 import { decodePacket } from '../codec/decode';
 import { encodePacket } from '../codec/encode';
 import { FrameError } from '../codec/framer';
@@ -7,18 +6,21 @@ import type { BrokerConfig } from '../config';
 import type { Authenticator, Authorizer, BrokerEvents, Clock, ConnectionSnapshot, Transport, TrustedContext } from '../ports';
 import { RC } from '../reason-codes';
 import type { SessionStore } from '../store/session-store';
-import { queuedSize, type BrokerCounters, type BrokerMessage, type Delivery, type OutboundRecord, type QoS, type SubscriptionRecord } from '../store/records';
+import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, SessionRecord, SubscriptionRecord } from '../store/records';
 import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
-import { isWildcardFilter, parseSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { forgetOwedAcks, holdReceipt, releaseHeldAcks } from './flow-control';
 import type { AckHolder } from './owed-ack';
 import { ClusterNode, type ClusterApplier } from '../cluster/cluster-node';
-import type { DeliveryScope, ForwardedPublish } from '../cluster/messages';
+import type { ForwardedPublish } from '../cluster/messages';
+import { SessionDelivery } from '../delivery/session-delivery';
+import { Router, type Routed } from '../routing/router';
+import { SharedGroups } from '../routing/shared-groups';
+import { RetainedMessages } from '../routing/retained-messages';
 import { SysTopics } from './sys-topics';
-import type { EngineApi, Routed } from './engine-api';
+import type { BrokerEngineDeps, EngineApi } from './engine-api';
 import { handleConnect, handleConnectAuth } from '../handlers/connect';
 import { handlePublish, handlePubrel } from '../handlers/publish';
 import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
@@ -26,24 +28,10 @@ import { handleSubscribe } from '../handlers/subscribe';
 import { handleUnsubscribe } from '../handlers/unsubscribe';
 import { handleDisconnect } from '../handlers/disconnect';
 
-export interface BrokerEngineDeps {
-  config: BrokerConfig;
-  store: SessionStore;
-  transport: Transport;
-  clock: Clock;
-  authenticator: Authenticator;
-  authorizer: Authorizer;
-  events?: BrokerEvents;
-  /** This shard's place in the cluster; a single shard when absent. */
-  cluster?: ClusterNode;
-}
+export type { BrokerEngineDeps, Routed } from './engine-api';
 
 /** How often counters are written back while traffic flows, so hibernation loses at most this much. */
 const COUNTER_FLUSH_MS = 10_000;
-
-export type { Routed } from './engine-api';
-const NOWHERE: Routed = { deliveries: 0, behind: [] };
-const NO_HOLDERS: readonly AckHolder[] = [];
 
 /** A shard that is the whole broker: nothing to store or send for other shards. */
 function singleShard(clock: Clock): ClusterNode {
@@ -74,6 +62,11 @@ function singleShard(clock: Clock): ClusterNode {
  * handled synchronously against a synchronous store, except CONNECT's
  * authentication; while that runs, the connection's later packets wait in
  * order (Connection.pending), so each session sees its packets in order.
+ *
+ * The engine owns connections, sessions and timers and dispatches packets
+ * to the handlers; where a message goes is the router's job
+ * (protocol/routing/), and getting it to one session is delivery's
+ * (protocol/delivery/).
  */
 export class BrokerEngine implements EngineApi, ClusterApplier {
   readonly config: BrokerConfig;
@@ -90,23 +83,18 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
   readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
   readonly retained = new RetainedIndex<BrokerMessage>();
   readonly sys: SysTopics;
-  counters: BrokerCounters;
+  readonly counters: BrokerCounters;
+  private readonly delivery: SessionDelivery;
+  private readonly retainedMessages: RetainedMessages;
+  private readonly router: Router;
   private countersSavedAt = 0;
-  private sharedCursor = new Map<string, number>();
   /** Denied PUBLISHes per connection, for aclDenialsBeforeDisconnect. */
-  readonly aclDenials = new WeakMap<Connection, number>();
+  private readonly aclDenials = new WeakMap<Connection, number>();
   /** Earliest known deadline; may be early (then onTimer recomputes), never late. */
   private wakeAt: number | null = null;
-  /** The last PUBLISH encoded that every subscriber of that protocol can be sent as is. */
-  private lastSharedPublish: { message: BrokerMessage; key: string; bytes: Uint8Array } | null = null;
 
   constructor(deps: BrokerEngineDeps) {
-    this.config = deps.config;
-    this.store = deps.store;
-    this.transport = deps.transport;
-    this.clock = deps.clock;
-    this.authenticator = deps.authenticator;
-    this.authorizer = deps.authorizer;
+    ({ config: this.config, store: this.store, transport: this.transport, clock: this.clock, authenticator: this.authenticator, authorizer: this.authorizer } = deps);
     this.events = deps.events ?? {};
     this.cluster = deps.cluster ?? singleShard(deps.clock);
     this.cluster.attach(this);
@@ -131,6 +119,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
       alarms: 0,
       ...this.store.loadCounters(),
     };
+    // The engine is the delivery port and the routing modules' Recipients.
+    this.delivery = new SessionDelivery(this);
+    const { config, store, clock, counters, retained, subscriptions, cluster } = this;
+    this.retainedMessages = new RetainedMessages({ config, store, clock, counters, retained, cluster, recipients: this });
+    this.router = new Router({ subscriptions, cluster, recipients: this, sharedGroups: new SharedGroups(this), retainedMessages: this.retainedMessages });
     this.sys = new SysTopics(this);
   }
 
@@ -189,8 +182,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     const now = this.clock.now();
     const conn = new Connection(connectionId, trusted, now, this.config.maxPacketSize);
     this.connections.set(connectionId, conn);
-    this.transport.saveConnectionSnapshot(connectionId, conn.snapshot());
-    conn.lastSnapshotAt = now;
+    this.saveSnapshot(conn, now);
     this.scheduleWake(now + this.config.connectTimeoutMs);
   }
 
@@ -281,7 +273,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
       }
       const expiresAt = session.expiresAt();
       if (expiresAt !== null && expiresAt <= now) this.endSession(session, now);
-      else if (session.heldAcks.size > 0) this.settleHeldAcks(session, now);
+      else if (session.heldAcks.size > 0) this.delivery.settleHeldAcks(session, now);
     }
     this.sys.onTimer(now);
     this.cluster.pump();
@@ -361,8 +353,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     }
     if (conn.state === 'connected' && conn.keepaliveSeconds > 0 && !conn.trusted.keepaliveAtEdge && now - conn.lastSnapshotAt > conn.keepaliveSeconds * 250) {
       // Throttled: a woken object must not think a chatty client went quiet.
-      conn.lastSnapshotAt = now;
-      this.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
+      this.saveSnapshot(conn, now);
     }
     this.flushCounters(now, false);
   }
@@ -567,24 +558,138 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     this.acceptMessage(message, now);
   }
 
-  // ---------------------------------------------------------------- routing
 
-  /**
-   * A message the broker took responsibility for: retain it if asked (here,
-   * or on the topic's retained home shard), then route it to every shard with
-   * a matching subscription.
-   */
-  acceptMessage(message: BrokerMessage, now: number): Routed {
-    let retainHome: number | null = null;
-    if (message.retain) {
-      const home = this.cluster.homeOf(message.topic);
-      if (home === this.cluster.self) this.storeRetained(message);
-      else retainHome = home;
+  // ---------------------------------------------------------------- sessions
+
+  findSession(clientId: string): Session | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  findConnection(connectionId: string): Connection | undefined {
+    return this.connections.get(connectionId);
+  }
+
+  /** A new session for this client id, in memory until saveOpenedSession writes it. */
+  startSession(record: SessionRecord): Session {
+    const session = new Session(record);
+    session.loaded = true;
+    this.sessions.set(record.clientId, session);
+    return session;
+  }
+
+  /** Writes a session CONNECT just opened or resumed; its queue and in-flight state follow when it starts or stops outliving its connection. */
+  saveOpenedSession(session: Session, wasPersistent: boolean): void {
+    if (wasPersistent && !session.persistent) {
+      // The resumed session no longer outlives its connection: its durable queue moves to memory.
+      this.delivery.moveQueueToMemory(session);
+      // Deleting the stored session took its subscriptions with it; they live on with the session.
+      for (const sub of this.subscriptions.forClient(session.clientId)) this.store.saveSubscription(sub.value);
+    } else if (!wasPersistent && session.persistent) {
+      this.delivery.persistSessionState(session);
     }
-    return this.route(message, now, null, retainHome);
+    this.store.saveSession(session.record);
+  }
+
+  /** The socket's attachment: what survives hibernation of this connection. */
+  saveSnapshot(conn: Connection, now: number): void {
+    conn.lastSnapshotAt = now;
+    this.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
+  }
+
+  saveTopicAlias(conn: Connection, alias: number, topic: string): void {
+    conn.inboundTopicAliases.set(alias, topic);
+    this.store.saveTopicAlias(conn.id, alias, topic);
+  }
+
+  mayReceive(session: Session, topic: string): boolean {
+    return this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, topic);
+  }
+
+  // ---------------------------------------------------------------- counters
+
+  countAuthFailure(): void {
+    this.counters.authFailures++;
+  }
+
+  countConnection(): void {
+    this.counters.connectionsTotal++;
+  }
+
+  countPublishReceived(): void {
+    this.counters.publishReceived++;
+  }
+
+  /** One more denied PUBLISH on this connection; returns how many so far. */
+  countAclDenial(conn: Connection): number {
+    const denials = (this.aclDenials.get(conn) ?? 0) + 1;
+    this.aclDenials.set(conn, denials);
+    return denials;
+  }
+
+  flushCounters(now: number, force: boolean): void {
+    if (!force && now - this.countersSavedAt < COUNTER_FLUSH_MS) return;
+    this.countersSavedAt = now;
+    this.store.saveCounters(this.counters);
+  }
+
+  // ---------------------------------------------------------------- routing (protocol/routing/)
+
+  acceptMessage(message: BrokerMessage, now: number): Routed {
+    return this.router.acceptMessage(message, now);
+  }
+
+  route(message: BrokerMessage, now: number): Routed {
+    return this.router.route(message, now);
+  }
+
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
+    return this.retainedMessages.sendRetained(conn, session, sub, now);
+  }
+
+  /** Retained messages stored here that match any of these filters (another shard's look-up). */
+  retainedMatching(filters: string[], now: number): BrokerMessage[] {
+    return this.retainedMessages.retainedMatching(filters, now);
+  }
+
+  // ---------------------------------------------------------------- delivery (protocol/delivery/)
+
+  deliver(session: Session, delivery: Delivery, now: number): boolean {
+    return this.delivery.deliver(session, delivery, now);
+  }
+
+  ensureLoaded(session: Session): void {
+    this.delivery.ensureLoaded(session);
+  }
+
+  resumeInflight(conn: Connection, session: Session, now: number): void {
+    this.delivery.resumeInflight(conn, session, now);
+  }
+
+  awaitPubcomp(session: Session, record: OutboundRecord): void {
+    this.delivery.awaitPubcomp(session, record);
+  }
+
+  completeOutbound(conn: Connection, session: Session, packetId: number): void {
+    this.delivery.completeOutbound(conn, session, packetId);
+  }
+
+  recordInboundQos2(session: Session, packetId: number): void {
+    this.delivery.recordInboundQos2(session, packetId);
+  }
+
+  forgetInboundQos2(session: Session, packetId: number): boolean {
+    return this.delivery.forgetInboundQos2(session, packetId);
   }
 
   // ---------------------------------------------------------------- subscriptions
+
+  findSubscription(clientId: string, filter: string): SubscriptionRecord | undefined {
+    return this.subscriptions.get(clientId, filter);
+  }
+
+  subscriptionCount(clientId: string): number {
+    return this.subscriptions.countForClient(clientId);
+  }
 
   /** Adds or replaces a session's subscription [MQTT-3.8.4-3]; true when it is new. The first one with a filter is announced to the other shards. */
   addSubscription(record: SubscriptionRecord): boolean {
@@ -603,13 +708,15 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     return true;
   }
 
+  whenRoutesConfirmed(): Promise<void> | null {
+    return this.cluster.whenConfirmed();
+  }
+
   // ---------------------------------------------------------------- other shards
 
   /** Another shard's message for subscribers here (and, as its retained home, for the retained store). */
   applyForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[] {
-    if (entry.retain) this.storeRetained(entry.message);
-    if (!entry.direct && entry.groups.length === 0) return NO_HOLDERS;
-    return this.route(entry.message, now, entry).behind;
+    return this.router.routeForwarded(entry, now);
   }
 
   holdReceipt(behind: readonly AckHolder[]): Promise<void> {
@@ -626,422 +733,5 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
 
   released(holder: AckHolder): void {
     releaseHeldAcks(this, holder);
-  }
-
-  /**
-   * Retained messages that live on other shards (each topic's home), for a
-   * new subscription here. Null when there is nothing to ask: one shard, or
-   * a filter without wildcards whose home is this shard.
-   */
-  remoteRetained(filter: string): Promise<BrokerMessage[]> | null {
-    if (!this.cluster.clustered) return null;
-    const homes = isWildcardFilter(filter)
-      ? Array.from({ length: this.cluster.shardCount }, (_, i) => i).filter((i) => i !== this.cluster.self)
-      : [this.cluster.homeOf(filter)].filter((i) => i !== this.cluster.self);
-    if (homes.length === 0) return null;
-    return Promise.all(homes.map((home) => this.cluster.retainedFrom(home, [filter]))).then((pages) => pages.flat());
-  }
-
-  /** Retained messages stored here that match any of these filters (another shard's remoteRetained). */
-  retainedMatching(filters: string[], now: number): BrokerMessage[] {
-    const out: BrokerMessage[] = [];
-    const seen = new Set<string>();
-    for (const filter of filters) {
-      for (const { value: message } of this.retained.match(filter)) {
-        if (seen.has(message.topic)) continue;
-        seen.add(message.topic);
-        if (message.expiresAt !== null && message.expiresAt <= now) continue;
-        out.push(message);
-      }
-    }
-    return out;
-  }
-
-  storeRetained(message: BrokerMessage): void {
-    // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
-    if (message.payload.byteLength === 0) {
-      if (this.retained.delete(message.topic)) this.store.deleteRetained(message.topic);
-      return;
-    }
-    if (!this.retained.get(message.topic) && this.retained.size >= this.config.maxRetainedMessages) {
-      this.counters.messagesDropped++;
-      return;
-    }
-    this.retained.set(message.topic, message);
-    this.store.putRetained(message);
-  }
-
-  /**
-   * Delivers to this shard's matching subscribers and forwards to the other
-   * shards that have some. A message from another shard (`scope`) is only
-   * delivered here: to direct subscriptions if asked, and to the shared
-   * groups that shard chose this one to serve.
-   */
-  route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null): Routed {
-    const matches = this.subscriptions.match(message.topic);
-    let plan = scope ? null : this.cluster.plan(message.topic, retainHome);
-    // One delivery per client: overlapping subscriptions merge into the highest
-    // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
-    let perClient: Map<string, Delivery> | null = null;
-    const add = (sub: SubscriptionRecord) => {
-      if (sub.noLocal && message.origin === sub.clientId) return; // [MQTT-3.8.3-3]
-      const qos = Math.min(sub.qos, message.qos) as QoS;
-      perClient ??= new Map();
-      const existing = perClient.get(sub.clientId);
-      if (existing) {
-        if (qos > existing.qos) existing.qos = qos;
-        if (sub.retainAsPublished && message.retain) existing.retain = true;
-        if (sub.subscriptionId !== null) existing.subscriptionIds.push(sub.subscriptionId);
-        return;
-      }
-      perClient.set(sub.clientId, {
-        message,
-        qos,
-        // Retain As Published keeps the flag; otherwise it is cleared on forward [MQTT-3.3.1-12], [MQTT-3.3.1-13].
-        retain: sub.retainAsPublished ? message.retain : false,
-        subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
-      });
-    };
-    if (!scope || scope.direct) for (const m of matches.direct) add(m.value);
-    if (matches.shared.length > 0 || (plan && plan.remoteGroups.size > 0) || (scope && scope.groups.length > 0)) {
-      const here = new Map(matches.shared.map((g) => [g.filter, g]));
-      const serveHere = (key: string) => () => {
-        const group = here.get(key);
-        const member = group ? this.pickSharedMember(key, group.members.map((m) => m.value), message.topic) : null;
-        if (member) add(member);
-        return member !== null;
-      };
-      if (scope) {
-        for (const key of scope.groups) {
-          if (serveHere(key)()) continue;
-          // No member here may take it (ACLs, or it left): another shard with members gets it.
-          plan ??= this.cluster.planOnward(message.topic, [...scope.passedOver, this.cluster.self]);
-          this.cluster.serveGroup(plan, key, false, serveHere(key));
-        }
-      } else {
-        const keys = new Set([...here.keys(), ...(plan?.remoteGroups.keys() ?? [])]);
-        for (const key of keys) this.cluster.serveGroup(plan, key, here.has(key), serveHere(key));
-      }
-    }
-    const remote = plan && plan.remote.size > 0 ? plan : null;
-    if (!perClient && !remote) return NOWHERE;
-    const routed: Routed = { deliveries: 0, behind: [] };
-    if (remote) {
-      // Another shard's subscribers count as deliveries (no 0x10 No matching subscribers); their shards' receipts hold the ack.
-      for (const hold of this.cluster.forward(message, remote)) routed.behind.push(hold);
-      for (const p of remote.remote.values()) if (p.direct || p.groups.length > 0) routed.deliveries++;
-    }
-    if (!perClient) return routed;
-    for (const [clientId, delivery] of perClient as Map<string, Delivery>) {
-      const session = this.sessions.get(clientId);
-      if (!session) continue;
-      if (!this.authorizer.canReceive({ clientId, username: session.record.username }, message.topic)) continue;
-      if (this.deliver(session, delivery, now)) routed.behind.push(session);
-      routed.deliveries++;
-    }
-    return routed;
-  }
-
-  /**
-   * Round-robin over connected members; a persistent member queues when none
-   * is connected. Members the ACLs do not let receive this topic are passed
-   * over, so the message goes to one that may have it.
-   */
-  private pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
-    if (members.length === 0) return null;
-    const start = this.sharedCursor.get(groupKey) ?? 0;
-    for (let i = 0; i < members.length; i++) {
-      const idx = (start + i) % members.length;
-      const session = this.sessions.get(members[idx].clientId);
-      if (session && this.connectionOf(session) && this.mayReceive(session, topic)) {
-        this.sharedCursor.set(groupKey, idx + 1);
-        return members[idx];
-      }
-    }
-    for (let i = 0; i < members.length; i++) {
-      const idx = (start + i) % members.length;
-      const session = this.sessions.get(members[idx].clientId);
-      if (session?.persistent && this.mayReceive(session, topic)) {
-        this.sharedCursor.set(groupKey, idx + 1);
-        return members[idx];
-      }
-    }
-    return null;
-  }
-
-  private mayReceive(session: Session, topic: string): boolean {
-    return this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, topic);
-  }
-
-  /**
-   * Hands one message to one session: send now, or queue (bounded), or drop.
-   * Returns true when the session is connected, healthy and behind, so the
-   * publisher's acknowledgement should wait for it (see flow-control.ts).
-   */
-  deliver(session: Session, delivery: Delivery, now: number): boolean {
-    const conn = this.connectionOf(session);
-    if (delivery.qos === 0) {
-      // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages=false),
-      // and is dropped, counted, for one that is behind or stuck: QoS 0 is where overload sheds load.
-      if (!conn) return false;
-      if (session.loaded && this.windowFull(session, conn) && (this.isStuck(session, conn, now) || this.isBehind(session, conn))) {
-        this.countDrop(session);
-        return false;
-      }
-      this.sendPublish(conn, session, delivery, null, false, now);
-      return false;
-    }
-    this.ensureLoaded(session);
-    if (conn && session.queueLength() === 0 && session.outbound.size < this.outboundWindow(conn)) {
-      this.startOutbound(conn, session, delivery, now);
-      return false;
-    }
-    if (!conn && !session.persistent) return false;
-    this.enqueue(session, delivery);
-    if (conn && this.isBehind(session, conn) && !this.isStuck(session, conn, now)) return true;
-    this.settleHeldAcks(session, now);
-    return false;
-  }
-
-  private outboundWindow(conn: Connection): number {
-    // Receive Maximum: never more unacknowledged QoS 1/2 PUBLISHes than the client allows [MQTT-3.3.4-9].
-    return Math.min(conn.clientReceiveMaximum, this.config.maxInflightOut);
-  }
-
-  private windowFull(session: Session, conn: Connection): boolean {
-    return session.outbound.size >= this.outboundWindow(conn);
-  }
-
-  /**
-   * Behind: the window is full and more than a small backlog is queued
-   * (one window's worth, at most a quarter of the queue bound). Publishers'
-   * acks then wait, so the backlog stays within the publishers' windows.
-   */
-  isBehind(session: Session, conn: Connection): boolean {
-    const window = this.outboundWindow(conn);
-    return session.outbound.size >= window && session.queueLength() > Math.min(window, Math.floor(this.config.maxQueuedMessages / 4));
-  }
-
-  /**
-   * Stuck, decided from progress rather than speed: the window is full and
-   * nothing was acknowledged for stuckSubscriberMs, or the queue reached a
-   * bound. A stuck session holds no publisher back; its own queue takes what
-   * fits and the rest is dropped and counted for it.
-   */
-  isStuck(session: Session, conn: Connection, now: number): boolean {
-    if (!this.windowFull(session, conn)) return false;
-    return now - session.lastProgressAt >= this.config.stuckSubscriberMs || this.queueFull(session);
-  }
-
-  private queueFull(session: Session): boolean {
-    return session.queueLength() >= this.config.maxQueuedMessages || session.queuedBytes >= this.config.maxQueuedBytes;
-  }
-
-  /** Releases the acks a session holds once it is no longer a healthy recipient that is behind. */
-  settleHeldAcks(session: Session, now: number): void {
-    if (session.heldAcks.size === 0) return;
-    const conn = this.connectionOf(session);
-    if (conn && this.isBehind(session, conn) && !this.isStuck(session, conn, now)) return;
-    releaseHeldAcks(this, session);
-  }
-
-  private countDrop(session: Session): void {
-    session.record.droppedMessages++;
-    this.counters.messagesDropped++;
-    if (session.persistent) this.store.saveSession(session.record);
-  }
-
-  /** Queues within both bounds (count and bytes); past them the message is dropped and counted for this session. */
-  private enqueue(session: Session, delivery: Delivery): boolean {
-    const size = queuedSize(delivery);
-    if (session.queueLength() >= this.config.maxQueuedMessages || session.queuedBytes + size > this.config.maxQueuedBytes) {
-      this.countDrop(session);
-      return false;
-    }
-    if (session.persistent) {
-      this.store.enqueue(session.clientId, delivery);
-      session.storedQueueLength++;
-    } else {
-      session.memoryQueue.push(delivery);
-    }
-    session.queuedBytes += size;
-    return true;
-  }
-
-  private startOutbound(conn: Connection, session: Session, delivery: Delivery, now: number): boolean {
-    if (delivery.message.expiresAt !== null && delivery.message.expiresAt <= now) return false;
-    const packetId = session.allocatePacketId();
-    if (packetId === null) return false;
-    // The window just opened: the time to "stuck" counts from here, not from an old acknowledgement.
-    if (session.outbound.size === 0) session.lastProgressAt = now;
-    const record: OutboundRecord = { clientId: session.clientId, packetId, state: 'publish', delivery, seq: session.nextSeq() };
-    const sent = this.sendPublish(conn, session, delivery, packetId, false, now);
-    if (!sent) return false;
-    session.outbound.set(packetId, record);
-    if (session.persistent) this.store.saveOutbound(record);
-    return true;
-  }
-
-  /** Encodes and sends a PUBLISH. Returns false when it was dropped (expired, or larger than the client accepts). */
-  sendPublish(conn: Connection, session: Session, delivery: Delivery, packetId: number | null, dup: boolean, now: number): boolean {
-    const { message } = delivery;
-    let expiry: number | undefined;
-    if (message.expiresAt !== null) {
-      const remainingMs = message.expiresAt - now;
-      if (remainingMs <= 0) return false;
-      // The forwarded interval is what is left of it [MQTT-3.3.2-6].
-      expiry = Math.max(1, Math.ceil(remainingMs / 1000));
-    }
-    const bytes = this.encodePublish(conn, delivery, packetId, dup, expiry);
-    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) {
-      // Too large for this client: discard as if sent [MQTT-3.1.2-25].
-      session.record.droppedMessages++;
-      this.counters.messagesDropped++;
-      return false;
-    }
-    this.counters.publishSent++;
-    this.sendBytes(conn, bytes);
-    return true;
-  }
-
-  /**
-   * A PUBLISH without a packet identifier or subscription identifiers is the
-   * same bytes for every subscriber on the same protocol (3.1 and 3.1.1 share
-   * one layout), so a fan-out encodes it once.
-   */
-  private encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
-    const shareable = packetId === null && delivery.subscriptionIds.length === 0;
-    const key = shareable ? `${conn.protocolVersion === 5 ? 5 : 4}|${delivery.qos}|${delivery.retain}|${dup}|${expiry}` : '';
-    const cached = this.lastSharedPublish;
-    if (shareable && cached !== null && cached.message === delivery.message && cached.key === key) return cached.bytes;
-    const { message } = delivery;
-    const packet: IPublishPacket = {
-      cmd: 'publish',
-      topic: message.topic,
-      payload: Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength),
-      qos: delivery.qos,
-      retain: delivery.retain,
-      dup,
-    };
-    if (packetId !== null) packet.messageId = packetId;
-    if (conn.protocolVersion === 5) {
-      const p = message.properties;
-      const properties: NonNullable<IPublishPacket['properties']> = {};
-      if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
-      if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-      if (p.contentType !== undefined) properties.contentType = p.contentType;
-      if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
-      if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
-      if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
-      if (delivery.subscriptionIds.length === 1) properties.subscriptionIdentifier = delivery.subscriptionIds[0];
-      else if (delivery.subscriptionIds.length > 1) properties.subscriptionIdentifier = delivery.subscriptionIds;
-      if (Object.keys(properties).length > 0) packet.properties = properties;
-    }
-    const bytes = this.encode(conn, packet);
-    if (shareable) this.lastSharedPublish = { message, key, bytes };
-    return bytes;
-  }
-
-  /** Loads a persistent session's in-flight state and queue size from the store once. */
-  ensureLoaded(session: Session): void {
-    if (session.loaded) return;
-    session.loaded = true;
-    if (!session.persistent) return;
-    session.adoptOutbound(this.store.loadOutbound(session.clientId));
-    for (const id of this.store.loadInboundQos2(session.clientId)) session.inboundQos2.add(id);
-    session.storedQueueLength = this.store.queueLength(session.clientId);
-    session.queuedBytes = this.store.queueBytes(session.clientId);
-    session.lastProgressAt = this.clock.now();
-  }
-
-  /**
-   * Moves queued messages into flight while the client's window has room,
-   * oldest first; then publishers waiting for this session may go on.
-   */
-  drainQueue(conn: Connection, session: Session, now: number): void {
-    const window = this.outboundWindow(conn);
-    if (session.persistent) {
-      while (session.storedQueueLength > 0 && session.outbound.size < window) {
-        const batch = this.store.peekQueue(session.clientId, Math.max(1, window - session.outbound.size));
-        if (batch.length === 0) {
-          session.storedQueueLength = 0;
-          session.queuedBytes = 0;
-          break;
-        }
-        for (const queued of batch) {
-          this.store.deleteQueued(session.clientId, queued.seq);
-          session.storedQueueLength--;
-          session.queuedBytes -= queuedSize(queued.delivery);
-          if (queued.delivery.qos === 0) this.sendPublish(conn, session, queued.delivery, null, false, now);
-          else this.startOutbound(conn, session, queued.delivery, now);
-          if (session.outbound.size >= window) break;
-        }
-      }
-    } else {
-      while (session.memoryQueue.length > 0 && session.outbound.size < window) {
-        const delivery = session.memoryQueue.shift()!;
-        session.queuedBytes -= queuedSize(delivery);
-        this.startOutbound(conn, session, delivery, now);
-      }
-    }
-    this.settleHeldAcks(session, now);
-  }
-
-  /** On session resume: resend unacknowledged PUBLISH (DUP) and PUBREL in their original order [MQTT-4.4.0-1]. */
-  resumeInflight(conn: Connection, session: Session, now: number): void {
-    this.ensureLoaded(session);
-    session.lastProgressAt = now;
-    const records = [...session.outbound.values()].sort((a, b) => a.seq - b.seq);
-    for (const record of records) {
-      if (record.state === 'pubrel') {
-        this.send(conn, { cmd: 'pubrel', messageId: record.packetId });
-      } else if (!this.sendPublish(conn, session, record.delivery, record.packetId, true, now)) {
-        session.outbound.delete(record.packetId);
-        if (session.persistent) this.store.deleteOutbound(session.clientId, record.packetId);
-      }
-    }
-    this.drainQueue(conn, session, now);
-  }
-
-  /**
-   * Retained messages for a new subscription; RETAIN is always set on these
-   * [MQTT-3.3.1-9]. Those stored here go at once; those whose home is another
-   * shard follow when it answers (the returned promise).
-   */
-  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
-    const shared = parseSharedFilter(sub.filter);
-    if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
-    for (const { value: message } of this.retained.match(sub.filter)) {
-      if (message.expiresAt !== null && message.expiresAt <= now) {
-        this.retained.delete(message.topic);
-        this.store.deleteRetained(message.topic);
-        continue;
-      }
-      this.deliverRetained(session, sub, message, now);
-    }
-    const remote = this.remoteRetained(sub.filter);
-    if (!remote) return;
-    return remote.then((messages) => {
-      if (this.sessions.get(session.clientId) !== session || this.connectionOf(session) !== conn) return;
-      const later = this.clock.now();
-      for (const message of messages) if (message.expiresAt === null || message.expiresAt > later) this.deliverRetained(session, sub, message, later);
-    });
-  }
-
-  private deliverRetained(session: Session, sub: SubscriptionRecord, message: BrokerMessage, now: number): void {
-    if (!this.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, message.topic)) return;
-    const delivery: Delivery = {
-      message,
-      qos: Math.min(sub.qos, message.qos) as QoS,
-      retain: true,
-      subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
-    };
-    this.deliver(session, delivery, now);
-  }
-
-  flushCounters(now: number, force: boolean): void {
-    if (!force && now - this.countersSavedAt < COUNTER_FLUSH_MS) return;
-    this.countersSavedAt = now;
-    this.store.saveCounters(this.counters);
   }
 }

@@ -2,22 +2,25 @@ import type { Packet } from 'mqtt-packet';
 import type { BrokerConfig } from '../config';
 import type { Authenticator, Authorizer, BrokerEvents, Clock, Transport } from '../ports';
 import type { SessionStore } from '../store/session-store';
-import type { BrokerCounters, BrokerMessage, Delivery, SubscriptionRecord } from '../store/records';
-import type { RetainedIndex } from '../topics/retained-index';
-import type { SubscriptionIndex } from '../topics/subscription-index';
+import type { BrokerMessage, OutboundRecord, SessionRecord, SubscriptionRecord } from '../store/records';
 import type { Connection, EndCause } from './connection';
 import type { Session } from './session';
-import type { AckHolder } from './owed-ack';
 import type { ClusterNode } from '../cluster/cluster-node';
+import type { Routed } from '../routing/router';
 
-/**
- * What routing one message did: how many sessions (or other shards) it went
- * to, and what the publisher's ack must wait for: recipients that are behind,
- * and batches on their way to other shards.
- */
-export interface Routed {
-  deliveries: number;
-  behind: AckHolder[];
+export type { Routed } from '../routing/router';
+
+/** What a shard's engine is built from: its settings and the ports to the platform. */
+export interface BrokerEngineDeps {
+  config: BrokerConfig;
+  store: SessionStore;
+  transport: Transport;
+  clock: Clock;
+  authenticator: Authenticator;
+  authorizer: Authorizer;
+  events?: BrokerEvents;
+  /** This shard's place in the cluster; a single shard when absent. */
+  cluster?: ClusterNode;
 }
 
 /** The $SYS topics as the handlers see them: told when clients or subscriptions change, asked for current values. */
@@ -28,42 +31,53 @@ export interface SysTopicsApi {
 }
 
 /**
- * What the packet handlers, flow control and $SYS topics use of the engine.
+ * What the packet handlers and flow control use of the engine: the settings
+ * and security ports it was built with, and named operations. They change
+ * the engine's state only through these, never through its maps or store.
  * BrokerEngine implements it; depending on this instead of the class keeps
  * the engine free to import them without an import cycle.
  */
-export interface EngineApi {
-  readonly config: BrokerConfig;
-  readonly store: SessionStore;
-  readonly transport: Transport;
-  readonly clock: Clock;
-  readonly authenticator: Authenticator;
-  readonly authorizer: Authorizer;
-  readonly events: BrokerEvents;
-  readonly connections: Map<string, Connection>;
-  readonly sessions: Map<string, Session>;
-  readonly subscriptions: SubscriptionIndex<SubscriptionRecord>;
-  readonly retained: RetainedIndex<BrokerMessage>;
+export interface EngineApi extends Readonly<Required<Pick<BrokerEngineDeps, 'config' | 'clock' | 'authenticator' | 'authorizer' | 'events'>>> {
   readonly sys: SysTopicsApi;
-  readonly cluster: ClusterNode;
-  readonly counters: BrokerCounters;
-  /** Denied PUBLISHes per connection, for aclDenialsBeforeDisconnect. */
-  readonly aclDenials: WeakMap<Connection, number>;
 
+  // connections
   send(conn: Connection, packet: Packet): void;
   disconnect(conn: Connection, reasonCode: number, reason: string, cause?: EndCause): void;
   closeConnection(conn: Connection, cause: EndCause, code: number, reason: string): void;
-  scheduleWake(at: number): void;
+  findConnection(connectionId: string): Connection | undefined;
   connectionOf(session: Session): Connection | undefined;
+  saveSnapshot(conn: Connection, now: number): void;
+  saveTopicAlias(conn: Connection, alias: number, topic: string): void;
+  scheduleWake(at: number): void;
+
+  // sessions
+  findSession(clientId: string): Session | undefined;
+  startSession(record: SessionRecord): Session;
+  saveOpenedSession(session: Session, wasPersistent: boolean): void;
   sessionLostConnection(session: Session, cause: EndCause, now: number): void;
   endSession(session: Session, now: number): void;
+
+  // counters
+  countAuthFailure(): void;
+  countConnection(): void;
+  countPublishReceived(): void;
+  countAclDenial(conn: Connection): number;
+
+  // routing and delivery
   acceptMessage(message: BrokerMessage, now: number): Routed;
-  route(message: BrokerMessage, now: number): Routed;
-  deliver(session: Session, delivery: Delivery, now: number): boolean;
   ensureLoaded(session: Session): void;
-  drainQueue(conn: Connection, session: Session, now: number): void;
   resumeInflight(conn: Connection, session: Session, now: number): void;
-  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void;
+  awaitPubcomp(session: Session, record: OutboundRecord): void;
+  completeOutbound(conn: Connection, session: Session, packetId: number): void;
+  recordInboundQos2(session: Session, packetId: number): void;
+  forgetInboundQos2(session: Session, packetId: number): boolean;
+
+  // subscriptions
+  findSubscription(clientId: string, filter: string): SubscriptionRecord | undefined;
+  subscriptionCount(clientId: string): number;
   addSubscription(record: SubscriptionRecord): boolean;
   removeSubscription(clientId: string, filter: string): boolean;
+  /** Resolves once every other shard knows this shard's new routes; null when there is nothing to wait for. */
+  whenRoutesConfirmed(): Promise<void> | null;
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void;
 }

@@ -50,7 +50,7 @@ export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
   recipient.heldAcks.clear();
   for (const id of publishers) {
     // A publisher whose connection ended was forgotten (forgetOwedAcks): nothing is owed to it.
-    const conn = engine.connections.get(id);
+    const conn = engine.findConnection(id);
     if (conn) flushOwedAcks(engine, conn);
   }
 }

@@ -1,12 +1,29 @@
-import type { EngineApi } from './engine-api';
+import type { BrokerConfig } from '../config';
+import type { Routed } from '../routing/router';
+import type { BrokerCounters, BrokerMessage, Delivery, SubscriptionRecord } from '../store/records';
+import type { SubscriptionIndex } from '../topics/subscription-index';
 import type { Connection } from './connection';
 import type { Session } from './session';
-import type { BrokerMessage, SubscriptionRecord } from '../store/records';
 import { topicMatchesFilter } from '../topics/match';
 import { parseSharedFilter } from '../topics/validate';
 import { sumFigures, type ClusterFigures, type ShardFigures } from './cluster-figures';
 
 export const BROKER_VERSION = 'EdgeMQ 0.1.0';
+
+/** What the $SYS topics read of the shard (its figures) and how they reach subscribers. */
+export interface SysTopicsHost {
+  readonly config: BrokerConfig;
+  readonly counters: BrokerCounters;
+  readonly connections: ReadonlyMap<string, Connection>;
+  readonly sessions: ReadonlyMap<string, Session>;
+  readonly subscriptions: SubscriptionIndex<SubscriptionRecord>;
+  readonly retained: { readonly size: number };
+  connectionOf(session: Session): Connection | undefined;
+  mayReceive(session: Session, topic: string): boolean;
+  route(message: BrokerMessage, now: number): Routed;
+  deliver(session: Session, delivery: Delivery, now: number): boolean;
+  scheduleWake(at: number): void;
+}
 
 /** A single broker, with no cluster port: shard 0 of 1. */
 const SINGLE: ClusterFigures = { place: () => ({ index: 0, count: 1 }), latest: () => null };
@@ -24,7 +41,7 @@ export class SysTopics {
   private activeCache: boolean | null = null;
   private cluster: ClusterFigures = SINGLE;
 
-  constructor(private readonly engine: EngineApi) {}
+  constructor(private readonly engine: SysTopicsHost) {}
 
   /** The other shards' figures come through this port; without it the broker is shard 0 of 1. */
   useCluster(cluster: ClusterFigures): void {
@@ -65,7 +82,7 @@ export class SysTopics {
     const filter = parseSharedFilter(sub.filter)?.filter ?? sub.filter;
     for (const [topic, value] of this.values(now)) {
       if (!topicMatchesFilter(topic, filter)) continue;
-      if (!this.engine.authorizer.canReceive({ clientId: session.clientId, username: session.record.username }, topic)) continue;
+      if (!this.engine.mayReceive(session, topic)) continue;
       this.engine.deliver(session, { message: this.message(topic, value, now), qos: 0, retain: true, subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [] }, now);
     }
     if (this.lastPublishedAt === 0) this.lastPublishedAt = now;

@@ -31,10 +31,7 @@ export function handlePubrec(engine: EngineApi, conn: Connection, session: Sessi
   }
   // Progress: this subscriber is reading and acknowledging, so it is not stuck.
   session.lastProgressAt = engine.clock.now();
-  if (record.state === 'publish') {
-    record.state = 'pubrel';
-    if (session.persistent) engine.store.saveOutbound(record);
-  }
+  engine.awaitPubcomp(session, record);
   engine.send(conn, { cmd: 'pubrel', messageId: id });
 }
 
@@ -60,9 +57,5 @@ function refuseWrongAck(engine: EngineApi, conn: Connection, ack: string, qos: n
 
 /** The flow is done: its slot refills from the queue, and publishers waiting for this subscriber may go on. */
 function complete(engine: EngineApi, conn: Connection, session: Session, packetId: number): void {
-  const now = engine.clock.now();
-  session.outbound.delete(packetId);
-  session.lastProgressAt = now;
-  if (session.persistent) engine.store.deleteOutbound(session.clientId, packetId);
-  engine.drainQueue(conn, session, now);
+  engine.completeOutbound(conn, session, packetId);
 }

@@ -2,11 +2,11 @@ import type { Buffer } from 'node:buffer';
 import type { IAuthPacket, IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import type { EngineApi } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
-import { Session } from '../engine/session';
+import type { Session } from '../engine/session';
 import type { AuthDecision } from '../ports';
 import { CONNACK_V3, RC, connackReturnCodeFor } from '../reason-codes';
 import type { BrokerMessage, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
-import { SESSION_NEVER_EXPIRES, queuedSize } from '../store/records';
+import { SESSION_NEVER_EXPIRES } from '../store/records';
 import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 
@@ -139,7 +139,7 @@ export function handleConnectAuth(engine: EngineApi, conn: Connection, packet: I
   if (!continuation || packet.reasonCode !== RC.CONTINUE_AUTHENTICATION || method !== conn.authenticationMethod) {
     // Wrong step or method mid-exchange: refuse the CONNECT [MQTT-4.12.0-4].
     conn.authContinuation = null;
-    engine.counters.authFailures++;
+    engine.countAuthFailure();
     engine.send(conn, connackFailure(conn, 5, method !== conn.authenticationMethod ? RC.BAD_AUTHENTICATION_METHOD : RC.PROTOCOL_ERROR));
     engine.closeConnection(conn, 'protocol-error', 1000, 'unexpected AUTH');
     return;
@@ -156,7 +156,7 @@ function connackFailure(conn: Connection, version: ProtocolVersion, reasonCode: 
 
 function refuse(engine: EngineApi, conn: Connection, d: Extract<AuthDecision, { ok: false }>, clientId: string, packet: IConnectPacket): void {
   const version = conn.protocolVersion ?? 4;
-  engine.counters.authFailures++;
+  engine.countAuthFailure();
   engine.events.connectRefused?.({ clientId, username: packet.username ?? null, ip: conn.trusted.ip, reasonCode: d.reasonCode, reason: d.reason });
   if (!d.silent) engine.send(conn, connackFailure(conn, version, d.reasonCode, d.returnCode));
   // A refused CONNECT is followed by closing the connection [MQTT-3.2.2-7].
@@ -265,7 +265,7 @@ function openSession(
   will: WillRecord | null,
   now: number,
 ): { session: Session; sessionPresent: boolean } {
-  let session = engine.sessions.get(clientId);
+  let session = engine.findSession(clientId);
   let sessionPresent = false;
   if (session && cleanStart) {
     // Clean Start discards the old session [MQTT-3.1.2-4]; its pending will goes out now.
@@ -290,9 +290,7 @@ function openSession(
       username: conn.username,
       createdAt: now,
     };
-    session = new Session(record);
-    session.loaded = true;
-    engine.sessions.set(clientId, session);
+    session = engine.startSession(record);
   }
   const wasPersistent = session.persistent;
   session.record.protocolVersion = version;
@@ -301,20 +299,14 @@ function openSession(
   session.record.username = conn.username;
   session.record.will = will;
   session.connectionId = conn.id;
-  if (wasPersistent && !session.persistent) {
-    // The resumed session no longer outlives its connection: its durable queue moves to memory.
-    moveQueueToMemory(engine, session);
-  } else if (!wasPersistent && session.persistent) {
-    persistSessionState(engine, session);
-  }
-  engine.store.saveSession(session.record);
+  engine.saveOpenedSession(session, wasPersistent);
   return { session, sessionPresent };
 }
 
 function markConnected(engine: EngineApi, conn: Connection, clientId: string): void {
   conn.clientId = clientId;
   conn.state = 'connected';
-  engine.counters.connectionsTotal++;
+  engine.countConnection();
 }
 
 /** CONNACK 0x00; in 5.0 it also announces the broker's limits and what it decided for the client. */
@@ -346,8 +338,7 @@ function connack(engine: EngineApi, conn: Connection, version: ProtocolVersion, 
 
 /** Survives hibernation from here on; tells the listeners and arms the keepalive. */
 function announceConnected(engine: EngineApi, conn: Connection, clientId: string, version: ProtocolVersion, now: number): void {
-  engine.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
-  conn.lastSnapshotAt = now;
+  engine.saveSnapshot(conn, now);
   engine.events.clientConnected?.({ clientId, username: conn.username, ip: conn.trusted.ip, protocolVersion: version });
   const deadline = conn.keepaliveDeadline();
   if (deadline !== null) engine.scheduleWake(deadline);
@@ -356,33 +347,12 @@ function announceConnected(engine: EngineApi, conn: Connection, clientId: string
 
 /** A second connection with the same client id takes the session over [MQTT-3.1.4-3]. */
 function takeOverExisting(engine: EngineApi, clientId: string, now: number): void {
-  const session = engine.sessions.get(clientId);
+  const session = engine.findSession(clientId);
   if (!session?.connectionId) return;
-  const old = engine.connections.get(session.connectionId);
+  const old = engine.findConnection(session.connectionId);
   if (!old) {
     engine.sessionLostConnection(session, 'takeover', now);
     return;
   }
   engine.disconnect(old, RC.SESSION_TAKEN_OVER, 'session taken over', 'takeover');
-}
-
-function moveQueueToMemory(engine: EngineApi, session: Session): void {
-  for (const queued of engine.store.peekQueue(session.clientId, engine.config.maxQueuedMessages)) {
-    session.memoryQueue.push(queued.delivery);
-  }
-  for (const record of session.outbound.values()) engine.store.deleteOutbound(session.clientId, record.packetId);
-  for (const id of session.inboundQos2) engine.store.deleteInboundQos2(session.clientId, id);
-  engine.store.deleteSession(session.clientId);
-  session.storedQueueLength = 0;
-  // The move may have stopped at the count bound: the byte count follows what moved.
-  session.queuedBytes = session.memoryQueue.reduce((n, d) => n + queuedSize(d), 0);
-  for (const sub of engine.subscriptions.forClient(session.clientId)) engine.store.saveSubscription(sub.value);
-}
-
-function persistSessionState(engine: EngineApi, session: Session): void {
-  for (const record of session.outbound.values()) engine.store.saveOutbound(record);
-  for (const id of session.inboundQos2) engine.store.saveInboundQos2(session.clientId, id);
-  for (const delivery of session.memoryQueue) engine.store.enqueue(session.clientId, delivery);
-  session.storedQueueLength = session.memoryQueue.length;
-  session.memoryQueue = [];
 }

@@ -18,7 +18,7 @@ import { isValidUtf8 } from './utf8';
  * recipient is behind it waits, which is how publishers are slowed.
  */
 export function handlePublish(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
-  engine.counters.publishReceived++;
+  engine.countPublishReceived();
   if (!checkRate(engine, conn, now)) return;
   const topic = resolveTopicAlias(engine, conn, packet);
   if (topic === null) return;
@@ -111,10 +111,7 @@ function accept(engine: EngineApi, conn: Connection, session: Session, packet: I
     createdAt: now,
   };
   const routed = engine.acceptMessage(message, now);
-  if (packet.qos === 2) {
-    session.inboundQos2.add(packet.messageId!);
-    if (session.persistent) engine.store.saveInboundQos2(session.clientId, packet.messageId!);
-  }
+  if (packet.qos === 2) engine.recordInboundQos2(session, packet.messageId!);
   return routed;
 }
 
@@ -131,8 +128,7 @@ const NO_ONE: readonly Session[] = [];
 function disconnectRepeatOffender(engine: EngineApi, conn: Connection): void {
   const limit = engine.config.aclDenialsBeforeDisconnect;
   if (!limit) return;
-  const denials = (engine.aclDenials.get(conn) ?? 0) + 1;
-  engine.aclDenials.set(conn, denials);
+  const denials = engine.countAclDenial(conn);
   if (denials >= limit) engine.disconnect(conn, RC.NOT_AUTHORIZED, `${denials} publishes denied by topic ACLs`);
 }
 
@@ -177,10 +173,7 @@ function resolveTopicAlias(engine: EngineApi, conn: Connection, packet: IPublish
     }
     return known;
   }
-  if (conn.inboundTopicAliases.get(alias) !== packet.topic) {
-    conn.inboundTopicAliases.set(alias, packet.topic);
-    engine.store.saveTopicAlias(conn.id, alias, packet.topic);
-  }
+  if (conn.inboundTopicAliases.get(alias) !== packet.topic) engine.saveTopicAlias(conn, alias, packet.topic);
   return packet.topic;
 }
 
@@ -188,8 +181,7 @@ function resolveTopicAlias(engine: EngineApi, conn: Connection, packet: IPublish
 export function handlePubrel(engine: EngineApi, conn: Connection, session: Session, packet: IPubrelPacket): void {
   engine.ensureLoaded(session);
   const id = packet.messageId!;
-  const known = session.inboundQos2.delete(id);
-  if (known && session.persistent) engine.store.deleteInboundQos2(session.clientId, id);
+  const known = engine.forgetInboundQos2(session, id);
   if (conn.protocolVersion === 5) {
     engine.send(conn, { cmd: 'pubcomp', messageId: id, reasonCode: known ? RC.SUCCESS : RC.PACKET_IDENTIFIER_NOT_FOUND });
   } else {

@@ -19,7 +19,7 @@ import { parseSharedFilter, validateTopicFilter } from '../topics/validate';
 export function handleSubscribe(engine: EngineApi, conn: Connection, session: Session, packet: ISubscribePacket, now: number): Promise<void> | void {
   const answer = subscribeEach(engine, conn, session, packet, now);
   if (!answer) return;
-  const announced = engine.cluster.whenConfirmed();
+  const announced = engine.whenRoutesConfirmed();
   if (!announced) return acknowledge(engine, conn, session, packet, answer, now);
   return announced.then(() => {
     if (conn.state !== 'connected' || engine.connectionOf(session) !== conn) return;
@@ -58,8 +58,8 @@ function subscribeEach(engine: EngineApi, conn: Connection, session: Session, pa
       answer.granted.push(subackFailure(conn.protocolVersion!, RC.NOT_AUTHORIZED));
       continue;
     }
-    const existing = engine.subscriptions.get(session.clientId, filter);
-    if (!existing && engine.subscriptions.countForClient(session.clientId) >= engine.config.maxSubscriptionsPerClient) {
+    const existing = engine.findSubscription(session.clientId, filter);
+    if (!existing && engine.subscriptionCount(session.clientId) >= engine.config.maxSubscriptionsPerClient) {
       answer.granted.push(subackFailure(conn.protocolVersion!, RC.QUOTA_EXCEEDED));
       continue;
     }

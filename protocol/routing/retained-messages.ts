@@ -1,0 +1,113 @@
+import type { BrokerConfig } from '../config';
+import type { Clock } from '../ports';
+import type { SessionStore } from '../store/session-store';
+import type { BrokerCounters, BrokerMessage, Delivery, QoS, SubscriptionRecord } from '../store/records';
+import type { RetainedIndex } from '../topics/retained-index';
+import { isWildcardFilter, parseSharedFilter } from '../topics/validate';
+import type { ClusterNode } from '../cluster/cluster-node';
+import type { Connection } from '../engine/connection';
+import type { Session } from '../engine/session';
+import type { Recipients } from './recipients';
+
+export interface RetainedMessagesDeps {
+  config: BrokerConfig;
+  store: SessionStore;
+  clock: Clock;
+  counters: BrokerCounters;
+  /** This shard's retained messages: those whose topic's home is this shard. */
+  retained: RetainedIndex<BrokerMessage>;
+  /** Other shards' retained messages are asked for through the cluster. */
+  cluster: ClusterNode;
+  recipients: Recipients;
+}
+
+/**
+ * Retained messages: kept on each topic's home shard, looked up there for a
+ * new subscription anywhere in the cluster, and sent to that subscription.
+ */
+export class RetainedMessages {
+  constructor(private readonly deps: RetainedMessagesDeps) {}
+
+  storeRetained(message: BrokerMessage): void {
+    const { retained, store } = this.deps;
+    // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
+    if (message.payload.byteLength === 0) {
+      if (retained.delete(message.topic)) store.deleteRetained(message.topic);
+      return;
+    }
+    if (!retained.get(message.topic) && retained.size >= this.deps.config.maxRetainedMessages) {
+      this.deps.counters.messagesDropped++;
+      return;
+    }
+    retained.set(message.topic, message);
+    store.putRetained(message);
+  }
+
+  /** Retained messages stored here that match any of these filters (another shard's remoteRetained). */
+  retainedMatching(filters: string[], now: number): BrokerMessage[] {
+    const out: BrokerMessage[] = [];
+    const seen = new Set<string>();
+    for (const filter of filters) {
+      for (const { value: message } of this.deps.retained.match(filter)) {
+        if (seen.has(message.topic)) continue;
+        seen.add(message.topic);
+        if (message.expiresAt !== null && message.expiresAt <= now) continue;
+        out.push(message);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Retained messages that live on other shards (each topic's home), for a
+   * new subscription here. Null when there is nothing to ask: one shard, or
+   * a filter without wildcards whose home is this shard.
+   */
+  remoteRetained(filter: string): Promise<BrokerMessage[]> | null {
+    const { cluster } = this.deps;
+    if (!cluster.clustered) return null;
+    const homes = isWildcardFilter(filter)
+      ? Array.from({ length: cluster.shardCount }, (_, i) => i).filter((i) => i !== cluster.self)
+      : [cluster.homeOf(filter)].filter((i) => i !== cluster.self);
+    if (homes.length === 0) return null;
+    return Promise.all(homes.map((home) => cluster.retainedFrom(home, [filter]))).then((pages) => pages.flat());
+  }
+
+  /**
+   * Retained messages for a new subscription; RETAIN is always set on these
+   * [MQTT-3.3.1-9]. Those stored here go at once; those whose home is another
+   * shard follow when it answers (the returned promise).
+   */
+  sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
+    const shared = parseSharedFilter(sub.filter);
+    if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
+    const { retained, store, recipients } = this.deps;
+    for (const { value: message } of retained.match(sub.filter)) {
+      if (message.expiresAt !== null && message.expiresAt <= now) {
+        retained.delete(message.topic);
+        store.deleteRetained(message.topic);
+        continue;
+      }
+      this.deliverRetained(session, sub, message, now);
+    }
+    const remote = this.remoteRetained(sub.filter);
+    if (!remote) return;
+    return remote.then((messages) => {
+      if (recipients.findSession(session.clientId) !== session || recipients.connectionOf(session) !== conn) return;
+      const later = this.deps.clock.now();
+      for (const message of messages) if (message.expiresAt === null || message.expiresAt > later) this.deliverRetained(session, sub, message, later);
+    });
+  }
+
+  private deliverRetained(session: Session, sub: SubscriptionRecord, message: BrokerMessage, now: number): void {
+    const { recipients } = this.deps;
+    if (!recipients.mayReceive(session, message.topic)) return;
+    const delivery: Delivery = {
+      message,
+      qos: Math.min(sub.qos, message.qos) as QoS,
+      retain: true,
+      subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
+    };
+    recipients.deliver(session, delivery, now);
+  }
+}

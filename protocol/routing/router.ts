@@ -1,0 +1,132 @@
+import type { BrokerMessage, Delivery, QoS, SubscriptionRecord } from '../store/records';
+import type { SubscriptionIndex } from '../topics/subscription-index';
+import type { ClusterNode } from '../cluster/cluster-node';
+import type { DeliveryScope, ForwardedPublish } from '../cluster/messages';
+import type { AckHolder } from '../engine/owed-ack';
+import type { Recipients } from './recipients';
+import type { RetainedMessages } from './retained-messages';
+import type { SharedGroups } from './shared-groups';
+
+/**
+ * What routing one message did: how many sessions (or other shards) it went
+ * to, and what the publisher's ack must wait for: recipients that are behind,
+ * and batches on their way to other shards.
+ */
+export interface Routed {
+  deliveries: number;
+  behind: AckHolder[];
+}
+
+const NOWHERE: Routed = { deliveries: 0, behind: [] };
+const NO_HOLDERS: readonly AckHolder[] = [];
+
+export interface RouterDeps {
+  /** This shard's subscriptions. */
+  subscriptions: SubscriptionIndex<SubscriptionRecord>;
+  /** The other shards: their routes, and the one way to reach them (its MessageBus). */
+  cluster: ClusterNode;
+  recipients: Recipients;
+  sharedGroups: SharedGroups;
+  retainedMessages: RetainedMessages;
+}
+
+/** Where a message goes: this shard's matching sessions, and the other shards with a matching subscription. */
+export class Router {
+  constructor(private readonly deps: RouterDeps) {}
+
+  /**
+   * A message the broker took responsibility for: retain it if asked (here,
+   * or on the topic's retained home shard), then route it to every shard with
+   * a matching subscription.
+   */
+  acceptMessage(message: BrokerMessage, now: number): Routed {
+    const { cluster } = this.deps;
+    let retainHome: number | null = null;
+    if (message.retain) {
+      const home = cluster.homeOf(message.topic);
+      if (home === cluster.self) this.deps.retainedMessages.storeRetained(message);
+      else retainHome = home;
+    }
+    return this.route(message, now, null, retainHome);
+  }
+
+  /** Another shard's message for subscribers here (and, as its retained home, for the retained store); returns the recipients that are behind. */
+  routeForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[] {
+    if (entry.retain) this.deps.retainedMessages.storeRetained(entry.message);
+    if (!entry.direct && entry.groups.length === 0) return NO_HOLDERS;
+    return this.route(entry.message, now, entry).behind;
+  }
+
+  /**
+   * Delivers to this shard's matching subscribers and forwards to the other
+   * shards that have some. A message from another shard (`scope`) is only
+   * delivered here: to direct subscriptions if asked, and to the shared
+   * groups that shard chose this one to serve.
+   */
+  route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null): Routed {
+    const { cluster, recipients, sharedGroups } = this.deps;
+    const matches = this.deps.subscriptions.match(message.topic);
+    let plan = scope ? null : cluster.plan(message.topic, retainHome);
+    // One delivery per client: overlapping subscriptions merge into the highest
+    // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
+    let perClient: Map<string, Delivery> | null = null;
+    const add = (sub: SubscriptionRecord) => {
+      if (sub.noLocal && message.origin === sub.clientId) return; // [MQTT-3.8.3-3]
+      const qos = Math.min(sub.qos, message.qos) as QoS;
+      perClient ??= new Map();
+      const existing = perClient.get(sub.clientId);
+      if (existing) {
+        if (qos > existing.qos) existing.qos = qos;
+        if (sub.retainAsPublished && message.retain) existing.retain = true;
+        if (sub.subscriptionId !== null) existing.subscriptionIds.push(sub.subscriptionId);
+        return;
+      }
+      perClient.set(sub.clientId, {
+        message,
+        qos,
+        // Retain As Published keeps the flag; otherwise it is cleared on forward [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+        retain: sub.retainAsPublished ? message.retain : false,
+        subscriptionIds: sub.subscriptionId !== null ? [sub.subscriptionId] : [],
+      });
+    };
+    if (!scope || scope.direct) for (const m of matches.direct) add(m.value);
+    if (matches.shared.length > 0 || (plan && plan.remoteGroups.size > 0) || (scope && scope.groups.length > 0)) {
+      const here = new Map(matches.shared.map((g) => [g.filter, g]));
+      const serveHere = (key: string) => () => {
+        const group = here.get(key);
+        const member = group ? sharedGroups.pickSharedMember(key, group.members.map((m) => m.value), message.topic) : null;
+        if (member) add(member);
+        return member !== null;
+      };
+      if (scope) {
+        for (const key of scope.groups) {
+          if (serveHere(key)()) continue;
+          // No member here may take it (ACLs, or it left): another shard with members gets it.
+          plan ??= cluster.planOnward(message.topic, [...scope.passedOver, cluster.self]);
+          cluster.serveGroup(plan, key, false, serveHere(key));
+        }
+      } else {
+        const keys = new Set([...here.keys(), ...(plan?.remoteGroups.keys() ?? [])]);
+        for (const key of keys) cluster.serveGroup(plan, key, here.has(key), serveHere(key));
+      }
+    }
+    const remote = plan && plan.remote.size > 0 ? plan : null;
+    if (!perClient && !remote) return NOWHERE;
+    const routed: Routed = { deliveries: 0, behind: [] };
+    if (remote) {
+      // Another shard's subscribers count as deliveries (no 0x10 No matching subscribers); their shards' receipts hold the ack.
+      for (const hold of cluster.forward(message, remote)) routed.behind.push(hold);
+      for (const p of remote.remote.values()) if (p.direct || p.groups.length > 0) routed.deliveries++;
+    }
+    if (!perClient) return routed;
+    for (const [clientId, delivery] of perClient as Map<string, Delivery>) {
+      const session = recipients.findSession(clientId);
+      if (!session) continue;
+      // ACLs are checked on delivery too: the rules may have changed since SUBSCRIBE.
+      if (!recipients.mayReceive(session, message.topic)) continue;
+      if (recipients.deliver(session, delivery, now)) routed.behind.push(session);
+      routed.deliveries++;
+    }
+    return routed;
+  }
+}

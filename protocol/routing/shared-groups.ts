@@ -1,0 +1,38 @@
+import type { SubscriptionRecord } from '../store/records';
+import type { Recipients } from './recipients';
+
+/** Chooses one member of a shared subscription group (`$share/<group>/<filter>`) per message. */
+export class SharedGroups {
+  /** Per group, where the next round-robin search starts. */
+  private readonly sharedCursor = new Map<string, number>();
+
+  constructor(private readonly recipients: Recipients) {}
+
+  /**
+   * Round-robin over connected members; a persistent member queues when none
+   * is connected. Members the ACLs do not let receive this topic are passed
+   * over, so the message goes to one that may have it.
+   */
+  pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
+    if (members.length === 0) return null;
+    const { recipients } = this;
+    const start = this.sharedCursor.get(groupKey) ?? 0;
+    for (let i = 0; i < members.length; i++) {
+      const idx = (start + i) % members.length;
+      const session = recipients.findSession(members[idx].clientId);
+      if (session && recipients.connectionOf(session) && recipients.mayReceive(session, topic)) {
+        this.sharedCursor.set(groupKey, idx + 1);
+        return members[idx];
+      }
+    }
+    for (let i = 0; i < members.length; i++) {
+      const idx = (start + i) % members.length;
+      const session = recipients.findSession(members[idx].clientId);
+      if (session?.persistent && recipients.mayReceive(session, topic)) {
+        this.sharedCursor.set(groupKey, idx + 1);
+        return members[idx];
+      }
+    }
+    return null;
+  }
+}
