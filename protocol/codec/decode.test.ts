@@ -116,6 +116,24 @@ describe('decodePacket: zero-length topic filters [MQTT-4.7.3-1]', () => {
   });
 });
 
+describe('decodePacket: filters that break the wildcard rules', () => {
+  const subscribe = (version: 4 | 5, filter: string) => new Uint8Array(mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ok/+', qos: 0 }, { topic: filter, qos: 1 }] } as mqtt.Packet, { protocolVersion: version }));
+  const unsubscribe = (version: 4 | 5, filter: string) => new Uint8Array(mqtt.generate({ cmd: 'unsubscribe', messageId: 1, unsubscriptions: [filter] } as mqtt.Packet, { protocolVersion: version }));
+
+  for (const filter of ['a/#/b', 'sport+', '#a']) {
+    it(`closes 3.1.1 on ${JSON.stringify(filter)} [MQTT-4.7.1-2], [MQTT-4.7.1-3], and leaves 5.0 to answer per filter`, () => {
+      expect(decodePacket(subscribe(4, filter), 4)).toMatchObject({ ok: false, reasonCode: 0x82, message: expect.stringMatching(/^SUBSCRIBE with an invalid topic filter/) });
+      expect(decodePacket(unsubscribe(4, filter), 4)).toMatchObject({ ok: false, reasonCode: 0x82, message: expect.stringMatching(/^UNSUBSCRIBE with an invalid topic filter/) });
+      expect(decodePacket(subscribe(5, filter), 5)).toMatchObject({ ok: true });
+      expect(decodePacket(unsubscribe(5, filter), 5)).toMatchObject({ ok: true });
+    });
+  }
+
+  it('accepts valid wildcards and shared subscriptions in 3.1.1', () => {
+    for (const filter of ['a/+/b', '#', '+', 'a/#', '$share/g/a/#']) expect(decodePacket(subscribe(4, filter), 4)).toMatchObject({ ok: true });
+  });
+});
+
 describe('decodePacket round trips', () => {
   const cases: Array<[string, 3 | 4 | 5, Record<string, unknown>]> = [
     ['MQTT 3.1 CONNECT', 3, { cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clientId: 'c31', clean: true, keepalive: 10 }],

@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import * as mqtt from 'mqtt-packet';
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import { filterSyntaxProblem } from '../topics/validate';
 
 export type DecodeResult =
   | { ok: true; packet: Packet }
@@ -652,7 +653,7 @@ function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type:
     return fail(MALFORMED, `${packet.cmd} has ${packet.length - end} bytes beyond its last field`);
   }
   const complete = completedPacket(packet);
-  const problem = checkPacket(complete, raw, headerSize);
+  const problem = checkPacket(complete, raw, headerSize, version);
   if (problem) return problem;
   return { ok: true, packet: complete };
 }
@@ -724,7 +725,7 @@ function asciiText(raw: Uint8Array, start: number, end: number): string | null {
 }
 
 /** Rules mqtt-packet leaves to the receiver. */
-function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): DecodeResult | null {
+function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number, version: 3 | 4 | 5): DecodeResult | null {
   switch (packet.cmd) {
     case 'publish':
       if (packet.qos === 0 && packet.dup) return fail(MALFORMED, 'DUP set on a QoS 0 PUBLISH'); // [MQTT-3.3.1-2]
@@ -738,12 +739,12 @@ function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): Decod
       // At least one filter: [MQTT-3.8.3-2] in 5.0, [MQTT-3.8.3-3] in 3.1.1.
       if (packet.subscriptions.length === 0) return fail(PROTOCOL_ERROR, 'SUBSCRIBE without topic filters');
       if (packet.subscriptions.some((s) => s.topic === '')) return emptyTopicFilter('SUBSCRIBE');
-      return null;
+      return version === 5 ? null : brokenFilterIn311('SUBSCRIBE', packet.subscriptions.map((s) => s.topic));
     case 'unsubscribe':
       if (packet.messageId === 0) return fail(PROTOCOL_ERROR, 'packet identifier 0'); // [MQTT-2.2.1-3]
       if (packet.unsubscriptions.length === 0) return fail(PROTOCOL_ERROR, 'UNSUBSCRIBE without topic filters'); // [MQTT-3.10.3-2]
       if (packet.unsubscriptions.some((filter) => filter === '')) return emptyTopicFilter('UNSUBSCRIBE');
-      return null;
+      return version === 5 ? null : brokenFilterIn311('UNSUBSCRIBE', packet.unsubscriptions);
     case 'puback':
     case 'pubrec':
     case 'pubrel':
@@ -780,6 +781,21 @@ function checkPacket(packet: Packet, raw: Uint8Array, headerSize: number): Decod
  */
 function emptyTopicFilter(packetName: string): DecodeResult {
   return fail(PROTOCOL_ERROR, `${packetName} with a zero-length topic filter`);
+}
+
+/**
+ * 3.1.1 has no per-filter code for a filter that breaks the wildcard rules
+ * ([MQTT-4.7.1-2], [MQTT-4.7.1-3]) or holds U+0000 [MQTT-4.7.3-2]: SUBACK's
+ * 0x80 is a refusal of a valid request. The violation closes the connection
+ * [MQTT-4.8.0-1] before any filter of the packet takes effect, as mosquitto
+ * does. 5.0 answers such a filter with 0x8F in its SUBACK/UNSUBACK instead.
+ */
+function brokenFilterIn311(packetName: string, filters: readonly string[]): DecodeResult | null {
+  for (const filter of filters) {
+    const problem = filterSyntaxProblem(filter);
+    if (problem !== null) return fail(PROTOCOL_ERROR, `${packetName} with an invalid topic filter: ${problem}`);
+  }
+  return null;
 }
 
 /** Only called once mqtt-packet has parsed the CONNECT, so every offset exists. */

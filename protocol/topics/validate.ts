@@ -55,12 +55,26 @@ export function validateTopicName(topic: string, limits: TopicLimits): string | 
 
 /**
  * A topic filter (SUBSCRIBE/UNSUBSCRIBE), including `$share/<group>/<filter>`.
- * Returns null when valid, else a short reason.
+ * Returns null when valid, else a short reason: either a rule of the spec
+ * (filterSyntaxProblem) or one of this broker's limits.
  */
 export function validateTopicFilter(filter: string, limits: TopicLimits): string | null {
-  if (filter.length === 0) return 'topic filter is empty'; // [MQTT-4.7.3-1]
+  const syntax = filterSyntaxProblem(filter);
+  if (syntax !== null) return syntax;
   if (exceedsByteLength(filter, limits.maxLength)) return `topic filter is longer than ${limits.maxLength} bytes`;
+  if (filterLevels(filter) > limits.maxLevels) return `topic filter has more than ${limits.maxLevels} levels`;
+  return null;
+}
 
+/**
+ * What makes a filter break the spec's own rules, whatever the broker's
+ * limits: empty, a misplaced wildcard, U+0000, or a malformed shared
+ * subscription. A 3.1.1 client that sends one has made a protocol violation,
+ * which closes the connection [MQTT-4.8.0-1]; 5.0 can refuse it per filter
+ * (0x8F). Null when the filter keeps the rules.
+ */
+export function filterSyntaxProblem(filter: string): string | null {
+  if (filter.length === 0) return 'topic filter is empty'; // [MQTT-4.7.3-1]
   let start = 0;
   if (filter.startsWith(SHARE_PREFIX)) {
     // ShareName: at least one character [MQTT-4.8.2-1], no '/', '+' or '#',
@@ -79,28 +93,35 @@ export function validateTopicFilter(filter: string, limits: TopicLimits): string
     return 'shared subscription needs $share/<group>/<filter>';
   }
 
-  // Levels are counted in the filter that is matched, so a shared subscription
-  // can reach the same depth as a plain one.
-  let levels = 1;
   let levelStart = start;
-  for (let i = start; i <= filter.length; i++) {
-    const c = i < filter.length ? filter.charCodeAt(i) : SLASH;
+  for (let i = start; i < filter.length; i++) {
+    const c = filter.charCodeAt(i);
     if (c === SLASH) {
-      if (i < filter.length) levels++;
       levelStart = i + 1;
     } else if (c === HASH) {
-      // On its own as the last level [MQTT-4.7.1-1].
+      // On its own as the last level: [MQTT-4.7.1-1] in 5.0, [MQTT-4.7.1-2] in 3.1.1.
       if (i !== levelStart || i !== filter.length - 1) return "'#' must be the last level on its own";
     } else if (c === PLUS) {
-      // A whole level [MQTT-4.7.1-2].
+      // A whole level: [MQTT-4.7.1-2] in 5.0, [MQTT-4.7.1-3] in 3.1.1.
       const next = i + 1 < filter.length ? filter.charCodeAt(i + 1) : SLASH;
       if (i !== levelStart || next !== SLASH) return "'+' must occupy a whole level";
     } else if (c === NUL) {
       return 'topic filter contains U+0000'; // [MQTT-4.7.3-2]
     }
   }
-  if (levels > limits.maxLevels) return `topic filter has more than ${limits.maxLevels} levels`;
   return null;
+}
+
+/**
+ * Levels are counted in the filter that is matched, so a shared subscription
+ * can reach the same depth as a plain one.
+ */
+function filterLevels(filter: string): number {
+  const shared = parseSharedFilter(filter);
+  const matched = shared ? shared.filter : filter;
+  let levels = 1;
+  for (let i = 0; i < matched.length; i++) if (matched.charCodeAt(i) === SLASH) levels++;
+  return levels;
 }
 
 /** `$share/g/a/b` -> { group: 'g', filter: 'a/b' }; other filters -> null. Expects a validated filter. */

@@ -204,6 +204,35 @@ describe('13 malformed and hostile input', () => {
     await bystanderStillWorks();
   });
 
+  it('closes a 3.1.1 connection on a filter that breaks the wildcard rules, and answers 5.0 with 0x8F for that filter alone [MQTT-4.7.1-2]', async () => {
+    // 3.1.1 SUBSCRIBE id 1: "ok" QoS 0, then "a/#/b" QoS 0. No SUBACK: the connection closes.
+    const sub4 = await RawWsClient.open(broker.wsUrl, 4);
+    await sub4.connect();
+    sub4.sendBytes(Buffer.from('820f 0001 00026f6b 00 0005612f232f62 00'.replace(/ /g, ''), 'hex'));
+    await sub4.waitClosed();
+    expect(sub4.received.toString('hex')).toBe('20020000');
+    // 3.1.1 UNSUBSCRIBE id 2: "sport+".
+    const unsub4 = await RawWsClient.open(broker.wsUrl, 4);
+    await unsub4.connect();
+    unsub4.sendBytes(Buffer.from('a20a 0002 000673706f72742b'.replace(/ /g, ''), 'hex'));
+    await unsub4.waitClosed();
+    expect(unsub4.received.toString('hex')).toBe('20020000');
+
+    // 5.0: the same SUBSCRIBE gets SUBACK [0x00, 0x8F]; the UNSUBSCRIBE gets UNSUBACK [0x8F]; the connection stays.
+    const v5 = await RawWsClient.open(broker.wsUrl, 5);
+    await v5.connect({ properties: { requestProblemInformation: false } });
+    let mark = v5.received.length;
+    v5.sendBytes(Buffer.from('8210 0001 00 00026f6b 00 0005612f232f62 00'.replace(/ /g, ''), 'hex'));
+    await v5.next('suback');
+    expect(v5.received.subarray(mark).toString('hex')).toBe('9005000100008f');
+    mark = v5.received.length;
+    v5.sendBytes(Buffer.from('a20b 0002 00 000673706f72742b'.replace(/ /g, ''), 'hex'));
+    await v5.next('unsuback');
+    expect(v5.received.subarray(mark).toString('hex')).toBe('b0040002008f');
+    v5.close();
+    await bystanderStillWorks();
+  });
+
   describe('an acknowledgement of the wrong kind', () => {
     /** A raw subscriber with one delivery of `qos` in flight, sent by a real MQTT.js publisher. */
     async function receiveDelivery(version: 4 | 5, qos: 1 | 2, clientId: string) {
@@ -225,16 +254,17 @@ describe('13 malformed and hostile input', () => {
       ['PUBREC for a QoS 1 delivery', 1, 0x50],
       ['PUBCOMP for a QoS 1 delivery', 1, 0x70],
       ['PUBACK for a QoS 2 delivery', 2, 0x40],
+      ['PUBCOMP for a QoS 2 delivery before its PUBREC', 2, 0x70],
     ];
     for (const [what, qos, type] of cases) {
       it(`answers ${what} with DISCONNECT 0x82 in 5.0 and a close in 3.1.1, and keeps the message`, async () => {
-        const id5 = `wrong5-${type.toString(16)}`;
+        const id5 = `wrong5-q${qos}-${type.toString(16)}`;
         const v5 = await receiveDelivery(5, qos, id5);
         v5.raw.sendBytes(ack(type, v5.messageId));
         await v5.raw.waitClosed();
         expect(v5.raw.received.subarray(v5.before).toString('hex')).toBe('e0028200');
 
-        const id4 = `wrong4-${type.toString(16)}`;
+        const id4 = `wrong4-q${qos}-${type.toString(16)}`;
         const v4 = await receiveDelivery(4, qos, id4);
         v4.raw.sendBytes(ack(type, v4.messageId));
         await v4.raw.waitClosed();
