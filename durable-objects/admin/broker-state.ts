@@ -171,19 +171,13 @@ export class BrokerState {
   }
 
   deleteRetained(topic: string): boolean {
-    const engine = this.engine();
-    if (!engine.retained.delete(topic)) return false;
-    engine.store.deleteRetained(topic);
-    return true;
+    return this.engine().deleteRetained(topic);
   }
 
   deleteAllRetained(): number {
     const engine = this.engine();
     const topics = [...engine.retained.entries()].map(([topic]) => topic);
-    for (const topic of topics) {
-      engine.retained.delete(topic);
-      engine.store.deleteRetained(topic);
-    }
+    for (const topic of topics) engine.deleteRetained(topic);
     return topics.length;
   }
 }

@@ -646,6 +646,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
     return this.retainedMessages.sendRetained(conn, session, sub, now);
   }
 
+  /** Removes the retained message of this topic (an administrator's delete); false when there was none. */
+  deleteRetained(topic: string): boolean {
+    return this.retainedMessages.deleteRetained(topic);
+  }
+
   /** Retained messages stored here that match any of these filters (another shard's look-up). */
   retainedMatching(filters: string[], now: number): BrokerMessage[] {
     return this.retainedMessages.retainedMatching(filters, now);

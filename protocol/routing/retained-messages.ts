@@ -32,7 +32,7 @@ export class RetainedMessages {
     const { retained, store } = this.deps;
     // An empty retained payload deletes the retained message [MQTT-3.3.1-6].
     if (message.payload.byteLength === 0) {
-      if (retained.delete(message.topic)) store.deleteRetained(message.topic);
+      this.deleteRetained(message.topic);
       return;
     }
     if (!retained.get(message.topic) && retained.size >= this.deps.config.maxRetainedMessages) {
@@ -41,6 +41,13 @@ export class RetainedMessages {
     }
     retained.set(message.topic, message);
     store.putRetained(message);
+  }
+
+  /** Removes the retained message of this topic, here and in the store; false when there was none. */
+  deleteRetained(topic: string): boolean {
+    if (!this.deps.retained.delete(topic)) return false;
+    this.deps.store.deleteRetained(topic);
+    return true;
   }
 
   /** Retained messages stored here that match any of these filters (another shard's remoteRetained). */
@@ -81,11 +88,10 @@ export class RetainedMessages {
   sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
     const shared = parseSharedFilter(sub.filter);
     if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
-    const { retained, store, recipients } = this.deps;
+    const { retained, recipients } = this.deps;
     for (const { value: message } of retained.match(sub.filter)) {
       if (message.expiresAt !== null && message.expiresAt <= now) {
-        retained.delete(message.topic);
-        store.deleteRetained(message.topic);
+        this.deleteRetained(message.topic);
         continue;
       }
       this.deliverRetained(session, sub, message, now);
