@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
 import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startBroker, testShardCount, type BrokerHandle } from '../support/broker-process';
+import { idsOnShards } from '../support/shard-ids';
 import { runPaho } from '../support/paho';
 import { connackPacket, connectClient, RawWsClient, until, type RecordingClient } from './mqtt-clients';
 
@@ -13,6 +14,10 @@ import { connackPacket, connectClient, RawWsClient, until, type RecordingClient 
  *
  * No publish rate bound here (MQTT_MAX_PUBLISH_RATE=0), as in the load test
  * that first showed acknowledged messages being dropped.
+ *
+ * With four shards (the e2e-4-shards project) the subscribers sit on one
+ * shard and the publishers on the others, so every guarantee here is also
+ * shown across shards; the admin API's `shard` field confirms where each is.
  */
 
 const ADMIN = { username: 'flow-admin', password: 'flow-admin-password' };
@@ -36,6 +41,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop();
 });
+
+const SHARDS = Number(testShardCount());
+/** Shard `i` of the cluster, wrapping: with one shard every client is on shard 0. */
+const shard = (i: number): number => i % SHARDS;
+
+/** Client ids on these shards (by the gateway's hash), unique to this run. */
+function placed(name: string, shards: number[]): string[] {
+  return idsOnShards(`${name}-${Math.random().toString(16).slice(2, 8)}-`, shards, SHARDS);
+}
+
+/** The admin API says these clients' sessions live on these shards. */
+async function expectShards(clientIds: string[], shards: number[]): Promise<void> {
+  const seen = await Promise.all(clientIds.map(async (id) => (await api<{ shard: number }>('GET', `/sessions/${encodeURIComponent(id)}`)).body.shard));
+  expect(seen).toEqual(shards);
+}
 
 async function droppedNow(): Promise<number> {
   const res = await api<{ dropped: number }>('GET', '/stats');
@@ -113,12 +133,16 @@ describe('15 flow control', () => {
       const droppedBefore = await droppedNow();
       const topic = `flood/q${qos}`;
       // The QoS 1 subscriber is persistent (its queue is the SQLite one), the QoS 2 one is not (its queue is in memory).
-      const sub = await connectClient(broker.wsUrl, qos === 1 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : {});
+      // The subscriber on shard 0, the publishers on the other shards.
+      const shards = [0, ...Array.from({ length: PUBLISHERS }, (_, i) => shard(1 + (i % Math.max(1, SHARDS - 1))))];
+      const [subId, ...pubIds] = placed(`flood${qos}`, shards);
+      const sub = await connectClient(broker.wsUrl, { clientId: subId, ...(qos === 1 ? { clean: false, properties: { sessionExpiryInterval: 300 } } : {}) });
       const payloads: string[] = [];
       sub.on('message', (_t, payload) => payloads.push(payload.toString()));
       await sub.subscribeAsync(topic, { qos });
 
-      const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, () => connectClient(broker.wsUrl)));
+      const pubs = await Promise.all(pubIds.map((clientId) => connectClient(broker.wsUrl, { clientId })));
+      await expectShards([subId, ...pubIds], shards);
       const acked = await Promise.all(pubs.map((p, i) => publishWindowed(p, `p${i}`, topic, qos, PER_PUBLISHER[qos])));
       const total = acked.reduce((n, a) => n + a.length, 0);
       // Backpressure slows the publishers; it refuses nothing.
@@ -167,19 +191,22 @@ describe('15 flow control', () => {
     const droppedBefore = await droppedNow();
     const topic = 'shared/feed';
     // Reads its socket but never acknowledges: its window fills and stays full.
+    // Stuck and healthy subscribers on shards 0 and 1, the publishers on 2 and 3 (all on 0 with one shard).
+    const shards = [0, 1, 2, 3].map(shard);
+    const [stuckId, healthyId, ...pubIds] = placed('stuck', shards);
     const stuck = await RawWsClient.open(broker.wsUrl, 5);
-    const stuckId = `stuck-${Math.random().toString(16).slice(2, 8)}`;
     await stuck.connect({ clientId: stuckId });
     stuck.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] });
     await stuck.next('suback');
 
-    const healthy = await connectClient(broker.wsUrl);
+    const healthy = await connectClient(broker.wsUrl, { clientId: healthyId });
     const payloads: string[] = [];
     healthy.on('message', (_t, payload) => payloads.push(payload.toString()));
     await healthy.subscribeAsync(topic, { qos: 1 });
 
     const count = 1500;
-    const pubs = await Promise.all([connectClient(broker.wsUrl), connectClient(broker.wsUrl)]);
+    const pubs = await Promise.all(pubIds.map((clientId) => connectClient(broker.wsUrl, { clientId })));
+    await expectShards([stuckId, healthyId, ...pubIds], shards);
     const acked = await Promise.all(pubs.map((p, i) => publishWindowed(p, `s${i}`, topic, 1, count)));
     // The publishers got through everything: the stuck subscriber held no one back for good.
     expect(acked.map((a) => a.length)).toEqual([count, count]);
