@@ -9,6 +9,9 @@ import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import type { Recipients } from './recipients';
 
+/** What retained messages use of the cluster: each topic's home shard, and asking other shards for theirs (over its MessageBus). */
+export type ClusterRetained = Pick<ClusterNode, 'clustered' | 'shardCount' | 'self' | 'homeOf' | 'retainedFrom'>;
+
 export interface RetainedMessagesDeps {
   config: BrokerConfig;
   store: SessionStore;
@@ -16,8 +19,7 @@ export interface RetainedMessagesDeps {
   counters: BrokerCounters;
   /** This shard's retained messages: those whose topic's home is this shard. */
   retained: RetainedIndex<BrokerMessage>;
-  /** Other shards' retained messages are asked for through the cluster. */
-  cluster: ClusterNode;
+  cluster: ClusterRetained;
   recipients: Recipients;
 }
 

@@ -20,11 +20,13 @@ export interface Routed {
 const NOWHERE: Routed = { deliveries: 0, behind: [] };
 const NO_HOLDERS: readonly AckHolder[] = [];
 
+/** What routing uses of the cluster: the other shards' routes, and forwarding to them (over its MessageBus). */
+export type ClusterRouting = Pick<ClusterNode, 'self' | 'homeOf' | 'plan' | 'planOnward' | 'serveGroup' | 'forward'>;
+
 export interface RouterDeps {
   /** This shard's subscriptions. */
   subscriptions: SubscriptionIndex<SubscriptionRecord>;
-  /** The other shards: their routes, and the one way to reach them (its MessageBus). */
-  cluster: ClusterNode;
+  cluster: ClusterRouting;
   recipients: Recipients;
   sharedGroups: SharedGroups;
   retainedMessages: RetainedMessages;
