@@ -15,11 +15,12 @@ import { forgetOwedAcks, holdReceipt, releaseHeldAcks } from './flow-control';
 import type { AckHolder } from './owed-ack';
 import { ClusterNode, type ClusterApplier } from '../cluster/cluster-node';
 import type { ForwardedPublish } from '../cluster/messages';
-import { SessionDelivery } from '../delivery/session-delivery';
+import { SessionDelivery, type DeliveryPort } from '../delivery/session-delivery';
 import { Router, type Routed } from '../routing/router';
+import type { Recipients } from '../routing/recipients';
 import { SharedGroups } from '../routing/shared-groups';
 import { RetainedMessages } from '../routing/retained-messages';
-import { SysTopics } from './sys-topics';
+import { SysTopics, type SysTopicsHost } from './sys-topics';
 import type { BrokerEngineDeps, EngineApi } from './engine-api';
 import { handleConnect, handleConnectAuth } from '../handlers/connect';
 import { handlePublish, handlePubrel } from '../handlers/publish';
@@ -68,7 +69,7 @@ function singleShard(clock: Clock): ClusterNode {
  * (protocol/routing/), and getting it to one session is delivery's
  * (protocol/delivery/).
  */
-export class BrokerEngine implements EngineApi, ClusterApplier {
+export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Recipients, SysTopicsHost {
   readonly config: BrokerConfig;
   readonly store: SessionStore;
   readonly transport: Transport;
@@ -119,7 +120,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier {
       alarms: 0,
       ...this.store.loadCounters(),
     };
-    // The engine is the delivery port and the routing modules' Recipients.
+    // The engine is the port of each: delivery's, the routing modules' Recipients, the $SYS topics' host.
     this.delivery = new SessionDelivery(this);
     const { config, store, clock, counters, retained, subscriptions, cluster } = this;
     this.retainedMessages = new RetainedMessages({ config, store, clock, counters, retained, cluster, recipients: this });
