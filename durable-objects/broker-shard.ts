@@ -195,13 +195,28 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
 
   /**
    * Another shard's batch (protocol/cluster/cluster-node.ts): applied once,
-   * confirmed when durable here and no recipient here is behind.
+   * confirmed once durable here; the receipt names the entries whose
+   * recipients here are behind, released later by clusterReleased.
    */
-  async clusterDeliver(batch: ClusterBatch): Promise<ClusterReceipt> {
+  clusterDeliver(batch: ClusterBatch): ClusterReceipt {
     this.engine.counters.clusterCallsIn++;
-    const receipt = await this.run(() => this.engine.cluster.receive(batch));
+    const receipt = this.run(() => this.engine.cluster.receive(batch));
     this.syncAlarm();
     return receipt;
+  }
+
+  /** Shard `from` no longer holds entries this shard sent it: their publishers' acks may leave. */
+  clusterReleased(from: number, seqs: number[]): void {
+    this.engine.counters.clusterCallsIn++;
+    // The released PUBACKs leave when run returns.
+    this.run(() => this.engine.cluster.entriesReleased(from, seqs));
+    this.syncAlarm();
+  }
+
+  /** Which of these entries from shard `from` this shard still holds (that shard asking after a while). */
+  clusterStillHeld(from: number, seqs: number[]): number[] {
+    this.engine.counters.clusterCallsIn++;
+    return this.engine.cluster.stillHeld(from, seqs);
   }
 
   /** Retained messages whose home is this shard, for another shard's new subscription. */

@@ -5,7 +5,9 @@ import { shardName } from '../../worker/gateway/shard-picker';
 
 /** What a shard offers the other shards over RPC (BrokerShard implements it). */
 export interface ClusterPeer extends Rpc.DurableObjectBranded {
-  clusterDeliver(batch: ClusterBatch): Promise<ClusterReceipt>;
+  clusterDeliver(batch: ClusterBatch): ClusterReceipt;
+  clusterReleased(from: number, seqs: number[]): void;
+  clusterStillHeld(from: number, seqs: number[]): number[];
   clusterRetained(filters: string[]): BrokerMessage[];
 }
 
@@ -36,6 +38,8 @@ export function rpcMessageBus<Peer extends ClusterPeer>(namespace: DurableObject
   };
   return {
     deliver: (batch) => call(batch.to, (stub) => stub.clusterDeliver(batch)),
+    released: (to, from, seqs) => call(to, async (stub) => void (await stub.clusterReleased(from, seqs))),
+    stillHeld: (to, from, seqs) => call(to, (stub) => stub.clusterStillHeld(from, seqs)),
     retained: (to, filters) => call(to, (stub) => stub.clusterRetained(filters)),
   };
 }

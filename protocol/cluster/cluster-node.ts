@@ -24,7 +24,7 @@ export interface ClusterApplier {
   applyForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[];
   /** Resolves once none of these recipients is a healthy one that is behind (flow-control.ts). */
   holdReceipt(behind: readonly AckHolder[]): Promise<void>;
-  /** A batch was confirmed: the acks it held may leave (flow-control.ts releaseHeldAcks). */
+  /** A message reached its shard and nothing there holds it: its publisher's ack may leave (flow-control.ts releaseHeldAcks). */
   released(holder: AckHolder): void;
   /** Entries that left for other shards, for the cost counters. */
   countSent?(entries: number): void;
@@ -47,16 +47,26 @@ export interface ForwardPlan {
 const NO_GROUPS = new Map<string, number[]>();
 const NO_SHARDS: readonly number[] = [];
 
-/** The acks of QoS 1/2 messages in one batch wait for the receiving shard's receipt. */
-class BatchHold implements AckHolder {
+/**
+ * The ack of one QoS 1/2 message on its way to one other shard: it waits for
+ * that shard's receipt, and then for as long as that shard says a recipient
+ * of the message is behind.
+ */
+class EntryHold implements AckHolder {
   readonly heldAcks = new Set<OwedAck>();
-  /** The last durable sequence number whose ack waits here. */
-  throughSeq = 0;
 }
 
 interface PendingItem {
   seq: number | null;
   entry: ClusterEntry;
+  /** The publisher's ack, for a QoS 1/2 message sent while its publisher is connected. */
+  hold?: EntryHold;
+}
+
+/** An entry the receiving shard applied and holds (a recipient there is behind), and when to ask again whether it still does. */
+interface HeldEntry {
+  hold: EntryHold;
+  askAt: number;
 }
 
 /**
@@ -79,8 +89,9 @@ class Link {
   pending: PendingItem[] = [];
   volatileCount = 0;
   sending = false;
-  pendingHold = new BatchHold();
-  inFlightHold: BatchHold | null = null;
+  /** Entries the receiver holds, by sequence number. */
+  held = new Map<number, HeldEntry>();
+  asking = false;
   confirmWaiters: Array<{ seq: number; resolve: () => void }> = [];
   failures = 0;
   retryAt: number | null = null;
@@ -105,6 +116,12 @@ const MAX_BATCH_ENTRIES = 256;
 const MAX_VOLATILE_PER_LINK = 1000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
+/**
+ * How often a sender asks about entries the receiver still holds. The
+ * receiver says when it releases them; asking covers a receiver that
+ * restarted (and so holds nothing any more) or a release call that failed.
+ */
+const HELD_ASK_MS = 5000;
 
 /**
  * One shard's part of the cluster:
@@ -116,7 +133,9 @@ const RETRY_MAX_MS = 5000;
  * - one link per other shard: entries are written to the store before the
  *   publisher is acknowledged, sent in order one batch at a time, retried
  *   until the receiver confirms, and applied there exactly once;
- * - the receiving side: dedupe by sequence number, apply, confirm.
+ * - the receiving side: dedupe by sequence number, apply, confirm; and for
+ *   QoS 1/2 messages whose recipients here are behind, hold them and tell
+ *   the sender when they are released, so only their publishers are slowed.
  *
  * Free of platform imports: the store and the bus are ports.
  */
@@ -130,6 +149,11 @@ export class ClusterNode {
   private readonly groupCursor = new Map<string, number>();
   private applier: ClusterApplier | null = null;
   private pumpQueued = false;
+  /** Receiving side: entries from each shard whose recipients here are behind. */
+  private readonly holding = new Map<number, Set<number>>();
+  /** Receiving side: entries released since the last release call, per shard that sent them. */
+  private readonly toRelease = new Map<number, number[]>();
+  private releaseQueued = false;
 
   constructor(private readonly deps: ClusterNodeDeps) {
     this.self = deps.self;
@@ -290,8 +314,8 @@ export class ClusterNode {
    * before this returns (the publisher's ack follows them to storage); the
    * holds returned keep that ack until the receiving shards confirm.
    */
-  forward(message: BrokerMessage, plan: ForwardPlan): BatchHold[] {
-    const holds: BatchHold[] = [];
+  forward(message: BrokerMessage, plan: ForwardPlan): EntryHold[] {
+    const holds: EntryHold[] = [];
     for (const [dest, p] of plan.remote) {
       const link = this.link(dest, 'messages');
       if (!p.direct && p.groups.length === 0 && !p.retain) continue;
@@ -307,20 +331,21 @@ export class ClusterNode {
         this.pumpSoon();
         continue;
       }
-      const seq = this.appendDurable(link, entry);
+      const item = this.appendDurable(link, entry);
       if (message.qos === 0) continue;
-      link.pendingHold.throughSeq = seq;
-      holds.push(link.pendingHold);
+      item.hold = new EntryHold();
+      holds.push(item.hold);
     }
     return holds;
   }
 
-  private appendDurable(link: Link, entry: ClusterEntry): number {
+  private appendDurable(link: Link, entry: ClusterEntry): PendingItem {
     const seq = this.deps.store.appendOutbox(link.key, entry);
     link.lastAppended = seq;
-    link.pending.push({ seq, entry });
+    const item: PendingItem = { seq, entry };
+    link.pending.push(item);
     this.pumpSoon();
-    return seq;
+    return item;
   }
 
   /**
@@ -349,6 +374,7 @@ export class ClusterNode {
     if (!this.clustered) return;
     const now = this.deps.clock.now();
     for (const link of this.links.values()) {
+      if (link.held.size > 0 && !link.asking) this.askAboutHeld(link, now);
       if (link.sending || !link.hasWork()) continue;
       if (link.retryAt !== null && link.retryAt > now) continue;
       this.send(link);
@@ -358,8 +384,12 @@ export class ClusterNode {
   /** Earliest retry, for the platform's alarm. */
   nextWakeAt(): number | null {
     let next: number | null = null;
+    const earlier = (at: number) => {
+      if (next === null || at < next) next = at;
+    };
     for (const link of this.links.values()) {
-      if (!link.sending && link.hasWork() && link.retryAt !== null && (next === null || link.retryAt < next)) next = link.retryAt;
+      if (!link.sending && link.hasWork() && link.retryAt !== null) earlier(link.retryAt);
+      if (!link.asking) for (const { askAt } of link.held.values()) earlier(askAt);
     }
     return next;
   }
@@ -373,35 +403,35 @@ export class ClusterNode {
 
   private send(link: Link): void {
     const items = link.pending.slice(0, MAX_BATCH_ENTRIES);
-    const batch: ClusterBatch = { from: this.self, to: link.dest, lane: link.lane, entries: items };
-    const lastDurable = items.reduce((m, i) => (i.seq !== null ? i.seq : m), link.confirmedThrough);
-    // The acks waiting on entries in this batch go with it; later ones wait for a later batch.
-    let hold: BatchHold | null = null;
-    if (link.pendingHold.heldAcks.size > 0 && link.pendingHold.throughSeq <= lastDurable) {
-      hold = link.pendingHold;
-      link.pendingHold = new BatchHold();
-    }
+    // The store's rows only: the acks stay here, with their items.
+    const batch: ClusterBatch = { from: this.self, to: link.dest, lane: link.lane, entries: items.map(({ seq, entry }) => ({ seq, entry })) };
     link.sending = true;
-    link.inFlightHold = hold;
     this.applier?.countSent?.(items.length);
     this.deps.bus.deliver(batch).then(
-      (receipt) => this.confirmed(link, items.length, receipt),
-      (err) => this.failed(link, items, hold, err),
+      (receipt) => this.confirmed(link, items, receipt),
+      (err) => this.failed(link, items, err),
     );
   }
 
-  private confirmed(link: Link, sent: number, receipt: ClusterReceipt): void {
+  private confirmed(link: Link, items: PendingItem[], receipt: ClusterReceipt): void {
     link.sending = false;
     link.failures = 0;
     link.retryAt = null;
-    for (const item of link.pending.splice(0, sent)) if (item.seq === null) link.volatileCount--;
+    for (const item of link.pending.splice(0, items.length)) if (item.seq === null) link.volatileCount--;
     if (receipt.appliedThrough > link.confirmedThrough) {
       link.confirmedThrough = receipt.appliedThrough;
       this.deps.store.deleteOutboxThrough(link.key, receipt.appliedThrough);
     }
-    const hold = link.inFlightHold;
-    link.inFlightHold = null;
-    if (hold) this.release(hold);
+    // Each message's ack goes now, unless a recipient over there is behind:
+    // then it waits for that shard's word, and only that publisher is slowed.
+    const held = new Set(receipt.held ?? []);
+    const askAt = this.deps.clock.now() + HELD_ASK_MS;
+    for (const item of items) {
+      if (!item.hold) continue;
+      if (held.has(item.seq!)) link.held.set(item.seq!, { hold: item.hold, askAt });
+      else this.release(item.hold);
+    }
+    if (held.size > 0) this.deps.wakeChanged?.();
     const ready = link.confirmWaiters.filter((w) => w.seq <= link.confirmedThrough);
     if (ready.length > 0) {
       link.confirmWaiters = link.confirmWaiters.filter((w) => w.seq > link.confirmedThrough);
@@ -410,32 +440,53 @@ export class ClusterNode {
     this.pump();
   }
 
-  private failed(link: Link, items: PendingItem[], hold: BatchHold | null, err: unknown): void {
+  private failed(link: Link, items: PendingItem[], err: unknown): void {
     link.sending = false;
     link.failures++;
     // QoS 0 is at most once: what may already have been applied is not sent again.
+    // Durable entries stay queued, with the acks they carry, for the retry.
     const sentVolatile = new Set(items.filter((i) => i.seq === null));
     if (sentVolatile.size > 0) {
       link.pending = link.pending.filter((i) => !sentVolatile.has(i));
       link.volatileCount -= sentVolatile.size;
     }
-    // The acks keep waiting, now on the retry.
-    if (hold) {
-      for (const owed of hold.heldAcks) {
-        owed.waitingOn.delete(hold);
-        owed.waitingOn.add(link.pendingHold);
-        link.pendingHold.heldAcks.add(owed);
-      }
-      link.pendingHold.throughSeq = Math.max(link.pendingHold.throughSeq, hold.throughSeq);
-    }
-    link.inFlightHold = null;
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 6));
     link.retryAt = this.deps.clock.now() + delay;
     if (link.failures === 1 || link.failures % 10 === 0) console.error(`edgemq: shard ${this.self} could not reach shard ${link.dest} (attempt ${link.failures}); retrying`, err);
     this.deps.wakeChanged?.();
   }
 
-  private release(hold: BatchHold): void {
+  /** The receiving shard no longer holds these entries: their publishers' acks may leave. */
+  entriesReleased(from: number, seqs: number[]): void {
+    const link = this.links.get(laneKey(from, 'messages'));
+    if (!link) return;
+    for (const seq of seqs) {
+      const entry = link.held.get(seq);
+      if (!entry) continue;
+      link.held.delete(seq);
+      this.release(entry.hold);
+    }
+  }
+
+  /** Asks the receiver about entries held longer than HELD_ASK_MS; what it no longer holds is released. */
+  private askAboutHeld(link: Link, now: number): void {
+    const due = [...link.held].filter(([, e]) => e.askAt <= now).map(([seq]) => seq);
+    if (due.length === 0) return;
+    link.asking = true;
+    const again = (still: readonly number[]) => {
+      link.asking = false;
+      const askAt = this.deps.clock.now() + HELD_ASK_MS;
+      for (const seq of still) {
+        const entry = link.held.get(seq);
+        if (entry) entry.askAt = askAt;
+      }
+      this.entriesReleased(link.dest, due.filter((seq) => !still.includes(seq)));
+      this.deps.wakeChanged?.();
+    };
+    this.deps.bus.stillHeld(link.dest, this.self, due).then(again, () => again(due));
+  }
+
+  private release(hold: EntryHold): void {
     // Through the engine, so the released acks leave in each publisher's order.
     this.applier?.released(hold);
   }
@@ -453,9 +504,11 @@ export class ClusterNode {
    * Applies another shard's batch: entries already applied are skipped (a
    * retry after a lost receipt), the rest are applied and the new position is
    * stored in the same synchronous step, so a restart can neither lose nor
-   * repeat one. The receipt waits while recipients here are behind.
+   * repeat one. The receipt leaves at once, so the link moves on; it names
+   * the QoS 1/2 entries whose recipients here are behind, and their
+   * publishers' acks wait on the sending shard until this one releases them.
    */
-  receive(batch: ClusterBatch): ClusterReceipt | Promise<ClusterReceipt> {
+  receive(batch: ClusterBatch): ClusterReceipt {
     const applier = this.applier;
     if (!applier) throw new Error('cluster node not attached to an engine');
     if (batch.to !== this.self) throw new Error(`batch for shard ${batch.to} reached shard ${this.self}`);
@@ -463,7 +516,7 @@ export class ClusterNode {
     const origin = laneKey(batch.from, batch.lane);
     let applied = this.deps.store.lastApplied(origin);
     const startedAt = applied;
-    const behind = new Set<AckHolder>();
+    const held: number[] = [];
     let routesChanged = false;
     for (const { seq, entry } of batch.entries) {
       if (seq !== null) {
@@ -480,13 +533,50 @@ export class ClusterNode {
           this.deps.store.removeRoute(batch.from, entry.key);
         }
       } else {
-        for (const holder of applier.applyForwarded(entry, now)) behind.add(holder);
+        const behind = applier.applyForwarded(entry, now);
+        // Only a QoS 1/2 publisher has an ack to withhold.
+        if (behind.length > 0 && seq !== null && entry.message.qos > 0) {
+          held.push(seq);
+          this.hold(batch.from, seq, behind);
+        }
       }
     }
     if (applied !== startedAt) this.deps.store.setLastApplied(origin, applied);
     if (routesChanged) applier.routesChanged?.();
-    const receipt: ClusterReceipt = { appliedThrough: applied };
-    if (behind.size === 0) return receipt;
-    return applier.holdReceipt([...behind]).then(() => receipt);
+    return held.length > 0 ? { appliedThrough: applied, held } : { appliedThrough: applied };
+  }
+
+  /** Which of these entries from shard `from` are still held here (another shard asking after a while). */
+  stillHeld(from: number, seqs: number[]): number[] {
+    const holding = this.holding.get(from);
+    return holding ? seqs.filter((seq) => holding.has(seq)) : [];
+  }
+
+  /** Holds an entry while its recipients here are behind, then tells the sending shard. */
+  private hold(from: number, seq: number, behind: readonly AckHolder[]): void {
+    let holding = this.holding.get(from);
+    if (!holding) this.holding.set(from, (holding = new Set()));
+    holding.add(seq);
+    void this.applier!.holdReceipt(behind).then(() => {
+      holding.delete(seq);
+      const list = this.toRelease.get(from) ?? [];
+      list.push(seq);
+      this.toRelease.set(from, list);
+      this.releaseSoon();
+    });
+  }
+
+  /** One release call per sending shard for what one event released. */
+  private releaseSoon(): void {
+    if (this.releaseQueued) return;
+    this.releaseQueued = true;
+    queueMicrotask(() => {
+      this.releaseQueued = false;
+      for (const [to, seqs] of this.toRelease) {
+        // A failed call is not retried: the sender asks after HELD_ASK_MS.
+        this.deps.bus.released(to, this.self, seqs).catch(() => undefined);
+      }
+      this.toRelease.clear();
+    });
   }
 }

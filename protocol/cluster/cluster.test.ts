@@ -278,4 +278,43 @@ describe('wills and flow control across shards', () => {
     expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
     expect(acked + pub.all('puback').length).toBe(10);
   });
+
+  it('releases the acks a restarted receiving shard can no longer hold, once the sender asks after a while', async () => {
+    const c = new ClusterHarness(2, { config: { maxInflightOut: 1, receiveMaximum: 20, maxPublishRate: 0, stuckSubscriberMs: 600_000 } });
+    const sub = await clientOn(c, 1, 'slow');
+    await subscribe(c, sub, 'flood');
+    const pub = await clientOn(c, 0, 'fast');
+    for (let i = 0; i < 5; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    const before = pub.all('puback').length;
+    expect(before).toBeLessThan(5);
+    // Shard 1 restarts: its memory of what it held is gone, and it will never say "released".
+    c.shards[1].restart();
+    await c.tick(1000);
+    expect(pub.all('puback')).toHaveLength(0);
+    await c.tick(5000);
+    expect(before + pub.all('puback').length).toBe(5);
+  });
+
+  it('slows only the publisher of what a behind subscriber holds: other traffic between the same two shards goes on', async () => {
+    const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
+    const slow = await clientOn(c, 1, 'slow');
+    await subscribe(c, slow, 'flood');
+    const calm = await clientOn(c, 1, 'calm');
+    await subscribe(c, calm, 'calm');
+    const fast = await clientOn(c, 0, 'fast');
+    const other = await clientOn(c, 0, 'other');
+    for (let i = 0; i < 10; i++) await fast.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    // The flood's acks wait for the slow subscriber on shard 1...
+    expect(fast.all('puback').length).toBeLessThan(10);
+    // ...while another publisher's messages to a healthy subscriber there are delivered and acknowledged.
+    for (let i = 0; i < 3; i++) {
+      await other.send({ cmd: 'publish', topic: 'calm', payload: Buffer.from(`c${i}`), qos: 1, messageId: i + 1, retain: false });
+      await c.settle();
+      for (const p of calm.all<IPublishPacket>('publish')) await calm.send({ cmd: 'puback', messageId: p.messageId });
+    }
+    expect(other.all('puback').map((p) => (p as { messageId: number }).messageId)).toEqual([1, 2, 3]);
+    expect(slow.all<IPublishPacket>('publish').length).toBeGreaterThan(0);
+  });
 });

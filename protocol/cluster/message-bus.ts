@@ -8,8 +8,12 @@ import type { ClusterBatch, ClusterReceipt } from './messages';
  * deploy): the caller retries, and receivers drop what they already applied.
  */
 export interface MessageBus {
-  /** Applies a batch on shard `batch.to`; resolves once it is durable there, and its recipients are not behind. */
+  /** Applies a batch on shard `batch.to`; resolves once it is durable there, naming the entries whose recipients are behind. */
   deliver(batch: ClusterBatch): Promise<ClusterReceipt>;
+  /** Tells shard `to` that shard `from` no longer holds these entries `to` sent it: their publishers' acks may leave. */
+  released(to: number, from: number, seqs: number[]): Promise<void>;
+  /** Asks shard `to` which of these entries from shard `from` it still holds (a restarted shard holds none). */
+  stillHeld(to: number, from: number, seqs: number[]): Promise<number[]>;
   /** Retained messages whose home is shard `to` and that match any of `filters`. */
   retained(to: number, filters: string[]): Promise<BrokerMessage[]>;
 }

@@ -45,6 +45,13 @@ export interface ClusterBatch {
 /** The receiver has applied (durably) every entry up to and including this sequence number. */
 export interface ClusterReceipt {
   appliedThrough: number;
+  /**
+   * QoS 1/2 entries of this batch whose recipients on the receiving shard are
+   * behind: their publishers' acks wait until the receiver says they are
+   * released (MessageBus.released), as a local recipient that is behind
+   * holds a local publisher's ack. Absent when none are.
+   */
+  held?: number[];
 }
 
 /** Which of a receiving shard's subscriptions a forwarded message is for. */

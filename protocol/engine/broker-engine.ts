@@ -43,7 +43,7 @@ function singleShard(clock: Clock): ClusterNode {
     self: 0,
     shardCount: 1,
     clock,
-    bus: { deliver: unused, retained: unused },
+    bus: { deliver: unused, released: unused, stillHeld: unused, retained: unused },
     store: {
       loadRoutes: () => [],
       addRoute: unused,

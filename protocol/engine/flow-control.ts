@@ -56,9 +56,11 @@ export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
 }
 
 /**
- * Another shard's batch put messages in front of recipients here that are
- * behind: its receipt waits for them exactly as a local publisher's PUBACK
- * would, so the sending shard's publishers are slowed too.
+ * Another shard's message was put in front of recipients here that are
+ * behind: it is held for them exactly as a local publisher's PUBACK would
+ * be, and the sending shard withholds its publisher's ack until it is
+ * released (protocol/cluster/cluster-node.ts), so publishers are slowed
+ * across shards too.
  */
 export function holdReceipt(engine: EngineApi, behind: readonly AckHolder[]): Promise<void> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@
  * without importing the module that defines them back.
  */
 export interface OwedAck {
-  /** The publisher's Connection.id, found again when the ack may leave; null for another shard's batch receipt (holdReceipt). */
+  /** The publisher's Connection.id, found again when the ack may leave; null for another shard's message held here (holdReceipt). */
   readonly connectionId: string | null;
   readonly packetId: number;
   readonly qos: 1 | 2;
@@ -18,9 +18,9 @@ export interface OwedAck {
 
 /**
  * What an acknowledgement can wait for: a session that is behind (it has a
- * lastProgressAt, so it can be judged stuck), or a batch on its way to
- * another shard, which holds the acks of the messages it carries until that
- * shard confirms it (protocol/cluster/cluster-node.ts).
+ * lastProgressAt, so it can be judged stuck), or a message on its way to
+ * another shard, which holds its publisher's ack until that shard has it and
+ * none of its recipients there is behind (protocol/cluster/cluster-node.ts).
  */
 export interface AckHolder {
   readonly heldAcks: Set<OwedAck>;

@@ -53,6 +53,16 @@ export class ClusterHarness {
         if (this.loseReceipts.has(batch.to)) throw new Error(`receipt from shard ${batch.to} lost`);
         return receipt;
       },
+      released: async (to, from, seqs) => {
+        await Promise.resolve();
+        if (this.down.has(to)) throw new Error(`shard ${to} is down`);
+        this.shards[to].engine.cluster.entriesReleased(from, structuredClone(seqs));
+      },
+      stillHeld: async (to, from, seqs) => {
+        await Promise.resolve();
+        if (this.down.has(to)) throw new Error(`shard ${to} is down`);
+        return this.shards[to].engine.cluster.stillHeld(from, structuredClone(seqs));
+      },
       retained: async (to, filters) => {
         await Promise.resolve();
         if (this.down.has(to)) throw new Error(`shard ${to} is down`);
