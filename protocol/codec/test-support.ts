@@ -56,18 +56,6 @@ export function connectWith(level: 3 | 4 | 5, flags: number, payload: Bytes[], p
   return packet(0x10, str(name), [level, flags], u16(60), level === 5 ? properties : [], ...payload);
 }
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Splits bytes at the given cut points into separate, independently allocated chunks. */
 export function splitAt(bytes: Uint8Array, ...cuts: number[]): Uint8Array[] {
   const bounds = [0, ...cuts, bytes.length];
