@@ -1,7 +1,8 @@
 import type { IConnackPacket, IClientOptions } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import { waitFor, type BrokerHandle } from '../support/broker-process';
 import { connackOf, connectClient } from './mqtt-clients';
 
 /**
@@ -55,16 +56,10 @@ async function logged(clientId: string, attempts = 1): Promise<Row> {
 const marks: Record<string, string> = {};
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      ALLOW_ANONYMOUS: 'false',
-      AUTH_PROVIDERS: 'basic',
-      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    ALLOW_ANONYMOUS: 'false',
+    AUTH_PROVIDERS: 'basic',
+  }));
 
   // Every refusal here comes from a few addresses: automatic bans would get in the way.
   const settings = await api('PUT', '/settings', { autoBan: { enabled: false } });
