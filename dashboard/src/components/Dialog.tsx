@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { api, ApiError, errorMessage, seg } from '../api/client';
-import { useSubmit } from './useSubmit';
+import { useSubmit } from '../lib/form-submit';
 
 /**
  * A modal on the native <dialog>: the browser traps focus, Escape closes it

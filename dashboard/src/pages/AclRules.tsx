@@ -11,8 +11,8 @@ import type { Columns, Features } from '../components/DataTable';
 import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
-import { useSubmit } from '../components/useSubmit';
 import { useToast } from '../components/Toasts';
+import { useSubmit } from '../lib/form-submit';
 import { MAX_PAGE_SIZE } from '../../../worker/admin/contract/page';
 
 const column = createColumnHelper<Features, AclRule>();
