@@ -1,5 +1,4 @@
-import type { ProtocolVersion } from '../protocol/store/records';
-import type { TrustedContext } from '../protocol/ports';
+import type { AuthRequest } from '../protocol/ports';
 import type { RefusalCode } from './reasons';
 
 /** The providers, in the names used by configuration, the API and the dashboard. */
@@ -12,17 +11,12 @@ export interface TopicRules {
   subscribe: string[];
 }
 
-/** Everything a provider may look at for one CONNECT. */
-export interface ConnectAttempt {
-  clientId: string;
-  username: string | null;
-  password: Uint8Array | null;
-  protocolVersion: ProtocolVersion;
-  trusted: TrustedContext;
-  /** MQTT 5 enhanced authentication. */
-  authenticationMethod: string | null;
-  authenticationData: Uint8Array | null;
-}
+/**
+ * Everything a provider may look at for one CONNECT: the engine's request
+ * (authenticationMethod and authenticationData are MQTT 5 enhanced
+ * authentication) without clientIdAssigned, which only the chain reads.
+ */
+export type ConnectAttempt = Omit<AuthRequest, 'clientIdAssigned'>;
 
 /** Who the client turned out to be. Feeds the ACL evaluation. */
 export interface AuthenticatedIdentity {

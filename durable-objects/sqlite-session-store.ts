@@ -8,6 +8,14 @@ import type { SessionStore } from '../protocol/store/session-store';
  */
 const SCHEMA_VERSION = 3;
 
+/** One delivery's columns, the same in outbound and in queue (see deliveryColumns and rowToDelivery). */
+const DELIVERY_COLUMNS = `qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL,
+        subscription_ids TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        message TEXT NOT NULL`;
+
 /**
  * SessionStore on Durable Object SQLite. Every statement is a constant string
  * with bound values. Message bodies are BLOBs; the small, rarely-read parts
@@ -69,23 +77,13 @@ export class SqliteSessionStore implements SessionStore {
         packet_id INTEGER NOT NULL,
         state TEXT NOT NULL,
         seq INTEGER NOT NULL,
-        qos INTEGER NOT NULL,
-        retain INTEGER NOT NULL,
-        subscription_ids TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        payload BLOB NOT NULL,
-        message TEXT NOT NULL,
+        ${DELIVERY_COLUMNS},
         PRIMARY KEY (client_id, packet_id)
       );
       CREATE TABLE IF NOT EXISTS queue (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         client_id TEXT NOT NULL,
-        qos INTEGER NOT NULL,
-        retain INTEGER NOT NULL,
-        subscription_ids TEXT NOT NULL,
-        topic TEXT NOT NULL,
-        payload BLOB NOT NULL,
-        message TEXT NOT NULL,
+        ${DELIVERY_COLUMNS},
         bytes INTEGER NOT NULL DEFAULT 0
       );
       CREATE INDEX IF NOT EXISTS queue_by_client ON queue (client_id, seq);

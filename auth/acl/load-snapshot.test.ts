@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BLANK_CREDENTIAL_FIELDS } from '../../db/queries/credentials';
 import { ConfigError } from '../../protocol/config';
 import { AclAuthorizer } from './acl-authorizer';
 import { loadAclSnapshot, parseAclDefaultPolicy, type AclRuleRow, type CredentialRow } from './load-snapshot';
@@ -26,19 +27,7 @@ function credentialRow(over: Partial<CredentialRow>): CredentialRow {
     id: 'c',
     type: 'basic',
     name: 'n',
-    clientId: null,
-    username: null,
-    passwordHash: null,
-    cnPattern: null,
-    cnIsRegex: false,
-    scramMechanism: null,
-    scramSalt: null,
-    scramIterations: null,
-    scramStoredKey: null,
-    scramServerKey: null,
-    allowedClientIds: null,
-    rules: null,
-    cnRules: null,
+    ...BLANK_CREDENTIAL_FIELDS,
     createdAt: at,
     updatedAt: at,
     ...over,

@@ -6,9 +6,25 @@ import type { AclPolicy, AclRuleRecord, AclSnapshot, CnTopicRules, CredentialRul
 export type AclRuleRow = typeof aclRules.$inferSelect;
 export type CredentialRow = typeof credentials.$inferSelect;
 
+/** The columns of an `acl_rules` row that evaluation reads. */
+export type EvaluatedAclRuleRow = Pick<AclRuleRow, 'id' | 'kind' | 'principalType' | 'username' | 'access' | 'topic' | 'position'>;
+
+/** Exactly what the evaluator reads of a rule, so a snapshot holds no comments or dates. */
+export function toAclRuleRecord(r: EvaluatedAclRuleRow): AclRuleRecord {
+  return {
+    id: r.id,
+    kind: r.kind,
+    principalType: r.principalType,
+    username: r.username,
+    access: r.access,
+    topic: r.topic,
+    position: r.position,
+  };
+}
+
 export interface AclSnapshotRows {
   /** Every `acl_rules` row (any order; evaluation follows `position`). */
-  aclRules: readonly Pick<AclRuleRow, 'id' | 'kind' | 'principalType' | 'username' | 'access' | 'topic' | 'position'>[];
+  aclRules: readonly EvaluatedAclRuleRow[];
   /** Credentials with rules; rows whose `rules` and `cnRules` are both null may be included or left out. */
   credentials: readonly Pick<CredentialRow, 'id' | 'rules' | 'cnRules'>[];
   /** `config_version`, so a snapshot can be told apart from the one before. */
@@ -23,15 +39,7 @@ export interface AclSnapshotRows {
  * rules that might grant more.
  */
 export function loadAclSnapshot(rows: AclSnapshotRows): AclSnapshot {
-  const aclRules: AclRuleRecord[] = rows.aclRules.map((r) => ({
-    id: r.id,
-    kind: r.kind,
-    principalType: r.principalType,
-    username: r.username,
-    access: r.access,
-    topic: r.topic,
-    position: r.position,
-  }));
+  const aclRules = rows.aclRules.map(toAclRuleRecord);
   const credentialRules = new Map<string, CredentialRules>();
   for (const c of rows.credentials) {
     if (c.rules == null && c.cnRules == null) continue;

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../test/support/free-port';
 import { aclTopicProblem, parseAclFile, serializeAclFile, type AclRule } from './acl-file';
 
 const strip = (rules: AclRule[]) => rules.map(({ line: _line, ...rest }) => rest);
@@ -135,17 +135,6 @@ describe('parseAclFile: mosquitto edge cases', () => {
  * acl_file or refuses it, and that must agree with whether we report errors.
  */
 describe('agreement with the real mosquitto', () => {
-  async function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const { port } = srv.address() as net.AddressInfo;
-        srv.close(() => resolve(port));
-      });
-    });
-  }
-
   /** Starts /usr/sbin/mosquitto with the file as acl_file: true once it runs, false when it exits on an error. */
   async function mosquittoAccepts(dir: string, acl: string): Promise<{ accepted: boolean; log: string }> {
     const aclPath = path.join(dir, 'acl');

@@ -1,5 +1,5 @@
 import { decodeCertificate } from './der';
-import { commonName, dnFromAsn1, formatRfc2253, parseDistinguishedName } from './distinguished-name';
+import { commonName, dnFromAsn1, formatRfc2253, parseDistinguishedName, type DistinguishedName } from './distinguished-name';
 import { normalizeFingerprint, normalizeSerial, serialFromBytes, sha256Fingerprint } from './identifiers';
 
 /**
@@ -214,16 +214,22 @@ function leafFromStrings(read: Record<string, string>): { ok: true; value: Chain
   }
   return {
     ok: true,
-    value: {
-      subjectDN: formatRfc2253(subject),
-      cn: commonName(subject),
-      issuerDN: formatRfc2253(issuer),
+    value: describeNames(subject, issuer, {
       serial,
       fingerprintSHA256: normalizeFingerprint(read.certFingerprintSHA256),
       notBefore: parsePlatformTime(read.certNotBefore),
       notAfter: parsePlatformTime(read.certNotAfter),
-    },
+    }),
   };
+}
+
+/** A certificate as authentication sees it, from its parsed subject and issuer plus the fields read beside them. */
+function describeNames(
+  subject: DistinguishedName,
+  issuer: DistinguishedName,
+  fields: Pick<ChainCertificate, 'serial' | 'fingerprintSHA256' | 'notBefore' | 'notAfter'>,
+): ChainCertificate {
+  return { subjectDN: formatRfc2253(subject), cn: commonName(subject), issuerDN: formatRfc2253(issuer), ...fields };
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -357,15 +363,12 @@ export async function describeCertificate(der: Uint8Array): Promise<Parsed<Chain
     const issuer = dnFromAsn1(tbs.issuer);
     return {
       ok: true,
-      value: {
-        subjectDN: formatRfc2253(subject),
-        cn: commonName(subject),
-        issuerDN: formatRfc2253(issuer),
+      value: describeNames(subject, issuer, {
         serial: serialFromBytes(new Uint8Array(tbs.serialNumber)),
         fingerprintSHA256: await sha256Fingerprint(der),
         notBefore: tbs.validity.notBefore.getTime().getTime(),
         notAfter: tbs.validity.notAfter.getTime().getTime(),
-      },
+      }),
     };
   } catch (err) {
     return { ok: false, error: `certificate fields cannot be read: ${err instanceof Error ? err.message.slice(0, 200) : 'unknown error'}` };

@@ -1,4 +1,5 @@
 import { asc, eq, sql, type AnyColumn, type SQL } from 'drizzle-orm';
+import { toAclRuleRecord } from '../../auth/acl/load-snapshot';
 import type { AclRuleSort } from '../../worker/admin/contract/security';
 import { aclRules } from '../schema';
 import type { AuditEntry } from './audit-log';
@@ -26,13 +27,7 @@ export interface AclRuleView extends AclRuleValues {
 
 export function toAclRuleView(r: AclRuleRow): AclRuleView {
   return {
-    id: r.id,
-    kind: r.kind,
-    principalType: r.principalType,
-    username: r.username,
-    access: r.access,
-    topic: r.topic,
-    position: r.position,
+    ...toAclRuleRecord(r),
     comment: r.comment,
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),

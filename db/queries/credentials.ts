@@ -30,6 +30,23 @@ export interface CredentialValues {
   cnRules: CnRule[] | null;
 }
 
+/** Every stored field of a credential but its type and name, empty: a type leaves the fields it does not use like this. */
+export const BLANK_CREDENTIAL_FIELDS: Readonly<Omit<CredentialValues, 'type' | 'name'>> = {
+  clientId: null,
+  username: null,
+  passwordHash: null,
+  cnPattern: null,
+  cnIsRegex: false,
+  scramMechanism: null,
+  scramSalt: null,
+  scramIterations: null,
+  scramStoredKey: null,
+  scramServerKey: null,
+  allowedClientIds: null,
+  rules: null,
+  cnRules: null,
+};
+
 /** What the API shows (worker/admin/contract): secrets only as whether they are set. */
 export type { CredentialView };
 

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
-import * as mqtt from 'mqtt-packet';
 import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { filterSyntaxProblem } from '../topics/validate';
+import { MqttPacketParser, PacketClass, type ParsingPacket } from './mqtt-packet-internals';
 
 export type DecodeResult =
   | { ok: true; packet: Packet }
@@ -178,50 +178,11 @@ const ALLOWED_PROPERTIES: Record<string, ReadonlySet<number>> = {
 
 // ----------------------------------------------------------------- the parser
 
-/** The parts of mqtt-packet's Parser (parser.js) that the strict parser builds on. */
-interface ParsingPacket {
-  cmd: string;
-  length: number;
-  qos: number;
-  messageId?: number;
-  clientId?: string;
-  reasonCode?: number;
-  [field: string]: unknown;
-}
-
-interface MqttPacketParser {
-  settings: { protocolVersion?: number };
-  packet: ParsingPacket;
-  error: Error | null;
-  _pos: number;
-  _stateCounter: number;
-  _list: { length: number };
-  parser(opt: { protocolVersion: number }): this;
-  parse(buf: Buffer): number;
-  _resetState(): void;
-  _emitError(err: Error): void;
-  _newPacket(): boolean;
-  _parseNum(): number;
-  _parseString(): string | null;
-  _parseBuffer(): Buffer | null;
-  _parseMessageId(): boolean;
-  _parseProperties(): Record<string, unknown>;
-  _parseAuth(): unknown;
-}
-
 /**
- * mqtt-packet's internals, the one place this module steps outside the
- * package's typings. parser.js is not an entry point of the package, so its
- * Parser class, and the class of the packet object its states fill in, are
- * reached through an instance; the interfaces above say what of them is
- * used. A packet they filled in completely is the Packet the package's own
- * parse event would emit (decode.test.ts compares them), which is what
- * `completedPacket` states.
+ * A packet mqtt-packet's Parser states (mqtt-packet-internals.ts) filled in
+ * completely is the Packet the package's own parse event would emit
+ * (decode.test.ts compares them), which is what this states.
  */
-const internals = mqtt.parser() as unknown as { constructor: new () => MqttPacketParser; packet: { constructor: new () => ParsingPacket } };
-const MqttPacketParser = internals.constructor;
-const PacketClass = internals.packet.constructor;
-
 function completedPacket(packet: ParsingPacket): Packet {
   return packet as Packet;
 }

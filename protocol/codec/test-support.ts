@@ -46,26 +46,15 @@ export function packet(firstByte: number, ...parts: Bytes[]): Uint8Array {
   return Uint8Array.from([firstByte, ...vbi(body.length), ...body]);
 }
 
-export function generate(p: Record<string, unknown>, protocolVersion: 3 | 4 | 5): Uint8Array {
-  return new Uint8Array(mqtt.generate(p as unknown as Packet, { protocolVersion }));
+/** Bytes of a packet written as a plain object; a test may leave out what mqtt-packet's types require but its encoder does not read. */
+export function generate(p: Packet | Record<string, unknown>, protocolVersion: 3 | 4 | 5): Uint8Array {
+  return new Uint8Array(mqtt.generate(p as Packet, { protocolVersion }));
 }
 
 /** CONNECT bytes with the given connect flags and payload, for the given level. */
 export function connectWith(level: 3 | 4 | 5, flags: number, payload: Bytes[], properties: number[] = [0]): Uint8Array {
   const name = level === 3 ? 'MQIsdp' : 'MQTT';
   return packet(0x10, str(name), [level, flags], u16(60), level === 5 ? properties : [], ...payload);
-}
-
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Splits bytes at the given cut points into separate, independently allocated chunks. */

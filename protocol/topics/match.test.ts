@@ -1,14 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/support/seeded-random';
 import { topicMatchesFilter } from './match';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The matching rules read straight off section 4.7, level by level. */
 function specMatch(topic: string, filter: string): boolean {
@@ -100,7 +92,7 @@ describe('topicMatchesFilter', () => {
   });
 
   it('agrees with a level-by-level reading of the spec on random topics and filters', () => {
-    const rand = mulberry32(42);
+    const rand = seededRandom(42);
     const pick = <X>(xs: X[]) => xs[Math.floor(rand() * xs.length)];
     const words = ['a', 'b', 'ab', 'ba', '', '$', '$SYS', 'é', '😀'];
     for (let i = 0; i < 20_000; i++) {

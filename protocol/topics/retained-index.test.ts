@@ -1,15 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/support/seeded-random';
 import { topicMatchesFilter } from './match';
 import { RetainedIndex } from './retained-index';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { randomTopics } from './test-support';
 
 /** Trie nodes a set of topics needs: one per distinct level prefix. */
 function expectedNodes(topics: Iterable<string>): number {
@@ -176,16 +169,8 @@ describe('RetainedIndex matching', () => {
   });
 
   it('agrees with topicMatchesFilter under random set, delete and subscribe', () => {
-    const rand = mulberry32(99);
-    const pick = <X>(xs: readonly X[]) => xs[Math.floor(rand() * xs.length)];
-    const words = ['a', 'b', 'ab', '', '$x'] as const;
-    const randomTopic = () => Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, i) => pick(i === 0 ? words : words.slice(0, 4))).join('/');
-    const randomFilter = () => {
-      const n = 1 + Math.floor(rand() * 4);
-      const levels = Array.from({ length: n }, () => pick(['a', 'b', 'ab', '', '+', '+', '$x']));
-      if (rand() < 0.3) levels[n - 1] = '#';
-      return levels.join('/');
-    };
+    const rand = seededRandom(99);
+    const { pick, randomTopic, randomFilter } = randomTopics(rand);
     const index = new RetainedIndex<number>();
     const model = new Map<string, number>();
     let hits = 0;

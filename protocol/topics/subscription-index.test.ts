@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/support/seeded-random';
 import { topicMatchesFilter } from './match';
 import { SubscriptionIndex, type TopicMatches } from './subscription-index';
+import { randomTopics } from './test-support';
 import { parseSharedFilter } from './validate';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const directKeys = <T>(m: TopicMatches<T>) => m.direct.map((s) => `${s.clientId} ${s.filter}`).sort();
 const sharedView = <T>(m: TopicMatches<T>) =>
@@ -301,15 +294,11 @@ describe('SubscriptionIndex bookkeeping', () => {
 
 describe('SubscriptionIndex against a brute-force scan', () => {
   it('agrees with topicMatchesFilter under random subscribe, unsubscribe and publish', () => {
-    const rand = mulberry32(20_240_601);
-    const pick = <X>(xs: readonly X[]) => xs[Math.floor(rand() * xs.length)];
-    const words = ['a', 'b', 'ab', '', '$x'] as const;
-    const randomTopic = () => Array.from({ length: 1 + Math.floor(rand() * 4) }, (_, i) => pick(i === 0 ? words : words.slice(0, 4))).join('/');
+    const rand = seededRandom(20_240_601);
+    const { pick, randomTopic, randomFilter: randomPlainFilter } = randomTopics(rand);
+    // A quarter of the filters are shared subscriptions in one of two groups.
     const randomFilter = () => {
-      const n = 1 + Math.floor(rand() * 4);
-      const levels = Array.from({ length: n }, () => pick(['a', 'b', 'ab', '', '+', '+', '$x']));
-      if (rand() < 0.3) levels[n - 1] = '#';
-      const inner = levels.join('/');
+      const inner = randomPlainFilter();
       return rand() < 0.25 ? `$share/${pick(['g', 'h'])}/${inner}` : inner;
     };
 

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../test/support/seeded-random';
 import { isWildcardFilter, parseSharedFilter, validateTopicFilter, validateTopicName } from './validate';
 
 const limits = { maxLength: 64, maxLevels: 8 };
 const roomy = { maxLength: 65_535, maxLevels: 65_535 };
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('validateTopicName', () => {
   it.each([
@@ -58,7 +50,7 @@ describe('validateTopicName', () => {
   });
 
   it('agrees with TextEncoder on byte length for random strings, including lone surrogates', () => {
-    const rand = mulberry32(1234);
+    const rand = seededRandom(1234);
     const alphabet = ['a', '/', 'é', '€', '😀', '\ud800', '\udc00', 'ab', '߿', 'ࠀ', '\uffff'];
     const encoder = new TextEncoder();
     for (let i = 0; i < 2000; i++) {

@@ -3,25 +3,19 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_REASONS } from '../../auth/reasons';
 import { connackOf } from '../e2e/mqtt-clients';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { configure, settingSql } from '../support/security-fixtures';
-import { ADMIN, adminVars, apiClient, launchBrowser, login, openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
+import type { BrokerHandle } from '../support/broker-process';
+import { startSignedInSuite, type ApiClient } from './signed-in-suite';
+import { ADMIN, login, openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
 
 let broker: BrokerHandle;
 let browser: BrowserHandle;
 let watched: WatchedPage;
 let page: Page;
-let api: Awaited<ReturnType<typeof apiClient>>;
+let api: ApiClient;
 
 beforeAll(async () => {
-  [broker, browser] = await Promise.all([startBroker({ vars: adminVars({ ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic' }) }), launchBrowser()]);
-  // Every refusal here comes from 127.0.0.1; an automatic ban would change the reasons under test.
-  await configure(broker, settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }));
-  api = await apiClient(broker.url);
-  await api.post('/credentials', { type: 'basic', name: 'boiler', username: 'boiler', password: 'boiler-secret' });
-  watched = await browser.newPage({ width: 1440, height: 900 });
+  ({ broker, browser, api, watched } = await startSignedInSuite({ credential: { username: 'boiler', password: 'boiler-secret' }, width: 1440 }));
   page = watched.page;
-  await login(page, broker.url, ADMIN.username, ADMIN.password);
 });
 afterAll(async () => {
   await browser?.close();

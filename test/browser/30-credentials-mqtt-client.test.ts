@@ -4,7 +4,7 @@ import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
 import { connectClient, RawWsClient } from '../e2e/mqtt-clients';
 import { ScramClient } from '../support/scram-client';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { configure, providerSql, settingSql } from '../support/security-fixtures';
+import { autoBanOffSql, configure, providerSql } from '../support/security-fixtures';
 import { ADMIN, adminVars, apiClient, launchBrowser, login, openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
 
 let broker: BrokerHandle;
@@ -19,7 +19,7 @@ beforeAll(async () => {
   ]);
   await configure(
     broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }),
+    autoBanOffSql,
     providerSql('scram', true, 20, { mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'] }),
   );
   watched = await browser.newPage({ width: 1366, height: 900 });

@@ -1,25 +1,20 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connackOf, connectClient, type RecordingClient } from '../e2e/mqtt-clients';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { configure, settingSql } from '../support/security-fixtures';
-import { ADMIN, adminVars, apiClient, launchBrowser, login, openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
+import type { BrokerHandle } from '../support/broker-process';
+import { startSignedInSuite, type ApiClient } from './signed-in-suite';
+import { openPage, screenshot, type BrowserHandle, type WatchedPage } from './harness';
 
 let broker: BrokerHandle;
 let browser: BrowserHandle;
 let watched: WatchedPage;
 let page: Page;
-let api: Awaited<ReturnType<typeof apiClient>>;
+let api: ApiClient;
 const clients: RecordingClient[] = [];
 
 beforeAll(async () => {
-  [broker, browser] = await Promise.all([startBroker({ vars: adminVars({ ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic' }) }), launchBrowser()]);
-  await configure(broker, settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300, scope: ['ip', 'clientId'] }));
-  api = await apiClient(broker.url);
-  await api.post('/credentials', { type: 'basic', name: 'line', username: 'line', password: 'line-secret' });
-  watched = await browser.newPage({ width: 1366, height: 900 });
+  ({ broker, browser, api, watched } = await startSignedInSuite({ credential: { username: 'line', password: 'line-secret' }, width: 1366 }));
   page = watched.page;
-  await login(page, broker.url, ADMIN.username, ADMIN.password);
 });
 afterAll(async () => {
   for (const c of clients) await c.endAsync(true).catch(() => undefined);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { adminVars as adminVarsFor } from '../support/admin-broker';
 import { adminSession } from '../support/admin-session';
 
 /**
@@ -120,13 +121,9 @@ export async function openPage(page: Page, label: string): Promise<void> {
 export const ADMIN = { username: 'admin', password: 'admin-pass-for-browser-tests' };
 export const VIEWER = { username: 'viewer', password: 'viewer-pass-for-browser-tests' };
 
+/** `extra` plus the secrets that make ADMIN the broker's first admin. */
 export function adminVars(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    ADMIN_USERNAME: ADMIN.username,
-    ADMIN_PASSWORD: ADMIN.password,
-    ADMIN_JWT_SECRET: 'browser-tests-jwt-secret-0123456789abcdef',
-    ...extra,
-  };
+  return adminVarsFor(ADMIN, extra);
 }
 
 export async function createViewer(baseUrl: string): Promise<void> {

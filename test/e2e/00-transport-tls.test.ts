@@ -1,15 +1,13 @@
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { basicCredentialSql, configure, mosquittoHash, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import type { BrokerHandle } from '../support/broker-process';
+import { basicCredentialSql, mosquittoHash, startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { collectMessages, connackOf, connectClient, until } from './mqtt-clients';
 
 let broker: BrokerHandle;
 beforeAll(async () => {
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic' } });
-  await configure(
-    broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+  broker = await startSecuredBroker(
+    { providers: 'basic' },
     basicCredentialSql({ id: 'alice', username: 'alice', passwordHash: mosquittoHash('alice-secret') }),
   );
 });

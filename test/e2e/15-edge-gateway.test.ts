@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import * as codec from 'mqtt-packet';
 import WebSocket from 'ws';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import type { BrokerHandle } from '../support/broker-process';
 import { collectMessages, connackPacket, connectClient, RawWsClient, until } from './mqtt-clients';
 
 /**
@@ -26,14 +27,7 @@ let broker: BrokerHandle;
 let api: AdminCall;
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN));
 });
 afterAll(async () => {
   await broker?.stop();

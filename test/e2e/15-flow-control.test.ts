@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, testShardCount, type BrokerHandle } from '../support/broker-process';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import { testShardCount, type BrokerHandle } from '../support/broker-process';
 import { idsOnShards } from '../support/shard-ids';
 import { runPaho } from '../support/paho';
 import { connackPacket, connectClient, RawWsClient, until, type RecordingClient } from './mqtt-clients';
@@ -27,16 +28,10 @@ let broker: BrokerHandle;
 let api: AdminCall;
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      MQTT_MAX_PUBLISH_RATE: '0',
-      MQTT_STUCK_SUBSCRIBER_SECONDS: String(STUCK_SECONDS),
-      ADMIN_JWT_SECRET: 'flow-e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    MQTT_MAX_PUBLISH_RATE: '0',
+    MQTT_STUCK_SUBSCRIBER_SECONDS: String(STUCK_SECONDS),
+  }));
 });
 afterAll(async () => {
   await broker?.stop();

@@ -1,16 +1,13 @@
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { basicCredentialSql, blockSql, configure, mosquittoHash, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import type { BrokerHandle } from '../support/broker-process';
+import { autoBanOffSql, basicCredentialSql, blockSql, configure, mosquittoHash, providerSql, settingSql, startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient, RawWsClient } from './mqtt-clients';
 
 let broker: BrokerHandle;
 beforeAll(async () => {
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic' } });
-  await configure(
-    broker,
-    // Every test here fails from 127.0.0.1; the ban test turns bans on for itself.
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+  broker = await startSecuredBroker(
+    { providers: 'basic' },
     basicCredentialSql({ id: 'alice', username: 'alice', passwordHash: mosquittoHash('s3cret') }),
     basicCredentialSql({ id: 'no-password', username: 'sensor', passwordHash: mosquittoHash('sensor-pw') }),
     basicCredentialSql({ id: 'owned', username: 'meter', passwordHash: mosquittoHash('meter-pw'), allowedClientIds: ['meter-1', 'meter-2'] }),
@@ -140,7 +137,7 @@ describe('30 basic authentication and the Unauthorized Clients log', () => {
     const blocks = await broker.d1(`SELECT kind, value, source, expires_at FROM blocked_clients WHERE source = 'auto' AND value = '${clientId}'`);
     expect(blocks).toHaveLength(1);
     expect(Number(blocks[0].expires_at)).toBeGreaterThan(Date.now());
-    await configure(broker, settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }));
+    await configure(broker, autoBanOffSql);
   });
 
   it('closes without any CONNACK when silent refusal is configured (MQTT-293)', async () => {

@@ -1,8 +1,8 @@
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import type { BrokerHandle } from '../support/broker-process';
 import { CertificateFactory, cfHeaders, type Cert } from '../support/certificates';
-import { configure, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import { configure, providerSql, startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient } from './mqtt-clients';
 
 const certs = new CertificateFactory();
@@ -32,11 +32,9 @@ beforeAll(async () => {
   const otherRoot = certs.ca('other-root', '/CN=Somebody Else Root');
   stranger = certs.issue('stranger', '/CN=stranger-1', otherRoot);
 
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'x509' } });
   const revokedSerial = certs.field(revoked, '-serial').replace(/^serial=/, '');
-  await configure(
-    broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+  broker = await startSecuredBroker(
+    { providers: 'x509' },
     providerSql('x509', true, 10, { requireCertificate: true, useIdentityAsUsername: true }),
     // Any device issued by the fleet CA: matched on the intermediate's CN, rules per leaf CN.
     x509CredentialSql('fleet', 'Fleet Intermediate CA', false, [{ cnPattern: 'device-.*', publish: ['devices/${cn}/.*'], subscribe: ['devices/${cn}/.*'] }]),

@@ -1,8 +1,8 @@
 import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import type { BrokerHandle } from '../support/broker-process';
 import { scramCredential, ScramClient, type ScramMechanism } from '../support/scram-client';
-import { configure, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import { providerSql, startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { RawWsClient } from './mqtt-clients';
 
 const lit = (v: string | number) => (typeof v === 'number' ? String(v) : `'${v.replaceAll("'", "''")}'`);
@@ -15,10 +15,8 @@ function scramSql(id: string, username: string, mechanism: ScramMechanism, passw
 
 let broker: BrokerHandle;
 beforeAll(async () => {
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'scram,basic' } });
-  await configure(
-    broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+  broker = await startSecuredBroker(
+    { providers: 'scram,basic' },
     providerSql('scram', true, 10, { mechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-512'] }),
     scramSql('s256', 'carol', 'SCRAM-SHA-256', 'pencil'),
     scramSql('s512', 'dave', 'SCRAM-SHA-512', 'correct horse'),

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
-import { configure, providerSql, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import type { BrokerHandle } from '../support/broker-process';
+import { configure, providerSql, startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient } from './mqtt-clients';
 
 const secret = 'an HMAC secret that is long enough for HS256 tokens';
@@ -35,10 +35,8 @@ beforeAll(async () => {
   jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
   void exportSPKI;
 
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'jwt' } });
-  await configure(
-    broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+  broker = await startSecuredBroker(
+    { providers: 'jwt' },
     providerSql('jwt', true, 10, {
       keySource: 'hmac',
       hmacSecret: secret,

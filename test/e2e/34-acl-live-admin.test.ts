@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import type { BrokerHandle } from '../support/broker-process';
 import { end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient } from './acl-clients';
 
 /**
@@ -20,18 +21,12 @@ const userRule = (username: string, access: string, topic: string) => ({ kind: '
 let liveRuleId: string;
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      ALLOW_ANONYMOUS: 'false',
-      AUTH_PROVIDERS: 'basic',
-      ACL_DEFAULT_POLICY: 'deny',
-      CONFIG_RECHECK_SECONDS: '3600',
-      ADMIN_JWT_SECRET: 'acl-e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    ALLOW_ANONYMOUS: 'false',
+    AUTH_PROVIDERS: 'basic',
+    ACL_DEFAULT_POLICY: 'deny',
+    CONFIG_RECHECK_SECONDS: '3600',
+  }));
   for (const username of ['root', 'livy']) {
     expect((await api('POST', '/credentials', { type: 'basic', name: username, username, password: PASSWORD })).status).toBe(201);
   }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aclRuleSql, userRule } from '../support/acl-fixtures';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { runPaho } from '../support/paho';
-import { basicCredentialSql, configure, mosquittoHash, settingSql } from '../support/security-fixtures';
+import { autoBanOffSql, basicCredentialSql, configure, mosquittoHash, settingSql } from '../support/security-fixtures';
 import { closed, disconnectOf, end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient, type Version } from './acl-clients';
 import { connackOf, connackPacket, connectClient, until } from './mqtt-clients';
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   const users = ['root', 'pubber', 'reader', 'viewer', 'willer', 'ops', 'wide', 'alice', 'bob'];
   await configure(
     broker,
-    settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }),
+    autoBanOffSql,
     settingSql('aclDenialsBeforeDisconnect', 0),
     ...users.map((u) => basicCredentialSql({ id: u, username: u, passwordHash: hash })),
     // Identity rules (TBMQ style): the credential's regular expressions decide alone.

@@ -1,7 +1,9 @@
 import type { IConnackPacket, IClientOptions } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
+import type { UnauthorizedClient } from '../../worker/admin/contract/security';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import { waitFor, type BrokerHandle } from '../support/broker-process';
 import { connackOf, connectClient } from './mqtt-clients';
 
 /**
@@ -15,20 +17,7 @@ let broker: BrokerHandle;
 let api: AdminCall;
 
 
-interface Row {
-  clientId: string;
-  username: string | null;
-  passwordProvided: boolean;
-  tlsUsed: boolean;
-  ip: string;
-  reasonCode: string;
-  reason: string;
-  lastUpdate: string;
-  firstSeen: string;
-  attempts: number;
-}
-
-async function list(query: string): Promise<{ data: Row[]; page: number; pageSize: number; totalElements: number; totalPages: number; hasNext: boolean }> {
+async function list(query: string): Promise<{ data: UnauthorizedClient[]; page: number; pageSize: number; totalElements: number; totalPages: number; hasNext: boolean }> {
   const res = await api('GET', `/unauthorized-clients?${query}`);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;
@@ -44,9 +33,9 @@ async function refuse(clientId: string, ip: string, creds: Pick<IClientOptions, 
 }
 
 /** The refusal log is written in the background: wait until the row shows this many attempts. */
-async function logged(clientId: string, attempts = 1): Promise<Row> {
+async function logged(clientId: string, attempts = 1): Promise<UnauthorizedClient> {
   const row = await waitFor(async () => {
-    const res = await api<Row>('GET', `/unauthorized-clients/${encodeURIComponent(clientId)}`);
+    const res = await api<UnauthorizedClient>('GET', `/unauthorized-clients/${encodeURIComponent(clientId)}`);
     return res.status === 200 && res.body.attempts >= attempts ? res.body : null;
   }, 10_000);
   return row!;
@@ -55,16 +44,10 @@ async function logged(clientId: string, attempts = 1): Promise<Row> {
 const marks: Record<string, string> = {};
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      ALLOW_ANONYMOUS: 'false',
-      AUTH_PROVIDERS: 'basic',
-      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    ALLOW_ANONYMOUS: 'false',
+    AUTH_PROVIDERS: 'basic',
+  }));
 
   // Every refusal here comes from a few addresses: automatic bans would get in the way.
   const settings = await api('PUT', '/settings', { autoBan: { enabled: false } });
@@ -145,7 +128,7 @@ describe('35 admin API: Unauthorized Clients from real refused connections', () 
     for (const column of ['clientId', 'username', 'passwordProvided', 'tlsUsed', 'ip', 'reasonCode', 'reason', 'lastUpdate', 'firstSeen', 'attempts'] as const) {
       for (const order of ['asc', 'desc'] as const) {
         const rows = (await list(`clientId=e2e-&sort=${column}&order=${order}`)).data;
-        const key = (r: Row) => (r[column] === null ? '' : typeof r[column] === 'boolean' ? Number(r[column]) : r[column]) as string | number;
+        const key = (r: UnauthorizedClient) => (r[column] === null ? '' : typeof r[column] === 'boolean' ? Number(r[column]) : r[column]) as string | number;
         for (let i = 1; i < rows.length; i++) {
           const [a, b] = [key(rows[i - 1]), key(rows[i])];
           if (a !== b) expect(order === 'asc' ? a < b : a > b, `${column} ${order}: ${a} before ${b}`).toBe(true);

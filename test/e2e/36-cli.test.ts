@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { IConnackPacket, IPubackPacket, ISubackPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminVars } from '../support/admin-broker';
 import { adminLogin, adminSession, callerWith } from '../support/admin-session';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { runProcess, type ProcessResult } from '../support/run-process';
@@ -21,15 +22,12 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'edgemq.mjs');
 const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
 const ADMIN = { username: 'e2e-admin', password: 'e2e-admin-password' };
-const VARS = {
+const VARS = adminVars(ADMIN, {
   ALLOW_ANONYMOUS: 'false',
   AUTH_PROVIDERS: 'basic',
   // What the acl_file does not allow is denied, as in mosquitto.
   ACL_DEFAULT_POLICY: 'deny',
-  ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-  ADMIN_USERNAME: ADMIN.username,
-  ADMIN_PASSWORD: ADMIN.password,
-};
+});
 /** Every CLI run loads TypeScript through tsx; --local also starts workerd. The machine may be busy. */
 const SLOW = 240_000;
 

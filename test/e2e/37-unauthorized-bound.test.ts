@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
-import { configure, settingSql, unauthorizedRow } from '../support/security-fixtures';
+import { waitFor, type BrokerHandle } from '../support/broker-process';
+import { startSecuredBroker, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf } from './mqtt-clients';
 
 /**
@@ -22,9 +22,8 @@ async function refuse(clientId: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: 'basic', UNAUTHORIZED_CLIENTS_MAX_ROWS: String(MAX_ROWS) } });
   // All refusals come from one address: automatic bans would refuse them before they are logged as wrong passwords.
-  await configure(broker, settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 }));
+  broker = await startSecuredBroker({ providers: 'basic', vars: { UNAUTHORIZED_CLIENTS_MAX_ROWS: String(MAX_ROWS) } });
 }, 120_000);
 
 afterAll(async () => {

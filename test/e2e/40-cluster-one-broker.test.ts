@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
-import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startAdminBroker } from '../support/admin-broker';
+import type { AdminCall } from '../support/admin-session';
+import type { BrokerHandle } from '../support/broker-process';
 import { shardIndexFor } from '../../protocol/cluster/shard-hash';
 import { idOnShard } from '../support/shard-ids';
 import { collectMessages, connectClient, RawWsClient, type RecordingClient, until } from './mqtt-clients';
@@ -19,16 +20,10 @@ let api: AdminCall;
 const open: RecordingClient[] = [];
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      BROKER_SHARDS: String(SHARDS),
-      MQTT_SYS_INTERVAL_SECONDS: '1',
-      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    BROKER_SHARDS: String(SHARDS),
+    MQTT_SYS_INTERVAL_SECONDS: '1',
+  }));
 });
 afterAll(async () => {
   await Promise.all(open.map((c) => c.endAsync(true).catch(() => undefined)));

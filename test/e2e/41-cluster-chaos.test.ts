@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAdminBroker } from '../support/admin-broker';
 import { adminSession, type AdminCall } from '../support/admin-session';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import type { BrokerHandle } from '../support/broker-process';
 import { idOnShard } from '../support/shard-ids';
 import { sleep, until } from './mqtt-clients';
 import { countDeliveries, flowFaults, numberedFlow, persistentClient, publishNumbered, type NumberedFlow } from '../support/numbered-flow';
@@ -20,16 +21,10 @@ let broker: BrokerHandle;
 let api: AdminCall;
 
 beforeAll(async () => {
-  broker = await startBroker({
-    vars: {
-      BROKER_SHARDS: String(SHARDS),
-      MQTT_MAX_PUBLISH_RATE: '0',
-      ADMIN_JWT_SECRET: 'e2e-admin-jwt-secret-0123456789abcdef',
-      ADMIN_USERNAME: ADMIN.username,
-      ADMIN_PASSWORD: ADMIN.password,
-    },
-  });
-  ({ api } = await adminSession(broker.url, ADMIN));
+  ({ broker, api } = await startAdminBroker(ADMIN, {
+    BROKER_SHARDS: String(SHARDS),
+    MQTT_MAX_PUBLISH_RATE: '0',
+  }));
 });
 afterAll(async () => {
   await broker?.stop();

@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import WebSocket from 'ws';
 import * as codec from 'mqtt-packet';
+import { connectPacket } from '../support/connect-packet';
 
 /**
  * Real MQTT.js clients for end-to-end tests, with every packet they receive
@@ -113,15 +114,7 @@ export class RawWsClient {
   }
 
   async connect(fields: Record<string, unknown> = {}): Promise<codec.Packet> {
-    this.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: this.protocolVersion,
-      clean: true,
-      keepalive: 0,
-      clientId: `raw-${Math.random().toString(16).slice(2, 10)}`,
-      ...fields,
-    });
+    this.send(connectPacket(this.protocolVersion, fields));
     return this.next('connack');
   }
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { BrokerHandle } from './broker-process';
+import { startBroker, type BrokerHandle } from './broker-process';
 
 /**
  * Writes security configuration straight into the local D1, the way an
@@ -45,6 +45,13 @@ export function settingSql(key: string, value: unknown): string {
     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`;
 }
 
+/**
+ * Automatic bans off. Every refused client in the suites connects from
+ * 127.0.0.1, so a ban would change the refusal under test; the suites about
+ * bans turn them on for themselves.
+ */
+export const autoBanOffSql = settingSql('autoBan', { enabled: false, maxFailures: 10, windowSeconds: 60, banSeconds: 300 });
+
 export function blockSql(b: { id: string; kind: string; value: string; source?: 'manual' | 'auto'; expiresAt?: number | null }): string {
   return `INSERT INTO blocked_clients (id, kind, value, description, source, expires_at, created_at)
     VALUES (${lit(b.id)}, ${lit(b.kind)}, ${lit(b.value)}, 'test', ${lit(b.source ?? 'manual')}, ${lit(b.expiresAt ?? null)}, ${Date.now()})`;
@@ -53,6 +60,16 @@ export function blockSql(b: { id: string; kind: string; value: string; source?: 
 /** Runs the statements and bumps the configuration version in one call. */
 export async function configure(broker: BrokerHandle, ...statements: string[]): Promise<void> {
   await broker.d1([...statements, bumpVersion].join(';\n'));
+}
+
+/**
+ * A broker that refuses anonymous clients and asks only `providers`
+ * (AUTH_PROVIDERS), with automatic bans off and `statements` applied.
+ */
+export async function startSecuredBroker(options: { providers: string; vars?: Record<string, string> }, ...statements: string[]): Promise<BrokerHandle> {
+  const broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'false', AUTH_PROVIDERS: options.providers, ...options.vars } });
+  await configure(broker, autoBanOffSql, ...statements);
+  return broker;
 }
 
 export interface UnauthorizedRow {

@@ -7,19 +7,18 @@ import { api, auditEntries, expectError, expectGuarded, tokens } from './admin-s
 
 const db = drizzle(env.DB) as unknown as Db;
 
+/** What every refusal in these tests sent and why it was refused, unless a test says otherwise. */
+const WRONG_PASSWORD = {
+  username: 'user',
+  passwordProvided: true,
+  tlsUsed: false,
+  ip: '192.0.2.10',
+  reasonCode: 'PASSWORD_DOES_NOT_MATCH',
+  reason: 'basic: wrong password',
+} as const;
+
 function refusal(clientId: string, at: number, extra: Partial<RefusalRow> = {}): RefusalRow {
-  return {
-    clientId,
-    username: 'user',
-    passwordProvided: true,
-    tlsUsed: false,
-    ip: '192.0.2.10',
-    reasonCode: 'PASSWORD_DOES_NOT_MATCH',
-    reason: 'basic: wrong password',
-    at,
-    attempts: 1,
-    ...extra,
-  };
+  return { clientId, ...WRONG_PASSWORD, at, attempts: 1, ...extra };
 }
 
 async function row(clientId: string) {
@@ -80,12 +79,7 @@ describe('GET/DELETE /unauthorized-clients', () => {
     expect(one.status).toBe(200);
     expect(one.body).toEqual({
       clientId: 'sensor/1 #a',
-      username: 'user',
-      passwordProvided: true,
-      tlsUsed: false,
-      ip: '192.0.2.10',
-      reasonCode: 'PASSWORD_DOES_NOT_MATCH',
-      reason: 'basic: wrong password',
+      ...WRONG_PASSWORD,
       lastUpdate: '2026-11-20T10:00:00.000Z',
       firstSeen: '2026-11-20T10:00:00.000Z',
       attempts: 4,

@@ -1,6 +1,7 @@
 import { SELF } from 'cloudflare:test';
 import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
+import { connectPacket } from '../support/connect-packet';
 
 /**
  * An MQTT client made of raw bytes over a real WebSocket into the Worker,
@@ -66,15 +67,7 @@ export class RawClient {
   }
 
   async connect(fields: Record<string, unknown> = {}): Promise<Packet> {
-    this.send({
-      cmd: 'connect',
-      protocolId: 'MQTT',
-      protocolVersion: this.protocolVersion,
-      clean: true,
-      keepalive: 0,
-      clientId: `raw-${crypto.randomUUID()}`,
-      ...fields,
-    });
+    this.send(connectPacket(this.protocolVersion, fields));
     return this.next('connack');
   }
 

@@ -46,6 +46,8 @@ export function useListPage<T, F extends string = never>(options: ListPageOption
     pageSize,
   };
 
+  const setFilters = (changes: Partial<Record<F, string>>) => setState({ ...changes, page: '0' });
+
   const queryClient = useQueryClient();
   const list = useQuery({
     queryKey: queryKeys.list(resource, query),
@@ -63,7 +65,11 @@ export function useListPage<T, F extends string = never>(options: ListPageOption
     list,
     filters,
     /** Changing a filter starts again at the first page. */
-    setFilters: (changes: Partial<Record<F, string>>) => setState({ ...changes, page: '0' }),
+    setFilters,
+    /** The props that wire a filter's field to the list: its name, value and changes. */
+    filterField(key: F) {
+      return { name: key, value: filters[key], onChange: (value: string) => setFilters({ [key]: value } as Partial<Record<F, string>>) };
+    },
     sort,
     setSort: (next: Sort | null) => setState({ sort: next?.id ?? '', order: next?.desc ? 'desc' : 'asc', page: '0' }),
     setPage: (next: number) => setState({ page: String(next) }, { replace: false }),

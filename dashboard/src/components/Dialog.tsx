@@ -1,5 +1,6 @@
-import { useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useId, useRef, useState, type ReactNode } from 'react';
 import { api, ApiError, errorMessage, seg } from '../api/client';
+import { useSubmit } from '../lib/form-submit';
 
 /**
  * A modal on the native <dialog>: the browser traps focus, Escape closes it
@@ -154,19 +155,7 @@ export function FormFooter({ busy, submitLabel, onCancel }: { busy: boolean; sub
  * the field the API named. On success the dialog's owner closes it.
  */
 export function useSaveForm(save: () => Promise<void>) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await save();
-    } catch (e) {
-      setError(e);
-      setBusy(false);
-    }
-  };
+  const { submit, error, busy } = useSubmit(save, { busyAfterSuccess: true });
   const fieldError = (field: string) => (error instanceof ApiError && error.field === field ? error.message : null);
   return { submit, error, busy, fieldError };
 }

@@ -21,7 +21,6 @@ export function DebouncedInput({
   const [text, setText] = useState(value);
   const latest = useRef(onChange);
   latest.current = onChange;
-  const id = useId();
 
   // The URL can change underneath (Back, "Clear filters").
   useEffect(() => setText(value), [value]);
@@ -34,22 +33,7 @@ export function DebouncedInput({
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [text, delay]);
 
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <input
-        id={id}
-        name={name}
-        type={type}
-        value={text}
-        placeholder={placeholder}
-        onChange={(e) => setText(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') latest.current(text);
-        }}
-      />
-    </div>
-  );
+  return <TextField label={label} name={name} type={type} value={text} placeholder={placeholder} onChange={setText} onEnter={() => latest.current(text)} />;
 }
 
 export function SelectField({
@@ -92,6 +76,7 @@ export function TextField({
   error,
   autoComplete,
   disabled,
+  onEnter,
 }: {
   label: string;
   value: string;
@@ -104,6 +89,8 @@ export function TextField({
   error?: string | null;
   autoComplete?: string;
   disabled?: boolean;
+  /** Enter in the field, for fields that act on it without a form submit. */
+  onEnter?: () => void;
 }) {
   const id = useId();
   return (
@@ -119,6 +106,12 @@ export function TextField({
         disabled={disabled}
         {...describedBy(id, hint, error)}
         onChange={(e) => onChange(e.target.value)}
+        onKeyDown={
+          onEnter &&
+          ((e) => {
+            if (e.key === 'Enter') onEnter();
+          })
+        }
       />
     </LabelledField>
   );

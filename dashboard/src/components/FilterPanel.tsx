@@ -11,9 +11,16 @@ export function FilterPanel({ label, active, children }: { label: string; active
       <summary>
         Filters{active > 0 ? ` (${active} active)` : ''}
       </summary>
-      <form className="filters" role="search" aria-label={label} onSubmit={(e) => e.preventDefault()}>
-        {children}
-      </form>
+      <FilterForm label={label}>{children}</FilterForm>
     </details>
+  );
+}
+
+/** A row of filters that apply as they change, so there is nothing to submit. */
+export function FilterForm({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <form className="filters" role="search" aria-label={label} onSubmit={(e) => e.preventDefault()}>
+      {children}
+    </form>
   );
 }

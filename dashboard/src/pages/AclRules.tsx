@@ -1,6 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { createColumnHelper } from '@tanstack/react-table';
-import { useMemo, useState, type FormEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { useAuth } from '../api/auth';
 import { api, errorMessage, seg, type Query } from '../api/client';
 import { useListPage } from '../api/list-page';
@@ -12,6 +12,7 @@ import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../compone
 import { SelectField, TextField } from '../components/Fields';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
+import { useSubmit } from '../lib/form-submit';
 import { MAX_PAGE_SIZE } from '../../../worker/admin/contract/page';
 
 const column = createColumnHelper<Features, AclRule>();
@@ -192,25 +193,19 @@ export function describeDecision(decidedBy: unknown): { text: string; ruleId: st
 function TopicTester({ onDecided }: { onDecided: (ruleId: string | null) => void }) {
   const [form, setForm] = useState<AclTestRequest>({ clientId: '', username: '', action: 'publish', topic: '' });
   const [result, setResult] = useState<AclTestResult | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, error, busy } = useSubmit(async () => {
     try {
       const r = await api.post<AclTestResult>('/acl-rules/test', { ...form, username: form.username || null });
       setResult(r);
       onDecided(describeDecision(r.decidedBy).ruleId);
     } catch (e) {
+      // A failed test decides nothing: no answer shown, no rule highlighted.
       setResult(null);
       onDecided(null);
-      setError(e);
-    } finally {
-      setBusy(false);
+      throw e;
     }
-  };
+  });
 
   const decision = result ? describeDecision(result.decidedBy) : null;
   return (

@@ -8,6 +8,7 @@ import { actionsColumn, CrudList, type ConfirmedAction } from '../components/Cru
 import type { Columns, Features } from '../components/DataTable';
 import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { SelectField, TextField } from '../components/Fields';
+import { FilterForm } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
 import { formatAgo, formatTime, isoTime, localInputToIso, toLocalInput, toMillis } from '../lib/format';
@@ -106,19 +107,17 @@ export function BlockedClientsPage() {
           </button>
         )}
       </PageHeader>
-      <form className="filters" role="search" aria-label="Filter blocked clients" onSubmit={(e) => e.preventDefault()}>
+      <FilterForm label="Filter blocked clients">
         <SelectField
           label="Status"
-          name="status"
-          value={blocks.filters.status}
-          onChange={(v) => blocks.setFilters({ status: v })}
+          {...blocks.filterField('status')}
           options={[
             { value: '', label: 'All' },
             { value: 'active', label: 'Active' },
             { value: 'expired', label: 'Expired' },
           ]}
         />
-      </form>
+      </FilterForm>
       <CrudList page={blocks} label="Blocked clients" columns={columns} getRowId={(r) => r.id} actions={ACTIONS} empty="Nobody is blocked." />
       {editing !== null && (
         <BlockDialog

@@ -9,6 +9,7 @@ import { actionsColumn, CrudList, type ConfirmedAction } from '../components/Cru
 import type { Columns, Features } from '../components/DataTable';
 import { Dialog, FormError, FormFooter, saveItem, useSaveForm } from '../components/Dialog';
 import { BoolBadge, CheckboxField, DebouncedInput, linesToList, SelectField, TextAreaField, TextField } from '../components/Fields';
+import { FilterForm } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { useToast } from '../components/Toasts';
 import { formatTime, isoTime } from '../lib/format';
@@ -91,7 +92,7 @@ export function CredentialsPage() {
     return cols;
   }, [canWrite, confirm]);
 
-  const { filters, setFilters } = credentials;
+  const { filterField } = credentials;
   return (
     <section>
       <PageHeader
@@ -109,16 +110,14 @@ export function CredentialsPage() {
           </button>
         )}
       </PageHeader>
-      <form className="filters" role="search" aria-label="Filter credentials" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Search" name="search" value={filters.search} onChange={(v) => setFilters({ search: v })} placeholder="name, username, client id, CN" />
+      <FilterForm label="Filter credentials">
+        <DebouncedInput label="Search" {...filterField('search')} placeholder="name, username, client id, CN" />
         <SelectField
           label="Type"
-          name="type"
-          value={filters.type}
-          onChange={(v) => setFilters({ type: v })}
+          {...filterField('type')}
           options={[{ value: '', label: 'All types' }, ...Object.keys(TYPE_LABELS).map((t) => ({ value: t, label: t }))]}
         />
-      </form>
+      </FilterForm>
       <CrudList
         page={credentials}
         label="Credentials"
@@ -158,6 +157,9 @@ interface FormState {
   subscribe: string;
   cnRules: { cnPattern: string; publish: string; subscribe: string }[];
 }
+
+/** The fields of FormState a person types into. */
+type TextKey = { [K in keyof FormState]: string extends FormState[K] ? K : never }[keyof FormState];
 
 function initialForm(c: Credential | null): FormState {
   return {
@@ -226,6 +228,8 @@ function CredentialDialog({
     await saveItem('/credentials', credential?.id ?? null, input);
     onSaved(input.name, !editing);
   });
+  /** Wires a text field to the form: its name, value and changes, and the API's error about it (`apiField` where the API names it otherwise). */
+  const textField = (key: TextKey, apiField: string = key) => ({ name: key, value: form[key], onChange: (v: string) => set(key, v), error: fieldError(apiField) });
 
   const hasSecret = form.type !== 'x509';
   return (
@@ -241,35 +245,27 @@ function CredentialDialog({
               .filter((t) => !editing || t === form.type)
               .map((t) => ({ value: t, label: TYPE_LABELS[t] }))}
           />
-          <TextField label="Name" name="name" value={form.name} onChange={(v) => set('name', v)} required error={fieldError('name')} />
+          <TextField label="Name" {...textField('name')} required />
           {form.type === 'basic' && (
             <TextField
               label="Client ID"
-              name="clientId"
-              value={form.clientId}
-              onChange={(v) => set('clientId', v)}
+              {...textField('clientId')}
               hint="Matched when the basic provider matches by client id (or both)."
-              error={fieldError('clientId')}
             />
           )}
           {form.type !== 'x509' && (
             <TextField
               label="Username"
-              name="username"
-              value={form.username}
-              onChange={(v) => set('username', v)}
+              {...textField('username')}
               required={form.type === 'scram'}
               autoComplete="off"
-              error={fieldError('username')}
             />
           )}
           {hasSecret && (
             <TextField
               label="Password"
-              name="password"
+              {...textField('password')}
               type="password"
-              value={form.password}
-              onChange={(v) => set('password', v)}
               required={form.type === 'scram' && !editing}
               autoComplete="new-password"
               hint={
@@ -281,7 +277,6 @@ function CredentialDialog({
                     ? 'Leave empty for a credential that needs no password.'
                     : 'Stored only as SCRAM keys.'
               }
-              error={fieldError('password')}
             />
           )}
           {form.type === 'basic' && editing && credential.hasPassword && (
@@ -303,12 +298,9 @@ function CredentialDialog({
             <>
               <TextField
                 label="CN pattern"
-                name="cnPattern"
-                value={form.cnPattern}
-                onChange={(v) => set('cnPattern', v)}
+                {...textField('cnPattern')}
                 required
                 hint="Matched against the certificate chain, leaf first."
-                error={fieldError('cnPattern')}
               />
               <CheckboxField label="The CN pattern is a regular expression" checked={form.cnIsRegex} onChange={(v) => set('cnIsRegex', v)} />
             </>
@@ -316,12 +308,9 @@ function CredentialDialog({
         </div>
         <TextAreaField
           label="Allowed client IDs"
-          name="allowedClientIds"
+          {...textField('allowedClientIds')}
           rows={2}
-          value={form.allowedClientIds}
-          onChange={(v) => set('allowedClientIds', v)}
           hint="One per line. Empty allows any client id."
-          error={fieldError('allowedClientIds')}
         />
         {form.type !== 'x509' ? (
           <fieldset className="fieldset">
@@ -331,19 +320,13 @@ function CredentialDialog({
               <div className="form-grid">
                 <TextAreaField
                   label="Publish (regular expressions)"
-                  name="publish"
-                  value={form.publish}
-                  onChange={(v) => set('publish', v)}
+                  {...textField('publish', 'rules.publish')}
                   hint="One per line, matched against the whole topic, e.g. sensors/.*"
-                  error={fieldError('rules.publish')}
                 />
                 <TextAreaField
                   label="Subscribe (regular expressions)"
-                  name="subscribe"
-                  value={form.subscribe}
-                  onChange={(v) => set('subscribe', v)}
+                  {...textField('subscribe', 'rules.subscribe')}
                   hint="One per line."
-                  error={fieldError('rules.subscribe')}
                 />
               </div>
             ) : (

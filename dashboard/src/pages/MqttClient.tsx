@@ -196,10 +196,7 @@ export function MqttClientPage() {
         <div className="panel">
           <form className="form" onSubmit={subscribe} aria-labelledby="sub-title">
             <h2 id="sub-title">Subscribe</h2>
-            <div className="form-grid">
-              <TextField label="Topic filter" name="subTopic" value={subTopic} onChange={setSubTopic} required />
-              <SelectField label="QoS" name="subQos" value={subQos} onChange={setSubQos} options={['0', '1', '2'].map((q) => ({ value: q, label: q }))} />
-            </div>
+            <TopicAndQos topicLabel="Topic filter" form="sub" topic={subTopic} onTopic={setSubTopic} qos={subQos} onQos={setSubQos} />
             <button type="submit" className="btn" disabled={!connected}>
               Subscribe
             </button>
@@ -218,10 +215,7 @@ export function MqttClientPage() {
           )}
           <form className="form" onSubmit={publish} aria-labelledby="pub-title">
             <h2 id="pub-title">Publish</h2>
-            <div className="form-grid">
-              <TextField label="Topic" name="pubTopic" value={pubTopic} onChange={setPubTopic} required />
-              <SelectField label="QoS" name="pubQos" value={pubQos} onChange={setPubQos} options={['0', '1', '2'].map((q) => ({ value: q, label: q }))} />
-            </div>
+            <TopicAndQos topicLabel="Topic" form="pub" topic={pubTopic} onTopic={setPubTopic} qos={pubQos} onQos={setPubQos} />
             <TextAreaField label="Payload" name="pubPayload" rows={3} value={pubPayload} onChange={setPubPayload} />
             <CheckboxField label="Retain" checked={pubRetain} onChange={setPubRetain} />
             <button type="submit" className="btn" disabled={!connected}>
@@ -280,5 +274,17 @@ export function MqttClientPage() {
         </ol>
       </section>
     </section>
+  );
+}
+
+const QOS_OPTIONS = ['0', '1', '2'].map((q) => ({ value: q, label: q }));
+
+/** The first row of the subscribe and publish forms: a topic (or filter) and its QoS, named `${form}Topic` and `${form}Qos`. */
+function TopicAndQos(props: { topicLabel: string; form: 'sub' | 'pub'; topic: string; onTopic: (v: string) => void; qos: string; onQos: (v: string) => void }) {
+  return (
+    <div className="form-grid">
+      <TextField label={props.topicLabel} name={`${props.form}Topic`} value={props.topic} onChange={props.onTopic} required />
+      <SelectField label="QoS" name={`${props.form}Qos`} value={props.qos} onChange={props.onQos} options={QOS_OPTIONS} />
+    </div>
   );
 }

@@ -10,6 +10,7 @@ import { actionsColumn, CrudList, type ConfirmedAction } from '../components/Cru
 import type { Columns, Features } from '../components/DataTable';
 import { Dialog } from '../components/Dialog';
 import { DebouncedInput } from '../components/Fields';
+import { FilterForm } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { ErrorState, Loading } from '../components/States';
 import { formatBytes, formatTime, isoTime, truncate } from '../lib/format';
@@ -102,15 +103,13 @@ export function RetainedPage() {
   return (
     <section>
       <PageHeader title="Retained messages" description="The last retained message of each topic, delivered to every new subscriber; ordered by topic." />
-      <form className="filters" role="search" aria-label="Filter retained messages" onSubmit={(e) => e.preventDefault()}>
+      <FilterForm label="Filter retained messages">
         <DebouncedInput
           label="Topic"
-          name="topic"
-          value={retained.filters.topic}
-          onChange={(v) => retained.setFilters({ topic: v })}
+          {...retained.filterField('topic')}
           placeholder="part of a topic, or a filter like sensors/+/temp"
         />
-      </form>
+      </FilterForm>
       <CrudList page={retained} label="Retained messages" columns={columns} getRowId={(r) => r.topic} actions={ACTIONS} empty="No retained messages." />
       <Dialog open={viewing !== null} title={viewing?.topic ?? ''} onClose={() => setViewing(null)} wide>
         {viewing && full.isPending && viewing.payloadTruncated ? <Loading /> : null}

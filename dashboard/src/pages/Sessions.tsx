@@ -11,6 +11,7 @@ import { actionsColumn, CrudList, type ConfirmedAction } from '../components/Cru
 import type { Columns, Features } from '../components/DataTable';
 import { Dialog } from '../components/Dialog';
 import { DebouncedInput, SelectField } from '../components/Fields';
+import { FilterForm } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { ErrorState, Loading } from '../components/States';
 import { formatNumber, formatTime, isoTime } from '../lib/format';
@@ -122,25 +123,23 @@ export function SessionsPage() {
     [canWrite, confirm],
   );
 
-  const { filters, setFilters } = sessions;
+  const { filterField } = sessions;
   return (
     <section>
       <PageHeader title="Sessions" description="Connected clients and persistent sessions kept for disconnected ones." />
-      <form className="filters" role="search" aria-label="Filter sessions" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
-        <DebouncedInput label="Username" name="username" value={filters.username} onChange={(v) => setFilters({ username: v })} />
+      <FilterForm label="Filter sessions">
+        <DebouncedInput label="Client ID" {...filterField('clientId')} />
+        <DebouncedInput label="Username" {...filterField('username')} />
         <SelectField
           label="Status"
-          name="connected"
-          value={filters.connected}
-          onChange={(v) => setFilters({ connected: v })}
+          {...filterField('connected')}
           options={[
             { value: '', label: 'All' },
             { value: 'true', label: 'Connected' },
             { value: 'false', label: 'Disconnected' },
           ]}
         />
-      </form>
+      </FilterForm>
       <CrudList page={sessions} label="Sessions" columns={columns} getRowId={(r) => r.clientId} actions={ACTIONS} empty="No sessions. Clients appear here when they connect." />
       <SessionDetailDialog clientId={detail} onClose={() => setDetail(null)} />
     </section>

@@ -4,6 +4,7 @@ import type { SubscriptionEntry } from '../api/types';
 import { CrudList } from '../components/CrudList';
 import type { Columns, Features } from '../components/DataTable';
 import { DebouncedInput, SelectField } from '../components/Fields';
+import { FilterForm } from '../components/FilterPanel';
 import { PageHeader } from '../components/PageHeader';
 import { subscriptionOptions } from './Sessions';
 
@@ -31,7 +32,7 @@ export function SubscriptionsPage() {
     sort: null,
     refetchInterval: 15_000,
   });
-  const { filters, setFilters } = subscriptions;
+  const { filterField } = subscriptions;
 
   return (
     <section>
@@ -43,21 +44,19 @@ export function SubscriptionsPage() {
           </>
         }
       />
-      <form className="filters" role="search" aria-label="Filter subscriptions" onSubmit={(e) => e.preventDefault()}>
-        <DebouncedInput label="Topic filter" name="topicFilter" value={filters.topicFilter} onChange={(v) => setFilters({ topicFilter: v })} />
-        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
+      <FilterForm label="Filter subscriptions">
+        <DebouncedInput label="Topic filter" {...filterField('topicFilter')} />
+        <DebouncedInput label="Client ID" {...filterField('clientId')} />
         <SelectField
           label="Kind"
-          name="shared"
-          value={filters.shared}
-          onChange={(v) => setFilters({ shared: v })}
+          {...filterField('shared')}
           options={[
             { value: '', label: 'All' },
             { value: 'true', label: 'Shared only' },
             { value: 'false', label: 'Not shared' },
           ]}
         />
-      </form>
+      </FilterForm>
       <CrudList
         page={subscriptions}
         label="Subscriptions"

@@ -79,7 +79,7 @@ export function UnauthorizedClientsPage() {
     toQuery: (f) => ({ ...f, from: localInputToIso(f.from), to: localInputToIso(f.to) }),
     refetchInterval: poll,
   });
-  const { filters, setFilters, refresh, confirm } = refused;
+  const { filters, setFilters, filterField, refresh, confirm } = refused;
 
   // Refusals often come in bursts; one refetch per second is enough to keep up.
   const pendingRefetch = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -144,18 +144,16 @@ export function UnauthorizedClientsPage() {
       </PageHeader>
 
       <FilterPanel label="Filter unauthorized clients" active={activeFilters}>
-        <DebouncedInput label="Client ID" name="clientId" value={filters.clientId} onChange={(v) => setFilters({ clientId: v })} />
-        <DebouncedInput label="Username" name="username" value={filters.username} onChange={(v) => setFilters({ username: v })} />
-        <DebouncedInput label="Client IP" name="ip" value={filters.ip} onChange={(v) => setFilters({ ip: v })} />
-        <SelectField label="Reason" name="reason" value={filters.reason} onChange={(v) => setFilters({ reason: v })} options={reasonOptions} />
+        <DebouncedInput label="Client ID" {...filterField('clientId')} />
+        <DebouncedInput label="Username" {...filterField('username')} />
+        <DebouncedInput label="Client IP" {...filterField('ip')} />
+        <SelectField label="Reason" {...filterField('reason')} options={reasonOptions} />
         <SelectField
           label="Password provided"
-          name="passwordProvided"
-          value={filters.passwordProvided}
-          onChange={(v) => setFilters({ passwordProvided: v })}
+          {...filterField('passwordProvided')}
           options={BOOL_OPTIONS}
         />
-        <SelectField label="TLS used" name="tlsUsed" value={filters.tlsUsed} onChange={(v) => setFilters({ tlsUsed: v })} options={BOOL_OPTIONS} />
+        <SelectField label="TLS used" {...filterField('tlsUsed')} options={BOOL_OPTIONS} />
         <div className="field">
           <label htmlFor="uc-from">From</label>
           <input id="uc-from" name="from" type="datetime-local" value={filters.from} onChange={(e) => setFilters({ from: e.target.value })} />

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { hashPassword } from '../../../auth/passwords/password-hash';
 import {
+  BLANK_CREDENTIAL_FIELDS,
   deleteCredential,
   findScramCredentialId,
   getCredential,
@@ -75,25 +76,9 @@ const remove = createRoute({
   responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
 });
 
-const EMPTY: Omit<CredentialValues, 'type' | 'name'> = {
-  clientId: null,
-  username: null,
-  passwordHash: null,
-  cnPattern: null,
-  cnIsRegex: false,
-  scramMechanism: null,
-  scramSalt: null,
-  scramIterations: null,
-  scramStoredKey: null,
-  scramServerKey: null,
-  allowedClientIds: null,
-  rules: null,
-  cnRules: null,
-};
-
 /** Turns API input into stored values: passwords become hashes or SCRAM keys here and go no further. */
 async function toValues(input: Input, existing: CredentialRow | null): Promise<CredentialValues> {
-  const base = { ...EMPTY, type: input.type, name: input.name, allowedClientIds: input.allowedClientIds ?? null };
+  const base = { ...BLANK_CREDENTIAL_FIELDS, type: input.type, name: input.name, allowedClientIds: input.allowedClientIds ?? null };
   switch (input.type) {
     case 'basic': {
       let passwordHash = existing?.passwordHash ?? null;
