@@ -33,6 +33,21 @@ const boolVar = (def: boolean) =>
       return z.NEVER;
     });
 
+const enumVar = <T extends string>(values: readonly [T, ...T[]], def: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      const s = v.trim().toLowerCase();
+      if ((values as readonly string[]).includes(s)) return s as T;
+      ctx.addIssue({ code: 'custom', message: `must be one of ${values.join(', ')}` });
+      return z.NEVER;
+    });
+
+export const SHARED_SUBSCRIPTION_POLICIES = ['prefer_local', 'round_robin'] as const;
+export type SharedSubscriptionPolicy = (typeof SHARED_SUBSCRIPTION_POLICIES)[number];
+
 export const brokerConfigSchema = z.object({
   ALLOW_ANONYMOUS: boolVar(false),
   MQTT_MAX_PACKET_SIZE: intVar(262_144, 64, 268_435_455),
@@ -57,6 +72,8 @@ export const brokerConfigSchema = z.object({
   // Bounded by default: one shard handles every connection's packets in turn, so one runaway publisher would delay everyone.
   MQTT_MAX_PUBLISH_RATE: intVar(1000, 0, 1_000_000),
   MQTT_MAX_PENDING_BYTES: intVar(1_048_576, 1024, 268_435_455),
+  // Which member of a shared subscription group gets a message when members sit on several shards.
+  MQTT_SHARED_SUBSCRIPTION_POLICY: enumVar(SHARED_SUBSCRIPTION_POLICIES, 'prefer_local'),
 });
 
 export interface BrokerConfig {
@@ -85,6 +102,13 @@ export interface BrokerConfig {
   maxPublishRate: number;
   /** Bytes of packets held for a connection while its CONNECT is still being authenticated. */
   maxPendingBytes: number;
+  /**
+   * `prefer_local`: a connected member on the publisher's shard takes the
+   * message when there is one, so no call to another shard is made (as
+   * VerneMQ's default and EMQX's `local`); otherwise, and with `round_robin`,
+   * the shards with members take turns.
+   */
+  sharedSubscriptionPolicy: SharedSubscriptionPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -116,6 +140,7 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     aclDenialsBeforeDisconnect: v.MQTT_ACL_DENIALS_BEFORE_DISCONNECT,
     maxPublishRate: v.MQTT_MAX_PUBLISH_RATE,
     maxPendingBytes: v.MQTT_MAX_PENDING_BYTES,
+    sharedSubscriptionPolicy: v.MQTT_SHARED_SUBSCRIPTION_POLICY,
   };
 }
 

@@ -199,6 +199,44 @@ describe('shared subscriptions across shards', () => {
     expect(all).toEqual(Array.from({ length: 30 }, (_, i) => i));
     for (const r of received) expect(r.length).toBeGreaterThan(0);
   });
+
+  /** Members on shards 0 and 1 and a publisher on 0; returns what each member got and the batches sent. */
+  async function localAndRemoteMembers(policy?: 'prefer_local' | 'round_robin') {
+    const c = new ClusterHarness(2, policy ? { config: { sharedSubscriptionPolicy: policy } } : {});
+    const local = await clientOn(c, 0, 'local-worker');
+    await subscribe(c, local, '$share/workers/jobs/#');
+    const remote = await clientOn(c, 1, 'remote-worker');
+    await subscribe(c, remote, '$share/workers/jobs/#');
+    const pub = await clientOn(c, 0, 'pub');
+    const before = c.batches.length;
+    for (let i = 0; i < 10; i++) await pub.send({ cmd: 'publish', topic: `jobs/${i}`, payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    expect(pub.all('puback')).toHaveLength(10);
+    return { c, local, remote, pub, batches: c.batches.length - before };
+  }
+
+  it('prefers a connected member on the publisher’s shard (prefer_local, the default): no call to another shard', async () => {
+    const { c, local, remote, pub, batches } = await localAndRemoteMembers();
+    expect(local.all<IPublishPacket>('publish').map(text)).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+    expect(remote.all('publish')).toHaveLength(0);
+    expect(batches).toBe(0);
+    // Once the local member is gone, the member on the other shard gets the messages.
+    local.close();
+    await c.settle();
+    await pub.send({ cmd: 'publish', topic: 'jobs/after', payload: Buffer.from('after'), qos: 1, messageId: 11, retain: false });
+    await c.settle();
+    expect(remote.all<IPublishPacket>('publish').map(text)).toEqual(['after']);
+  });
+
+  it('takes turns between the shards with members under round_robin', async () => {
+    const { local, remote, batches } = await localAndRemoteMembers('round_robin');
+    const here = local.all<IPublishPacket>('publish').map(text);
+    const there = remote.all<IPublishPacket>('publish').map(text);
+    expect(here.length).toBeGreaterThan(0);
+    expect(there.length).toBeGreaterThan(0);
+    expect([...here, ...there].map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(batches).toBeGreaterThan(0);
+  });
 });
 
 describe('shared subscriptions and topic ACLs across shards', () => {

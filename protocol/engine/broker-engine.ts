@@ -124,7 +124,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.delivery = new SessionDelivery(this);
     const { config, store, clock, counters, retained, subscriptions, cluster } = this;
     this.retainedMessages = new RetainedMessages({ config, store, clock, counters, retained, cluster, recipients: this });
-    this.router = new Router({ subscriptions, cluster, recipients: this, sharedGroups: new SharedGroups(this), retainedMessages: this.retainedMessages });
+    this.router = new Router({ subscriptions, cluster, recipients: this, sharedGroups: new SharedGroups(this), retainedMessages: this.retainedMessages, sharedSubscriptionPolicy: this.config.sharedSubscriptionPolicy });
     this.sys = new SysTopics(this);
   }
 

@@ -14,21 +14,29 @@ export class SharedGroups {
    * over, so the message goes to one that may have it.
    */
   pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
-    if (members.length === 0) return null;
+    const connected = this.pickConnectedMember(groupKey, members, topic);
+    if (connected) return connected;
+    const { recipients } = this;
+    const start = this.sharedCursor.get(groupKey) ?? 0;
+    for (let i = 0; i < members.length; i++) {
+      const idx = (start + i) % members.length;
+      const session = recipients.findSession(members[idx].clientId);
+      if (session?.persistent && recipients.mayReceive(session, topic)) {
+        this.sharedCursor.set(groupKey, idx + 1);
+        return members[idx];
+      }
+    }
+    return null;
+  }
+
+  /** Round-robin over connected members that may receive the topic; null when none is. */
+  pickConnectedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
     const { recipients } = this;
     const start = this.sharedCursor.get(groupKey) ?? 0;
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = recipients.findSession(members[idx].clientId);
       if (session && recipients.connectionOf(session) && recipients.mayReceive(session, topic)) {
-        this.sharedCursor.set(groupKey, idx + 1);
-        return members[idx];
-      }
-    }
-    for (let i = 0; i < members.length; i++) {
-      const idx = (start + i) % members.length;
-      const session = recipients.findSession(members[idx].clientId);
-      if (session?.persistent && recipients.mayReceive(session, topic)) {
         this.sharedCursor.set(groupKey, idx + 1);
         return members[idx];
       }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IPubackPacket, ISubackPacket, IUnsubackPacket, IDisconnectPacket, IPubrecPacket } from 'mqtt-packet';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startBroker, testShardCount, type BrokerHandle } from '../support/broker-process';
+import { idsOnShards } from '../support/shard-ids';
 import { collectMessages, connectClient, RawWsClient, sleep, until } from './mqtt-clients';
 
 let broker: BrokerHandle;
@@ -51,10 +52,13 @@ describe('02 publish and subscribe', () => {
   });
 
   it('spreads $share/group subscriptions: each message goes to exactly one member', async () => {
-    const members = await Promise.all([connectClient(broker.wsUrl), connectClient(broker.wsUrl), connectClient(broker.wsUrl, { protocolVersion: 4 })]);
+    // On one shard, as the publisher: with more shards, a member on the publisher's shard would take
+    // every message (prefer_local); 40-cluster-one-broker covers members spread over shards.
+    const [a, b, c, publisherId] = idsOnShards(`share-${Date.now()}-`, [0, 0, 0, 0], Number(testShardCount()));
+    const members = await Promise.all([connectClient(broker.wsUrl, { clientId: a }), connectClient(broker.wsUrl, { clientId: b }), connectClient(broker.wsUrl, { clientId: c, protocolVersion: 4 })]);
     const inboxes = members.map(collectMessages);
     for (const m of members) await m.subscribeAsync('$share/workers/jobs/#', { qos: 1 });
-    const pub = await connectClient(broker.wsUrl);
+    const pub = await connectClient(broker.wsUrl, { clientId: publisherId });
     for (let i = 0; i < 30; i++) await pub.publishAsync(`jobs/${i}`, String(i), { qos: 1 });
     await until(() => inboxes.reduce((n, box) => n + box.length, 0) === 30, 5000, '30 shared deliveries');
     await sleep(200);

@@ -1,7 +1,8 @@
 import type { IClientOptions, IConnackPacket } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aclRuleSql, userRule } from '../support/acl-fixtures';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startBroker, testShardCount, type BrokerHandle } from '../support/broker-process';
+import { idsOnShards } from '../support/shard-ids';
 import { runPaho } from '../support/paho';
 import { autoBanOffSql, basicCredentialSql, configure, mosquittoHash, settingSql } from '../support/security-fixtures';
 import { closed, disconnectOf, end, open, publish, received, subDenied, subscribe, topicsOf, VERSIONS, type AclClient, type Version } from './acl-clients';
@@ -164,10 +165,13 @@ describe('34 topic ACLs from real clients', () => {
   it('gives a shared subscription message only to a group member that may read it', async () => {
     for (const v of VERSIONS) {
       const filter = `$share/g${v}/sensors/#`;
-      const viewer = await as('viewer', v);
-      const root = await as('root', v);
+      // Members and publisher on one shard: with more shards, a member on the publisher's shard would
+      // otherwise take every message it may read (prefer_local), and the sharing would not show.
+      const [viewerId, rootId, publisherId] = idsOnShards(`shared-acl-${v}-`, [0, 0, 0], Number(testShardCount()));
+      const viewer = await as('viewer', v, { clientId: viewerId });
+      const root = await as('root', v, { clientId: rootId });
       for (const c of [viewer, root]) expect(await subscribe(c, filter)).toEqual([1]);
-      const publisher = await as('root', v);
+      const publisher = await as('root', v, { clientId: publisherId });
       for (let i = 0; i < 4; i++) await publish(publisher, `sensors/secret/sh${v}`, `s${i}`, 1);
       for (let i = 0; i < 4; i++) await publish(publisher, `sensors/public/sh${v}`, `p${i}`, 1);
       await until(() => viewer.got.length + root.got.length === 8, 10_000, 'eight shared deliveries');

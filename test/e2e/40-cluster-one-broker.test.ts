@@ -140,6 +140,18 @@ describe('40 a cluster of four shards is one broker', () => {
     for (const inbox of inboxes) expect(inbox.length).toBeGreaterThan(0);
   });
 
+  it('gives a shared group’s messages to a member on the publisher’s own shard when there is one (prefer_local)', async () => {
+    const [local, remote] = await Promise.all([client(idOn(0, 'near-member')), client(idOn(2, 'far-member'))]);
+    const [nearInbox, farInbox] = [collectMessages(local), collectMessages(remote)];
+    for (const m of [local, remote]) await m.subscribeAsync('$share/near/orders/+', { qos: 1 });
+    const producer = await client(idOn(0, 'near-producer'));
+    for (let i = 0; i < 20; i++) await producer.publishAsync(`orders/${i}`, String(i), { qos: 1 });
+    await until(() => nearInbox.length >= 20, 15_000, 'every order');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(nearInbox.map((m) => Number(m.payload))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(farInbox).toHaveLength(0);
+  });
+
   it('publishes a will to a subscriber on another shard when the device’s connection is lost', async () => {
     const watcher = await client(idOn(0, 'will-watcher'));
     const got = collectMessages(watcher);
