@@ -92,7 +92,8 @@ export async function reconnectStorm(ctx: ItemContext): Promise<ItemResult> {
         ['first connection: workerd CPU per CONNECT', `${((1000 * cold.cpu) / Math.max(1, cold.ok)).toFixed(2)} ms`],
         ['restart (SIGTERM, start again on the same storage) until /health answers', secs(restartSeconds)],
         ['storm (all at once): back / time until all back', `${storm.ok} / ${secs(storm.seconds)}`],
-        ['storm: workerd CPU per reconnect', `${((1000 * storm.cpu) / Math.max(1, storm.ok)).toFixed(2)} ms`],
+        // A negative difference means the process sampled before the storm had exited by its end (its CPU reads 0).
+        ['storm: workerd CPU per reconnect', storm.cpu < 0 ? 'not measured: the workerd process sampled before the storm was gone after it' : `${((1000 * storm.cpu) / Math.max(1, storm.ok)).toFixed(2)} ms`],
         ['storm: refused or without CONNACK at the end', other(storm)],
         ['failed handshakes retried (first connection / storm)', `${retriesCold} / ${retries}`],
         ['PBKDF2 iterations of the stored hashes', ITERATIONS.toLocaleString('en')],
