@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet';
 import { startAdminBroker } from '../support/admin-broker';
 import type { AdminCall } from '../support/admin-session';
-import { testShardCount, type BrokerHandle } from '../support/broker-process';
+import { startBroker, testShardCount, type BrokerHandle } from '../support/broker-process';
 import { idsOnShards } from '../support/shard-ids';
 import { runPaho } from '../support/paho';
 import { connackPacket, connectClient, RawWsClient, until, type RecordingClient } from './mqtt-clients';
@@ -225,6 +225,47 @@ describe('15 flow control', () => {
 
     stuck.close();
     await Promise.all([healthy.endAsync(), ...pubs.map((p) => p.endAsync())]);
+  }, 180_000);
+
+  it('a subscriber that is behind slows only the publisher of its messages: another publisher on the same shards goes on', async () => {
+    // Its own broker: a subscriber is judged stuck only after 120 s here, so the one held back stays held for the whole test.
+    const own = await startBroker({ vars: { MQTT_MAX_PUBLISH_RATE: '0', MQTT_STUCK_SUBSCRIBER_SECONDS: '120', MQTT_MAX_INFLIGHT_OUT: '10' } });
+    try {
+      // Both subscribers on one shard, both publishers on another (the same shard with one).
+      const [slowId, healthyId, heldId, freeId] = placed('hol', [1, 1, 0, 0].map(shard));
+      const slow = await RawWsClient.open(own.wsUrl, 5);
+      await slow.connect({ clientId: slowId });
+      slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'hol/held', qos: 1 }] });
+      await slow.next('suback');
+      const healthy = await connectClient(own.wsUrl, { clientId: healthyId });
+      const got: string[] = [];
+      healthy.on('message', (_t, payload) => got.push(payload.toString()));
+      await healthy.subscribeAsync('hol/free', { qos: 1 });
+
+      // The slow subscriber reads but never acknowledges: its window (10) fills, its queue grows, and the
+      // publisher of its messages is held at the acknowledgements it has not had.
+      const held = await connectClient(own.wsUrl, { clientId: heldId });
+      let heldAcks = 0;
+      held.on('packetreceive', (p) => (p.cmd === 'puback' ? heldAcks++ : undefined));
+      void publishWindowed(held, 'held', 'hol/held', 1, 400, 50).catch(() => undefined);
+      await settle(() => heldAcks, () => false, 2000);
+      expect(heldAcks).toBeLessThan(400);
+      const heldAt = heldAcks;
+
+      // Another publisher, to a healthy subscriber on the same shard, is not held behind it.
+      const free = await connectClient(own.wsUrl, { clientId: freeId });
+      const acked = await publishWindowed(free, 'free', 'hol/free', 1, 150, 50);
+      expect(acked).toHaveLength(150);
+      await settle(() => got.length, () => got.length >= 150);
+      expect(bySender(got).get('free')).toEqual(acked);
+      expect(free.connected).toBe(true);
+      // The first publisher was held all along: nothing of it was acknowledged meanwhile.
+      expect(heldAcks).toBe(heldAt);
+      slow.close();
+      await Promise.all([healthy.endAsync(), held.endAsync(true), free.endAsync()]);
+    } finally {
+      await own.stop();
+    }
   }, 180_000);
 
   it('a new client gets its CONNACK while four publishers keep flooding at QoS 0', async () => {
