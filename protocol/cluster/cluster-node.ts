@@ -23,7 +23,7 @@ export interface ClusterApplier {
   /** Delivers a forwarded message to this shard's subscribers (and stores it if this is its retained home); returns the recipients that are behind. */
   applyForwarded(entry: ForwardedPublish, now: number): readonly AckHolder[];
   /** Resolves once none of these recipients is a healthy one that is behind (flow-control.ts). */
-  holdReceipt(behind: readonly AckHolder[]): Promise<void>;
+  whenCaughtUp(behind: readonly AckHolder[]): Promise<void>;
   /** A message reached its shard and nothing there holds it: its publisher's ack may leave (flow-control.ts releaseHeldAcks). */
   released(holder: AckHolder): void;
   /** Entries that left for other shards, for the cost counters. */
@@ -80,6 +80,8 @@ type Lane = 'messages' | 'routes';
 /** The route lane's key in the store and in the receiver's dedupe table: shard index + this (BROKER_SHARDS is at most 64). */
 const ROUTE_LANE_KEY = 1024;
 const laneKey = (shard: number, lane: Lane) => (lane === 'routes' ? shard + ROUTE_LANE_KEY : shard);
+/** The held entry asked about soonest (Link.held keeps them in that order). */
+const firstHeld = (link: Link): HeldEntry | undefined => link.held.values().next().value;
 
 /** The ordered, durable one-way channel from this shard to one other shard, for one lane. */
 class Link {
@@ -89,7 +91,11 @@ class Link {
   pending: PendingItem[] = [];
   volatileCount = 0;
   sending = false;
-  /** Entries the receiver holds, by sequence number. */
+  /**
+   * Entries the receiver holds, by sequence number, in the order they are
+   * due to be asked about (an entry asked about again moves to the end), so
+   * the earliest is always the first: no event has to walk them all.
+   */
   held = new Map<number, HeldEntry>();
   asking = false;
   confirmWaiters: Array<{ seq: number; resolve: () => void }> = [];
@@ -374,7 +380,7 @@ export class ClusterNode {
     if (!this.clustered) return;
     const now = this.deps.clock.now();
     for (const link of this.links.values()) {
-      if (link.held.size > 0 && !link.asking) this.askAboutHeld(link, now);
+      if (!link.asking) this.askAboutHeld(link, now);
       if (link.sending || !link.hasWork()) continue;
       if (link.retryAt !== null && link.retryAt > now) continue;
       this.send(link);
@@ -389,7 +395,8 @@ export class ClusterNode {
     };
     for (const link of this.links.values()) {
       if (!link.sending && link.hasWork() && link.retryAt !== null) earlier(link.retryAt);
-      if (!link.asking) for (const { askAt } of link.held.values()) earlier(askAt);
+      const first = link.asking ? undefined : firstHeld(link);
+      if (first) earlier(first.askAt);
     }
     return next;
   }
@@ -470,17 +477,25 @@ export class ClusterNode {
 
   /** Asks the receiver about entries held longer than HELD_ASK_MS; what it no longer holds is released. */
   private askAboutHeld(link: Link, now: number): void {
-    const due = [...link.held].filter(([, e]) => e.askAt <= now).map(([seq]) => seq);
-    if (due.length === 0) return;
+    if ((firstHeld(link)?.askAt ?? Infinity) > now) return;
+    const due: number[] = [];
+    for (const [seq, entry] of link.held) {
+      if (entry.askAt > now) break;
+      due.push(seq);
+    }
     link.asking = true;
-    const again = (still: readonly number[]) => {
+    const again = (stillHeld: readonly number[]) => {
       link.asking = false;
       const askAt = this.deps.clock.now() + HELD_ASK_MS;
+      const still = new Set(stillHeld);
       for (const seq of still) {
         const entry = link.held.get(seq);
-        if (entry) entry.askAt = askAt;
+        if (!entry) continue;
+        // To the end, keeping the map in askAt order.
+        link.held.delete(seq);
+        link.held.set(seq, { hold: entry.hold, askAt });
       }
-      this.entriesReleased(link.dest, due.filter((seq) => !still.includes(seq)));
+      this.entriesReleased(link.dest, due.filter((seq) => !still.has(seq)));
       this.deps.wakeChanged?.();
     };
     this.deps.bus.stillHeld(link.dest, this.self, due).then(again, () => again(due));
@@ -557,7 +572,7 @@ export class ClusterNode {
     let holding = this.holding.get(from);
     if (!holding) this.holding.set(from, (holding = new Set()));
     holding.add(seq);
-    void this.applier!.holdReceipt(behind).then(() => {
+    void this.applier!.whenCaughtUp(behind).then(() => {
       holding.delete(seq);
       const list = this.toRelease.get(from) ?? [];
       list.push(seq);
