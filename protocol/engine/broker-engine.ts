@@ -11,7 +11,7 @@ import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
-import { forgetOwedAcks, holdReceipt, releaseHeldAcks } from './flow-control';
+import { forgetOwedAcks, whenCaughtUp, releaseHeldAcks } from './flow-control';
 import type { AckHolder } from './owed-ack';
 import { ClusterNode, type ClusterApplier } from '../cluster/cluster-node';
 import type { ForwardedPublish } from '../cluster/messages';
@@ -725,8 +725,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     return this.router.routeForwarded(entry, now);
   }
 
-  holdReceipt(behind: readonly AckHolder[]): Promise<void> {
-    return holdReceipt(this, behind);
+  whenCaughtUp(behind: readonly AckHolder[]): Promise<void> {
+    return whenCaughtUp(this, behind);
   }
 
   countSent(entries: number): void {

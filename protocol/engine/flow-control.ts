@@ -62,7 +62,7 @@ export function releaseHeldAcks(engine: EngineApi, recipient: AckHolder): void {
  * released (protocol/cluster/cluster-node.ts), so publishers are slowed
  * across shards too.
  */
-export function holdReceipt(engine: EngineApi, behind: readonly AckHolder[]): Promise<void> {
+export function whenCaughtUp(engine: EngineApi, behind: readonly AckHolder[]): Promise<void> {
   return new Promise((resolve) => {
     const owed: OwedAck = { connectionId: null, packetId: 0, qos: 1, reasonCode: 0, waitingOn: new Set(behind), released: resolve };
     for (const recipient of behind) {

@@ -5,14 +5,14 @@
  * without importing the module that defines them back.
  */
 export interface OwedAck {
-  /** The publisher's Connection.id, found again when the ack may leave; null for another shard's message held here (holdReceipt). */
+  /** The publisher's Connection.id, found again when the ack may leave; null for another shard's message held here (whenCaughtUp). */
   readonly connectionId: string | null;
   readonly packetId: number;
   readonly qos: 1 | 2;
   readonly reasonCode: number;
   /** Recipients that were behind when the message was accepted; the ack may leave once this is empty. */
   readonly waitingOn: Set<AckHolder>;
-  /** For a held receipt: called once nothing holds it any more. */
+  /** For another shard's message held here: called once nothing holds it any more. */
   readonly released?: () => void;
 }
 
