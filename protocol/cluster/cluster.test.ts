@@ -295,13 +295,19 @@ describe('wills and flow control across shards', () => {
     expect(watcher.all<IPublishPacket>('publish').map(text)).toEqual(['offline']);
   });
 
-  it('withholds the publisher’s PUBACKs while a subscriber on another shard is behind, and loses nothing', async () => {
-    const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
+  /** A subscriber on shard 1 that does not acknowledge yet, and `count` QoS 1 messages to it from a publisher on shard 0. */
+  async function floodSlowSubscriber(c: ClusterHarness, count: number): Promise<{ sub: TestClient; pub: TestClient }> {
     const sub = await clientOn(c, 1, 'slow');
     await subscribe(c, sub, 'flood');
     const pub = await clientOn(c, 0, 'fast');
-    for (let i = 0; i < 10; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    for (let i = 0; i < count; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
     await c.settle();
+    return { sub, pub };
+  }
+
+  it('withholds the publisher’s PUBACKs while a subscriber on another shard is behind, and loses nothing', async () => {
+    const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
+    const { sub, pub } = await floodSlowSubscriber(c, 10);
     const acked = pub.all('puback').length;
     expect(acked).toBeLessThan(10);
     // The subscriber acknowledges what it has; the rest flows, and every PUBACK follows.
@@ -319,11 +325,7 @@ describe('wills and flow control across shards', () => {
 
   it('releases the acks a restarted receiving shard can no longer hold, once the sender asks after a while', async () => {
     const c = new ClusterHarness(2, { config: { maxInflightOut: 1, receiveMaximum: 20, maxPublishRate: 0, stuckSubscriberMs: 600_000 } });
-    const sub = await clientOn(c, 1, 'slow');
-    await subscribe(c, sub, 'flood');
-    const pub = await clientOn(c, 0, 'fast');
-    for (let i = 0; i < 5; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
-    await c.settle();
+    const { pub } = await floodSlowSubscriber(c, 5);
     const before = pub.all('puback').length;
     expect(before).toBeLessThan(5);
     // Shard 1 restarts: its memory of what it held is gone, and it will never say "released".
@@ -336,16 +338,12 @@ describe('wills and flow control across shards', () => {
 
   it('slows only the publisher of what a behind subscriber holds: other traffic between the same two shards goes on', async () => {
     const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
-    const slow = await clientOn(c, 1, 'slow');
-    await subscribe(c, slow, 'flood');
-    const calm = await clientOn(c, 1, 'calm');
-    await subscribe(c, calm, 'calm');
-    const fast = await clientOn(c, 0, 'fast');
-    const other = await clientOn(c, 0, 'other');
-    for (let i = 0; i < 10; i++) await fast.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
-    await c.settle();
+    const { sub: slow, pub: fast } = await floodSlowSubscriber(c, 10);
     // The flood's acks wait for the slow subscriber on shard 1...
     expect(fast.all('puback').length).toBeLessThan(10);
+    const calm = await clientOn(c, 1, 'calm');
+    await subscribe(c, calm, 'calm');
+    const other = await clientOn(c, 0, 'other');
     // ...while another publisher's messages to a healthy subscriber there are delivered and acknowledged.
     for (let i = 0; i < 3; i++) {
       await other.send({ cmd: 'publish', topic: 'calm', payload: Buffer.from(`c${i}`), qos: 1, messageId: i + 1, retain: false });

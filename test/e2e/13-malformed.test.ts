@@ -22,6 +22,15 @@ async function bystanderStillWorks(): Promise<void> {
   await c.endAsync();
 }
 
+/** A 3.1.1 client sends these bytes after its CONNACK and is closed without another byte [MQTT-4.8.0-1]. */
+async function closes311(hex: string): Promise<void> {
+  const raw = await RawWsClient.open(broker.wsUrl, 4);
+  await raw.connect();
+  raw.sendBytes(Buffer.from(hex.replace(/ /g, ''), 'hex'));
+  await raw.waitClosed();
+  expect(raw.received.toString('hex')).toBe('20020000');
+}
+
 describe('13 malformed and hostile input', () => {
   it('reassembles packets split across many WebSocket frames, and several packets in one frame', async () => {
     const raw = await RawWsClient.open(broker.wsUrl, 4);
@@ -181,17 +190,9 @@ describe('13 malformed and hostile input', () => {
 
   it('closes a 3.1.1 connection on a zero-length topic filter and answers 5.0 with DISCONNECT 0x82 [MQTT-4.7.3-1]', async () => {
     // SUBSCRIBE id 1: "a" QoS 0, then "" QoS 0. Neither gets a SUBACK.
-    const sub4 = await RawWsClient.open(broker.wsUrl, 4);
-    await sub4.connect();
-    sub4.sendBytes(Buffer.from('8209 0001 000161 00 0000 00'.replace(/ /g, ''), 'hex'));
-    await sub4.waitClosed();
-    expect(sub4.received.toString('hex')).toBe('20020000');
+    await closes311('8209 0001 000161 00 0000 00');
     // UNSUBSCRIBE id 2: "".
-    const unsub4 = await RawWsClient.open(broker.wsUrl, 4);
-    await unsub4.connect();
-    unsub4.sendBytes(Buffer.from('a204 0002 0000'.replace(/ /g, ''), 'hex'));
-    await unsub4.waitClosed();
-    expect(unsub4.received.toString('hex')).toBe('20020000');
+    await closes311('a204 0002 0000');
 
     for (const hex of ['8206 0001 00 0000 00', 'a205 0002 00 0000']) {
       const v5 = await RawWsClient.open(broker.wsUrl, 5);
@@ -206,17 +207,9 @@ describe('13 malformed and hostile input', () => {
 
   it('closes a 3.1.1 connection on a filter that breaks the wildcard rules, and answers 5.0 with 0x8F for that filter alone [MQTT-4.7.1-2]', async () => {
     // 3.1.1 SUBSCRIBE id 1: "ok" QoS 0, then "a/#/b" QoS 0. No SUBACK: the connection closes.
-    const sub4 = await RawWsClient.open(broker.wsUrl, 4);
-    await sub4.connect();
-    sub4.sendBytes(Buffer.from('820f 0001 00026f6b 00 0005612f232f62 00'.replace(/ /g, ''), 'hex'));
-    await sub4.waitClosed();
-    expect(sub4.received.toString('hex')).toBe('20020000');
+    await closes311('820f 0001 00026f6b 00 0005612f232f62 00');
     // 3.1.1 UNSUBSCRIBE id 2: "sport+".
-    const unsub4 = await RawWsClient.open(broker.wsUrl, 4);
-    await unsub4.connect();
-    unsub4.sendBytes(Buffer.from('a20a 0002 000673706f72742b'.replace(/ /g, ''), 'hex'));
-    await unsub4.waitClosed();
-    expect(unsub4.received.toString('hex')).toBe('20020000');
+    await closes311('a20a 0002 000673706f72742b');
 
     // 5.0: the same SUBSCRIBE gets SUBACK [0x00, 0x8F]; the UNSUBSCRIBE gets UNSUBACK [0x8F]; the connection stays.
     const v5 = await RawWsClient.open(broker.wsUrl, 5);
