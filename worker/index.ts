@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { Env } from './env';
-import { mqttUpgradeRoute } from './routes/mqtt-upgrade';
+import { acceptMqttUpgrade, isMqttPath, mqttUpgradeRoute, readMqttUpgrade } from './routes/mqtt-upgrade';
+import { ApiError } from './errors';
 import { ADMIN_BASE_PATH, createAdminApp } from './admin/app';
 import { runRetention } from './cron';
 import { handleError, handleNotFound } from './errors';
@@ -19,7 +20,16 @@ app.notFound(handleNotFound);
 app.onError(handleError);
 
 export default {
-  fetch: app.fetch,
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    // Every device connection is an upgrade to /mqtt, and a deploy reconnects them all at once:
+    // a valid one goes straight to the gateway. The router's match and dispatch were about a
+    // tenth of the connect path's CPU (docs/benchmarks.md); anything else, errors included, takes the app.
+    if (isMqttPath(request.url)) {
+      const upgrade = readMqttUpgrade(request);
+      if (!(upgrade instanceof ApiError)) return acceptMqttUpgrade(request, env, upgrade.subprotocol);
+    }
+    return app.fetch(request, env, ctx);
+  },
   /** The cron trigger in wrangler.toml: retention of the Unauthorized Clients log and expired automatic bans. */
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(

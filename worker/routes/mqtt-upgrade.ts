@@ -7,28 +7,55 @@ import { buildTrustedContext } from '../trusted-context';
 /** Subprotocols MQTT clients offer: `mqtt` (3.1.1 and 5.0) and the legacy `mqttv3.1`. */
 const MQTT_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const;
 
+export const MQTT_PATH = '/mqtt';
+
 export function chooseSubprotocol(header: string | null): string | null {
   if (!header) return null;
   const offered = header.split(',').map((p) => p.trim().toLowerCase());
   return MQTT_SUBPROTOCOLS.find((p) => offered.includes(p)) ?? null;
 }
 
-export const mqttUpgradeRoute = new Hono<{ Bindings: Env }>();
-
-mqttUpgradeRoute.all('/mqtt', async function upgradeToMqtt(c) {
-  const request = c.req.raw;
+/** The subprotocol to echo when the request is an MQTT WebSocket upgrade, or the error that says why it is not. */
+export function readMqttUpgrade(request: Request): { subprotocol: string } | ApiError {
   if (request.method !== 'GET') {
-    throw new ApiError(405, 'method_not_allowed', 'MQTT over WebSocket needs a GET upgrade request', undefined, { Allow: 'GET' });
+    return new ApiError(405, 'method_not_allowed', 'MQTT over WebSocket needs a GET upgrade request', undefined, { Allow: 'GET' });
   }
   if ((request.headers.get('upgrade') ?? '').toLowerCase() !== 'websocket') {
-    throw new ApiError(426, 'upgrade_required', 'expected a WebSocket upgrade (Upgrade: websocket)', undefined, { Upgrade: 'websocket' });
+    return new ApiError(426, 'upgrade_required', 'expected a WebSocket upgrade (Upgrade: websocket)', undefined, { Upgrade: 'websocket' });
   }
   const subprotocol = chooseSubprotocol(request.headers.get('sec-websocket-protocol'));
   if (!subprotocol) {
-    throw new ApiError(400, 'unsupported_subprotocol', 'missing or unsupported Sec-WebSocket-Protocol: offer "mqtt" (or "mqttv3.1")');
+    return new ApiError(400, 'unsupported_subprotocol', 'missing or unsupported Sec-WebSocket-Protocol: offer "mqtt" (or "mqttv3.1")');
   }
-  // The edge gateway terminates the socket and reads the CONNECT before any
-  // shard is involved. The trusted context is built here from platform fields
-  // only; nothing else the client sent reaches a Durable Object.
-  return acceptAtEdge(c.env, buildTrustedContext(request, subprotocol));
+  return { subprotocol };
+}
+
+/**
+ * The edge gateway terminates the socket and reads the CONNECT before any
+ * shard is involved. The trusted context is built here from platform fields
+ * only; nothing else the client sent reaches a Durable Object.
+ */
+export function acceptMqttUpgrade(request: Request, env: Env, subprotocol: string): Response {
+  return acceptAtEdge(env, buildTrustedContext(request, subprotocol));
+}
+
+/**
+ * The path of a request URL without parsing it whole: every device connection
+ * asks this once, before the router (worker/index.ts).
+ */
+export function isMqttPath(url: string): boolean {
+  const hostStart = url.indexOf('//');
+  const pathStart = url.indexOf('/', hostStart < 0 ? 0 : hostStart + 2);
+  if (pathStart < 0) return false;
+  const end = pathStart + MQTT_PATH.length;
+  return url.startsWith(MQTT_PATH, pathStart) && (url.length === end || url[end] === '?' || url[end] === '#');
+}
+
+/** The same route inside the app, for what is not a valid upgrade: it answers with the one error shape. */
+export const mqttUpgradeRoute = new Hono<{ Bindings: Env }>();
+
+mqttUpgradeRoute.all(MQTT_PATH, async function upgradeToMqtt(c) {
+  const upgrade = readMqttUpgrade(c.req.raw);
+  if (upgrade instanceof ApiError) throw upgrade;
+  return acceptMqttUpgrade(c.req.raw, c.env, upgrade.subprotocol);
 });
