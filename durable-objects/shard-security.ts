@@ -29,6 +29,8 @@ function recheckMs(env: Record<string, unknown>): number {
   return Number.isFinite(n) && n >= 0 && n <= 3600 ? n * 1000 : CONFIG_RECHECK_MS;
 }
 const TRIM_EVERY_ROWS = 500;
+/** The basic provider's default verifiedCacheSeconds (900), for a shard that has not loaded its configuration. */
+const DEFAULT_VERIFIED_TTL_MS = 900_000;
 
 function maxUnauthorizedRows(env: Record<string, unknown>): number {
   const n = Number(env.UNAUTHORIZED_CLIENTS_MAX_ROWS ?? 100_000);
@@ -41,6 +43,8 @@ export interface LoadedSecurity {
   providers: AuthProvider[];
   blocklist: Blocklist;
   rows: SecuritySnapshotRows;
+  /** How long a verified password stays cached after its client leaves (the basic provider's verifiedCacheSeconds). */
+  verifiedTtlMs: number;
 }
 
 /**
@@ -161,12 +165,15 @@ export class ShardSecurity {
       },
       db: this.db,
     });
-    return { version: rows.version, settings, providers, blocklist, rows };
+    const basic = entries.find((p) => p.type === 'basic');
+    const verifiedCacheSeconds = (basic?.settings as { verifiedCacheSeconds?: number } | undefined)?.verifiedCacheSeconds;
+    const verifiedTtlMs = verifiedCacheSeconds === undefined ? DEFAULT_VERIFIED_TTL_MS : verifiedCacheSeconds * 1000;
+    return { version: rows.version, settings, providers, blocklist, rows, verifiedTtlMs };
   }
 
+  /** Read from the snapshot, not parsed again: every disconnect asks (a reconnect storm's worth of them). */
   private verifiedTtlMs(): number {
-    const basic = this.loaded ? providerEntries(this.env, this.loaded.rows.providers).find((p) => p.type === 'basic') : null;
-    return ((basic?.settings as { verifiedCacheSeconds?: number } | undefined)?.verifiedCacheSeconds ?? 900) * 1000;
+    return this.loaded?.verifiedTtlMs ?? DEFAULT_VERIFIED_TTL_MS;
   }
 
   private async authenticate(request: AuthRequest): Promise<AuthDecision> {
