@@ -38,8 +38,15 @@ export interface BrokerStats {
   clusterCalls?: number;
 }
 
-export type BrokerKey = 'floor' | 'edgemq' | 'edgemq4' | 'aedes' | 'mosquitto';
-export const brokerNames: Record<BrokerKey, string> = { floor: 'floor', edgemq: 'EdgeMQ', edgemq4: 'EdgeMQ ×4', aedes: 'aedes', mosquitto: 'mosquitto' };
+export type BrokerKey = 'floor' | 'floorgw' | 'edgemq' | 'edgemq4' | 'aedes' | 'mosquitto';
+export const brokerNames: Record<BrokerKey, string> = {
+  floor: 'floor',
+  floorgw: 'floor behind a gateway',
+  edgemq: 'EdgeMQ',
+  edgemq4: 'EdgeMQ ×4',
+  aedes: 'aedes',
+  mosquitto: 'mosquitto',
+};
 /** EdgeMQ as a cluster of four shards: the load generator's random client ids spread over them, so most traffic crosses shards. */
 export const CLUSTER_BENCH_VARS = { BROKER_SHARDS: '4' };
 
@@ -153,11 +160,14 @@ async function edgemqStats(url: string): Promise<BrokerStats> {
 
 /**
  * The floor reference (bench/floor): a minimal MQTT forwarder in one Durable
- * Object, on the same workerd through Miniflare as EdgeMQ.
+ * Object, on the same workerd through Miniflare as EdgeMQ. Behind a gateway,
+ * a Worker keeps each client's socket and relays it to the object
+ * (bench/floor/edge-relay.mjs): the hop any broker with many shards pays,
+ * because the shard is known only from the CONNECT.
  */
-export async function startFloor(): Promise<RunningBroker> {
+export async function startFloor(options: { gateway?: boolean } = {}): Promise<RunningBroker> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port)], {
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port), ...(options.gateway ? ['--gateway'] : [])], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
   });
@@ -187,9 +197,11 @@ export async function startFloor(): Promise<RunningBroker> {
   const workerd = processes.find((p) => p.comm === 'workerd');
   const base = `http://127.0.0.1:${port}`;
   return {
-    name: 'floor',
+    name: options.gateway ? brokerNames.floorgw : brokerNames.floor,
     url: `ws://127.0.0.1:${port}/mqtt`,
-    transport: 'ws:// to workerd through Miniflare (bench/floor/worker.mjs: one Durable Object, Hibernation API, SQLite-backed, nothing stored), path /mqtt',
+    transport: options.gateway
+      ? 'ws:// to a relaying Worker on workerd through Miniflare (bench/floor/edge-relay.mjs), which opens a socket to the same one Durable Object as the floor once the client has spoken, path /mqtt'
+      : 'ws:// to workerd through Miniflare (bench/floor/worker.mjs: one Durable Object, Hibernation API, SQLite-backed, nothing stored), path /mqtt',
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
     label: (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm),
@@ -281,7 +293,8 @@ export async function startMosquitto(): Promise<RunningBroker> {
 }
 
 export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
-  floor: startFloor,
+  floor: () => startFloor(),
+  floorgw: () => startFloor({ gateway: true }),
   edgemq: startEdgeMQ,
   edgemq4: () => startEdgeMQ({ vars: CLUSTER_BENCH_VARS }),
   aedes: startAedes,

@@ -4,8 +4,9 @@
  * loopback, driven by the same MQTT.js load generator over ws:// with two
  * client framings, with EdgeMQ's ratios against the floor and the peers.
  *
- *   --only a,b     brokers to run: floor, edgemq, edgemq4 (EdgeMQ with four shards),
- *                  aedes, mosquitto (default: all five)
+ *   --only a,b     brokers to run: floor, floorgw (the floor behind a relaying
+ *                  gateway Worker), edgemq, edgemq4 (EdgeMQ with four shards),
+ *                  aedes, mosquitto (default: all six)
  *   --quick        smaller counts and windows, for a fast check
  *   --runs a,b     only these scenarios (lat0, lat1, tp0, tp1, fan, tp0acl, fanacl, conn, flood, floodLimited)
  *   --framing a,b  only these client framings: mqttjs, packet (default: both)
@@ -61,8 +62,8 @@ for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`
 
 const quick = flag('--quick');
 const profiling = flag('--profile') || (!quick && !flag('--no-profile'));
-const only = (option('--only') ?? 'floor,edgemq,edgemq4,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
-for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (floor, edgemq, aedes, mosquitto)`);
+const only = (option('--only') ?? 'floor,floorgw,edgemq,edgemq4,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
+for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (${Object.keys(starters).join(', ')})`);
 const framings = (option('--framing') ?? allFramings.join(',')).split(',').map((s) => s.trim()) as Framing[];
 for (const f of framings) if (!allFramings.includes(f)) throw new Error(`unknown framing "${f}" (${allFramings.join(', ')})`);
 const out = option('--out') ?? (quick ? undefined : 'docs/benchmarks.md');
@@ -432,7 +433,7 @@ function firstLine(err: unknown): string {
 async function writeReport(partial: string | null): Promise<void> {
 
 const brokersRun = only.map((k) => brokerNames[k]);
-const peers = ['floor', 'aedes', 'mosquitto'].filter((b) => brokersRun.includes(b));
+const peers = [brokerNames.floor, brokerNames.floorgw, brokerNames.aedes, brokerNames.mosquitto].filter((b) => brokersRun.includes(b));
 const valueOf = (broker: string, m: Metric): number | null => {
   const o = outcomes[broker]?.[m.run];
   return o?.ok ? m.value(o.result) : null;
@@ -488,7 +489,7 @@ p(
     'and every scenario with two client framings: **MQTT.js framing** (MQTT.js on Node as it is, several WebSocket frames per packet) and ' +
     '**one frame per packet** (as browsers and paho send). EdgeMQ\'s targets are ratios to the floor from the same run, with one frame per packet. ' +
     (repetitions > 1
-      ? `Every scenario runs ${repetitions} times, each on freshly started brokers that take turns (floor, EdgeMQ, aedes, mosquitto), so each repetition compares them under the same load on the machine; tables show the run with the median value, and the per-broker tables list every run's value.`
+      ? `Every scenario runs ${repetitions} times, each on freshly started brokers that take turns (${brokersRun.join(', ')}), so each repetition compares them under the same load on the machine; tables show the run with the median value, and the per-broker tables list every run's value.`
       : 'Every scenario gets freshly started brokers. Numbers come from one run; rerun before drawing conclusions.'),
   '',
 );

@@ -4,7 +4,10 @@
 // wrangler.toml, a SQLite-backed Durable Object, the same entry Worker in
 // front. Prints "ready <port>" once it answers.
 //
-//   node bench/floor/start.mjs --port N
+//   node bench/floor/start.mjs --port N [--gateway]
+//
+// --gateway puts a relaying Worker between the client and the object
+// (edge-relay.mjs), as a broker with many shards needs.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,10 +15,10 @@ import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '..', '..');
-const { values } = parseArgs({ options: { port: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { port: { type: 'string' }, gateway: { type: 'boolean', default: false } }, strict: true });
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 1 || port > 65535) {
-  console.error('usage: start.mjs --port N');
+  console.error('usage: start.mjs --port N [--gateway]');
   process.exit(2);
 }
 
@@ -33,11 +36,16 @@ const mf = new Miniflare(
     workers: [
       {
         name: 'floor',
-        modules: true,
-        scriptPath: path.join(here, 'worker.mjs'),
+        // Listed, not discovered: Miniflare does not follow the worker's own import.
+        modulesRoot: projectRoot,
+        modules: [
+          { type: 'ESModule', path: path.join(here, 'worker.mjs') },
+          { type: 'ESModule', path: path.join(here, 'edge-relay.mjs') },
+        ],
         compatibilityDate: config.compatibility_date,
         compatibilityFlags: config.compatibility_flags,
         durableObjects: { FLOOR: { className: 'FloorShard', useSQLite: true } },
+        bindings: values.gateway ? { GATEWAY: 'relay' } : {},
       },
     ],
   }),

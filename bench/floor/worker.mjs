@@ -14,6 +14,7 @@
 // reads the fixed header, the topic and the packet identifier and forwards
 // the bytes it received, which is all this one does.
 import { DurableObject } from 'cloudflare:workers';
+import { relayThroughWorker } from './edge-relay.mjs';
 
 export default {
   /** Every request goes to the one object, as EdgeMQ routes every client to one shard. */
@@ -23,6 +24,8 @@ export default {
     const stub = env.FLOOR.get(env.FLOOR.idFromName('floor'));
     if (path === '/stats') return stub.fetch(request);
     if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') return new Response('expected a WebSocket upgrade', { status: 426 });
+    // "floor behind a gateway": the Worker keeps the client's socket and relays, as a sharded broker must.
+    if (env.GATEWAY === 'relay') return relayThroughWorker(stub);
     return stub.fetch(request);
   },
 };
