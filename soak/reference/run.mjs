@@ -1,7 +1,11 @@
 // Runs reference/worker.js on the same workerd (Miniflare from the pinned
 // wrangler) and compatibility settings as EdgeMQ, until SIGTERM.
 //
-//   node soak/reference/run.mjs --port N --persist-to DIR [--inspector-port N] [--mode silent|answer]
+//   node soak/reference/run.mjs --port N --persist-to DIR [--inspector-port N] [--mode silent|answer] [--assets] [--gateway]
+//
+// --gateway puts the least gateway a sharded broker needs in front of the
+// object (bench/floor/edge-relay.mjs): the Worker keeps the client's socket and
+// relays it over a second socket to the object, as EdgeMQ's edge gateway does.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,7 +15,7 @@ import { parseArgs } from 'node:util';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const projectRoot = path.resolve(here, '..', '..');
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' }, mode: { type: 'string', default: 'silent' }, assets: { type: 'boolean', default: false } },
+  options: { port: { type: 'string' }, 'persist-to': { type: 'string' }, 'inspector-port': { type: 'string' }, mode: { type: 'string', default: 'silent' }, assets: { type: 'boolean', default: false }, gateway: { type: 'boolean', default: false } },
   strict: true,
 });
 const fromWrangler = createRequire(path.join(projectRoot, 'node_modules', 'wrangler', 'package.json'));
@@ -27,11 +31,15 @@ const mf = new Miniflare(convertV4MiniflareOptions({
   workers: [
     {
       name: 'reference',
-      modules: [{ type: 'ESModule', path: path.join(here, 'worker.js') }],
+      modulesRoot: projectRoot,
+      modules: [
+        { type: 'ESModule', path: path.join(here, 'worker.js') },
+        { type: 'ESModule', path: path.join(projectRoot, 'bench', 'floor', 'edge-relay.mjs') },
+      ],
       compatibilityDate: wranglerToml('compatibility_date'),
       compatibilityFlags: JSON.parse(wranglerToml('compatibility_flags')),
       durableObjects: { SHARD: { className: 'IdleShard', useSQLite: true } },
-      bindings: { MODE: values.mode },
+      bindings: { MODE: values.mode, GATEWAY: values.gateway ? 'relay' : 'none' },
       // EdgeMQ's wrangler.toml serves the dashboard as static assets with /mqtt routed to the Worker first;
       // locally that puts the assets router in front of every upgrade.
       ...(values.assets ? { assets: assetsLikeEdgeMQ() } : {}),

@@ -7,7 +7,12 @@
 // for an idle client, and nothing more: an attachment of the same shape on
 // accept and after CONNECT, and a 4-byte CONNACK. That separates what the
 // runtime spends on those calls from what the broker's own code keeps.
+//
+// With GATEWAY = "relay" the Worker keeps each client's socket and relays it
+// to the object over a second one, opened once the client has spoken: the
+// platform path of a broker with many shards, like EdgeMQ's edge gateway.
 import { DurableObject } from 'cloudflare:workers';
+import { relayThroughWorker } from '../../bench/floor/edge-relay.mjs';
 
 export class IdleShard extends DurableObject {
   async fetch() {
@@ -57,6 +62,7 @@ export default {
     const url = new URL(request.url);
     if (url.pathname === '/health') return new Response('ok');
     const stub = env.SHARD.get(env.SHARD.idFromName('shard-0'));
+    if (env.GATEWAY === 'relay') return relayThroughWorker(stub);
     const upgraded = await stub.fetch(new Request('https://shard.internal/connect', { headers: { Upgrade: 'websocket' } }));
     if (upgraded.status !== 101 || !upgraded.webSocket) return upgraded;
     return new Response(null, {
