@@ -109,6 +109,12 @@ try {
       resourcePersistencePath: path.join(persistDir, 'v3'),
       cf: LOCAL_CF,
       log: new Log(LogLevel.INFO),
+      // No line per HTTP request: Miniflare posts each one to its Node process over a loopback
+      // connection, and for WebSocket upgrades those connections stayed open, one per device
+      // connection ever made. A refused-CONNECT flood ran workerd out of file descriptors that
+      // way ("accept(): Too many open files", docs/reliability.md). The broker's own logs are
+      // unaffected.
+      logRequests: false,
       workers: [
         {
           ...workerOptions,

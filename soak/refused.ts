@@ -3,7 +3,7 @@ import { basicCredentialSql } from '../test/support/security-fixtures';
 import { openD1File, scalar, writeCounterSql } from './d1-file';
 import { describeProbe, probeConnack } from './good-client';
 import { type ItemContext, type ItemResult, scaled, secs } from './item';
-import { cpuSeconds } from './proc';
+import { cpuSeconds, rssBytes } from './proc';
 import { startSoakBroker } from './runtime';
 import { closeAll, connectPacket, openMany, openClient } from './wire';
 
@@ -70,7 +70,9 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
       () => Date.now() > deadline,
     );
     const floodSeconds = (performance.now() - t0) / 1000;
-    const floodCpu = (await cpuSeconds(broker.workerdPid())) - cpu0;
+    // A workerd that is gone has no CPU figure: say so rather than print a difference from zero.
+    const workerdAlive = (await rssBytes(broker.workerdPid())) > 0;
+    const floodCpu = workerdAlive ? (await cpuSeconds(broker.workerdPid())) - cpu0 : NaN;
     await probe.stop();
     // The recorder flushes in batches; give the last ones time to land.
     await new Promise((r) => setTimeout(r, 5000));
@@ -87,7 +89,7 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
         ['refused CONNECTs (CONNACK with a refusal code)', `${refused.toLocaleString('en')} of ${count.toLocaleString('en')}${refused + other < count ? ` (stopped at the ${TIME_LIMIT_MS / 1000} s limit)` : ''}`],
         ['attempts without a CONNACK (closed or timed out)', other.toLocaleString('en')],
         ['flood duration', `${secs(floodSeconds)} (${(refused / floodSeconds).toFixed(0)} refusals/s)`],
-        ['workerd CPU per refused CONNECT', `${((1000 * floodCpu) / Math.max(1, refused)).toFixed(2)} ms`],
+        ['workerd CPU per refused CONNECT', workerdAlive ? `${((1000 * floodCpu) / Math.max(1, refused)).toFixed(2)} ms` : 'not measured: the workerd process that started the flood was gone at its end'],
         ['UNAUTHORIZED_CLIENTS_MAX_ROWS', String(maxRows)],
         ['Unauthorized Clients rows: most seen / at the end', `${maxRowsSeen} / ${finalRows}`],
         ['attempts counted in the remaining rows', attemptsLogged.toLocaleString('en')],
@@ -99,7 +101,8 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
         ['autoBan setting in D1', autoBan.length ? String(autoBan[0].value) : 'default (not stored)'],
       ],
       passed: maxRowsSeen <= maxRows && probe.refused === 0 && probe.failed === 0 && probe.times.length > 0,
-      notes: [],
+      // Attempts that got no answer are a fault to trace: the runtime's last words come with them.
+      notes: other > 0 ? [`The runtime's last output:\n\n\`\`\`\n${broker.logs().split('\n').slice(-40).join('\n')}\n\`\`\``] : [],
     };
   } finally {
     db.close();
