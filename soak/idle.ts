@@ -154,8 +154,11 @@ export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
   } finally {
     await broker.stop();
   }
-  const per = (s: Side) => (s.rssAfter - s.rssBefore) / Math.max(1, s.held);
-  const heapPer = (s: Side, k: keyof HeapUsage = 'usedBytes') => (s.heapAfter && s.heapBefore ? (s.heapAfter[k] - s.heapBefore[k]) / Math.max(1, s.held) : NaN);
+  // A runtime that lost its sockets (or its process) has no per-connection figure: a difference
+  // over nothing held, or from a process that is gone, would be a number without meaning.
+  const measurable = (s: Side) => s.held > 0 && s.rssAfter > 0;
+  const per = (s: Side) => (measurable(s) ? (s.rssAfter - s.rssBefore) / s.held : NaN);
+  const heapPer = (s: Side, k: keyof HeapUsage = 'usedBytes') => (measurable(s) && s.heapAfter && s.heapBefore ? (s.heapAfter[k] - s.heapBefore[k]) / s.held : NaN);
   const own = per(edge) - per(ref);
   const code = per(edge) - per(relayed);
   const sides = [edge, ref, answering, relayed];

@@ -18,6 +18,7 @@ export interface ItemContext {
 
 export const scaled = (ctx: ItemContext, full: number, min = 1) => Math.max(min, Math.round(full * ctx.scale));
 
-export const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+/** NaN stands for a figure that could not be taken (the runtime was gone when it was read). */
+export const kib = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(1)} KiB` : 'not measured');
 export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 export const secs = (s: number) => `${s.toFixed(1)} s`;
