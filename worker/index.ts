@@ -1,10 +1,9 @@
 import { Hono } from 'hono';
 import type { Env } from './env';
 import { acceptMqttUpgrade, isMqttPath, mqttUpgradeRoute, readMqttUpgrade } from './routes/mqtt-upgrade';
-import { ApiError } from './errors';
 import { ADMIN_BASE_PATH, createAdminApp } from './admin/app';
 import { runRetention } from './cron';
-import { handleError, handleNotFound } from './errors';
+import { ApiError, handleError, handleNotFound } from './errors';
 
 export { BrokerShard } from '../durable-objects/broker-shard';
 export { BanCounter } from '../durable-objects/ban-counter';
@@ -22,8 +21,8 @@ app.onError(handleError);
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
     // Every device connection is an upgrade to /mqtt, and a deploy reconnects them all at once:
-    // a valid one goes straight to the gateway. The router's match and dispatch were about a
-    // tenth of the connect path's CPU (docs/benchmarks.md); anything else, errors included, takes the app.
+    // a valid one goes straight to the gateway. The router's match and dispatch were about 8%
+    // of the connect path's CPU (docs/benchmarks.md); anything else, errors included, takes the app.
     if (isMqttPath(request.url)) {
       const upgrade = readMqttUpgrade(request);
       if (!(upgrade instanceof ApiError)) return acceptMqttUpgrade(request, env, upgrade.subprotocol);
