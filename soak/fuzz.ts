@@ -2,8 +2,8 @@ import { randomBytes, randomInt } from 'node:crypto';
 import WebSocket from 'ws';
 import { adminVars, shardStats } from './admin';
 import { startBystander } from './bystander';
-import { type ItemContext, type ItemResult, scaled, secs } from './item';
-import { cpuSeconds } from './proc';
+import { cpuPer, type ItemContext, type ItemResult, scaled, secs } from './item';
+import { cpuSeconds, cpuSecondsSince } from './proc';
 import { startSoakBroker } from './runtime';
 import { connectPacket, encode, sleep } from './wire';
 
@@ -125,7 +125,7 @@ export async function frameFuzz(ctx: ItemContext): Promise<ItemResult> {
     await Promise.all(Array.from({ length: CLIENTS }, () => fuzzClient(broker.wsUrl, tally, target, stopAt)));
     clearInterval(progress);
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = (await cpuSeconds(broker.workerdPid())) - cpu0;
+    const cpu = await cpuSecondsSince(broker.workerdPid(), cpu0);
     const stream = await bystander.stop();
     const after = await shardStats(broker.url, admin.account);
     const errors = broker.logs().split('\n').filter((l) => /uncaught|internal error|exceeded|crash/i.test(l));
@@ -136,7 +136,7 @@ export async function frameFuzz(ctx: ItemContext): Promise<ItemResult> {
         ['frames sent', `${tally.frames.toLocaleString('en')}${tally.frames < target ? ` of ${target.toLocaleString('en')} (stopped at the ${TIME_LIMIT_MS / 1000} s limit)` : ''}`],
         ['fuzz connections / closed by the broker', `${tally.connections.toLocaleString('en')} / ${tally.closedByBroker.toLocaleString('en')}`],
         ['duration', `${secs(seconds)} (${(tally.frames / seconds).toFixed(0)} frames/s)`],
-        ['workerd CPU per frame', `${((1e6 * cpu) / Math.max(1, tally.frames)).toFixed(0)} µs`],
+        ['workerd CPU per frame', cpuPer(cpu, tally.frames, 'µs')],
         ['shard restarted (stats startedAt changed)', shardRestarted ? `yes (${before.startedAt} → ${after.startedAt})` : 'no'],
         ['uncaught errors in the runtime log', String(errors.length)],
         ['bystander QoS 1: PUBACKed / received', `${stream.acked} / ${stream.received}`],

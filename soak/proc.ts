@@ -21,6 +21,15 @@ export async function rssBytes(pid: number): Promise<number> {
   }
 }
 
+/**
+ * CPU seconds pid spent since `start` (its cpuSeconds reading then), or NaN
+ * when the process is gone: a runtime that crashed or was restarted is a new
+ * workerd, and the old one would read 0, a difference without meaning.
+ */
+export async function cpuSecondsSince(pid: number, start: number): Promise<number> {
+  return (await rssBytes(pid)) > 0 ? (await cpuSeconds(pid)) - start : NaN;
+}
+
 /** The first process named `comm` under root (root included), breadth first. */
 export async function findDescendant(root: number, comm: string): Promise<number | null> {
   const queue = [root];

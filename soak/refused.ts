@@ -2,8 +2,8 @@ import { hashPassword } from '../auth/passwords/password-hash';
 import { basicCredentialSql } from '../test/support/security-fixtures';
 import { openD1File, scalar, writeCounterSql } from './d1-file';
 import { describeProbe, probeConnack } from './good-client';
-import { type ItemContext, type ItemResult, scaled, secs } from './item';
-import { cpuSeconds, rssBytes } from './proc';
+import { cpuPer, type ItemContext, type ItemResult, scaled, secs } from './item';
+import { cpuSeconds, cpuSecondsSince } from './proc';
 import { startSoakBroker } from './runtime';
 import { closeAll, connectPacket, openMany, openClient } from './wire';
 
@@ -70,9 +70,7 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
       () => Date.now() > deadline,
     );
     const floodSeconds = (performance.now() - t0) / 1000;
-    // A workerd that is gone has no CPU figure: say so rather than print a difference from zero.
-    const workerdAlive = (await rssBytes(broker.workerdPid())) > 0;
-    const floodCpu = workerdAlive ? (await cpuSeconds(broker.workerdPid())) - cpu0 : NaN;
+    const floodCpu = await cpuSecondsSince(broker.workerdPid(), cpu0);
     await probe.stop();
     // The recorder flushes in batches; give the last ones time to land.
     await new Promise((r) => setTimeout(r, 5000));
@@ -89,7 +87,7 @@ export async function refusedFlood(ctx: ItemContext): Promise<ItemResult> {
         ['refused CONNECTs (CONNACK with a refusal code)', `${refused.toLocaleString('en')} of ${count.toLocaleString('en')}${refused + other < count ? ` (stopped at the ${TIME_LIMIT_MS / 1000} s limit)` : ''}`],
         ['attempts without a CONNACK (closed or timed out)', other.toLocaleString('en')],
         ['flood duration', `${secs(floodSeconds)} (${(refused / floodSeconds).toFixed(0)} refusals/s)`],
-        ['workerd CPU per refused CONNECT', workerdAlive ? `${((1000 * floodCpu) / Math.max(1, refused)).toFixed(2)} ms` : 'not measured: the workerd process that started the flood was gone at its end'],
+        ['workerd CPU per refused CONNECT', cpuPer(floodCpu, refused, 'ms')],
         ['UNAUTHORIZED_CLIENTS_MAX_ROWS', String(maxRows)],
         ['Unauthorized Clients rows: most seen / at the end', `${maxRowsSeen} / ${finalRows}`],
         ['attempts counted in the remaining rows', attemptsLogged.toLocaleString('en')],

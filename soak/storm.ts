@@ -1,7 +1,7 @@
 import { hashPassword } from '../auth/passwords/password-hash';
 import { basicCredentialSql } from '../test/support/security-fixtures';
-import { type ItemContext, type ItemResult, scaled, secs } from './item';
-import { cpuSeconds } from './proc';
+import { cpuPer, type ItemContext, type ItemResult, scaled, secs } from './item';
+import { cpuSeconds, cpuSecondsSince } from './proc';
 import { startSoakBroker } from './runtime';
 import { closeAll, connectPacket, openClient, openMany, type RawClient } from './wire';
 
@@ -71,7 +71,7 @@ export async function reconnectStorm(ctx: ItemContext): Promise<ItemResult> {
         if (code === 0) ok++;
         else codes.set(String(code), (codes.get(String(code)) ?? 0) + 1);
       });
-      return { clients, ok, codes, seconds: (performance.now() - t0) / 1000, cpu: (await cpuSeconds(pid)) - cpu0 };
+      return { clients, ok, codes, seconds: (performance.now() - t0) / 1000, cpu: await cpuSecondsSince(pid, cpu0) };
     };
     const cold = await connectAll(COLD_PARALLEL);
     ctx.log(`cold: ${cold.ok}/${count} in ${secs(cold.seconds)}`);
@@ -89,11 +89,11 @@ export async function reconnectStorm(ctx: ItemContext): Promise<ItemResult> {
       title: `reconnect storm of ${count.toLocaleString('en')} password-authenticated devices`,
       figures: [
         ['first connection (cold, 200 handshakes at a time): connected / time', `${cold.ok} / ${secs(cold.seconds)}`],
-        ['first connection: workerd CPU per CONNECT', `${((1000 * cold.cpu) / Math.max(1, cold.ok)).toFixed(2)} ms`],
+        ['first connection: workerd CPU per CONNECT', cpuPer(cold.cpu, cold.ok, 'ms')],
         ['restart (SIGTERM, start again on the same storage) until /health answers', secs(restartSeconds)],
         ['storm (all at once): back / time until all back', `${storm.ok} / ${secs(storm.seconds)}`],
-        // A negative difference means the process sampled before the storm had exited by its end (its CPU reads 0).
-        ['storm: workerd CPU per reconnect', storm.cpu < 0 ? 'not measured: the workerd process sampled before the storm was gone after it' : `${((1000 * storm.cpu) / Math.max(1, storm.ok)).toFixed(2)} ms`],
+        // The restart before the storm replaces workerd, so the process sampled may be gone by its end.
+        ['storm: workerd CPU per reconnect', cpuPer(storm.cpu, storm.ok, 'ms')],
         ['storm: refused or without CONNACK at the end', other(storm)],
         ['failed handshakes retried (first connection / storm)', `${retriesCold} / ${retries}`],
         ['PBKDF2 iterations of the stored hashes', ITERATIONS.toLocaleString('en')],
