@@ -6,6 +6,7 @@ import { PROVIDER_TYPES } from '../auth/provider';
 import { REFUSAL_REASONS, type RefusalCode } from '../auth/reasons';
 import { RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
 import {
+  basicSettingsSchema,
   brokerSettingsSchema,
   defaultBrokerSettings,
   defaultProviderEntries,
@@ -29,8 +30,8 @@ function recheckMs(env: Record<string, unknown>): number {
   return Number.isFinite(n) && n >= 0 && n <= 3600 ? n * 1000 : CONFIG_RECHECK_MS;
 }
 const TRIM_EVERY_ROWS = 500;
-/** The basic provider's default verifiedCacheSeconds (900), for a shard that has not loaded its configuration. */
-const DEFAULT_VERIFIED_TTL_MS = 900_000;
+/** The basic provider's default verifiedCacheSeconds, from its schema, for a shard without its configuration yet. */
+const DEFAULT_VERIFIED_TTL_MS = basicSettingsSchema.parse({}).verifiedCacheSeconds * 1000;
 
 function maxUnauthorizedRows(env: Record<string, unknown>): number {
   const n = Number(env.UNAUTHORIZED_CLIENTS_MAX_ROWS ?? 100_000);
