@@ -39,16 +39,9 @@ export function acceptMqttUpgrade(request: Request, env: Env, subprotocol: strin
   return acceptAtEdge(env, buildTrustedContext(request, subprotocol));
 }
 
-/**
- * The path of a request URL without parsing it whole: every device connection
- * asks this once, before the router (worker/index.ts).
- */
+/** Whether a request URL is the MQTT endpoint: every device connection asks this once, before the router (worker/index.ts). */
 export function isMqttPath(url: string): boolean {
-  const hostStart = url.indexOf('//');
-  const pathStart = url.indexOf('/', hostStart < 0 ? 0 : hostStart + 2);
-  if (pathStart < 0) return false;
-  const end = pathStart + MQTT_PATH.length;
-  return url.startsWith(MQTT_PATH, pathStart) && (url.length === end || url[end] === '?' || url[end] === '#');
+  return new URL(url).pathname === MQTT_PATH;
 }
 
 /** The same route inside the app, for what is not a valid upgrade: it answers with the one error shape. */
