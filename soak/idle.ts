@@ -9,6 +9,7 @@ import { type ItemContext, type ItemResult, kib, mib, scaled, secs } from './ite
 import { cpuSeconds, findDescendant, rssBytes } from './proc';
 import { startSoakBroker } from './runtime';
 import { closeAll, connectPacket, openClient, openMany, sleep, type RawClient } from './wire';
+import { idsOnShards } from '../test/support/shard-ids';
 
 /**
  * Item 1: idle connections held. The same sockets (same CONNECT bytes,
@@ -27,6 +28,9 @@ const SETTLE_MS = 5_000;
 const IDLE_WINDOW_MS = 30_000;
 
 interface Side {
+  /** RSS with the code loaded and one object awake: one shard of EdgeMQ, the references' one object. */
+  rssOneAwake: number;
+  /** RSS with every object awake (EdgeMQ's shards each woken by one client), the per-connection baseline. */
   rssBefore: number;
   rssAfter: number;
   heapBefore: HeapUsage | null;
@@ -42,13 +46,22 @@ async function holdIdle(
   target: { wsUrl: string; pid: number; inspectorPort?: number },
   count: number,
   until: 'connack' | 'open',
+  shards = 1,
 ): Promise<Side> {
   const heap = async () => (target.inspectorPort === undefined ? null : isolateHeap(target.inspectorPort).catch(() => null));
-  // Warm up: code loaded, the object created, before the baseline is read.
-  const warm = openClient(target.wsUrl, connectPacket('soak-warm'));
-  await (until === 'connack' ? warm.connack : warm.opened);
-  await closeAll([warm]);
-  await sleep(1000);
+  // Warm up: code loaded, then every object created, before the baseline is read. An object's fixed
+  // cost (its SQLite database, its configuration snapshot) is not a connection's: with four shards and
+  // only one woken here, three shards' start-up used to land in the per-connection figure.
+  const warmOn = async (clientIds: string[]) => {
+    const warm = clientIds.map((id) => openClient(target.wsUrl, connectPacket(id)));
+    await Promise.all(warm.map((w) => (until === 'connack' ? w.connack : w.opened)));
+    await closeAll(warm);
+    await sleep(1000);
+  };
+  const warmIds = idsOnShards('soak-warm-', Array.from({ length: shards }, (_, i) => i), shards);
+  await warmOn(warmIds.slice(0, 1));
+  const rssOneAwake = await rssBytes(target.pid);
+  if (shards > 1) await warmOn(warmIds.slice(1));
   const heapBefore = await heap();
   const rssBefore = await rssBytes(target.pid);
   const clients: RawClient[] = [];
@@ -80,7 +93,7 @@ async function holdIdle(
     ctx.log(`${label}: only ${stillOpen} of ${held} still open after the idle window; close frames: ${[...why].map(([w, n]) => `${n} × "${w}"`).join(', ')}`);
   }
   await closeAll(clients);
-  return { rssBefore, rssAfter, heapBefore, heapAfter, acceptSeconds, held: Math.min(held, stillOpen), idleCpuPercent };
+  return { rssOneAwake, rssBefore, rssAfter, heapBefore, heapAfter, acceptSeconds, held: Math.min(held, stillOpen), idleCpuPercent };
 }
 
 interface ReferencePath {
@@ -148,9 +161,10 @@ export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
   const answering = await sideOf('answer', { assets: true });
   const relayed = await sideOf('answer', { assets: true, gateway: true });
   const broker = await startSoakBroker({ vars: { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', ...ctx.vars }, inspector: true });
+  const shards = Number(ctx.vars.BROKER_SHARDS ?? 1);
   let edge: Side;
   try {
-    edge = await holdIdle(ctx, 'EdgeMQ', { wsUrl: broker.wsUrl, pid: broker.workerdPid(), inspectorPort: broker.inspectorPort }, count, 'connack');
+    edge = await holdIdle(ctx, 'EdgeMQ', { wsUrl: broker.wsUrl, pid: broker.workerdPid(), inspectorPort: broker.inspectorPort }, count, 'connack', shards);
   } finally {
     await broker.stop();
   }
@@ -166,7 +180,10 @@ export async function idleConnections(ctx: ItemContext): Promise<ItemResult> {
     title: `${count.toLocaleString('en')} idle connections (keepalive 60 s)`,
     figures: [
       ['connections held (EdgeMQ / reference / platform-path reference / gateway-path reference)', sides.map((x) => x.held).join(' / ')],
-      ['workerd RSS, EdgeMQ', `${mib(edge.rssBefore)} → ${mib(edge.rssAfter)}`],
+      ['workerd RSS, EdgeMQ (every shard awake → connections held)', `${mib(edge.rssBefore)} → ${mib(edge.rssAfter)}`],
+      ...(shards > 1
+        ? ([[`each shard's fixed cost, woken by one client (not counted per connection)`, mib((edge.rssBefore - edge.rssOneAwake) / (shards - 1))]] as [string, string][])
+        : []),
       ['workerd RSS, reference Durable Object', `${mib(ref.rssBefore)} → ${mib(ref.rssAfter)}`],
       ['RSS per connection, EdgeMQ', kib(per(edge))],
       ['RSS per connection, reference', kib(per(ref))],

@@ -2,13 +2,14 @@ import { readFile, readlink } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { cpuSeconds } from '../bench/proc';
+import { findDescendant } from '../test/support/runtime-process';
 
 /**
  * What the soak reads about the runtime from /proc (Linux only): resident
  * memory and CPU time of one process, and the processes under a launcher.
  */
 
-export { cpuSeconds };
+export { cpuSeconds, findDescendant };
 
 /** VmRSS in bytes; 0 once the process is gone. */
 export async function rssBytes(pid: number): Promise<number> {
@@ -28,22 +29,6 @@ export async function rssBytes(pid: number): Promise<number> {
  */
 export async function cpuSecondsSince(pid: number, start: number): Promise<number> {
   return (await rssBytes(pid)) > 0 ? (await cpuSeconds(pid)) - start : NaN;
-}
-
-/** The first process named `comm` under root (root included), breadth first. */
-export async function findDescendant(root: number, comm: string): Promise<number | null> {
-  const queue = [root];
-  const seen = new Set<number>();
-  while (queue.length > 0 && seen.size < 64) {
-    const pid = queue.shift()!;
-    if (seen.has(pid)) continue;
-    seen.add(pid);
-    const name = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
-    if (name === comm) return pid;
-    const children = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
-    for (const child of children.trim().split(/\s+/).filter(Boolean)) queue.push(Number(child));
-  }
-  return null;
 }
 
 /** `workerd --version` of the running binary. */

@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker, type BrokerHandle } from '../support/broker-process';
+import { startBroker, waitFor, type BrokerHandle } from '../support/broker-process';
+import { socketDescriptors } from '../support/runtime-process';
+import { connectClient } from './mqtt-clients';
 
 /**
  * The HTTP side of the runtime, no MQTT needed: if these fail, every other
@@ -133,5 +135,32 @@ describe('00 transport: HTTP and the WebSocket handshake', () => {
     const res = await request(`${broker.url}/mqtt`, { method: 'POST' });
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET');
+  });
+});
+
+describe('00 transport: the local runtime holds nothing per device beyond its socket', () => {
+  // Miniflare posts a log line per HTTP request to its Node process over a loopback connection, and for a
+  // WebSocket upgrade that connection stayed open for as long as the device's socket, and after it: two
+  // more descriptors per device, a refused-CONNECT flood ran workerd out of descriptors and idle devices
+  // cost it memory (docs/reliability.md). workerd itself holds each accepted socket under two descriptors.
+  const devices = 40;
+
+  it(`${devices} connected MQTT.js devices cost workerd at most two socket descriptors each, and none once they leave`, async () => {
+    const pid = await broker.workerdPid();
+    expect(pid, 'the local runtime\'s workerd process').not.toBeNull();
+    const warm = await connectClient(broker.wsUrl, { clientId: 'fd-warm' });
+    await warm.endAsync();
+    const before = await socketDescriptors(pid!);
+
+    const clients = await Promise.all(Array.from({ length: devices }, (_, i) => connectClient(broker.wsUrl, { clientId: `fd-device-${i}` })));
+    const held = (await socketDescriptors(pid!)) - before;
+    await Promise.all(clients.map((c) => c.endAsync()));
+
+    expect(held, `socket descriptors added for ${devices} connected devices`).toBeGreaterThanOrEqual(devices);
+    expect(held).toBeLessThanOrEqual(2 * devices + 4);
+    // Closing every device gives every descriptor back (allowing for a connection the runtime opens on its own).
+    let left = Number.POSITIVE_INFINITY;
+    await waitFor(async () => (left = (await socketDescriptors(pid!)) - before) <= 4, 10_000).catch(() => undefined);
+    expect(left, 'socket descriptors still held after every device left').toBeLessThanOrEqual(4);
   });
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 // @ts-expect-error plain ESM JavaScript shared with npm start and the benchmark
 import { applyMigrations, d1Execute, startLocalBroker } from '../../scripts/local-broker.mjs';
+import { findDescendant } from './runtime-process';
 
 export interface BrokerHandle {
   url: string;
@@ -20,6 +21,8 @@ export interface BrokerHandle {
   d1(sql: string): Promise<Record<string, unknown>[]>;
   /** The last part of the runtime's output, for failure messages. */
   logs(): string;
+  /** The workerd process serving the broker now (Linux /proc), or null if it is not found. */
+  workerdPid(): Promise<number | null>;
 }
 
 export interface StartBrokerOptions {
@@ -40,6 +43,7 @@ interface DevHandle {
   wssUrl: string;
   tlsPort: number;
   certPath: string;
+  pid: number;
   output(): string;
   stop(): Promise<void>;
 }
@@ -92,6 +96,7 @@ export async function startBroker(options: StartBrokerOptions = {}): Promise<Bro
       },
       d1: (sql: string) => d1Execute(persistDir, sql),
       logs: () => dev?.output() ?? lastOutput,
+      workerdPid: async () => (dev ? findDescendant(dev.pid, 'workerd') : null),
     };
   } catch (error) {
     // startLocalBroker has already stopped whatever it started.
