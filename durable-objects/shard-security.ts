@@ -5,6 +5,7 @@ import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/
 import { PROVIDER_TYPES } from '../auth/provider';
 import { REFUSAL_REASONS, type RefusalCode } from '../auth/reasons';
 import { RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
+import { LoggedRefusals } from './logged-refusals';
 import {
   basicSettingsSchema,
   brokerSettingsSchema,
@@ -63,6 +64,7 @@ export class ShardSecurity {
   private readonly recheckMs: number;
   private readonly failures: FailureTracker;
   private readonly recorder: RefusalRecorder;
+  private readonly logged: LoggedRefusals;
   readonly cache: SqliteVerifiedCache;
   /** Called with each new snapshot (the ACL authorizer listens). */
   onSnapshot: ((loaded: LoadedSecurity) => void) | null = null;
@@ -90,6 +92,7 @@ export class ShardSecurity {
     this.recheckMs = recheckMs(env);
     this.cache = new SqliteVerifiedCache(sql, typeof env.AUTH_CACHE_SECRET === 'string' ? env.AUTH_CACHE_SECRET : null);
     this.recorder = new RefusalRecorder((batch) => this.writeRefusals(batch));
+    this.logged = new LoggedRefusals(sql, maxUnauthorizedRows(env));
   }
 
   readonly authenticator: Authenticator = {
@@ -209,7 +212,8 @@ export class ShardSecurity {
       };
     }
     if (outcome.kind === 'accept') {
-      this.recorder.succeeded(request.clientId);
+      // Only an id this shard logged has a row to remove; every other CONNECT leaves D1 alone.
+      if (this.logged.take(request.clientId)) this.recorder.succeeded(request.clientId);
       const settle = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
       return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle };
     }
@@ -237,6 +241,7 @@ export class ShardSecurity {
 
   /** One row for the Unauthorized Clients log (coalesced per client id, written in batches). */
   private recordRefusal(request: AuthRequest, reasonCode: RefusalCode, reason: string, at: number): void {
+    this.logged.note(request.clientId, at);
     this.recorder.record({
       clientId: request.clientId,
       username: request.username,

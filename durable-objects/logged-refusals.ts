@@ -1,0 +1,58 @@
+/**
+ * The client ids this shard has put in the Unauthorized Clients log, in its
+ * own SQLite. A client that later connects is removed from the log, and only
+ * an id found here costs a D1 write: the other successful CONNECTs, nearly
+ * all of them on a healthy fleet, cost one read of local storage instead of
+ * a D1 delete each. That keeps a reconnect storm after a deploy off D1, and
+ * locally the delete batches of four shards cost the runtime about 17 KiB of
+ * memory per idle connection (docs/reliability.md).
+ *
+ * One client id always lands on the same shard, so this shard is the only
+ * one that logs or clears it. The list is bounded like the log itself: past
+ * `maxRows` the oldest are forgotten, and those rows have left the log too
+ * (it keeps the newest) or are trimmed next.
+ */
+export class LoggedRefusals {
+  private notedSinceTrim = 0;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly maxRows: number,
+    private readonly trimEvery = 500,
+  ) {
+    sql.exec(`CREATE TABLE IF NOT EXISTS logged_refusals (client_id TEXT PRIMARY KEY, at INTEGER NOT NULL)`);
+    sql.exec(`CREATE INDEX IF NOT EXISTS logged_refusals_at ON logged_refusals (at)`);
+  }
+
+  /** A refusal of `clientId` is on its way to the log. */
+  note(clientId: string, at: number): void {
+    this.sql.exec(
+      `INSERT INTO logged_refusals (client_id, at) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET at = excluded.at`,
+      clientId,
+      at,
+    );
+    if (++this.notedSinceTrim >= this.trimEvery) {
+      this.notedSinceTrim = 0;
+      this.trim();
+    }
+  }
+
+  /** True (and forgotten here) when `clientId` is in the log; a read only, when it is not. */
+  take(clientId: string): boolean {
+    if (this.sql.exec(`SELECT 1 FROM logged_refusals WHERE client_id = ?`, clientId).toArray().length === 0) return false;
+    this.sql.exec(`DELETE FROM logged_refusals WHERE client_id = ?`, clientId);
+    return true;
+  }
+
+  /** Keeps the newest `maxRows` (and any as old as the last of them), through the index on `at`. */
+  trim(): void {
+    this.sql.exec(
+      `DELETE FROM logged_refusals WHERE at < (SELECT at FROM logged_refusals ORDER BY at DESC LIMIT 1 OFFSET ?)`,
+      this.maxRows - 1,
+    );
+  }
+
+  size(): number {
+    return Number(this.sql.exec(`SELECT COUNT(*) AS n FROM logged_refusals`).one().n);
+  }
+}
