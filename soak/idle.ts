@@ -51,7 +51,7 @@ async function holdIdle(
   const heap = async () => (target.inspectorPort === undefined ? null : isolateHeap(target.inspectorPort).catch(() => null));
   // Warm up: code loaded, then every object created, before the baseline is read. An object's fixed
   // cost (its SQLite database, its configuration snapshot) is not a connection's: with four shards and
-  // only one woken here, three shards' start-up used to land in the per-connection figure.
+  // one woken here, three shards' start-up would land in the per-connection figure. It is reported apart.
   const warmOn = async (clientIds: string[]) => {
     const warm = clientIds.map((id) => openClient(target.wsUrl, connectPacket(id)));
     await Promise.all(warm.map((w) => (until === 'connack' ? w.connack : w.opened)));
