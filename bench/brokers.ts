@@ -38,15 +38,32 @@ export interface BrokerStats {
   clusterCalls?: number;
 }
 
-export type BrokerKey = 'floor' | 'floorgw' | 'edgemq' | 'edgemq4' | 'aedes' | 'mosquitto';
+export type BrokerKey = 'floor' | 'floorgw' | 'floorapart' | 'edgemq' | 'edgemq4' | 'edgemqapart' | 'aedes' | 'mosquitto';
 export const brokerNames: Record<BrokerKey, string> = {
   floor: 'floor',
   floorgw: 'floor behind a gateway',
+  floorapart: 'floor, gateway apart',
   edgemq: 'EdgeMQ',
   edgemq4: 'EdgeMQ ×4',
+  edgemqapart: 'EdgeMQ, gateway apart',
   aedes: 'aedes',
   mosquitto: 'mosquitto',
 };
+/**
+ * The two processes of a broker run with its gateway apart (local-runtime.mjs
+ * --gateway-apart, floor/start.mjs --apart): the workerd that clients reach
+ * (entry port `clientPort`) is the gateway, the other holds the objects.
+ */
+export const SHARDS_PROCESS = 'workerd (shards)';
+export const GATEWAY_PROCESS = 'workerd (gateway)';
+function apartLabeller(clientPort: number): Labeller {
+  return (p) => {
+    if (p.comm !== 'workerd') return p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm;
+    const entry = /entry=127\.0\.0\.1:(\d+)/.exec(p.args)?.[1];
+    return Number(entry) === clientPort ? GATEWAY_PROCESS : SHARDS_PROCESS;
+  };
+}
+
 /** EdgeMQ as a cluster of four shards: the load generator's random client ids spread over them, so most traffic crosses shards. */
 export const CLUSTER_BENCH_VARS = { BROKER_SHARDS: '4' };
 
@@ -55,6 +72,7 @@ interface DevHandle {
   wsUrl: string;
   port: number;
   pid: number;
+  shardsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -81,7 +99,7 @@ function prepareEdgeMQ() {
   return prepared;
 }
 
-export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string>; setupSql?: string } = {}): Promise<RunningBroker> {
+export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<string, string>; setupSql?: string; gatewayApart?: boolean } = {}): Promise<RunningBroker> {
   const { bundleDir, migratedDir } = await prepareEdgeMQ();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'edgemq-bench-'));
   const inspectorPort = options.inspector ? await freePort() : undefined;
@@ -97,6 +115,7 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
       envFile,
       inspectorPort,
       bundleDir,
+      gatewayApart: options.gatewayApart ?? false,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
       // ACL_DEFAULT_POLICY=allow with no rules is "ACLs off"; the ACL scenarios turn them on.
       // No publish rate limit unless a scenario asks: aedes and mosquitto have none, and the capacity rows compare like with like.
@@ -121,17 +140,20 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
   }
   const handle = dev;
   const processes = await processTree(handle.pid);
-  const label: Labeller = (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm);
+  const label: Labeller = options.gatewayApart ? apartLabeller(handle.port) : (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm);
   const workerd = processes.find((p) => p.comm === 'workerd');
   return {
-    name: 'EdgeMQ',
+    name: options.gatewayApart ? brokerNames.edgemqapart : 'EdgeMQ',
     url: handle.wsUrl,
-    transport: 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
+    transport: options.gatewayApart
+      ? 'ws:// to the same bundle in two workerd processes through Miniflare (`scripts/local-runtime.mjs --gateway-apart`): clients reach the Worker (edge gateway) in one, which reaches the shards in the other through the dev registry, path /mqtt'
+      : 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
     inspectorPort,
     label,
-    stats: () => edgemqStats(handle.url),
+    // The shards' own process serves the admin API with every shard in reach.
+    stats: () => edgemqStats(handle.shardsUrl),
     async stop() {
       await handle.stop();
       await rm(dir, { recursive: true, force: true });
@@ -165,9 +187,10 @@ async function edgemqStats(url: string): Promise<BrokerStats> {
  * (bench/floor/edge-relay.mjs): the hop any broker with many shards pays,
  * because the shard is known only from the CONNECT.
  */
-export async function startFloor(options: { gateway?: boolean } = {}): Promise<RunningBroker> {
+export async function startFloor(options: { gateway?: boolean; apart?: boolean } = {}): Promise<RunningBroker> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port), ...(options.gateway ? ['--gateway'] : [])], {
+  const flags = [...(options.gateway || options.apart ? ['--gateway'] : []), ...(options.apart ? ['--apart'] : [])];
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port), ...flags], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
   });
@@ -197,14 +220,16 @@ export async function startFloor(options: { gateway?: boolean } = {}): Promise<R
   const workerd = processes.find((p) => p.comm === 'workerd');
   const base = `http://127.0.0.1:${port}`;
   return {
-    name: options.gateway ? brokerNames.floorgw : brokerNames.floor,
+    name: options.apart ? brokerNames.floorapart : options.gateway ? brokerNames.floorgw : brokerNames.floor,
     url: `ws://127.0.0.1:${port}/mqtt`,
-    transport: options.gateway
+    transport: options.apart
+      ? 'ws:// to the relaying Worker of the floor behind a gateway in one workerd process, the floor\'s Durable Object in a second one, reached through Miniflare\'s dev registry (bench/floor/start.mjs --apart), path /mqtt'
+      : options.gateway
       ? 'ws:// to a relaying Worker on workerd through Miniflare (bench/floor/edge-relay.mjs), which opens a socket to the same one Durable Object as the floor once the client has spoken, path /mqtt'
       : 'ws:// to workerd through Miniflare (bench/floor/worker.mjs: one Durable Object, Hibernation API, SQLite-backed, nothing stored), path /mqtt',
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
-    label: (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm),
+    label: options.apart ? apartLabeller(port) : (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm),
     async stats() {
       const res = await fetch(`${base}/stats`, { signal: AbortSignal.timeout(30_000) });
       return { frames: ((await res.json()) as { frames: number }).frames };
@@ -295,8 +320,10 @@ export async function startMosquitto(): Promise<RunningBroker> {
 export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
   floor: () => startFloor(),
   floorgw: () => startFloor({ gateway: true }),
+  floorapart: () => startFloor({ apart: true }),
   edgemq: startEdgeMQ,
   edgemq4: () => startEdgeMQ({ vars: CLUSTER_BENCH_VARS }),
+  edgemqapart: () => startEdgeMQ({ gatewayApart: true }),
   aedes: startAedes,
   mosquitto: startMosquitto,
 };

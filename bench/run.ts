@@ -5,8 +5,10 @@
  * client framings, with EdgeMQ's ratios against the floor and the peers.
  *
  *   --only a,b     brokers to run: floor, floorgw (the floor behind a relaying
- *                  gateway Worker), edgemq, edgemq4 (EdgeMQ with four shards),
- *                  aedes, mosquitto (default: all six)
+ *                  gateway Worker), floorapart (that gateway in its own workerd
+ *                  process), edgemq, edgemq4 (EdgeMQ with four shards),
+ *                  edgemqapart (EdgeMQ with its gateway in its own workerd
+ *                  process), aedes, mosquitto (default: all eight)
  *   --quick        smaller counts and windows, for a fast check
  *   --runs a,b     only these scenarios (lat0, lat1, tp0, tp1, fan, tp0acl, fanacl, conn, flood, floodLimited)
  *   --framing a,b  only these client framings: mqttjs, packet (default: both)
@@ -26,7 +28,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { brokerNames, CLUSTER_BENCH_VARS, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
+import { brokerNames, CLUSTER_BENCH_VARS, GATEWAY_PROCESS, SHARDS_PROCESS, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
 import { cpuDelta, sampleCpu, type CpuDelta } from './proc';
 import { startProfiler, type ProfileSummary } from './profile';
 import {
@@ -62,7 +64,7 @@ for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`
 
 const quick = flag('--quick');
 const profiling = flag('--profile') || (!quick && !flag('--no-profile'));
-const only = (option('--only') ?? 'floor,floorgw,edgemq,edgemq4,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
+const only = (option('--only') ?? 'floor,floorgw,floorapart,edgemq,edgemq4,edgemqapart,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
 for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (${Object.keys(starters).join(', ')})`);
 const framings = (option('--framing') ?? allFramings.join(',')).split(',').map((s) => s.trim()) as Framing[];
 for (const f of framings) if (!allFramings.includes(f)) throw new Error(`unknown framing "${f}" (${allFramings.join(', ')})`);
@@ -306,6 +308,7 @@ async function withLimit<T>(work: Promise<T>, ms: number, what: string): Promise
 async function startBroker(key: BrokerKey, run: Run): Promise<RunningBroker> {
   if (key === 'edgemq') return startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql });
   if (key === 'edgemq4') return startEdgeMQ({ vars: { ...run.edgemqVars, ...CLUSTER_BENCH_VARS }, setupSql: run.edgemqSql });
+  if (key === 'edgemqapart') return startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql, gatewayApart: true });
   return starters[key]();
 }
 
@@ -477,6 +480,32 @@ const verdicts: Verdict[] = metrics
   });
 const mark = (v: Verdict | undefined) => (!v ? '' : v.pass === null ? 'NOT MEASURED' : v.pass ? 'PASS' : '**MISSED**');
 
+/**
+ * Per shard, with each gateway in its own workerd process (one thread each
+ * locally, as on Cloudflare the Worker runs apart from the Durable Objects):
+ * the CPU the shards' process spends per delivered message against the
+ * floor's whole process, which terminates the clients' sockets itself. The
+ * inverse ratio is what one shard can carry against what the floor can on
+ * the same core. Rates only; a latency has no per-shard share.
+ */
+const APART = brokerNames.edgemqapart;
+const FLOOR_APART = brokerNames.floorapart;
+const cpuPerMessage = (broker: string, run: string, part?: string): number | null => {
+  const o = outcomes[broker]?.[run];
+  if (!o?.ok || !('delivered' in o.result) || !o.result.delivered) return null;
+  const seconds = part === undefined ? (o.cpu.broker.get('workerd') ?? o.cpu.brokerTotal) : o.cpu.broker.get(part);
+  return seconds === undefined ? null : seconds / o.result.delivered;
+};
+const shardVerdicts: Verdict[] = metrics
+  .filter((m) => m.target && m.unit.includes('/s') && runOf(m.run))
+  .map((m) => {
+    const floor = cpuPerMessage('floor', m.run);
+    const shard = cpuPerMessage(APART, m.run, SHARDS_PROCESS);
+    const e = outcomes[APART]?.[m.run];
+    const r = floor === null || shard === null || shard === 0 ? null : floor / shard;
+    return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
+  });
+
 const lines: string[] = [];
 const p = (...l: string[]) => lines.push(...l);
 
@@ -516,6 +545,15 @@ if (!only.includes('edgemq') || !only.includes('floor')) {
     for (const v of unmeasured) p(`- ${v.metric.title} (target ${v.metric.target!.text})`);
   }
   p('');
+  const shardMeasured = shardVerdicts.filter((v) => v.pass !== null);
+  if (shardMeasured.length) {
+    p(
+      `**Per shard, with the gateway in its own process** (what one shard can carry against the floor, from CPU per delivered message; see "Per shard" below): ` +
+        `${shardMeasured.filter((v) => v.pass).length} of ${shardVerdicts.length} throughput targets met` +
+        (shardMeasured.some((v) => !v.pass) ? `; missed: ${shardMeasured.filter((v) => !v.pass).map((v) => `${v.metric.title} (${fmtRatio(v.ratio)})`).join(', ')}.` : '.'),
+      '',
+    );
+  }
 }
 
 p('## Results', '');
@@ -642,6 +680,43 @@ if (brokersRun.includes('EdgeMQ') && brokersRun.includes('EdgeMQ ×4')) {
     const req = (o: Outcome | undefined) => per(o, (ok, n) => (ok.stats?.doRequests !== undefined ? (ok.stats.doRequests / n).toFixed(3) : '—'));
     const calls = per(four, (ok, n) => (ok.stats?.clusterCalls !== undefined ? (ok.stats.clusterCalls / n).toFixed(3) : '—'));
     p(`| ${m.title} | ${cell('EdgeMQ', m)} | ${cell('EdgeMQ ×4', m)} | ${perShard} | ${cpu(one)} → ${cpu(four)} | ${req(one)} → ${req(four)} | ${calls} |`);
+  }
+  p('');
+}
+
+if (brokersRun.includes(APART) && brokersRun.includes('floor')) {
+  p('## Per shard: the gateway in its own process', '');
+  p(
+    'Locally one workerd process runs every isolate on one thread, so the edge gateway and the shard it relays to share one core, which ' +
+      'on Cloudflare they do not: the Worker runs at the edge, apart from the Durable Object. Here **EdgeMQ, gateway apart** runs the same bundle in ' +
+      'two workerd processes (`scripts/local-runtime.mjs --gateway-apart`): clients reach the Worker in one, which reaches the shard in the other ' +
+      'through Miniflare\'s dev registry; **floor, gateway apart** does the same with the floor\'s relay and object (`bench/floor/start.mjs --apart`). ' +
+      'What the shards\' process spends per delivered message (connection, for the connection scenario) is a shard\'s own cost, and the floor\'s ' +
+      'whole process, which terminates the clients\' sockets itself, is the least one object can spend. Their ratio (floor ÷ shard) is what one ' +
+      'shard can carry against what the floor can on the same core; it is checked against the same targets. The rates themselves are limited ' +
+      'by whichever process is busiest, on this machine\'s two cores shared with the load generator, and are shown for reference.',
+    '',
+  );
+  const us = (x: number | null) => (x === null ? '—' : `${(x * 1e6).toFixed(0)} µs`);
+  const hasFloorApart = brokersRun.includes(FLOOR_APART);
+  p(
+    `| scenario | floor | ${hasFloorApart ? `${FLOOR_APART} | ` : ''}${APART} | CPU per message: floor | ${hasFloorApart ? `${FLOOR_APART}: object / gateway | ` : ''}${APART}: shard / gateway | a shard ÷ the floor | target | result |`,
+  );
+  p(`| --- | ---: | ${hasFloorApart ? '---: | ' : ''}---: | ---: | ${hasFloorApart ? '--- | ' : ''}--- | ---: | --- | --- |`);
+  for (const m of metrics) {
+    if (metrics.find((x) => x.run === m.run) !== m || !runOf(m.run) || !m.unit.includes('/s') || runOf(m.run)!.edgemqVars) continue;
+    const v = shardVerdicts.find((x) => x.metric === m);
+    const floorApart = hasFloorApart ? `${cell(FLOOR_APART, m)} | ` : '';
+    const floorApartCpu = hasFloorApart ? `${us(cpuPerMessage(FLOOR_APART, m.run, SHARDS_PROCESS))} / ${us(cpuPerMessage(FLOOR_APART, m.run, GATEWAY_PROCESS))} | ` : '';
+    const ratioText = v ? fmtRatio(v.ratio) : (() => {
+      const f = cpuPerMessage('floor', m.run);
+      const sh = cpuPerMessage(APART, m.run, SHARDS_PROCESS);
+      return fmtRatio(f === null || !sh ? null : f / sh);
+    })();
+    p(
+      `| ${m.title} | ${cell('floor', m)} | ${floorApart}${cell(APART, m)} | ${us(cpuPerMessage('floor', m.run))} | ${floorApartCpu}` +
+        `${us(cpuPerMessage(APART, m.run, SHARDS_PROCESS))} / ${us(cpuPerMessage(APART, m.run, GATEWAY_PROCESS))} | ${ratioText} | ${v ? m.target!.text : ''} | ${mark(v)} |`,
+    );
   }
   p('');
 }

@@ -136,9 +136,10 @@ export async function d1Execute(persistDir, sql) {
  * pick up a developer's local settings. inspectorPort opens the V8 inspector
  * (for profiling); nothing attaches to it unless asked. bundleDir runs a
  * bundle made earlier (`wrangler deploy --dry-run --outdir`) instead of
- * bundling at every start.
+ * bundling at every start. gatewayApart runs the shards and the Worker in
+ * two workerd processes (local-runtime.mjs --gateway-apart).
  */
-export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, bundleDir, forward = false, readyTimeoutMs = 90_000, onExit }) {
+export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, bundleDir, gatewayApart = false, forward = false, readyTimeoutMs = 90_000, onExit }) {
   for (const wanted of [port, tlsPort]) {
     if (wanted && !(await portIsFree(wanted))) throw new Error(`port ${wanted} on 127.0.0.1 is already in use`);
   }
@@ -148,18 +149,19 @@ export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars
     let listenTlsPort = tlsPort || (await freePort());
     while (listenTlsPort === listenPort) listenTlsPort = await freePort();
     try {
-      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, forward, readyTimeoutMs, onExit });
+      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, forward, readyTimeoutMs, onExit });
     } catch (error) {
       if ((port && tlsPort) || !error.portInUse || attempt >= 3) throw error;
     }
   }
 }
 
-async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, forward, readyTimeoutMs, onExit }) {
+async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, forward, readyTimeoutMs, onExit }) {
   const args = ['--port', String(listenPort), '--tls-port', String(listenTlsPort), '--persist-to', persistDir];
   if (envFile) args.push('--env-file', envFile);
   if (inspectorPort !== undefined) args.push('--inspector-port', String(inspectorPort));
   if (bundleDir !== undefined) args.push('--bundle-dir', bundleDir);
+  if (gatewayApart) args.push('--gateway-apart');
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
   // Its own process group, so one signal reaches workerd as well.
@@ -234,6 +236,8 @@ async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, in
     /** The self-signed certificate the TLS port presents, for clients to trust. */
     certPath: path.join(persistDir, 'tls', 'localhost-cert.pem'),
     pid: pgid,
+    /** With gatewayApart, where the shards' own process serves the Worker (admin API with the shards in reach); else url. */
+    shardsUrl: /^shards: (http\S+)$/m.exec(output())?.[1] ?? url,
     output,
     exited,
     stop,

@@ -17,6 +17,13 @@
 // --bundle-dir runs a bundle made earlier by `wrangler deploy --dry-run
 // --outdir DIR` instead of bundling again (the benchmark starts the broker
 // dozens of times from the same source).
+// --gateway-apart runs the shards in one workerd process and the Worker that
+// clients reach (the edge gateway, the admin API) in a second one, which
+// reaches the shards through Miniflare's dev registry, as on Cloudflare the
+// Worker runs apart from the Durable Objects. Locally one workerd process runs
+// on one thread, so this is how the benchmark measures a shard's own cost.
+// One shard only (BROKER_SHARDS=1).
+// It prints "shards: <url>", where the shards' process serves the same Worker.
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
@@ -41,6 +48,7 @@ const { values } = parseArgs({
     'inspector-port': { type: 'string' },
     'tls-port': { type: 'string' },
     'bundle-dir': { type: 'string' },
+    'gateway-apart': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -78,6 +86,8 @@ const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = fromWrangler('mi
 const prebuilt = values['bundle-dir'];
 const bundleDir = prebuilt ?? mkdtempSync(path.join(os.tmpdir(), 'edgemq-bundle-'));
 let mf = null;
+/** With --gateway-apart: the process holding the shards (mf is then the gateway's). */
+let shardsMf = null;
 let stopping = false;
 
 async function shutdown(code) {
@@ -85,6 +95,7 @@ async function shutdown(code) {
   stopping = true;
   try {
     await mf?.dispose();
+    await shardsMf?.dispose();
   } finally {
     if (!prebuilt) rmSync(bundleDir, { recursive: true, force: true });
     process.exit(code);
@@ -100,33 +111,51 @@ try {
   const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
   const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };
   const inspectorPort = values['inspector-port'] === undefined ? undefined : Number(values['inspector-port']);
-  mf = new Miniflare(
-    convertV4MiniflareOptions({
-      host: '127.0.0.1',
+  const worker = {
+    ...workerOptions,
+    name: readWorkerName(),
+    bindings,
+    modules: bundleModules(bundleDir),
+    // Source maps for stack traces in logged errors.
+    modulesRoot: bundleDir,
+  };
+  const runtime = (options) =>
+    new Miniflare(
+      convertV4MiniflareOptions({
+        host: '127.0.0.1',
+        cf: LOCAL_CF,
+        log: new Log(LogLevel.INFO),
+        // No line per HTTP request: Miniflare posts each one to its Node process over a loopback
+        // connection, and for WebSocket upgrades those connections stayed open, one per device
+        // connection ever made. A refused-CONNECT flood ran workerd out of file descriptors that
+        // way ("accept(): Too many open files", docs/reliability.md). The broker's own logs are
+        // unaffected.
+        logRequests: false,
+        ...options,
+      }),
+    );
+  // Same layout as `wrangler dev --persist-to`, so `wrangler d1 ... --local --persist-to` sees the same database.
+  const persistence = path.join(persistDir, 'v3');
+  if (values['gateway-apart']) {
+    // Through the dev registry an object does not learn the name it was addressed by (ctx.id.name),
+    // which is how a shard knows its index; one shard needs none.
+    if (String(bindings.BROKER_SHARDS) !== '1') throw new Error('--gateway-apart runs one shard: pass --var BROKER_SHARDS:1');
+    const registry = mkdtempSync(path.join(os.tmpdir(), 'edgemq-registry-'));
+    process.once('exit', () => rmSync(registry, { recursive: true, force: true }));
+    // The inspector goes to the shards: their cost is what the split is for.
+    shardsMf = runtime({ port: 0, inspectorPort, resourcePersistencePath: persistence, unsafeDevRegistryPath: registry, workers: [worker] });
+    // Printed before the gateway answers /health, so a launcher that waits for /health has read it.
+    console.log(`shards: ${(await shardsMf.ready).origin}`);
+    // The gateway's own storage is apart: it serves MQTT without D1, and the shards' process keeps the database.
+    mf = runtime({
       port,
-      inspectorPort,
-      // Same layout as `wrangler dev --persist-to`, so `wrangler d1 ... --local --persist-to` sees the same database.
-      resourcePersistencePath: path.join(persistDir, 'v3'),
-      cf: LOCAL_CF,
-      log: new Log(LogLevel.INFO),
-      // No line per HTTP request: Miniflare posts each one to its Node process over a loopback
-      // connection, and for WebSocket upgrades those connections stayed open, one per device
-      // connection ever made. A refused-CONNECT flood ran workerd out of file descriptors that
-      // way ("accept(): Too many open files", docs/reliability.md). The broker's own logs are
-      // unaffected.
-      logRequests: false,
-      workers: [
-        {
-          ...workerOptions,
-          name: readWorkerName(),
-          bindings,
-          modules: bundleModules(bundleDir),
-          // Source maps for stack traces in logged errors.
-          modulesRoot: bundleDir,
-        },
-      ],
-    }),
-  );
+      resourcePersistencePath: path.join(persistDir, 'v3-gateway'),
+      unsafeDevRegistryPath: registry,
+      workers: [{ ...worker, name: `${worker.name}-gateway`, durableObjects: inProcessOf(worker.name, worker.durableObjects) }],
+    });
+  } else {
+    mf = runtime({ port, inspectorPort, resourcePersistencePath: persistence, workers: [worker] });
+  }
   await mf.ready;
   if (tlsPort !== null) {
     const { key, cert } = localCertificate(path.join(persistDir, 'tls'));
@@ -189,6 +218,13 @@ function cliVars(pairs) {
     out[pair.slice(0, i)] = pair.slice(i + 1);
   }
   return out;
+}
+
+/** The same Durable Object bindings, served by the Worker `scriptName` in another process. */
+function inProcessOf(scriptName, durableObjects = {}) {
+  return Object.fromEntries(
+    Object.entries(durableObjects).map(([binding, d]) => [binding, { className: typeof d === 'string' ? d : d.className, scriptName }]),
+  );
 }
 
 /** Durable Object storage is keyed by the Worker's name; keep wrangler dev's so existing local state still opens. */
