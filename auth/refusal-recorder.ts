@@ -30,6 +30,9 @@ export const LIMITS = { clientId: 256, username: 256, ip: 64, reason: 2048, pend
 
 const cut = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
+/** The client id as the log stores it (cut to a fixed length). */
+export const loggedClientId = (clientId: string) => cut(clientId, LIMITS.clientId);
+
 export class RefusalRecorder {
   private pending = new Map<string, RefusalEntry>();
   private cleared = new Set<string>();
@@ -58,8 +61,13 @@ export class RefusalRecorder {
     this.kick();
   }
 
+  /** A refusal of this client id is waiting for the next flush. */
+  isPending(clientId: string): boolean {
+    return this.pending.has(loggedClientId(clientId));
+  }
+
   succeeded(clientId: string): void {
-    const id = cut(clientId, LIMITS.clientId);
+    const id = loggedClientId(clientId);
     this.pending.delete(id);
     if (this.cleared.size < LIMITS.pendingIds) this.cleared.add(id);
     this.kick();

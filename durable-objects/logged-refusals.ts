@@ -24,14 +24,17 @@ export class LoggedRefusals {
     sql.exec(`CREATE INDEX IF NOT EXISTS logged_refusals_at ON logged_refusals (at)`);
   }
 
-  /** A refusal of `clientId` is on its way to the log. */
-  note(clientId: string, at: number): void {
-    this.sql.exec(
-      `INSERT INTO logged_refusals (client_id, at) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET at = excluded.at`,
-      clientId,
-      at,
-    );
-    if (++this.notedSinceTrim >= this.trimEvery) {
+  /** Refusals of these client ids are on their way to the log. */
+  noteAll(clientIds: string[], at: number): void {
+    for (const clientId of clientIds) {
+      this.sql.exec(
+        `INSERT INTO logged_refusals (client_id, at) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET at = excluded.at`,
+        clientId,
+        at,
+      );
+    }
+    this.notedSinceTrim += clientIds.length;
+    if (this.notedSinceTrim >= this.trimEvery) {
       this.notedSinceTrim = 0;
       this.trim();
     }

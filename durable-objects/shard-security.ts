@@ -4,7 +4,7 @@ import { FailureTracker, type SharedIpCounter } from '../auth/failure-tracker';
 import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/provider';
 import { PROVIDER_TYPES } from '../auth/provider';
 import { REFUSAL_REASONS, type RefusalCode } from '../auth/reasons';
-import { RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
+import { loggedClientId, RefusalRecorder, type RefusalBatch } from '../auth/refusal-recorder';
 import { LoggedRefusals } from './logged-refusals';
 import {
   basicSettingsSchema,
@@ -212,8 +212,8 @@ export class ShardSecurity {
       };
     }
     if (outcome.kind === 'accept') {
-      // Only an id this shard logged has a row to remove; every other CONNECT leaves D1 alone.
-      if (this.logged.take(request.clientId)) this.recorder.succeeded(request.clientId);
+      // Only an id this shard logged (or is about to) has a row to remove; every other CONNECT leaves D1 alone.
+      if (this.recorder.isPending(request.clientId) || this.logged.take(loggedClientId(request.clientId))) this.recorder.succeeded(request.clientId);
       const settle = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
       return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle };
     }
@@ -241,7 +241,6 @@ export class ShardSecurity {
 
   /** One row for the Unauthorized Clients log (coalesced per client id, written in batches). */
   private recordRefusal(request: AuthRequest, reasonCode: RefusalCode, reason: string, at: number): void {
-    this.logged.note(request.clientId, at);
     this.recorder.record({
       clientId: request.clientId,
       username: request.username,
@@ -264,6 +263,9 @@ export class ShardSecurity {
     const interval = Math.max(1, Math.min(TRIM_EVERY_ROWS, Math.ceil(max / (4 * shards))));
     // A batch larger than the whole bound keeps its newest entries.
     const refusals = batch.refusals.length > max ? batch.refusals.slice(-max) : batch.refusals;
+    // Remembered before the first await, so a CONNECT that succeeds while the batch is on its way finds it.
+    // One local write per batch: under a refused flood, batches grow while D1 is busy.
+    this.logged.noteAll(refusals.map((r) => r.clientId), this.clock.now());
     for (let i = 0; i < refusals.length; i += interval) {
       const chunk = refusals.slice(i, i + interval);
       if (this.rowsSinceTrim + chunk.length > interval) {

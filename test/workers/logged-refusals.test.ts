@@ -41,14 +41,15 @@ describe('LoggedRefusals, on the shard\'s SQLite', () => {
   it('remembers noted ids until taken, and keeps only the newest maxRows', async () => {
     await runInDurableObject(shard(), (_instance, state) => {
       const logged = new LoggedRefusals(state.storage.sql, 3, 2);
-      for (const [i, id] of ['lr-a', 'lr-b', 'lr-c', 'lr-d'].entries()) logged.note(id, 1_000 + i);
+      // Trimmed every two notes: after lr-b (nothing to drop), after lr-d (lr-a, the oldest, goes).
+      for (const [i, id] of ['lr-a', 'lr-b', 'lr-c', 'lr-d'].entries()) logged.noteAll([id], 1_000 + i);
       expect(logged.size()).toBe(3);
       expect(logged.take('lr-a')).toBe(false);
       expect(logged.take('never-refused')).toBe(false);
       expect(logged.take('lr-d')).toBe(true);
       expect(logged.take('lr-d')).toBe(false);
       // A second refusal of the same id is one row with the newer time.
-      logged.note('lr-b', 5_000);
+      logged.noteAll(['lr-b'], 5_000);
       expect(logged.size()).toBe(2);
     });
   });
