@@ -192,6 +192,26 @@ describe('35 admin API: Unauthorized Clients from real refused connections', () 
     expect((await list('')).totalElements).toBe(0);
   });
 
+  it('a successful login deletes only a row its shard logged: a row written by anything else stays', async () => {
+    // A row this broker did not write (an older version, another tool): no D1 delete is spent on it.
+    await broker.d1(
+      "INSERT INTO unauthorized_clients (client_id, username, password_provided, tls_used, ip, reason_code, reason, attempts, first_seen, last_update) " +
+        "VALUES ('e2e-foreign', 'alice', 1, 0, '192.0.2.40', 'PASSWORD_DOES_NOT_MATCH', 'written elsewhere', 1, 1, 1)",
+    );
+    expect((await api('GET', '/unauthorized-clients/e2e-foreign')).status).toBe(200);
+    const foreign = await connectClient(broker.wsUrl, { clientId: 'e2e-foreign', username: 'alice', password: 'alice-password' });
+    await foreign.endAsync();
+
+    // A refused id that then logs in is deleted. A shard sends what it queued at once, so a delete queued
+    // for e2e-foreign (before this change, every successful login queued one) would have landed by then.
+    await refuse('e2e-marker', '192.0.2.41', { username: 'alice', password: 'nope' });
+    await logged('e2e-marker');
+    const marker = await connectClient(broker.wsUrl, { clientId: 'e2e-marker', username: 'alice', password: 'alice-password' });
+    await marker.endAsync();
+    await waitFor(async () => (await api('GET', '/unauthorized-clients/e2e-marker')).status === 404, 10_000);
+    expect((await api('GET', '/unauthorized-clients/e2e-foreign')).status).toBe(200);
+  });
+
   it('serves the API description and the Swagger UI files from the deployed bundle', async () => {
     const doc = await fetch(`${broker.url}/api/v1/openapi.json`);
     expect(doc.status).toBe(200);
