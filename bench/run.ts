@@ -515,7 +515,7 @@ if (!quick && repetitions < defaultRepetitions) p(`**Reduced run**: ${repetition
 p(
   '`npm run bench` drives a **floor reference** (the least an MQTT forwarder in one Durable Object can do, on the same local runtime as EdgeMQ), ' +
     'the **floor behind a gateway** (the same object behind the least relaying Worker a broker with many shards needs), ' +
-    'EdgeMQ, aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
+    'EdgeMQ, the floor behind a gateway and EdgeMQ again with the gateway in its own workerd process (**gateway apart**), aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
     'and every scenario with two client framings: **MQTT.js framing** (MQTT.js on Node as it is, several WebSocket frames per packet) and ' +
     '**one frame per packet** (as browsers and paho send). EdgeMQ\'s targets are ratios to the floor from the same run, with one frame per packet. ' +
     (repetitions > 1
