@@ -496,13 +496,17 @@ const cpuPerMessage = (broker: string, run: string, part?: string): number | nul
   const seconds = part === undefined ? (o.cpu.broker.get('workerd') ?? o.cpu.brokerTotal) : o.cpu.broker.get(part);
   return seconds === undefined ? null : seconds / o.result.delivered;
 };
+/** The floor's CPU per message ÷ the shard's: what one shard can carry against the floor. */
+const shardRatio = (run: string): number | null => {
+  const floor = cpuPerMessage('floor', run);
+  const shard = cpuPerMessage(APART, run, SHARDS_PROCESS);
+  return floor === null || !shard ? null : floor / shard;
+};
 const shardVerdicts: Verdict[] = metrics
   .filter((m) => m.target && m.unit.includes('/s') && runOf(m.run))
   .map((m) => {
-    const floor = cpuPerMessage('floor', m.run);
-    const shard = cpuPerMessage(APART, m.run, SHARDS_PROCESS);
     const e = outcomes[APART]?.[m.run];
-    const r = floor === null || shard === null || shard === 0 ? null : floor / shard;
+    const r = shardRatio(m.run);
     return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
   });
 
@@ -708,14 +712,9 @@ if (brokersRun.includes(APART) && brokersRun.includes('floor')) {
     const v = shardVerdicts.find((x) => x.metric === m);
     const floorApart = hasFloorApart ? `${cell(FLOOR_APART, m)} | ` : '';
     const floorApartCpu = hasFloorApart ? `${us(cpuPerMessage(FLOOR_APART, m.run, SHARDS_PROCESS))} / ${us(cpuPerMessage(FLOOR_APART, m.run, GATEWAY_PROCESS))} | ` : '';
-    const ratioText = v ? fmtRatio(v.ratio) : (() => {
-      const f = cpuPerMessage('floor', m.run);
-      const sh = cpuPerMessage(APART, m.run, SHARDS_PROCESS);
-      return fmtRatio(f === null || !sh ? null : f / sh);
-    })();
     p(
       `| ${m.title} | ${cell('floor', m)} | ${floorApart}${cell(APART, m)} | ${us(cpuPerMessage('floor', m.run))} | ${floorApartCpu}` +
-        `${us(cpuPerMessage(APART, m.run, SHARDS_PROCESS))} / ${us(cpuPerMessage(APART, m.run, GATEWAY_PROCESS))} | ${ratioText} | ${v ? m.target!.text : ''} | ${mark(v)} |`,
+        `${us(cpuPerMessage(APART, m.run, SHARDS_PROCESS))} / ${us(cpuPerMessage(APART, m.run, GATEWAY_PROCESS))} | ${fmtRatio(shardRatio(m.run))} | ${v ? m.target!.text : ''} | ${mark(v)} |`,
     );
   }
   p('');
