@@ -130,6 +130,40 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
+// ---------------------------------------------------------------- warming up
+
+/**
+ * Before a measured window, every broker runs each path once: clients
+ * connect, one subscribes, messages go through at QoS 1, and they leave.
+ * A freshly started broker otherwise charges its start to the first
+ * scenario: EdgeMQ's shard creates its tables, reads its configuration from
+ * D1 and compiles its code on the first connection, which over 200
+ * connections was a third of the shard's CPU per connection, while the
+ * floor has almost nothing to start. A cold start is not a rate; it is
+ * reported apart (docs/reliability.md, the storm item).
+ */
+export async function warmUp(url: string, framing: Framing, clientCount = 20, messages = 100): Promise<void> {
+  const topic = uniqueTopic('bench/warm');
+  const clients = await Promise.all(Array.from({ length: clientCount }, () => connectClient(url, framing)));
+  try {
+    const [sub, pub] = clients;
+    await sub.subscribeAsync(topic, { qos: 1 });
+    let received = 0;
+    const all = new Promise<void>((resolve) => {
+      sub.on('message', () => {
+        if (++received === messages) resolve();
+      });
+    });
+    await Promise.all(Array.from({ length: messages }, () => pub.publishAsync(topic, Buffer.alloc(64, 0x61), { qos: 1 })));
+    await Promise.race([all, sleep(10_000)]);
+    if (received < messages) throw new Error(`warm-up: ${received} of ${messages} messages arrived`);
+  } finally {
+    await closeAll(clients);
+  }
+  // The broker handles the last closes after the clients see them: let that finish outside the measured window.
+  await sleep(500);
+}
+
 // ---------------------------------------------------------------- latency
 
 export interface LatencyResult {
