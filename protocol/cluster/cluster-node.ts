@@ -97,6 +97,16 @@ class Link {
    * the earliest is always the first: no event has to walk them all.
    */
   held = new Map<number, HeldEntry>();
+  /**
+   * Entries of the batch on its way that the receiver already said it
+   * released. Its release call and the batch's receipt travel apart, and the
+   * release may come first; without this, the receipt would then hold the
+   * entry until the sender asks, HELD_ASK_MS later. Only the batch in flight
+   * can be in it, so it holds at most MAX_BATCH_ENTRIES.
+   */
+  releasedEarly = new Set<number>();
+  /** The last durable entry of the batch on its way (0 when none is). */
+  sentThrough = 0;
   asking = false;
   confirmWaiters: Array<{ seq: number; resolve: () => void }> = [];
   failures = 0;
@@ -413,6 +423,7 @@ export class ClusterNode {
     // The store's rows only: the acks stay here, with their items.
     const batch: ClusterBatch = { from: this.self, to: link.dest, lane: link.lane, entries: items.map(({ seq, entry }) => ({ seq, entry })) };
     link.sending = true;
+    link.sentThrough = items.reduce((last, item) => (item.seq !== null && item.seq > last ? item.seq : last), 0);
     this.applier?.countSent?.(items.length);
     this.deps.bus.deliver(batch).then(
       (receipt) => this.confirmed(link, items, receipt),
@@ -432,6 +443,9 @@ export class ClusterNode {
     // Each message's ack goes now, unless a recipient over there is behind:
     // then it waits for that shard's word, and only that publisher is slowed.
     const held = new Set(receipt.held ?? []);
+    for (const seq of link.releasedEarly) held.delete(seq);
+    link.releasedEarly.clear();
+    link.sentThrough = 0;
     const askAt = this.deps.clock.now() + HELD_ASK_MS;
     for (const item of items) {
       if (!item.hold) continue;
@@ -450,6 +464,9 @@ export class ClusterNode {
   private failed(link: Link, items: PendingItem[], err: unknown): void {
     link.sending = false;
     link.failures++;
+    // The retry's receipt names what the receiver still holds; an applied entry it released is not named again.
+    link.releasedEarly.clear();
+    link.sentThrough = 0;
     // QoS 0 is at most once: what may already have been applied is not sent again.
     // Durable entries stay queued, with the acks they carry, for the retry.
     const sentVolatile = new Set(items.filter((i) => i.seq === null));
@@ -469,7 +486,11 @@ export class ClusterNode {
     if (!link) return;
     for (const seq of seqs) {
       const entry = link.held.get(seq);
-      if (!entry) continue;
+      if (!entry) {
+        // Released before its batch's receipt came back: the receipt will name it as held.
+        if (link.sending && seq > link.confirmedThrough && seq <= link.sentThrough) link.releasedEarly.add(seq);
+        continue;
+      }
       link.held.delete(seq);
       this.release(entry.hold);
     }

@@ -336,6 +336,37 @@ describe('wills and flow control across shards', () => {
     expect(before + pub.all('puback').length).toBe(5);
   });
 
+  it('acknowledges at once an entry the receiving shard released before its receipt came back', async () => {
+    // stuckSubscriberMs far away: only the release, not the stuck-subscriber rule, may free the acks.
+    const c = new ClusterHarness(2, { config: { maxInflightOut: 1, receiveMaximum: 20, maxPublishRate: 0, stuckSubscriberMs: 600_000 } });
+    const sub = await clientOn(c, 1, 'slow');
+    await subscribe(c, sub, 'flood');
+    const pub = await clientOn(c, 0, 'fast');
+    c.delayReceipts.add(1);
+    for (let i = 0; i < 6; i++) await pub.send({ cmd: 'publish', topic: 'flood', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    // The first batch's receipt comes back; the next batch finds the subscriber behind, and shard 1 holds part of it.
+    c.releaseReceipts();
+    await c.settle();
+    const seen: string[] = [];
+    for (let round = 0; round < 20 && seen.length < 6; round++) {
+      for (const p of sub.all<IPublishPacket>('publish')) {
+        seen.push(text(p));
+        await sub.send({ cmd: 'puback', messageId: p.messageId });
+      }
+      await c.settle();
+    }
+    // The subscriber caught up, so shard 1 released what it held, while that batch's receipt is still on its way.
+    expect(seen).toEqual(['0', '1', '2', '3', '4', '5']);
+    expect(c.delayedReceiptCount).toBe(1);
+    const early = pub.all('puback').length;
+    expect(early).toBeLessThan(6);
+    c.releaseReceipts();
+    await c.settle();
+    // No time has passed: the acks did not wait for the sender to ask again (HELD_ASK_MS).
+    expect(early + pub.all('puback').length).toBe(6);
+  });
+
   it('slows only the publisher of what a behind subscriber holds: other traffic between the same two shards goes on', async () => {
     const c = new ClusterHarness(2, { config: { maxInflightOut: 2, receiveMaximum: 20, maxPublishRate: 0 } });
     const { sub: slow, pub: fast } = await floodSlowSubscriber(c, 10);

@@ -20,6 +20,9 @@ export class ClusterHarness {
   readonly down = new Set<number>();
   /** Shards that apply a batch and then lose the receipt (the caller sees a failure). */
   readonly loseReceipts = new Set<number>();
+  /** Shards whose receipts wait, after the batch was applied, until releaseReceipts(): calls that cross on the way. */
+  readonly delayReceipts = new Set<number>();
+  private readonly delayedReceipts: Array<() => void> = [];
   /** Batches delivered, per receiving shard. */
   readonly batches: ClusterBatch[] = [];
 
@@ -51,6 +54,7 @@ export class ClusterHarness {
         this.batches.push(structuredClone(batch));
         const receipt = await this.shards[batch.to].engine.cluster.receive(structuredClone(batch));
         if (this.loseReceipts.has(batch.to)) throw new Error(`receipt from shard ${batch.to} lost`);
+        if (this.delayReceipts.has(batch.to)) await new Promise<void>((resolve) => this.delayedReceipts.push(resolve));
         return receipt;
       },
       released: async (to, from, seqs) => {
@@ -69,6 +73,16 @@ export class ClusterHarness {
         return structuredClone(this.shards[to].engine.retainedMatching(filters, this.clock.now()));
       },
     };
+  }
+
+  /** Receipts waiting for releaseReceipts(). */
+  get delayedReceiptCount(): number {
+    return this.delayedReceipts.length;
+  }
+
+  /** Lets the receipts delayed so far reach their senders. */
+  releaseReceipts(): void {
+    for (const resolve of this.delayedReceipts.splice(0)) resolve();
   }
 
   /** The shard a client id lands on. */
