@@ -139,8 +139,10 @@ export function percentile(sorted: number[], p: number): number {
  * scenario: EdgeMQ's shard creates its tables, reads its configuration from
  * D1 and compiles its code on the first connection, which over 200
  * connections was a third of the shard's CPU per connection, while the
- * floor has almost nothing to start. A cold start is not a rate; it is
- * reported apart (docs/reliability.md, the storm item).
+ * floor has almost nothing to start. A shard starts once per deploy or
+ * eviction and then serves thousands of connections, so the rates are of a
+ * started broker; restarts under load are the soak's storm item
+ * (docs/reliability.md).
  */
 export async function warmUp(url: string, framing: Framing, clientCount = 20, messages = 100): Promise<void> {
   const topic = uniqueTopic('bench/warm');
