@@ -42,11 +42,3 @@ export async function workerdVersion(pid: number): Promise<string> {
   }
 }
 
-/** CPU seconds spent by pid over the time fn takes, with the wall time. */
-export async function measureCpu<T>(pid: number, fn: () => Promise<T>): Promise<{ result: T; cpuSeconds: number; wallSeconds: number }> {
-  const cpu0 = await cpuSeconds(pid);
-  const t0 = performance.now();
-  const result = await fn();
-  const wallSeconds = (performance.now() - t0) / 1000;
-  return { result, cpuSeconds: (await cpuSeconds(pid)) - cpu0, wallSeconds };
-}
