@@ -41,4 +41,3 @@ export async function workerdVersion(pid: number): Promise<string> {
     return 'unknown';
   }
 }
-
