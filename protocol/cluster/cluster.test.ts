@@ -21,6 +21,19 @@ async function subscribe(c: ClusterHarness, client: TestClient, filter: string, 
   return client.take<ISubackPacket>('suback');
 }
 
+/** The subscriber acknowledges what it has, round after round, until `count` messages came; their payloads, in order. */
+async function ackUntil(c: ClusterHarness, sub: TestClient, count: number): Promise<string[]> {
+  const seen: string[] = [];
+  for (let round = 0; round < 20 && seen.length < count; round++) {
+    for (const p of sub.all<IPublishPacket>('publish')) {
+      seen.push(text(p));
+      await sub.send({ cmd: 'puback', messageId: p.messageId });
+    }
+    await c.settle();
+  }
+  return seen;
+}
+
 describe('one broker over several shards', () => {
   it('delivers a QoS 1 message across shards and acknowledges it only once the receiving shard has it', async () => {
     const c = new ClusterHarness(4);
@@ -311,14 +324,7 @@ describe('wills and flow control across shards', () => {
     const acked = pub.all('puback').length;
     expect(acked).toBeLessThan(10);
     // The subscriber acknowledges what it has; the rest flows, and every PUBACK follows.
-    const seen: string[] = [];
-    for (let round = 0; round < 20 && seen.length < 10; round++) {
-      for (const p of sub.all<IPublishPacket>('publish')) {
-        seen.push(text(p));
-        await sub.send({ cmd: 'puback', messageId: p.messageId });
-      }
-      await c.settle();
-    }
+    const seen = await ackUntil(c, sub, 10);
     expect(seen).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
     expect(acked + pub.all('puback').length).toBe(10);
   });
@@ -348,14 +354,7 @@ describe('wills and flow control across shards', () => {
     // The first batch's receipt comes back; the next batch finds the subscriber behind, and shard 1 holds part of it.
     c.releaseReceipts();
     await c.settle();
-    const seen: string[] = [];
-    for (let round = 0; round < 20 && seen.length < 6; round++) {
-      for (const p of sub.all<IPublishPacket>('publish')) {
-        seen.push(text(p));
-        await sub.send({ cmd: 'puback', messageId: p.messageId });
-      }
-      await c.settle();
-    }
+    const seen = await ackUntil(c, sub, 6);
     // The subscriber caught up, so shard 1 released what it held, while that batch's receipt is still on its way.
     expect(seen).toEqual(['0', '1', '2', '3', '4', '5']);
     expect(c.delayedReceiptCount).toBe(1);
