@@ -146,8 +146,11 @@ export function percentile(sorted: number[], p: number): number {
  */
 export async function warmUp(url: string, framing: Framing, clientCount = 20, messages = 100): Promise<void> {
   const topic = uniqueTopic('bench/warm');
-  const clients = await Promise.all(Array.from({ length: clientCount }, () => connectClient(url, framing)));
+  const connected = await Promise.allSettled(Array.from({ length: clientCount }, () => connectClient(url, framing)));
+  const clients = connected.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
   try {
+    const failed = connected.find((c) => c.status === 'rejected');
+    if (failed) throw new Error(`warm-up: a client could not connect: ${(failed.reason as Error).message}`);
     const [sub, pub] = clients;
     await sub.subscribeAsync(topic, { qos: 1 });
     let received = 0;
