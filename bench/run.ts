@@ -779,6 +779,9 @@ p(
     'of each packet, reading its length from the fixed header, and sends the whole packet as one frame, as browsers and paho do; packets, their order and ' +
     'the stream\'s backpressure are unchanged (see `bench/scenarios.ts`).',
 );
+p(
+  '- **warm-up**: before every measured window, on every broker: 20 clients connect, one subscribes, another publishes 100 QoS 1 messages to it, all leave, and 0.5 s passes. A freshly started broker would otherwise charge its start (EdgeMQ\'s shard: tables, configuration from D1, compiling) to the scenario.',
+);
 p(`- **latency**: one publisher, one subscriber on one topic; ${sizes.warmup} warm-up messages, then ${sizes.latency} measured. Each message is sent once the previous one arrived, so the broker never queues.`);
 p(
   `- **throughput**: ${publishers} publishers → 1 subscriber on one topic, ${sizes.total} messages in total or a ${sizes.windowMs / 1000} s window, whichever ends first; ` +
