@@ -453,8 +453,9 @@ const cell = (broker: string, m: Metric): string => {
   if (!o.ok) return `failed: ${o.error.replace(/\|/g, '\\|')}`;
   return show(m, o.result);
 };
-const ratio = (m: Metric, other: string): number | null => {
-  const e = valueOf('EdgeMQ', m);
+/** `of`'s value ÷ `other`'s (EdgeMQ's, unless another broker is named). */
+const ratio = (m: Metric, other: string, of = 'EdgeMQ'): number | null => {
+  const e = valueOf(of, m);
   const o = valueOf(other, m);
   return e === null || o === null || o === 0 || !Number.isFinite(e) || !Number.isFinite(o) ? null : e / o;
 };
@@ -474,13 +475,12 @@ interface Verdict {
   ratio: number | null;
   pass: boolean | null;
 }
-const verdicts: Verdict[] = metrics
-  .filter((m) => m.target && runOf(m.run))
-  .map((m) => {
-    const r = ratio(m, 'floor');
-    const e = outcomes.EdgeMQ?.[m.run];
-    return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
-  });
+/** A ratio judged against the metric's target; not measured when it or `broker`'s run is missing. */
+const judge = (m: Metric, r: number | null, broker: string): Verdict => {
+  const e = outcomes[broker]?.[m.run];
+  return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
+};
+const verdicts: Verdict[] = metrics.filter((m) => m.target && runOf(m.run)).map((m) => judge(m, ratio(m, 'floor'), 'EdgeMQ'));
 const mark = (v: Verdict | undefined) => (!v ? '' : v.pass === null ? 'NOT MEASURED' : v.pass ? 'PASS' : '**MISSED**');
 
 /**
@@ -510,25 +510,12 @@ const shardRatio = (run: string): number | null => {
  * same hop between two processes: EdgeMQ, gateway apart ÷ floor, gateway
  * apart is EdgeMQ's own latency above the least broker with that hop.
  */
-const sameHopRatio = (m: Metric): number | null => {
-  const e = valueOf(APART, m);
-  const f = valueOf(FLOOR_APART, m);
-  return e === null || f === null || f === 0 || !Number.isFinite(e) || !Number.isFinite(f) ? null : e / f;
-};
 const sameHopVerdicts: Verdict[] = metrics
   .filter((m) => m.target && m.lower && runOf(m.run))
-  .map((m) => {
-    const e = outcomes[APART]?.[m.run];
-    const r = sameHopRatio(m);
-    return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
-  });
+  .map((m) => judge(m, ratio(m, FLOOR_APART, APART), APART));
 const shardVerdicts: Verdict[] = metrics
   .filter((m) => m.target && m.unit.includes('/s') && runOf(m.run))
-  .map((m) => {
-    const e = outcomes[APART]?.[m.run];
-    const r = shardRatio(m.run);
-    return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
-  });
+  .map((m) => judge(m, shardRatio(m.run), APART));
 
 const lines: string[] = [];
 const p = (...l: string[]) => lines.push(...l);
