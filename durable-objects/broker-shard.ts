@@ -9,7 +9,7 @@ import { AclAuthorizer } from '../auth/acl/acl-authorizer';
 import { aclDefaultPolicy } from '../auth/acl/default-policy';
 import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
-import { bindOnAuthentication, PrincipalStore } from './principal-store';
+import { PrincipalStore, SessionPrincipals } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
@@ -41,6 +41,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
+  /** Drops the principals of sessions that ended (durable-objects/principal-store.ts). */
+  private forgetEndedPrincipals!: (always: boolean) => void;
   /**
    * Frames produced while handling one event, per socket. They leave as one
    * WebSocket message once the event's synchronous work is done: MQTT allows
@@ -79,7 +81,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
         // The engine reads its config on every denied PUBLISH, so open connections get the new limit too.
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
       };
-      this.security.onAccepted = bindOnAuthentication(authorizer, principals, clock);
+      const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock);
+      this.security.onAccepted = sessionPrincipals.onAccepted;
+      this.forgetEndedPrincipals = (always) => {
+        const sessions = this.engine.sessions;
+        sessionPrincipals.forgetEnded((id) => sessions.has(id), sessions.size, always);
+      };
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),
@@ -182,6 +189,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     this.engine.counters.alarms++;
     if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
+    this.forgetEndedPrincipals(true);
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.
     await this.cluster.figures.settled();
@@ -314,6 +322,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     if (!id) return;
     this.sockets.delete(id);
     this.engine.connectionLost(id);
+    this.forgetEndedPrincipals(false);
     this.syncAlarm();
   }
 

@@ -27,6 +27,12 @@ export class PrincipalStore {
     this.sql.exec(`DELETE FROM principals WHERE client_id = ?`, clientId);
   }
 
+  /** One statement for any number of client ids (a JSON array bound as one value). */
+  deleteAll(clientIds: string[]): void {
+    if (clientIds.length === 0) return;
+    this.sql.exec(`DELETE FROM principals WHERE client_id IN (SELECT value FROM json_each(?))`, JSON.stringify(clientIds));
+  }
+
   /** Principals of sessions that still exist; the rest are dropped. */
   loadFor(clientIds: Set<string>): Array<{ clientId: string; identity: AuthenticatedIdentity }> {
     const out: Array<{ clientId: string; identity: AuthenticatedIdentity }> = [];
@@ -42,21 +48,59 @@ export class PrincipalStore {
   }
 }
 
+/** Ended sessions' principals may wait this many beyond the live sessions before a close forgets them at once. */
+export const ENDED_PRINCIPALS_SLACK = 1024;
+
 /**
- * ShardSecurity.onAccepted for topic ACLs: binds the identity a CONNECT
- * authenticated as and saves it at once, then, told the CONNECT's fate,
- * keeps it or puts back (in memory and in storage) the binding it replaced.
+ * The principals of one shard's sessions: bound in the authorizer and saved
+ * when a CONNECT authenticates, forgotten when the session has ended.
  */
-export function bindOnAuthentication(authorizer: AclAuthorizer, store: PrincipalStore, clock: Clock) {
-  return (clientId: string, identity: AuthenticatedIdentity) => {
-    const binding = authorizer.bindPrincipal(clientId, identity);
-    store.save(clientId, identity, clock.now());
+export class SessionPrincipals {
+  /** Client ids whose CONNECT authenticated but is not answered yet, with how many such CONNECTs each has. */
+  private readonly unsettled = new Map<string, number>();
+
+  constructor(
+    private readonly authorizer: AclAuthorizer,
+    private readonly store: PrincipalStore,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * ShardSecurity.onAccepted for topic ACLs: binds the identity a CONNECT
+   * authenticated as and saves it at once, then, told the CONNECT's fate,
+   * keeps it or puts back (in memory and in storage) the binding it replaced.
+   */
+  readonly onAccepted = (clientId: string, identity: AuthenticatedIdentity) => {
+    const binding = this.authorizer.bindPrincipal(clientId, identity);
+    this.store.save(clientId, identity, this.clock.now());
+    this.unsettled.set(clientId, (this.unsettled.get(clientId) ?? 0) + 1);
     return (accepted: boolean): void => {
+      const left = (this.unsettled.get(clientId) ?? 1) - 1;
+      if (left > 0) this.unsettled.set(clientId, left);
+      else this.unsettled.delete(clientId);
       if (accepted) return binding.keep();
       binding.undo();
-      const kept = authorizer.boundIdentity(clientId);
-      if (kept) store.save(clientId, kept, clock.now());
-      else store.delete(clientId);
+      const kept = this.authorizer.boundIdentity(clientId);
+      if (kept) this.store.save(clientId, kept, this.clock.now());
+      else this.store.delete(clientId);
     };
   };
+
+  /**
+   * A principal lives as long as its session: once the session has ended,
+   * its binding and its row go too. Otherwise every client id a shard ever
+   * accepted would stay bound in memory and in SQLite until the object
+   * restarts, which a fleet of clean sessions with fresh client ids (MQTT 5
+   * assigned ids, clients' random ids) turns into growth without bound.
+   * A CONNECT still being answered keeps its binding: its session opens next.
+   *
+   * `always` false checks only once more than ENDED_PRINCIPALS_SLACK are
+   * bound beyond the live sessions, so the scan is paid once per that many
+   * ended sessions.
+   */
+  forgetEnded(hasSession: (clientId: string) => boolean, sessionCount: number, always: boolean): void {
+    if (!always && this.authorizer.boundCount <= sessionCount + this.unsettled.size + ENDED_PRINCIPALS_SLACK) return;
+    const gone = this.authorizer.unbindUnless((id) => hasSession(id) || this.unsettled.has(id));
+    this.store.deleteAll(gone);
+  }
 }

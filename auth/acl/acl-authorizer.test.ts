@@ -78,4 +78,12 @@ describe('pending bindings', () => {
     bob.undo();
     expect(acl.boundIdentity('dev')).toBeNull();
   });
+
+  it('unbinds the client ids a check turns down, names them, and keeps the rest', () => {
+    const acl = new AclAuthorizer(snapshot(RULES));
+    for (const id of ['a', 'b', 'c']) acl.bindPrincipal(id, as('alice')).keep();
+    expect(acl.unbindUnless((id) => id === 'b')).toEqual(['a', 'c']);
+    expect(acl.boundCount).toBe(1);
+    expect(['a', 'b', 'c'].map((id) => acl.boundIdentity(id)?.username ?? null)).toEqual([null, 'alice', null]);
+  });
 });

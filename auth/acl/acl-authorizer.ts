@@ -139,6 +139,19 @@ export class AclAuthorizer implements Authorizer {
     this.unbound.delete(clientId);
   }
 
+  /** How many client ids have a principal bound. */
+  get boundCount(): number {
+    return this.bound.size;
+  }
+
+  /** Unbinds every client id `keep` turns down, and names them. */
+  unbindUnless(keep: (clientId: string) => boolean): string[] {
+    const gone: string[] = [];
+    for (const clientId of this.bound.keys()) if (!keep(clientId)) gone.push(clientId);
+    for (const clientId of gone) this.unbindPrincipal(clientId);
+    return gone;
+  }
+
   /** Every binding, for persisting across eviction. */
   principalsSnapshot(): BoundPrincipal[] {
     return [...this.bound.values()].map((s) => ({ clientId: s.clientId, identity: s.identity! }));
