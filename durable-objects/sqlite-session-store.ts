@@ -22,8 +22,22 @@ const DELIVERY_COLUMNS = `qos INTEGER NOT NULL,
  * (properties, wills) are JSON with binary fields base64-encoded.
  */
 export class SqliteSessionStore implements SessionStore {
+  /**
+   * Client ids that may have rows in outbound, queue or inbound_qos2: every
+   * session stored before this instance started, and every client id this
+   * instance wrote such a row for. A session that never outlived its
+   * connection has none, so ending it skips three deletes, each a statement
+   * SQLite runs for every clean session's close (docs/benchmarks.md). A
+   * superset is safe: it only costs those deletes. Rows are never written
+   * without their session row (they belong to a stored persistent session,
+   * and deleteSession removes both in one event), so the sessions table
+   * names every client id with rows left by an earlier instance.
+   */
+  private readonly mayHoldDeliveryState = new Set<string>();
+
   constructor(private readonly sql: SqlStorage) {
     this.migrate();
+    for (const row of this.sql.exec(`SELECT client_id FROM sessions`)) this.mayHoldDeliveryState.add(row.client_id as string);
   }
 
   private migrate(): void {
@@ -142,6 +156,7 @@ export class SqliteSessionStore implements SessionStore {
   deleteSession(clientId: string): void {
     this.sql.exec(`DELETE FROM sessions WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM subscriptions WHERE client_id = ?`, clientId);
+    if (!this.mayHoldDeliveryState.delete(clientId)) return;
     this.sql.exec(`DELETE FROM outbound WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM queue WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM inbound_qos2 WHERE client_id = ?`, clientId);
@@ -198,6 +213,7 @@ export class SqliteSessionStore implements SessionStore {
 
   saveOutbound(r: OutboundRecord): void {
     const d = r.delivery;
+    this.mayHoldDeliveryState.add(r.clientId);
     this.sql.exec(
       `INSERT OR REPLACE INTO outbound (client_id, packet_id, state, seq, qos, retain, subscription_ids, topic, payload, message)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -216,6 +232,7 @@ export class SqliteSessionStore implements SessionStore {
   // ------------------------------------------------------------ queue
 
   enqueue(clientId: string, d: Delivery): number {
+    this.mayHoldDeliveryState.add(clientId);
     const row = this.sql
       .exec(
         `INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
@@ -253,6 +270,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   saveInboundQos2(clientId: string, packetId: number): void {
+    this.mayHoldDeliveryState.add(clientId);
     this.sql.exec(`INSERT OR REPLACE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)`, clientId, packetId);
   }
 

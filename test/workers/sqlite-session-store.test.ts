@@ -58,6 +58,28 @@ describe('SQLite session store inside a Durable Object', () => {
     expect(after).toEqual({ sessions: ['e'], queued: [[1, 2, 3]], bytes: 4 });
   });
 
+  it('ends a session whose queue, in-flight and QoS 2 rows an earlier instance wrote, leaving none behind', async () => {
+    const stub = env.BROKER.get(env.BROKER.idFromName(`store-delete-after-evict-${crypto.randomUUID()}`));
+    const delivery = { message: { topic: 't', payload: new Uint8Array([1]), qos: 1 as const, retain: false, properties: {}, expiresAt: null, origin: null, createdAt: 1 }, qos: 1 as const, retain: false, subscriptionIds: [] };
+    await runInDurableObject(stub, (_instance, state) => {
+      const store = new SqliteSessionStore(state.storage.sql);
+      for (const clientId of ['p', 'q']) {
+        store.saveSession({ clientId, protocolVersion: 5, expiryInterval: 60, disconnectedAt: 5, will: null, willDueAt: null, droppedMessages: 0, username: null, createdAt: 1 });
+        store.enqueue(clientId, delivery);
+        store.saveOutbound({ clientId, packetId: 7, state: 'publish', seq: 1, delivery });
+        store.saveInboundQos2(clientId, 9);
+      }
+    });
+    await evictDurableObject(stub);
+    const rows = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      new SqliteSessionStore(sql).deleteSession('p');
+      const owners = (table: string) => sql.exec(`SELECT client_id FROM ${table} ORDER BY client_id`).toArray().map((r) => r.client_id);
+      return { sessions: owners('sessions'), queue: owners('queue'), outbound: owners('outbound'), inbound: owners('inbound_qos2') };
+    });
+    expect(rows).toEqual({ sessions: ['q'], queue: ['q'], outbound: ['q'], inbound: ['q'] });
+  });
+
   it('migrates a version 1 queue: existing rows get their byte size and stay in order', async () => {
     const stub = env.BROKER.get(env.BROKER.idFromName(`store-migrate-${crypto.randomUUID()}`));
     const result = await runInDurableObject(stub, (_instance, state) => {
