@@ -63,6 +63,7 @@ export class SessionPrincipals {
     private readonly authorizer: AclAuthorizer,
     private readonly store: PrincipalStore,
     private readonly clock: Clock,
+    private readonly slack = ENDED_PRINCIPALS_SLACK,
   ) {}
 
   /**
@@ -94,12 +95,12 @@ export class SessionPrincipals {
    * assigned ids, clients' random ids) turns into growth without bound.
    * A CONNECT still being answered keeps its binding: its session opens next.
    *
-   * `always` false checks only once more than ENDED_PRINCIPALS_SLACK are
-   * bound beyond the live sessions, so the scan is paid once per that many
+   * `always` false checks only once more than `slack` (ENDED_PRINCIPALS_SLACK)
+   * are bound beyond the live sessions, so the scan is paid once per that many
    * ended sessions.
    */
   forgetEnded(hasSession: (clientId: string) => boolean, sessionCount: number, always: boolean): void {
-    if (!always && this.authorizer.boundCount <= sessionCount + this.unsettled.size + ENDED_PRINCIPALS_SLACK) return;
+    if (!always && this.authorizer.boundCount <= sessionCount + this.unsettled.size + this.slack) return;
     const gone = this.authorizer.unbindUnless((id) => hasSession(id) || this.unsettled.has(id));
     this.store.deleteAll(gone);
   }

@@ -2,6 +2,9 @@ import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest';
 import { RawClient } from './raw-client';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
+import { AclAuthorizer } from '../../auth/acl/acl-authorizer';
+import { PrincipalStore, SessionPrincipals } from '../../durable-objects/principal-store';
+import type { AuthenticatedIdentity } from '../../auth/provider';
 
 const shard = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
 
@@ -54,5 +57,35 @@ describe('principals of ended sessions', () => {
     await runDurableObjectAlarm(shard());
     expect(await principalsOf([clientId])).toEqual({ stored: [clientId], bound: [clientId] });
     second.close();
+  });
+
+  it('at a close, waits until more than the slack have ended, and never forgets a CONNECT still being answered', async () => {
+    const stub = env.BROKER.get(env.BROKER.idFromName(`principals-slack-${crypto.randomUUID()}`));
+    const result = await runInDurableObject(stub, (_instance, state) => {
+      const authorizer = new AclAuthorizer();
+      const principals = new SessionPrincipals(authorizer, new PrincipalStore(state.storage.sql), { now: () => 1 }, 2);
+      const identity = { username: null } as unknown as AuthenticatedIdentity;
+      const sessions = new Set<string>(['live']);
+      const hasSession = (id: string) => sessions.has(id);
+      const stored = () => state.storage.sql.exec(`SELECT client_id FROM principals ORDER BY client_id`).toArray().map((r) => String(r.client_id));
+      principals.onAccepted('live', identity)(true);
+      for (const id of ['e1', 'e2']) principals.onAccepted(id, identity)(true);
+      principals.forgetEnded(hasSession, sessions.size, false);
+      const withinSlack = stored();
+      const settle = principals.onAccepted('answering', identity);
+      principals.onAccepted('e3', identity)(true);
+      principals.forgetEnded(hasSession, sessions.size, false);
+      const beyondSlack = stored();
+      settle(true);
+      sessions.add('answering');
+      principals.forgetEnded(hasSession, sessions.size, true);
+      return { withinSlack, beyondSlack, bound: authorizer.boundCount, after: stored() };
+    });
+    expect(result).toEqual({
+      withinSlack: ['e1', 'e2', 'live'],
+      beyondSlack: ['answering', 'live'],
+      bound: 2,
+      after: ['answering', 'live'],
+    });
   });
 });
