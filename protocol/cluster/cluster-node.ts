@@ -4,6 +4,7 @@ import type { BrokerMessage } from '../store/records';
 import type { ClusterStore } from './cluster-store';
 import type { MessageBus } from './message-bus';
 import type { ClusterBatch, ClusterEntry, ClusterReceipt, ForwardedPublish } from './messages';
+import { SharedGroupCursors } from '../topics/shared-group-cursors';
 import { RouteTable } from './route-table';
 import { shardIndexFor } from './shard-hash';
 
@@ -162,7 +163,8 @@ export class ClusterNode {
   /** Local subscriptions per route key (filter), to announce the first and the last. */
   private readonly localKeys = new Map<string, number>();
   private readonly links = new Map<number, Link>();
-  private readonly groupCursor = new Map<string, number>();
+  /** Per shared group with members on other shards, whose turn is next. */
+  private readonly groupCursor = new SharedGroupCursors();
   private applier: ClusterApplier | null = null;
   private pumpQueued = false;
   /** Receiving side: entries from each shard whose recipients here are behind. */
@@ -302,7 +304,7 @@ export class ClusterNode {
       return;
     }
     const candidates = hereHasMembers && !hereFirst ? [...remote, this.self].sort((a, b) => a - b) : [...remote].sort((a, b) => a - b);
-    const cursor = this.groupCursor.get(key) ?? 0;
+    const cursor = this.groupCursor.get(key);
     this.groupCursor.set(key, cursor + 1);
     if (hereFirst && hereHasMembers) {
       if (serveHere()) return;

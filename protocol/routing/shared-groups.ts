@@ -1,10 +1,11 @@
 import type { SubscriptionRecord } from '../store/records';
+import { SharedGroupCursors } from '../topics/shared-group-cursors';
 import type { Recipients } from './recipients';
 
 /** Chooses one member of a shared subscription group (`$share/<group>/<filter>`) per message. */
 export class SharedGroups {
   /** Per group, where the next round-robin search starts. */
-  private readonly sharedCursor = new Map<string, number>();
+  private readonly sharedCursor = new SharedGroupCursors();
 
   constructor(private readonly recipients: Recipients) {}
 
@@ -17,7 +18,7 @@ export class SharedGroups {
     const connected = this.pickConnectedMember(groupKey, members, topic);
     if (connected) return connected;
     const { recipients } = this;
-    const start = this.sharedCursor.get(groupKey) ?? 0;
+    const start = this.sharedCursor.get(groupKey);
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = recipients.findSession(members[idx].clientId);
@@ -32,7 +33,7 @@ export class SharedGroups {
   /** Round-robin over connected members that may receive the topic; null when none is. */
   pickConnectedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
     const { recipients } = this;
-    const start = this.sharedCursor.get(groupKey) ?? 0;
+    const start = this.sharedCursor.get(groupKey);
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = recipients.findSession(members[idx].clientId);
