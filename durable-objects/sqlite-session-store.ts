@@ -313,6 +313,12 @@ export class SqliteSessionStore implements SessionStore {
     this.sql.exec(`DELETE FROM topic_aliases WHERE connection_id = ?`, connectionId);
   }
 
+  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void {
+    // Few connections use aliases, so reading their ids beats naming every live connection in one statement.
+    const stored = this.sql.exec(`SELECT DISTINCT connection_id FROM topic_aliases`).toArray();
+    for (const row of stored) if (!connectionIds.has(row.connection_id as string)) this.deleteTopicAliases(row.connection_id as string);
+  }
+
   // ------------------------------------------------------------ counters
 
   loadCounters(): BrokerCounters | null {

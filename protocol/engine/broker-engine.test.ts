@@ -588,6 +588,17 @@ describe('MQTT 5 flow control and properties', () => {
     expect(pub.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x94);
   });
 
+  it('keeps the topic aliases of a connection that survives hibernation, and forgets those of one lost in a restart', async () => {
+    const h = new EngineHarness();
+    const pub = h.client(5);
+    await pub.connect();
+    await pub.send({ cmd: 'publish', topic: 'alias/kept', payload: Buffer.from('1'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    h.hibernate();
+    expect([...h.store.loadTopicAliases(pub.id)]).toEqual([[3, 'alias/kept']]);
+    h.restart();
+    expect(h.store.loadTopicAliases(pub.id).size).toBe(0);
+  });
+
   it('refuses invalid UTF-8 when the payload format indicator is 1', async () => {
     const h = new EngineHarness();
     const c = h.client(5);

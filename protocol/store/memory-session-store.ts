@@ -109,6 +109,9 @@ export class MemorySessionStore implements SessionStore {
   deleteTopicAliases(connectionId: string): void {
     this.aliases.delete(connectionId);
   }
+  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void {
+    for (const id of [...this.aliases.keys()]) if (!connectionIds.has(id)) this.aliases.delete(id);
+  }
 
   loadCounters(): BrokerCounters | null {
     return this.counters ? { ...this.counters } : null;

@@ -173,6 +173,10 @@ export function sessionStoreContract(name: string, makeStore: () => SessionStore
       store.deleteTopicAliases('c1');
       expect(store.loadTopicAliases('c1').size).toBe(0);
       expect(store.loadTopicAliases('c2').get(1)).toBe('z');
+      store.saveTopicAlias('c3', 2, 'y');
+      store.keepTopicAliasesOf(new Set(['c3', 'c9']));
+      expect(store.loadTopicAliases('c2').size).toBe(0);
+      expect(store.loadTopicAliases('c3').get(2)).toBe('y');
       expect(store.loadCounters()).toBeNull();
       const counters = { startedAt: 1, messagesReceived: 2, messagesSent: 3, bytesReceived: 4, bytesSent: 5, publishReceived: 6, publishSent: 7, messagesDropped: 8, connectionsTotal: 9, authFailures: 10, webSocketMessagesIn: 11, webSocketMessagesOut: 12, upgrades: 13, alarms: 14, clusterCallsIn: 15, clusterEntriesOut: 16 };
       store.saveCounters(counters);

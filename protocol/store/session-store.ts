@@ -55,6 +55,8 @@ export interface SessionStore {
   loadTopicAliases(connectionId: string): Map<number, string>;
   saveTopicAlias(connectionId: string, alias: number, topic: string): void;
   deleteTopicAliases(connectionId: string): void;
+  /** Forgets the aliases of every connection not in `connectionIds`: those whose socket did not survive a restart. */
+  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void;
 
   loadCounters(): BrokerCounters | null;
   saveCounters(counters: BrokerCounters): void;
