@@ -190,6 +190,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
     this.forgetEndedPrincipals(true);
+    this.security.sweepVerifiedCache((clientId) => (this.engine.sessions.get(clientId)?.connectionId ?? null) !== null);
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.
     await this.cluster.figures.settled();

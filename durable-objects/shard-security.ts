@@ -176,6 +176,11 @@ export class ShardSecurity {
   }
 
   /** Read from the snapshot, not parsed again: every disconnect asks (a reconnect storm's worth of them). */
+  /** From the shard's alarm: the verification cache forgets clients that are gone (SqliteVerifiedCache.sweep). */
+  sweepVerifiedCache(isConnected: (clientId: string) => boolean): void {
+    this.cache.sweep(this.clock.now(), this.verifiedTtlMs(), isConnected);
+  }
+
   private verifiedTtlMs(): number {
     return this.loaded?.verifiedTtlMs ?? DEFAULT_VERIFIED_TTL_MS;
   }

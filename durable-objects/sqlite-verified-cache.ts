@@ -75,6 +75,20 @@ export class SqliteVerifiedCache implements VerifiedCache {
     this.sql.exec(`UPDATE auth_cache SET connected = 0, expires_at = MAX(expires_at, ?) WHERE client_id = ?`, now + ttlMs, clientId);
   }
 
+  /**
+   * Entries of clients that are gone, deleted once expired. Without this an
+   * entry goes only when the same credentials come back or the object
+   * starts again, so a shard that stays up keeps one row for every client id
+   * that ever authenticated. An entry still marked connected whose client is
+   * not (its CONNECT was refused or abandoned after the credentials were
+   * verified, so no disconnect came) counts from now, as if it had just left.
+   */
+  sweep(now: number, ttlMs: number, isConnected: (clientId: string) => boolean): void {
+    const marked = this.sql.exec(`SELECT DISTINCT client_id FROM auth_cache WHERE connected = 1`).toArray();
+    for (const row of marked) if (!isConnected(String(row.client_id))) this.touchClient(String(row.client_id), now, ttlMs);
+    this.sql.exec(`DELETE FROM auth_cache WHERE connected = 0 AND expires_at <= ?`, now);
+  }
+
   clear(): void {
     this.sql.exec(`DELETE FROM auth_cache`);
   }
