@@ -85,3 +85,39 @@ describe('FailureTracker with a shared per-IP counter', () => {
     expect(bans.map((ban) => ban.description)).toEqual(['4 different client ids failed from this IP within 60s']);
   });
 });
+
+describe('FailureTracker memory', () => {
+  const attempt = (i: number, ip = `2001:db8::${i.toString(16)}`) => ({ ip, clientId: `bot-${i}`, username: `user-${i}` });
+
+  it('drops a window that has run out once it is the least recently used, and its hashes with it', async () => {
+    const tracker = new FailureTracker();
+    let now = 1_000_000;
+    await tracker.record(attempt(1), settings, now);
+    await tracker.record(attempt(2), settings, now);
+    // Two windows per attempt (its client id and its IP), the IP's holding two hashes.
+    expect([tracker.size(), tracker.heldIdentities()]).toEqual([4, 4]);
+    now += settings.windowSeconds * 1000;
+    await tracker.record(attempt(3), settings, now);
+    expect([tracker.size(), tracker.heldIdentities()]).toEqual([2, 2]);
+  });
+
+  it('holds no more identity hashes than its bound, however many addresses fail just below their ban', async () => {
+    const tracker = new FailureTracker(10_000, null, 50);
+    const now = 1_000_000;
+    // Each IP gets three distinct failing identities, one short of ipMaxDistinct (4).
+    for (let ip = 0; ip < 100; ip++) {
+      for (let k = 0; k < 3; k++) await tracker.record({ ip: `2001:db8::${ip.toString(16)}`, clientId: `bot-${ip}-${k}`, username: `user-${ip}-${k}` }, settings, now);
+    }
+    expect(tracker.heldIdentities()).toBeLessThanOrEqual(50);
+    expect(tracker.heldIdentities()).toBeGreaterThan(40);
+  });
+
+  it('still bans an IP whose identities arrive while the bound is being enforced', async () => {
+    const tracker = new FailureTracker(10_000, null, 50);
+    const now = 1_000_000;
+    for (let ip = 0; ip < 100; ip++) await tracker.record(attempt(ip), settings, now);
+    const bans = [];
+    for (let k = 0; k < 4; k++) bans.push(...(await tracker.record({ ip: IP, clientId: `rotating-${k}`, username: `u-${k}` }, settings, now)));
+    expect(bans.map((b) => [b.kind, b.value])).toEqual([['ip', IP]]);
+  });
+});

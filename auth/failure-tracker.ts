@@ -13,9 +13,12 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  *   retry, so it never reaches the threshold.
  *
  * Memory is bounded: identities are kept as 32-bit hashes, at most
- * `ipMaxDistinct` per IP, and when `maxKeys` windows are held the oldest are
- * forgotten first, which only makes an attacker's life easier by a little,
- * never the broker's worse.
+ * `ipMaxDistinct` per IP; a window that has run out is dropped as soon as
+ * it is the least recently used; and past `maxKeys` windows or
+ * `maxIdentities` hashes in all, the least recently used are forgotten
+ * first, which only makes an attacker's life easier by a little, never the
+ * broker's worse. The second bound matters with IPv6, where one attacker has
+ * addresses enough to fill every window to just below its ban.
  *
  * A client id always lands on the same shard, so its count in that shard's
  * memory is already the whole cluster's. An IP's failing identities spread
@@ -68,12 +71,19 @@ interface ClientIdWindow {
   count: number;
 }
 
+/** Identity hashes all IP windows may hold together: about 4 MB of a 128 MB isolate at the most. */
+export const MAX_IP_IDENTITIES = 100_000;
+
 export class FailureTracker {
+  /** In order of last use, least recent first. */
   private readonly windows = new Map<string, ClientIdWindow | IpIdentityWindow>();
+  /** Identity hashes held by the IP windows together. */
+  private identities = 0;
 
   constructor(
     private readonly maxKeys = 10_000,
     private readonly shared: SharedIpCounter | null = null,
+    private readonly maxIdentities = MAX_IP_IDENTITIES,
   ) {}
 
   async record(who: FailedAttempt, settings: AutoBanSettings, now: number): Promise<BanDecision[]> {
@@ -89,12 +99,17 @@ export class FailureTracker {
       const ban = await this.countIdentityAtIp(who, stableClientId, settings, now);
       if (ban) bans.push(ban);
     }
-    this.evictOldest();
+    this.evict(settings, now);
     return bans;
   }
 
   size(): number {
     return this.windows.size;
+  }
+
+  /** Identity hashes the IP windows hold together. */
+  heldIdentities(): number {
+    return this.identities;
   }
 
   private countClientId(clientId: string, settings: AutoBanSettings, now: number): BanDecision | null {
@@ -103,7 +118,7 @@ export class FailureTracker {
     if (w instanceof IpIdentityWindow) return null;
     w.count++;
     if (w.count < settings.maxFailures) return null;
-    this.windows.delete(key);
+    this.forget(key);
     return {
       kind: 'clientId',
       value: clientId,
@@ -120,7 +135,9 @@ export class FailureTracker {
     const identity = ipIdentityOf(who, stableClientId);
     // Nothing new from this IP: no count can move, here or in the shared counter.
     if (this.shared && !w.isNew(identity)) return null;
+    const before = w.size;
     const local = w.add(identity, limits);
+    this.identities += w.size - before;
     let count = local;
     if (this.shared) {
       try {
@@ -133,7 +150,7 @@ export class FailureTracker {
       }
     }
     if (!count.reached) return null;
-    this.windows.delete(key);
+    this.forget(key);
     const what = count.clientIds >= limits.maxDistinct ? `${count.clientIds} different client ids` : `${count.usernames} different usernames`;
     return {
       kind: 'ip',
@@ -145,19 +162,33 @@ export class FailureTracker {
 
   /** The window for `key`, started afresh when the old one has run out. */
   private current<W extends ClientIdWindow | IpIdentityWindow>(key: string, settings: AutoBanSettings, now: number, fresh: (start: number) => W): ClientIdWindow | IpIdentityWindow {
-    let w = this.windows.get(key);
-    if (!w || now - w.start >= settings.windowSeconds * 1000) w = fresh(now);
-    // Re-insert so Map order stays oldest-first for eviction.
-    this.windows.delete(key);
+    const held = this.windows.get(key);
+    const w = !held || now - held.start >= settings.windowSeconds * 1000 ? fresh(now) : held;
+    // Re-insert so Map order stays least recently used first, for eviction; a window run out goes with its hashes.
+    if (w === held) this.windows.delete(key);
+    else this.forget(key);
     this.windows.set(key, w);
     return w;
   }
 
-  private evictOldest(): void {
-    while (this.windows.size > this.maxKeys) {
-      const oldest = this.windows.keys().next().value;
-      if (oldest === undefined) break;
-      this.windows.delete(oldest);
+  /**
+   * From the least recently used: windows that have run out, then as many
+   * as the bounds need. One that has not run out and fits stops the walk,
+   * so a refusal costs no more than what it evicts.
+   */
+  private evict(settings: AutoBanSettings, now: number): void {
+    const windowMs = settings.windowSeconds * 1000;
+    for (const [key, w] of this.windows) {
+      const withinBounds = this.windows.size <= this.maxKeys && this.identities <= this.maxIdentities;
+      if (withinBounds && now - w.start < windowMs) return;
+      this.forget(key);
     }
+  }
+
+  private forget(key: string): void {
+    const w = this.windows.get(key);
+    if (!w) return;
+    this.windows.delete(key);
+    if (w instanceof IpIdentityWindow) this.identities -= w.size;
   }
 }

@@ -34,6 +34,11 @@ export class IpIdentityWindow {
 
   constructor(public start: number) {}
 
+  /** How many identity hashes the window holds, for its owner's memory bound. */
+  get size(): number {
+    return this.clientIds.size + this.usernames.size;
+  }
+
   expired(limits: IpLimits, now: number): boolean {
     return now - this.start >= limits.windowSeconds * 1000;
   }
