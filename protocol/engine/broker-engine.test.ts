@@ -607,6 +607,23 @@ describe('MQTT 5 flow control and properties', () => {
     expect(c.take<IPubackPacket>('puback').reasonCode).toBe(0x99);
   });
 
+  it('makes room for a new retained message when the full store holds expired ones', async () => {
+    const h = new EngineHarness({ config: { maxRetainedMessages: 2 } });
+    const pub = h.client(5);
+    await pub.connect();
+    const retained = (topic: string, expiry?: number) =>
+      pub.send({ cmd: 'publish', topic, payload: Buffer.from(topic), qos: 0, retain: true, dup: false, properties: expiry ? { messageExpiryInterval: expiry } : {} });
+    await retained('full/short', 1);
+    await retained('full/long');
+    await retained('full/dropped');
+    h.clock.advance(2_000);
+    await retained('full/new');
+    const s = h.client(5);
+    await s.connect();
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'full/#', qos: 0 }] });
+    expect(s.all<IPublishPacket>('publish').map((p) => p.topic).sort()).toEqual(['full/long', 'full/new']);
+  });
+
   it('passes message properties through and counts down the expiry interval', async () => {
     const h = new EngineHarness();
     const s = h.client(5);

@@ -23,11 +23,16 @@ export interface RetainedMessagesDeps {
   recipients: Recipients;
 }
 
+/** How often, at most, a full store of retained messages is searched for expired ones to make room: the search reads them all. */
+const EXPIRED_SEARCH_INTERVAL_MS = 1_000;
+
 /**
  * Retained messages: kept on each topic's home shard, looked up there for a
  * new subscription anywhere in the cluster, and sent to that subscription.
  */
 export class RetainedMessages {
+  private expiredSearchedAt = -Infinity;
+
   constructor(private readonly deps: RetainedMessagesDeps) {}
 
   storeRetained(message: BrokerMessage): void {
@@ -38,8 +43,12 @@ export class RetainedMessages {
       return;
     }
     if (!retained.get(message.topic) && retained.size >= this.deps.config.maxRetainedMessages) {
-      this.deps.counters.messagesDropped++;
-      return;
+      // An expired message is deleted only when a subscription meets it, so a full store may be full of them.
+      this.deleteExpired();
+      if (retained.size >= this.deps.config.maxRetainedMessages) {
+        this.deps.counters.messagesDropped++;
+        return;
+      }
     }
     retained.set(message.topic, message);
     store.putRetained(message);
@@ -50,6 +59,16 @@ export class RetainedMessages {
     if (!this.deps.retained.delete(topic)) return false;
     this.deps.store.deleteRetained(topic);
     return true;
+  }
+
+  /** Deletes every retained message whose expiry has passed, at most once per EXPIRED_SEARCH_INTERVAL_MS. */
+  private deleteExpired(): void {
+    const now = this.deps.clock.now();
+    if (now - this.expiredSearchedAt < EXPIRED_SEARCH_INTERVAL_MS) return;
+    this.expiredSearchedAt = now;
+    const expired: string[] = [];
+    for (const [topic, message] of this.deps.retained.entries()) if (message.expiresAt !== null && message.expiresAt <= now) expired.push(topic);
+    for (const topic of expired) this.deleteRetained(topic);
   }
 
   /** Retained messages stored here that match any of these filters (another shard's remoteRetained). */
