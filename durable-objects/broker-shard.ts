@@ -9,7 +9,7 @@ import { AclAuthorizer } from '../auth/acl/acl-authorizer';
 import { aclDefaultPolicy } from '../auth/acl/default-policy';
 import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
-import { PrincipalStore, SessionPrincipals } from './principal-store';
+import { ENDED_PRINCIPALS_SLACK, PrincipalStore, SessionPrincipals } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
@@ -41,8 +41,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
-  /** Drops the principals of sessions that ended (durable-objects/principal-store.ts). */
-  private forgetEndedPrincipals!: (always: boolean) => void;
+  /** Drops the principals of sessions that ended, once more than `allowance` wait (durable-objects/principal-store.ts). */
+  private forgetEndedPrincipals!: (allowance: number) => void;
   /**
    * Frames produced while handling one event, per socket. They leave as one
    * WebSocket message once the event's synchronous work is done: MQTT allows
@@ -83,9 +83,9 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       };
       const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock);
       this.security.onAccepted = sessionPrincipals.onAccepted;
-      this.forgetEndedPrincipals = (always) => {
+      this.forgetEndedPrincipals = (allowance) => {
         const sessions = this.engine.sessions;
-        sessionPrincipals.forgetEnded((id) => sessions.has(id), sessions.size, always);
+        sessionPrincipals.forgetEnded((id) => sessions.has(id), sessions.size, allowance);
       };
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
       const transport: Transport = {
@@ -189,8 +189,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     this.engine.counters.alarms++;
     if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
-    this.forgetEndedPrincipals(true);
-    this.security.sweepVerifiedCache((clientId) => (this.engine.sessions.get(clientId)?.connectionId ?? null) !== null);
+    this.forgetEndedPrincipals(0);
+    this.security.deleteExpiredVerifications();
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.
     await this.cluster.figures.settled();
@@ -323,7 +323,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     if (!id) return;
     this.sockets.delete(id);
     this.engine.connectionLost(id);
-    this.forgetEndedPrincipals(false);
+    this.forgetEndedPrincipals(ENDED_PRINCIPALS_SLACK);
     this.syncAlarm();
   }
 

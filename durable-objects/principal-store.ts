@@ -48,7 +48,7 @@ export class PrincipalStore {
   }
 }
 
-/** Ended sessions' principals may wait this many beyond the live sessions before a close forgets them at once. */
+/** How many ended sessions' principals may wait for the alarm before a close forgets them at once. */
 export const ENDED_PRINCIPALS_SLACK = 1024;
 
 /**
@@ -63,7 +63,6 @@ export class SessionPrincipals {
     private readonly authorizer: AclAuthorizer,
     private readonly store: PrincipalStore,
     private readonly clock: Clock,
-    private readonly slack = ENDED_PRINCIPALS_SLACK,
   ) {}
 
   /**
@@ -95,12 +94,13 @@ export class SessionPrincipals {
    * assigned ids, clients' random ids) turns into growth without bound.
    * A CONNECT still being answered keeps its binding: its session opens next.
    *
-   * `always` false checks only once more than `slack` (ENDED_PRINCIPALS_SLACK)
-   * are bound beyond the live sessions, so the scan is paid once per that many
-   * ended sessions.
+   * Nothing is scanned until more than `allowance` are bound beyond the live
+   * sessions and the CONNECTs being answered: the shard's alarm allows none,
+   * a close ENDED_PRINCIPALS_SLACK, so a close pays for the scan once per that
+   * many ended sessions.
    */
-  forgetEnded(hasSession: (clientId: string) => boolean, sessionCount: number, always: boolean): void {
-    if (!always && this.authorizer.boundCount <= sessionCount + this.unsettled.size + this.slack) return;
+  forgetEnded(hasSession: (clientId: string) => boolean, sessionCount: number, allowance: number): void {
+    if (this.authorizer.boundCount <= sessionCount + this.unsettled.size + allowance) return;
     const gone = this.authorizer.unbindUnless((id) => hasSession(id) || this.unsettled.has(id));
     this.store.deleteAll(gone);
   }

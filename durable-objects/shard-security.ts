@@ -175,12 +175,12 @@ export class ShardSecurity {
     return { version: rows.version, settings, providers, blocklist, rows, verifiedTtlMs };
   }
 
-  /** Read from the snapshot, not parsed again: every disconnect asks (a reconnect storm's worth of them). */
-  /** From the shard's alarm: the verification cache forgets clients that are gone (SqliteVerifiedCache.sweep). */
-  sweepVerifiedCache(isConnected: (clientId: string) => boolean): void {
-    this.cache.sweep(this.clock.now(), this.verifiedTtlMs(), isConnected);
+  /** From the shard's alarm: the verification cache forgets clients that are gone. */
+  deleteExpiredVerifications(): void {
+    this.cache.deleteExpired(this.clock.now());
   }
 
+  /** Read from the snapshot, not parsed again: every disconnect asks (a reconnect storm's worth of them). */
   private verifiedTtlMs(): number {
     return this.loaded?.verifiedTtlMs ?? DEFAULT_VERIFIED_TTL_MS;
   }
@@ -219,7 +219,12 @@ export class ShardSecurity {
     if (outcome.kind === 'accept') {
       // Only an id this shard logged (or is about to) has a row to remove; every other CONNECT leaves D1 alone.
       if (this.recorder.isPending(request.clientId) || this.logged.take(loggedClientId(request.clientId))) this.recorder.succeeded(request.clientId);
-      const settle = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
+      const bound = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
+      const settle = (accepted: boolean): void => {
+        bound?.(accepted);
+        // Verifying marked its cache entry connected, and no disconnect will come for a CONNECT refused (its will) or abandoned now.
+        if (!accepted) this.cache.touchClient(request.clientId, this.clock.now(), this.verifiedTtlMs());
+      };
       return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle };
     }
     const reason = REFUSAL_REASONS[outcome.primary.code];

@@ -59,31 +59,31 @@ describe('principals of ended sessions', () => {
     second.close();
   });
 
-  it('at a close, waits until more than the slack have ended, and never forgets a CONNECT still being answered', async () => {
+  it('waits until more than its allowance have ended, and never forgets a CONNECT still being answered', async () => {
     const stub = env.BROKER.get(env.BROKER.idFromName(`principals-slack-${crypto.randomUUID()}`));
     const result = await runInDurableObject(stub, (_instance, state) => {
       const authorizer = new AclAuthorizer();
-      const principals = new SessionPrincipals(authorizer, new PrincipalStore(state.storage.sql), { now: () => 1 }, 2);
+      const principals = new SessionPrincipals(authorizer, new PrincipalStore(state.storage.sql), { now: () => 1 });
       const identity = { username: null } as unknown as AuthenticatedIdentity;
       const sessions = new Set<string>(['live']);
       const hasSession = (id: string) => sessions.has(id);
       const stored = () => state.storage.sql.exec(`SELECT client_id FROM principals ORDER BY client_id`).toArray().map((r) => String(r.client_id));
       principals.onAccepted('live', identity)(true);
       for (const id of ['e1', 'e2']) principals.onAccepted(id, identity)(true);
-      principals.forgetEnded(hasSession, sessions.size, false);
-      const withinSlack = stored();
+      principals.forgetEnded(hasSession, sessions.size, 2);
+      const withinAllowance = stored();
       const settle = principals.onAccepted('answering', identity);
       principals.onAccepted('e3', identity)(true);
-      principals.forgetEnded(hasSession, sessions.size, false);
-      const beyondSlack = stored();
+      principals.forgetEnded(hasSession, sessions.size, 2);
+      const beyondAllowance = stored();
       settle(true);
       sessions.add('answering');
-      principals.forgetEnded(hasSession, sessions.size, true);
-      return { withinSlack, beyondSlack, bound: authorizer.boundCount, after: stored() };
+      principals.forgetEnded(hasSession, sessions.size, 0);
+      return { withinAllowance, beyondAllowance, bound: authorizer.boundCount, after: stored() };
     });
     expect(result).toEqual({
-      withinSlack: ['e1', 'e2', 'live'],
-      beyondSlack: ['answering', 'live'],
+      withinAllowance: ['e1', 'e2', 'live'],
+      beyondAllowance: ['answering', 'live'],
       bound: 2,
       after: ['answering', 'live'],
     });

@@ -45,11 +45,9 @@ describe('the verification cache after a password client leaves', () => {
     expect(rows[0].expiresAt).toBeLessThan(leftAt + 120_000);
   });
 
-  it('forgets, at the shard\'s alarm, expired entries of clients that are gone, and restarts the clock of one whose CONNECT never finished', async () => {
+  it('forgets, at the shard\'s alarm, the expired entries of clients that are gone, and keeps the rest', async () => {
     const run = crypto.randomUUID().slice(0, 8);
-    const ids = { expired: `expired-${run}`, fresh: `fresh-${run}`, stuck: `stuck-${run}`, online: `online-${run}` };
-    const online = await RawClient.open(4);
-    expect(((await online.connect({ clientId: ids.online })) as IConnackPacket).returnCode).toBe(0);
+    const ids = { expired: `expired-${run}`, fresh: `fresh-${run}`, online: `online-${run}` };
     const past = Date.now() - 1_000;
     const later = Date.now() + 600_000;
     await runInDurableObject(shard(), (_instance, state) => {
@@ -57,25 +55,34 @@ describe('the verification cache after a password client leaves', () => {
         state.storage.sql.exec(`INSERT INTO auth_cache (key, client_id, identity, expires_at, connected) VALUES (?, ?, '{}', ?, ?)`, `key-${clientId}`, clientId, expiresAt, connected);
       put(ids.expired, past, 0);
       put(ids.fresh, later, 0);
-      // Marked connected by a CONNECT that never got a session: no disconnect will come for it.
-      put(ids.stuck, past, 1);
+      // Connected clients keep their entry however old it is.
       put(ids.online, past, 1);
     });
-    const sweptAt = Date.now();
+    // The alarm is set while a client is connected (statistics, configuration recheck).
+    const keepAwake = await RawClient.open(4);
+    await keepAwake.connect({ clientId: `awake-${run}` });
     await runDurableObjectAlarm(shard());
-    const rows = await runInDurableObject(shard(), (_instance, state) =>
-      Object.fromEntries(
-        state.storage.sql
-          .exec(`SELECT client_id, expires_at, connected FROM auth_cache WHERE client_id IN (?, ?, ?, ?)`, ids.expired, ids.fresh, ids.stuck, ids.online)
-          .toArray()
-          .map((r) => [String(r.client_id), { connected: Number(r.connected), expiresAt: Number(r.expires_at) }]),
-      ),
-    );
-    expect(Object.keys(rows).sort()).toEqual([ids.fresh, ids.online, ids.stuck].sort());
-    expect(rows[ids.fresh]).toEqual({ connected: 0, expiresAt: later });
-    expect(rows[ids.online]).toEqual({ connected: 1, expiresAt: past });
-    expect(rows[ids.stuck].connected).toBe(0);
-    expect(rows[ids.stuck].expiresAt).toBeGreaterThanOrEqual(sweptAt + 60_000);
-    online.close();
+    const left = (await Promise.all(Object.values(ids).map(async (id) => ((await cacheRowsOf(id)).length > 0 ? id : null)))).filter(Boolean);
+    expect(left.sort()).toEqual([ids.fresh, ids.online].sort());
+    keepAwake.close();
+  });
+
+  it('does not leave an entry marked connected when the CONNECT that verified it is refused afterwards', async () => {
+    const { admin } = await tokens();
+    expect((await api('PUT', '/auth-providers/basic', { token: admin, body: { enabled: true, settings: { matchBy: 'username', verifiedCacheSeconds: 60 } } })).status).toBe(200);
+    expect((await api('POST', '/credentials', { token: admin, body: { type: 'basic', name: 'Meter 4', username: 'meter-4', password: 'meter-4-password' } })).status).toBe(201);
+    expect((await api('POST', '/acl-rules', { token: admin, body: { kind: 'pattern', principalType: 'all', access: 'deny', topic: 'forbidden-will/#' } })).status).toBe(201);
+
+    // The password is right, so the entry is written; the will's topic is denied, so 5.0 refuses the CONNECT with 0x87, Not authorized.
+    const client = await RawClient.open(5);
+    const ack = (await client.connect({
+      clientId: 'meter-4',
+      username: 'meter-4',
+      password: 'meter-4-password',
+      will: { topic: 'forbidden-will/x', payload: Buffer.from('gone'), qos: 0, retain: false },
+    })) as IConnackPacket;
+    expect(ack.reasonCode).toBe(0x87);
+    // No disconnect will come for it: the entry counts from the refusal, as if its client had just left.
+    expect(await cacheRowsOf('meter-4')).toEqual([{ expiresAt: expect.any(Number), connected: 0 }]);
   });
 });
