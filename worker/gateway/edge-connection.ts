@@ -4,7 +4,7 @@ import { RC } from '../../protocol/reason-codes';
 import type { ProtocolVersion } from '../../protocol/store/records';
 import { readConnect, type ConnectVerdict } from './connect-gate';
 import { encodeControl } from './control';
-import { findConnack } from './shard-output';
+import { endsWithDisconnect, findConnack } from './shard-output';
 import { concatBytes } from '../../protocol/codec/bytes';
 
 /** The limits the edge enforces, read from the same vars as the shard's (protocol/config.ts). */
@@ -170,6 +170,9 @@ export class EdgeConnection {
         this.lastActivityAt = this.io.now();
         this.scheduleKeepalive();
       }
+    } else if (this.state === 'connected' && endsWithDisconnect(bytes)) {
+      // The shard's close follows as its own event: until then the client's PINGREQs and packets must not be answered or acted on [MQTT-3.14.4-1].
+      this.state = 'ending';
     }
     this.io.toClient(bytes);
   }
@@ -251,26 +254,28 @@ export class EdgeConnection {
   }
 
   /**
-   * PINGREQ is answered here [MQTT-3.12.4-1]; the rest goes on to the shard.
-   * A PUBLISH beyond MQTT_MAX_PUBLISH_RATE ends the forwarding: it and what
-   * follows never reach the shard, which is told to answer 0x96 as it would.
+   * PINGREQ is answered here [MQTT-3.12.4-1] when nothing else came before it
+   * in this event, which is how an idle device sends it; the rest goes on to
+   * the shard. A PINGREQ behind another packet goes on too, so the shard
+   * answers it in order, or not at all if that packet ends the connection
+   * [MQTT-4.8.0-1]. A PUBLISH beyond MQTT_MAX_PUBLISH_RATE ends the
+   * forwarding: it and what follows never reach the shard, which is told to
+   * answer 0x96 as it would.
    */
   private answerPingsAndMeterPublishes(packets: Uint8Array[]): Uint8Array[] {
-    let rest: Uint8Array[] | null = null;
-    for (let i = 0; i < packets.length; i++) {
-      const p = packets[i];
-      if (p.byteLength === 2 && p[0] === 0xc0 && p[1] === 0x00) {
-        rest ??= packets.slice(0, i);
-        this.io.toClient(PINGRESP);
-        continue;
-      }
-      if (p[0] >> 4 === PUBLISH && !this.withinPublishRate()) {
-        this.state = 'ending';
-        return rest ?? packets.slice(0, i);
-      }
-      rest?.push(p);
+    let first = 0;
+    while (first < packets.length && isPingreq(packets[first])) {
+      this.io.toClient(PINGRESP);
+      first++;
     }
-    return rest ?? packets;
+    const rest = first === 0 ? packets : packets.slice(first);
+    for (let i = 0; i < rest.length; i++) {
+      if (rest[i][0] >> 4 === PUBLISH && !this.withinPublishRate()) {
+        this.state = 'ending';
+        return rest.slice(0, i);
+      }
+    }
+    return rest;
   }
 
   private withinPublishRate(): boolean {
@@ -313,6 +318,10 @@ export class EdgeConnection {
     this.held = [];
     this.io.closeClient(1000, reason);
   }
+}
+
+function isPingreq(p: Uint8Array): boolean {
+  return p.byteLength === 2 && p[0] === 0xc0 && p[1] === 0x00;
 }
 
 /** 1005 and 1006 describe a close; they cannot be sent in one. */

@@ -201,9 +201,29 @@ describe('edge connection: PINGREQ and keepalive', () => {
   it('answers PINGREQ itself once connected, and forwards the other packets of the same event', () => {
     const { io, conn } = connected();
     const p = publish('t', 'x');
-    conn.clientBytes(Uint8Array.from([...PINGREQ, ...p, ...PINGREQ]));
+    conn.clientBytes(Uint8Array.from([...PINGREQ, ...PINGREQ, ...p]));
     expect(io.client).toEqual([Uint8Array.from([0xd0, 0x00]), Uint8Array.from([0xd0, 0x00])]);
     expect(io.shard).toEqual([p]);
+  });
+
+  it('leaves a PINGREQ behind another packet to the shard, which answers in order or closes first [MQTT-4.8.0-1]', () => {
+    const { io, conn } = connected(4);
+    // A PUBLISH to a topic with a wildcard, which the shard refuses by closing, then a PINGREQ in the same frame.
+    const bad = generate({ cmd: 'publish', topic: 'a/b', payload: Buffer.from('x'), qos: 0, retain: false, dup: false }, 4);
+    bad[4] = 0x2b;
+    conn.clientBytes(Uint8Array.from([...bad, ...PINGREQ]));
+    expect(io.client).toEqual([]);
+    expect(io.shard).toEqual([Uint8Array.from([...bad, ...PINGREQ])]);
+  });
+
+  it('answers nothing and forwards nothing once the shard has sent DISCONNECT [MQTT-3.14.4-1]', () => {
+    const { io, conn } = connected(5);
+    const takenOver = Uint8Array.from([0xe0, 0x01, 0x8e]);
+    conn.shardBytes(takenOver);
+    expect(io.client).toEqual([takenOver]);
+    conn.clientBytes(Uint8Array.from([...PINGREQ, ...publish('t', 'x')]));
+    expect(io.client).toEqual([takenOver]);
+    expect(io.shard).toEqual([]);
   });
 
   it('leaves a PINGREQ before CONNACK to the shard', () => {

@@ -3,6 +3,7 @@ import * as mqtt from 'mqtt-packet';
 import type { IConnackPacket } from 'mqtt-packet';
 
 const CONNACK = 2;
+const DISCONNECT = 14;
 
 /** What the gateway needs from the shard's CONNACK: whether it accepted, and a Server Keep Alive override. */
 export interface ConnackSeen {
@@ -17,6 +18,20 @@ export interface ConnackSeen {
  * Returns null while no CONNACK has come.
  */
 export function findConnack(bytes: Uint8Array, protocolVersion: 3 | 4 | 5): ConnackSeen | null {
+  const connack = findPacket(bytes, CONNACK);
+  return connack ? readConnack(connack, protocolVersion) : null;
+}
+
+/** Whether the shard's message ends the connection with a DISCONNECT (5.0): nothing may follow it [MQTT-3.14.4-1]. */
+export function endsWithDisconnect(bytes: Uint8Array): boolean {
+  return findPacket(bytes, DISCONNECT) !== null;
+}
+
+/**
+ * The first packet of type `type` among the whole packets of a message from
+ * the shard; the fixed headers are walked, nothing is decoded or copied.
+ */
+function findPacket(bytes: Uint8Array, type: number): Uint8Array | null {
   let at = 0;
   while (at < bytes.length) {
     let remaining = 0;
@@ -30,7 +45,7 @@ export function findConnack(bytes: Uint8Array, protocolVersion: 3 | 4 | 5): Conn
       if ((b & 0x80) === 0) break;
     }
     const end = i + remaining;
-    if (bytes[at] >> 4 === CONNACK) return readConnack(bytes.subarray(at, end), protocolVersion);
+    if (bytes[at] >> 4 === type) return bytes.subarray(at, end);
     at = end;
   }
   return null;
