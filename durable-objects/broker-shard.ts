@@ -128,8 +128,15 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       this.engine.restore(snapshots);
       authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
       if (this.engine.sessions.size > 0) {
-        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery.
-        await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery. Without them
+        // every delivery would be refused, and what was already acknowledged for them lost. So a shard that cannot
+        // read them does not start: the failure resets the object (its sockets close, no packet of theirs is
+        // acknowledged), clients reconnect and resend, and another shard's batch is retried until it starts.
+        await this.security.ensureFresh().catch(async (err) => {
+          console.error('security configuration could not be read; trying once more', err);
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          return this.security.ensureFresh();
+        });
       }
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
