@@ -10,6 +10,7 @@ import { aclDefaultPolicy } from '../auth/acl/default-policy';
 import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
 import { ENDED_PRINCIPALS_SLACK, PrincipalStore, SessionPrincipals } from './principal-store';
+import { RC } from '../protocol/reason-codes';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
@@ -128,15 +129,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       this.engine.restore(snapshots);
       authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
       if (this.engine.sessions.size > 0) {
-        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery. Without them
-        // every delivery would be refused, and what was already acknowledged for them lost. So a shard that cannot
-        // read them does not start: the failure resets the object (its sockets close, no packet of theirs is
-        // acknowledged), clients reconnect and resend, and another shard's batch is retried until it starts.
-        await this.security.ensureFresh().catch(async (err) => {
-          console.error('security configuration could not be read; trying once more', err);
-          await new Promise((resolve) => setTimeout(resolve, 250));
-          return this.security.ensureFresh();
-        });
+        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see rulesForDelivery).
+        await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
       }
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
@@ -170,6 +164,11 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     const id = this.connectionIdOf(ws);
     if (!id) return;
     this.engine.counters.webSocketMessagesIn++;
+    if (!this.security.hasRules && this.engine.connections.get(id)?.state === 'connected') return this.withoutRules(id, message);
+    return this.handleMessage(id, message);
+  }
+
+  private handleMessage(id: string, message: string | ArrayBuffer): Promise<void> | void {
     const pending = this.run(() => {
       if (typeof message === 'string') this.controlMessage(id, message);
       else return this.engine.receive(id, new Uint8Array(message));
@@ -214,11 +213,15 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    * confirmed once durable here; the receipt names the entries whose
    * recipients here are behind, released later by clusterReleased.
    */
-  clusterDeliver(batch: ClusterBatch): ClusterReceipt {
+  clusterDeliver(batch: ClusterBatch): ClusterReceipt | Promise<ClusterReceipt> {
     this.engine.counters.clusterCallsIn++;
-    const receipt = this.run(() => this.engine.cluster.receive(batch));
-    this.syncAlarm();
-    return receipt;
+    const deliver = () => {
+      const receipt = this.run(() => this.engine.cluster.receive(batch));
+      this.syncAlarm();
+      return receipt;
+    };
+    // Unread rules would refuse every delivery and the batch be confirmed for nothing: it fails, and its link retries.
+    return this.security.hasRules || this.engine.sessions.size === 0 ? deliver() : this.security.ensureFresh().then(deliver);
   }
 
   /** Shard `from` no longer holds entries this shard sent it: their publishers' acks may leave. */
@@ -301,6 +304,30 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
   statsHistory(query: { from?: number; to?: number }) {
     return this.admin.stats.history(query);
+  }
+
+  /**
+   * A packet from a connection that survived a restart, while the ACL rules
+   * from D1 are still unread: with the deny-all placeholder in force every
+   * delivery would be refused, and a PUBLISH acknowledged for nothing. The
+   * rules are read first, other events waiting so the connection's packets
+   * stay in order; if D1 still does not answer, the connection is closed
+   * with this packet unhandled (5.0: DISCONNECT 0x89, Server busy), so nothing is
+   * acknowledged, and the client resends once it is back.
+   */
+  private withoutRules(id: string, message: string | ArrayBuffer): Promise<void> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+      const conn = this.engine.connections.get(id);
+      if (!conn) return;
+      if (!this.security.hasRules) {
+        this.run(() => this.engine.disconnect(conn, RC.SERVER_BUSY, 'access rules unavailable', 'administrative'));
+        this.syncAlarm();
+        return;
+      }
+      // Inside blockConcurrencyWhile a throw would reset the object: an error here ends this packet only, as elsewhere.
+      await Promise.resolve(this.handleMessage(id, message)).catch((err) => console.error('packet after reading the rules failed', err));
+    });
   }
 
   /** Engine work for one platform callback: what it sends leaves, per socket, when it returns. */

@@ -175,6 +175,11 @@ export class ShardSecurity {
     return { version: rows.version, settings, providers, blocklist, rows, verifiedTtlMs };
   }
 
+  /** Whether the configuration (ACL rules among it) has been read from D1 since this object started. */
+  get hasRules(): boolean {
+    return this.loaded !== null;
+  }
+
   /** From the shard's alarm: the verification cache forgets clients that are gone. */
   deleteExpiredVerifications(): void {
     this.cache.deleteExpired(this.clock.now());

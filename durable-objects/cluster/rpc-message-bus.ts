@@ -5,7 +5,7 @@ import { shardName } from '../../worker/gateway/shard-picker';
 
 /** What a shard offers the other shards over RPC (BrokerShard implements it). */
 export interface ClusterPeer extends Rpc.DurableObjectBranded {
-  clusterDeliver(batch: ClusterBatch): ClusterReceipt;
+  clusterDeliver(batch: ClusterBatch): ClusterReceipt | Promise<ClusterReceipt>;
   clusterReleased(from: number, seqs: number[]): void;
   clusterStillHeld(from: number, seqs: number[]): number[];
   clusterRetained(filters: string[]): BrokerMessage[];
