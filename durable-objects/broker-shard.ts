@@ -9,8 +9,8 @@ import { AclAuthorizer } from '../auth/acl/acl-authorizer';
 import { aclDefaultPolicy } from '../auth/acl/default-policy';
 import { aclDenialLimit } from '../auth/acl/denial-limit';
 import { loadAclSnapshot, parseAclDefaultPolicy } from '../auth/acl/load-snapshot';
-import { ENDED_PRINCIPALS_SLACK, PrincipalStore, SessionPrincipals } from './principal-store';
 import { RC } from '../protocol/reason-codes';
+import { ENDED_PRINCIPALS_SLACK, PrincipalStore, SessionPrincipals } from './principal-store';
 import { SqliteSessionStore } from './sqlite-session-store';
 import { ShardSecurity } from './shard-security';
 import { combineEvents, ShardAdmin, type RetainedQuery, type SessionQuery, type SubscriptionQuery } from './shard-admin';
@@ -129,7 +129,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       this.engine.restore(snapshots);
       authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
       if (this.engine.sessions.size > 0) {
-        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see rulesForDelivery).
+        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see withoutRules, clusterDeliver).
         await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
       }
       this.alarmAt = await ctx.storage.getAlarm();
