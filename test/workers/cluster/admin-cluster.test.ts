@@ -1,9 +1,9 @@
 import { evictDurableObject, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import type { IDisconnectPacket } from 'mqtt-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { api, BASE, expectError, tokens } from '../admin-support';
 import { RawClient } from '../raw-client';
-import { idsOnShards, SHARDS, shardOf, shardStub, until } from './cluster-support';
+import { clusterSettled, idsOnShards, SHARDS, shardOf, shardStub, until } from './cluster-support';
 
 const open: RawClient[] = [];
 afterEach(async () => {
@@ -22,6 +22,10 @@ async function connected(clientId: string, fields: Record<string, unknown> = {})
 }
 
 const sorted = (ids: string[]) => [...ids].sort();
+
+
+// Nothing may be in flight between shards when this file's environment closes.
+afterAll(clusterSettled);
 
 describe('the admin API over four shards', () => {
   it('spreads the ids of these tests over every shard, and each shard knows its place from the name it was addressed by', async () => {

@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:test';
 import type { IConnackPacket } from 'mqtt-packet';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { api, tokens } from '../admin-support';
 import { RawClient } from '../raw-client';
-import { idsOnShards, shardOf } from './cluster-support';
+import { clusterSettled, idsOnShards, shardOf } from './cluster-support';
 
 const ATTACKER = '203.0.113.77';
 const NEIGHBOUR = '203.0.113.78';
@@ -14,6 +14,10 @@ async function connack(ip: string, fields: Record<string, unknown>): Promise<num
   c.close();
   return ack.reasonCode ?? 0;
 }
+
+
+// Nothing may be in flight between shards when this file's environment closes.
+afterAll(clusterSettled);
 
 describe('automatic bans over four shards', () => {
   it('bans an IP whose failing client ids land on different shards at the same threshold as one shard', async () => {

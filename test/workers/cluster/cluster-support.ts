@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:test';
+import { env, runInDurableObject } from 'cloudflare:test';
 import { shardIndexFor, shardName } from '../../../worker/gateway/shard-picker';
 import { idsOnShards as idsOnShardsOf } from '../../support/shard-ids';
 
@@ -20,4 +20,26 @@ export async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`gave up waiting for ${what}`);
+}
+
+/**
+ * Waits until no shard holds a client socket or a batch another shard has
+ * not confirmed. A file's environment closes when its last test returns;
+ * a shard still announcing a closed client's routes then fails its call,
+ * and its log of that failure outlives the environment.
+ */
+export async function clusterSettled(): Promise<void> {
+  const busy = async () => {
+    let n = 0;
+    for (let i = 0; i < SHARDS; i++) {
+      n += await runInDurableObject(shardStub(i), (_instance, state) => {
+        const unconfirmed = state.storage.sql.exec(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'cluster_outbox'`).one().n
+          ? Number(state.storage.sql.exec('SELECT COUNT(*) AS n FROM cluster_outbox').one().n)
+          : 0;
+        return state.getWebSockets().length + unconfirmed;
+      });
+    }
+    return n;
+  };
+  await until(busy, (n) => n === 0, 'every shard to have no client and nothing unconfirmed');
 }

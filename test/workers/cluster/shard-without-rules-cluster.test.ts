@@ -1,8 +1,12 @@
 import { env, evictDurableObject } from 'cloudflare:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../raw-client';
-import { idsOnShards, shardStub } from './cluster-support';
+import { clusterSettled, idsOnShards, shardStub } from './cluster-support';
+
+
+// Nothing may be in flight between shards when this file's environment closes.
+afterAll(clusterSettled);
 
 describe('another shard\'s batch for a shard that cannot read its rules', () => {
   it('is not confirmed, so the publisher\'s PUBACK waits, and arrives once D1 answers and the link retries', async () => {

@@ -1,10 +1,14 @@
 import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import type { IPublishPacket } from 'mqtt-packet';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../raw-client';
-import { idsOnShards, shardStub } from './cluster-support';
+import { clusterSettled, idsOnShards, shardStub } from './cluster-support';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+
+
+// Nothing may be in flight between shards when this file's environment closes.
+afterAll(clusterSettled);
 
 describe('$SYS over four shards', () => {
   it('publishes cluster totals under $SYS/broker and each shard under $SYS/brokers/<shard>', async () => {
