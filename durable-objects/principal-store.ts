@@ -36,14 +36,16 @@ export class PrincipalStore {
   /** Principals of sessions that still exist; the rest are dropped. */
   loadFor(clientIds: Set<string>): Array<{ clientId: string; identity: AuthenticatedIdentity }> {
     const out: Array<{ clientId: string; identity: AuthenticatedIdentity }> = [];
+    const stale: string[] = [];
     for (const row of this.sql.exec(`SELECT client_id, identity FROM principals`)) {
       const clientId = String(row.client_id);
       if (!clientIds.has(clientId)) {
-        this.delete(clientId);
+        stale.push(clientId);
         continue;
       }
       out.push({ clientId, identity: JSON.parse(String(row.identity)) as AuthenticatedIdentity });
     }
+    this.deleteAll(stale);
     return out;
   }
 }

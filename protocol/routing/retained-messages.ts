@@ -23,6 +23,9 @@ export interface RetainedMessagesDeps {
   recipients: Recipients;
 }
 
+/** Past its Message Expiry Interval [MQTT-3.3.2-5]: no longer sent, and deleted when met. */
+const hasExpired = (message: BrokerMessage, now: number): boolean => message.expiresAt !== null && message.expiresAt <= now;
+
 /** How often, at most, a full store of retained messages is searched for expired ones to make room: the search reads them all. */
 const EXPIRED_SEARCH_INTERVAL_MS = 1_000;
 
@@ -67,7 +70,7 @@ export class RetainedMessages {
     if (now - this.expiredSearchedAt < EXPIRED_SEARCH_INTERVAL_MS) return;
     this.expiredSearchedAt = now;
     const expired: string[] = [];
-    for (const [topic, message] of this.deps.retained.entries()) if (message.expiresAt !== null && message.expiresAt <= now) expired.push(topic);
+    for (const [topic, message] of this.deps.retained.entries()) if (hasExpired(message, now)) expired.push(topic);
     for (const topic of expired) this.deleteRetained(topic);
   }
 
@@ -79,7 +82,7 @@ export class RetainedMessages {
       for (const { value: message } of this.deps.retained.match(filter)) {
         if (seen.has(message.topic)) continue;
         seen.add(message.topic);
-        if (message.expiresAt !== null && message.expiresAt <= now) continue;
+        if (hasExpired(message, now)) continue;
         out.push(message);
       }
     }
@@ -111,7 +114,7 @@ export class RetainedMessages {
     if (shared) return; // Not sent for shared subscriptions (spec 4.8.2): they serve a group, not a session.
     const { retained, recipients } = this.deps;
     for (const { value: message } of retained.match(sub.filter)) {
-      if (message.expiresAt !== null && message.expiresAt <= now) {
+      if (hasExpired(message, now)) {
         this.deleteRetained(message.topic);
         continue;
       }
@@ -122,7 +125,7 @@ export class RetainedMessages {
     return remote.then((messages) => {
       if (recipients.findSession(session.clientId) !== session || recipients.connectionOf(session) !== conn) return;
       const later = this.deps.clock.now();
-      for (const message of messages) if (message.expiresAt === null || message.expiresAt > later) this.deliverRetained(session, sub, message, later);
+      for (const message of messages) if (!hasExpired(message, later)) this.deliverRetained(session, sub, message, later);
     });
   }
 
