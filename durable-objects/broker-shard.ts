@@ -84,10 +84,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       };
       const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock);
       this.security.onAccepted = sessionPrincipals.onAccepted;
-      this.forgetEndedPrincipals = (allowance) => {
-        const sessions = this.engine.sessions;
-        sessionPrincipals.forgetEnded((id) => sessions.has(id), sessions.size, allowance);
-      };
+      this.forgetEndedPrincipals = (allowance) => sessionPrincipals.forgetEnded(this.engine.sessions, allowance);
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
       const transport: Transport = {
         send: (id, bytes) => this.sendTo(id, bytes),

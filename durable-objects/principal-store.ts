@@ -101,9 +101,9 @@ export class SessionPrincipals {
    * a close ENDED_PRINCIPALS_SLACK, so a close pays for the scan once per that
    * many ended sessions.
    */
-  forgetEnded(hasSession: (clientId: string) => boolean, sessionCount: number, allowance: number): void {
-    if (this.authorizer.boundCount <= sessionCount + this.unsettled.size + allowance) return;
-    const gone = this.authorizer.unbindUnless((id) => hasSession(id) || this.unsettled.has(id));
+  forgetEnded(sessions: { has(clientId: string): boolean; readonly size: number }, allowance: number): void {
+    if (this.authorizer.boundCount <= sessions.size + this.unsettled.size + allowance) return;
+    const gone = this.authorizer.unbindUnless((id) => sessions.has(id) || this.unsettled.has(id));
     this.store.deleteAll(gone);
   }
 }

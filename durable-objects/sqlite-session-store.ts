@@ -31,13 +31,19 @@ export class SqliteSessionStore implements SessionStore {
    * superset is safe: it only costs those deletes. Rows are never written
    * without their session row (they belong to a stored persistent session,
    * and deleteSession removes both in one event), so the sessions table
-   * names every client id with rows left by an earlier instance.
+   * names every client id with rows left by an earlier instance. Built from
+   * the sessions loadSessions reads when the engine wakes, so waking reads
+   * the table once; read on its own only if something comes first.
    */
-  private readonly mayHoldDeliveryState = new Set<string>();
+  private mayHold: Set<string> | null = null;
 
   constructor(private readonly sql: SqlStorage) {
     this.migrate();
-    for (const row of this.sql.exec(`SELECT client_id FROM sessions`)) this.mayHoldDeliveryState.add(row.client_id as string);
+  }
+
+  private mayHoldDeliveryState(): Set<string> {
+    this.mayHold ??= new Set(this.sql.exec(`SELECT client_id FROM sessions`).toArray().map((r) => r.client_id as string));
+    return this.mayHold;
   }
 
   private migrate(): void {
@@ -124,7 +130,7 @@ export class SqliteSessionStore implements SessionStore {
   // ------------------------------------------------------------ sessions
 
   loadSessions(): SessionRecord[] {
-    return this.sql.exec(`SELECT * FROM sessions`).toArray().map((r) => ({
+    const sessions: SessionRecord[] = this.sql.exec(`SELECT * FROM sessions`).toArray().map((r) => ({
       clientId: r.client_id as string,
       protocolVersion: r.protocol_version as 3 | 4 | 5,
       expiryInterval: r.expiry_interval as number,
@@ -135,6 +141,8 @@ export class SqliteSessionStore implements SessionStore {
       username: (r.username as string | null) ?? null,
       createdAt: r.created_at as number,
     }));
+    this.mayHold ??= new Set(sessions.map((s) => s.clientId));
+    return sessions;
   }
 
   saveSession(s: SessionRecord): void {
@@ -154,9 +162,11 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   deleteSession(clientId: string): void {
+    // Asked before the session row goes: it may be what names the client id.
+    const hadDeliveryState = this.mayHoldDeliveryState().delete(clientId);
     this.sql.exec(`DELETE FROM sessions WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM subscriptions WHERE client_id = ?`, clientId);
-    if (!this.mayHoldDeliveryState.delete(clientId)) return;
+    if (!hadDeliveryState) return;
     this.sql.exec(`DELETE FROM outbound WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM queue WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM inbound_qos2 WHERE client_id = ?`, clientId);
@@ -213,7 +223,7 @@ export class SqliteSessionStore implements SessionStore {
 
   saveOutbound(r: OutboundRecord): void {
     const d = r.delivery;
-    this.mayHoldDeliveryState.add(r.clientId);
+    this.mayHoldDeliveryState().add(r.clientId);
     this.sql.exec(
       `INSERT OR REPLACE INTO outbound (client_id, packet_id, state, seq, qos, retain, subscription_ids, topic, payload, message)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -232,7 +242,7 @@ export class SqliteSessionStore implements SessionStore {
   // ------------------------------------------------------------ queue
 
   enqueue(clientId: string, d: Delivery): number {
-    this.mayHoldDeliveryState.add(clientId);
+    this.mayHoldDeliveryState().add(clientId);
     const row = this.sql
       .exec(
         `INSERT INTO queue (client_id, qos, retain, subscription_ids, topic, payload, message, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
@@ -270,7 +280,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   saveInboundQos2(clientId: string, packetId: number): void {
-    this.mayHoldDeliveryState.add(clientId);
+    this.mayHoldDeliveryState().add(clientId);
     this.sql.exec(`INSERT OR REPLACE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)`, clientId, packetId);
   }
 
@@ -313,7 +323,7 @@ export class SqliteSessionStore implements SessionStore {
     this.sql.exec(`DELETE FROM topic_aliases WHERE connection_id = ?`, connectionId);
   }
 
-  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void {
+  keepTopicAliasesOf(connectionIds: { has(connectionId: string): boolean }): void {
     // Few connections use aliases, so reading their ids beats naming every live connection in one statement.
     const stored = this.sql.exec(`SELECT DISTINCT connection_id FROM topic_aliases`).toArray();
     for (const row of stored) if (!connectionIds.has(row.connection_id as string)) this.deleteTopicAliases(row.connection_id as string);

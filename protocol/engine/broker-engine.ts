@@ -167,7 +167,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       }
     }
     // Connection ids are per socket: the aliases of one that did not come back can never be used again.
-    this.store.keepTopicAliasesOf(new Set(this.connections.keys()));
+    this.store.keepTopicAliasesOf(this.connections);
     for (const session of [...this.sessions.values()]) {
       if (session.connectionId !== null) continue;
       if (session.record.disconnectedAt === null) {

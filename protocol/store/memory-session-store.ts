@@ -109,7 +109,7 @@ export class MemorySessionStore implements SessionStore {
   deleteTopicAliases(connectionId: string): void {
     this.aliases.delete(connectionId);
   }
-  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void {
+  keepTopicAliasesOf(connectionIds: { has(connectionId: string): boolean }): void {
     for (const id of [...this.aliases.keys()]) if (!connectionIds.has(id)) this.aliases.delete(id);
   }
 

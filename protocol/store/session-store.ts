@@ -56,7 +56,7 @@ export interface SessionStore {
   saveTopicAlias(connectionId: string, alias: number, topic: string): void;
   deleteTopicAliases(connectionId: string): void;
   /** Forgets the aliases of every connection not in `connectionIds`: those whose socket did not survive a restart. */
-  keepTopicAliasesOf(connectionIds: ReadonlySet<string>): void;
+  keepTopicAliasesOf(connectionIds: { has(connectionId: string): boolean }): void;
 
   loadCounters(): BrokerCounters | null;
   saveCounters(counters: BrokerCounters): void;

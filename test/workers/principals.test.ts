@@ -66,19 +66,18 @@ describe('principals of ended sessions', () => {
       const principals = new SessionPrincipals(authorizer, new PrincipalStore(state.storage.sql), { now: () => 1 });
       const identity = { username: null } as unknown as AuthenticatedIdentity;
       const sessions = new Set<string>(['live']);
-      const hasSession = (id: string) => sessions.has(id);
       const stored = () => state.storage.sql.exec(`SELECT client_id FROM principals ORDER BY client_id`).toArray().map((r) => String(r.client_id));
       principals.onAccepted('live', identity)(true);
       for (const id of ['e1', 'e2']) principals.onAccepted(id, identity)(true);
-      principals.forgetEnded(hasSession, sessions.size, 2);
+      principals.forgetEnded(sessions, 2);
       const withinAllowance = stored();
       const settle = principals.onAccepted('answering', identity);
       principals.onAccepted('e3', identity)(true);
-      principals.forgetEnded(hasSession, sessions.size, 2);
+      principals.forgetEnded(sessions, 2);
       const beyondAllowance = stored();
       settle(true);
       sessions.add('answering');
-      principals.forgetEnded(hasSession, sessions.size, 0);
+      principals.forgetEnded(sessions, 0);
       return { withinAllowance, beyondAllowance, bound: authorizer.boundCount, after: stored() };
     });
     expect(result).toEqual({
