@@ -29,8 +29,8 @@ export class SqliteSessionStore implements SessionStore {
    * connection has none, so ending it skips three deletes, each a statement
    * SQLite runs for every clean session's close (docs/benchmarks.md). A
    * superset is safe: it only costs those deletes. Rows are never written
-   * without their session row (they belong to a stored persistent session,
-   * and deleteSession removes both in one event), so the sessions table
+   * without their session row (they belong to a stored session, persistent
+   * or spilled, and deleteSession removes both in one event), so the sessions table
    * names every client id with rows left by an earlier instance. Built from
    * the sessions loadSessions reads when the engine wakes, so waking reads
    * the table once; read on its own only if something comes first.

@@ -58,6 +58,8 @@ export interface ConnectionSnapshot {
   clientMaxPacketSize: number;
   clientTopicAliasMaximum: number;
   requestProblemInformation: boolean;
+  /** Its session ends with it, but its delivery state was spilled to the store (Session.spilled). Absent in older snapshots. */
+  deliveryStateStored?: boolean;
 }
 
 export interface AuthRequest {

@@ -20,13 +20,17 @@ export interface DeliveryPort {
   sendBytes(conn: Connection, bytes: Uint8Array): void;
   /** The recipient no longer holds publishers back: their withheld acks may leave (flow-control.ts). */
   released(holder: AckHolder): void;
+  /** Runs the shard's timers (its single alarm) no later than `at`. */
+  scheduleWake(at: number): void;
+  /** Records in the connection's snapshot whether its session's delivery state is in the store, for the instance that wakes after hibernation. */
+  markDeliveryStateStored(conn: Connection, stored: boolean): void;
 }
 
 /**
  * Getting messages to one session: send now while the client's window has
  * room, queue (bounded) when it has not, drop and count past the bounds; and
- * the session's in-flight state, in memory and, for persistent sessions, in
- * the store.
+ * the session's in-flight state, in memory and, for persistent and spilled
+ * sessions, in the store.
  */
 export class SessionDelivery {
   private readonly encoder = new PublishEncoder();
@@ -119,7 +123,7 @@ export class SessionDelivery {
       this.countDrop(session);
       return false;
     }
-    if (session.persistent) {
+    if (session.storesDeliveryState) {
       store.enqueue(session.clientId, delivery);
       session.storedQueueLength++;
     } else {
@@ -133,13 +137,16 @@ export class SessionDelivery {
     if (delivery.message.expiresAt !== null && delivery.message.expiresAt <= now) return false;
     const packetId = session.allocatePacketId();
     if (packetId === null) return false;
-    // The window just opened: the time to "stuck" counts from here, not from an old acknowledgement.
-    if (session.outbound.size === 0) session.lastProgressAt = now;
+    if (session.outbound.size === 0) {
+      // The window just opened: the time to "stuck" counts from here, not from an old acknowledgement.
+      session.lastProgressAt = now;
+      if (!session.storesDeliveryState) this.port.scheduleWake(now + this.port.config.spillAfterMs);
+    }
     const record: OutboundRecord = { clientId: session.clientId, packetId, state: 'publish', delivery, seq: session.nextSeq() };
     const sent = this.sendPublish(conn, session, delivery, packetId, false, now);
     if (!sent) return false;
     session.outbound.set(packetId, record);
-    if (session.persistent) this.port.store.saveOutbound(record);
+    if (session.storesDeliveryState) this.port.store.saveOutbound(record);
     return true;
   }
 
@@ -165,17 +172,57 @@ export class SessionDelivery {
     return true;
   }
 
-  /** Loads a persistent session's in-flight state and queue size from the store once. */
+  /** Loads the in-flight state and queue size of a session that stores them, once. */
   ensureLoaded(session: Session): void {
     if (session.loaded) return;
     session.loaded = true;
-    if (!session.persistent) return;
+    if (!session.storesDeliveryState) return;
     const { store } = this.port;
     session.adoptOutbound(store.loadOutbound(session.clientId));
     for (const id of store.loadInboundQos2(session.clientId)) session.inboundQos2.add(id);
     session.storedQueueLength = store.queueLength(session.clientId);
     session.queuedBytes = store.queueBytes(session.clientId);
     session.lastProgressAt = this.port.clock.now();
+    this.returnToMemoryWhenDone(session);
+  }
+
+  /**
+   * When spillIfWaiting will move this session's delivery state to the
+   * store: spillAfterMs after its window opened or it last acknowledged
+   * something. Null when there is nothing to move, or it is stored already.
+   */
+  spillDueAt(session: Session): number | null {
+    if (session.storesDeliveryState || session.outbound.size === 0 || session.connectionId === null) return null;
+    return session.lastProgressAt + this.port.config.spillAfterMs;
+  }
+
+  /**
+   * Called from the alarm. A session that ends with its connection keeps its
+   * in-flight messages and queue in memory, but the platform may hibernate
+   * the shard after ten seconds without events: the socket stays open, the
+   * memory goes, and messages its publishers were acknowledged for would be
+   * lost while the connection lives on. So once its subscriber has left them
+   * unacknowledged for spillAfterMs, they move to the store, and every later
+   * change is written through as for a persistent session. A subscriber that
+   * keeps acknowledging never gets here, so the hot path stays in memory.
+   * The alarm is due before the shard may hibernate: the wait counts from an
+   * event, and the platform's ten seconds from the last one.
+   */
+  spillIfWaiting(session: Session, now: number): void {
+    const due = this.spillDueAt(session);
+    const conn = this.port.connectionOf(session);
+    if (due === null || now < due || !conn) return;
+    this.writeDeliveryState(session);
+    session.spilled = true;
+    this.port.markDeliveryStateStored(conn, true);
+  }
+
+  /** A spilled session that holds nothing any more goes back to memory, so its later deliveries cost no writes. */
+  private returnToMemoryWhenDone(session: Session): void {
+    if (!session.spilled || session.holdsDeliveryState()) return;
+    session.spilled = false;
+    const conn = this.port.connectionOf(session);
+    if (conn) this.port.markDeliveryStateStored(conn, false);
   }
 
   /**
@@ -185,7 +232,7 @@ export class SessionDelivery {
   drainQueue(conn: Connection, session: Session, now: number): void {
     const window = this.outboundWindow(conn);
     const { store } = this.port;
-    if (session.persistent) {
+    if (session.storesDeliveryState) {
       while (session.storedQueueLength > 0 && session.outbound.size < window) {
         const batch = store.peekQueue(session.clientId, Math.max(1, window - session.outbound.size));
         if (batch.length === 0) {
@@ -222,7 +269,7 @@ export class SessionDelivery {
         this.port.send(conn, { cmd: 'pubrel', messageId: record.packetId });
       } else if (!this.sendPublish(conn, session, record.delivery, record.packetId, true, now)) {
         session.outbound.delete(record.packetId);
-        if (session.persistent) this.port.store.deleteOutbound(session.clientId, record.packetId);
+        if (session.storesDeliveryState) this.port.store.deleteOutbound(session.clientId, record.packetId);
       }
     }
     this.drainQueue(conn, session, now);
@@ -232,7 +279,7 @@ export class SessionDelivery {
   awaitPubcomp(session: Session, record: OutboundRecord): void {
     if (record.state !== 'publish') return;
     record.state = 'pubrel';
-    if (session.persistent) this.port.store.saveOutbound(record);
+    if (session.storesDeliveryState) this.port.store.saveOutbound(record);
   }
 
   /** The flow is done: its slot refills from the queue, and publishers waiting for this subscriber may go on. */
@@ -240,20 +287,22 @@ export class SessionDelivery {
     const now = this.port.clock.now();
     session.outbound.delete(packetId);
     session.lastProgressAt = now;
-    if (session.persistent) this.port.store.deleteOutbound(session.clientId, packetId);
+    if (session.storesDeliveryState) this.port.store.deleteOutbound(session.clientId, packetId);
     this.drainQueue(conn, session, now);
+    this.returnToMemoryWhenDone(session);
   }
 
   /** A QoS 2 PUBLISH was accepted: its packet identifier is remembered until PUBREL, so a resend is delivered once. */
   recordInboundQos2(session: Session, packetId: number): void {
     session.inboundQos2.add(packetId);
-    if (session.persistent) this.port.store.saveInboundQos2(session.clientId, packetId);
+    if (session.storesDeliveryState) this.port.store.saveInboundQos2(session.clientId, packetId);
   }
 
   /** PUBREL ended an inbound QoS 2 flow; false when the packet identifier was not known. */
   forgetInboundQos2(session: Session, packetId: number): boolean {
     const known = session.inboundQos2.delete(packetId);
-    if (known && session.persistent) this.port.store.deleteInboundQos2(session.clientId, packetId);
+    if (known && session.storesDeliveryState) this.port.store.deleteInboundQos2(session.clientId, packetId);
+    if (known) this.returnToMemoryWhenDone(session);
     return known;
   }
 
@@ -273,6 +322,15 @@ export class SessionDelivery {
 
   /** The resumed session now outlives its connection: its queue and in-flight state become durable. */
   persistSessionState(session: Session): void {
+    if (session.spilled) {
+      // Already in the store, written through since the spill.
+      session.spilled = false;
+      return;
+    }
+    this.writeDeliveryState(session);
+  }
+
+  private writeDeliveryState(session: Session): void {
     const { store } = this.port;
     for (const record of session.outbound.values()) store.saveOutbound(record);
     for (const id of session.inboundQos2) store.saveInboundQos2(session.clientId, id);

@@ -157,6 +157,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         const session = this.sessions.get(conn.clientId);
         if (session && (session.connectionId === null || session.connectionId === conn.id) && session.record.disconnectedAt === null) {
           session.connectionId = conn.id;
+          // Its in-flight messages and queue are in the store, read on first need (ensureLoaded).
+          if (conn.deliveryStateStored && !session.persistent) session.spilled = true;
           if (conn.clientTopicAliasMaximum >= 0) conn.inboundTopicAliases = this.store.loadTopicAliases(conn.id);
         } else {
           // The session ended while the socket slept (expired, taken over): nothing to resume.
@@ -275,8 +277,12 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         this.publishWill(session, now);
       }
       const expiresAt = session.expiresAt();
-      if (expiresAt !== null && expiresAt <= now) this.endSession(session, now);
-      else if (session.heldAcks.size > 0) this.delivery.settleHeldAcks(session, now);
+      if (expiresAt !== null && expiresAt <= now) {
+        this.endSession(session, now);
+        continue;
+      }
+      if (session.heldAcks.size > 0) this.delivery.settleHeldAcks(session, now);
+      this.delivery.spillIfWaiting(session, now);
     }
     this.sys.onTimer(now);
     this.cluster.pump();
@@ -307,6 +313,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       consider(session.record.willDueAt);
       consider(session.expiresAt());
       if (session.heldAcks.size > 0) consider(session.lastProgressAt + this.config.stuckSubscriberMs);
+      consider(this.delivery.spillDueAt(session));
     }
     consider(this.sys.nextDueAt());
     this.wakeAt = next;
@@ -591,6 +598,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       this.delivery.persistSessionState(session);
     }
     this.store.saveSession(session.record);
+  }
+
+  markDeliveryStateStored(conn: Connection, stored: boolean): void {
+    conn.deliveryStateStored = stored;
+    this.saveSnapshot(conn, this.clock.now());
   }
 
   /** The socket's attachment: what survives hibernation of this connection. */

@@ -56,6 +56,8 @@ export class Connection {
   authContinuation: ((data: Uint8Array | null) => Promise<void>) | null = null;
   /** Server data for the CONNACK that ends an enhanced authentication exchange. */
   connackAuthenticationData: Uint8Array | null = null;
+  /** Mirrors Session.spilled for the instance that wakes after hibernation. */
+  deliveryStateStored = false;
   /** Set once the client sent DISCONNECT, so the close that follows is not a network loss. */
   endCause: EndCause | null = null;
 
@@ -91,6 +93,7 @@ export class Connection {
       clientMaxPacketSize: this.clientMaxPacketSize,
       clientTopicAliasMaximum: this.clientTopicAliasMaximum,
       requestProblemInformation: this.requestProblemInformation,
+      ...(this.deliveryStateStored ? { deliveryStateStored: true } : {}),
     };
   }
 
@@ -106,6 +109,7 @@ export class Connection {
     c.clientMaxPacketSize = s.clientMaxPacketSize;
     c.clientTopicAliasMaximum = s.clientTopicAliasMaximum;
     c.requestProblemInformation = s.requestProblemInformation;
+    c.deliveryStateStored = s.deliveryStateStored === true;
     // A socket that hibernated before CONNACK lost its half-done handshake; the
     // connect timeout closes it.
     c.state = s.clientId ? 'connected' : 'awaiting-connect';

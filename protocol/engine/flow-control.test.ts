@@ -225,3 +225,62 @@ describe('flow control: queues bounded in bytes', () => {
     expect(h.engine.sessions.get('bytes-sub')!.queuedBytes).toBe(0);
   });
 });
+
+describe('flow control: a clean subscriber across hibernation', () => {
+  // Window 2: two in flight, two queued, every PUBACK sent (not behind).
+  const publishFour = async (h: EngineHarness, topic: string) => {
+    const pub = await publisher(h);
+    for (let id = 1; id <= 4; id++) await publish(pub, topic, id);
+    expect(ids(pub.all<IPubackPacket>('puback'))).toEqual([1, 2, 3, 4]);
+    return pub;
+  };
+
+  it('moves unacknowledged messages to the store at the alarm, so a hibernating shard still delivers what it acknowledged', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    const sub = await subscriber(h, 'c', 1, { clientId: 'clean-sub' });
+    await publishFour(h, 'c');
+    const inFlight = sub.all<IPublishPacket>('publish');
+    expect(inFlight.map(text)).toEqual(['m1', 'm2']);
+
+    h.tick(h.config.spillAfterMs);
+    expect(h.engine.sessions.get('clean-sub')!.spilled).toBe(true);
+    h.hibernate();
+
+    for (const p of inFlight) await sub.send({ cmd: 'puback', messageId: p.messageId });
+    const rest = sub.all<IPublishPacket>('publish');
+    expect(rest.map(text)).toEqual(['m3', 'm4']);
+    for (const p of rest) await sub.send({ cmd: 'puback', messageId: p.messageId });
+
+    // Holding nothing, it is back in memory: the next delivery writes no row.
+    const session = h.engine.sessions.get('clean-sub')!;
+    expect(session.spilled).toBe(false);
+    const pub = await publisher(h);
+    await publish(pub, 'c', 9);
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['m9']);
+    expect(h.store.loadOutbound('clean-sub')).toEqual([]);
+    expect(h.snapshots.get(sub.id)!.deliveryStateStored).toBeUndefined();
+
+    // Its session still ends with its connection, rows and all.
+    sub.close();
+    await h.engine.connectionLost(sub.id);
+    expect(h.engine.sessions.has('clean-sub')).toBe(false);
+    expect(h.store.queueLength('clean-sub')).toBe(0);
+  });
+
+  it('keeps the state of a subscriber that keeps acknowledging in memory', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    const sub = await subscriber(h, 'k', 1, { clientId: 'quick-sub' });
+    const pub = await publisher(h);
+    let unacknowledged: IPublishPacket[] = [];
+    for (let id = 1; id <= 8; id++) {
+      await publish(pub, 'k', id);
+      for (const p of unacknowledged) await sub.send({ cmd: 'puback', messageId: p.messageId });
+      // The newest delivery is always waiting when the clock moves on, but never for long.
+      unacknowledged = sub.all<IPublishPacket>('publish');
+      expect(unacknowledged).toHaveLength(1);
+      h.tick(h.config.spillAfterMs / 2);
+    }
+    expect(h.engine.sessions.get('quick-sub')!.spilled).toBe(false);
+    expect(h.store.loadOutbound('quick-sub')).toEqual([]);
+  });
+});

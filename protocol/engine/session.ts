@@ -2,13 +2,17 @@ import type { Delivery, OutboundRecord, ProtocolVersion, SessionRecord, WillReco
 import { SESSION_NEVER_EXPIRES } from '../store/records';
 import type { OwedAck } from './owed-ack';
 
-/** In-memory view of one MQTT session; persistent sessions mirror every acknowledged change to the store. */
+/**
+ * In-memory view of one MQTT session. Sessions that store their delivery
+ * state (persistent ones, and spilled ones) mirror every acknowledged change
+ * to the store.
+ */
 export class Session {
   connectionId: string | null = null;
-  /** Loaded lazily from the store for persistent sessions (restore should not read every queue). */
+  /** Loaded lazily from the store for sessions that store it (restore should not read every queue). */
   outbound = new Map<number, OutboundRecord>();
   inboundQos2 = new Set<number>();
-  /** Offline/overflow queue of a non-persistent session; persistent sessions queue in the store. */
+  /** Overflow queue of a session that keeps its delivery state in memory; the others queue in the store. */
   memoryQueue: Delivery[] = [];
   storedQueueLength = 0;
   /** Sum of queuedSize() over the queue, memory or stored, for the byte bound. */
@@ -17,6 +21,15 @@ export class Session {
   lastProgressAt = 0;
   /** Publishers' acknowledgements waiting for this session to catch up (flow control). */
   heldAcks = new Set<OwedAck>();
+  /**
+   * A session that ends with its connection, whose in-flight messages and
+   * queue were moved to the store because its subscriber left them
+   * unacknowledged long enough for the shard to hibernate (spillAfterMs in
+   * config.ts). Hibernation keeps the socket open but drops memory, so
+   * without this the messages its publishers were acknowledged for would
+   * vanish while the connection lives on. Back to memory once it holds none.
+   */
+  spilled = false;
   loaded = false;
   private nextPacketId = 1;
   private nextOutboundSeq = 1;
@@ -36,12 +49,22 @@ export class Session {
     return this.record.expiryInterval > 0;
   }
 
+  /** Its queue, in-flight and QoS 2 receive state live in the store, not in memory alone. */
+  get storesDeliveryState(): boolean {
+    return this.spilled || this.persistent;
+  }
+
+  /** Something a client must still acknowledge or complete, in either direction. */
+  holdsDeliveryState(): boolean {
+    return this.outbound.size > 0 || this.queueLength() > 0 || this.inboundQos2.size > 0;
+  }
+
   get will(): WillRecord | null {
     return this.record.will;
   }
 
   queueLength(): number {
-    return this.persistent ? this.storedQueueLength : this.memoryQueue.length;
+    return this.storesDeliveryState ? this.storedQueueLength : this.memoryQueue.length;
   }
 
   expiresAt(): number | null {

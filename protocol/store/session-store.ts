@@ -17,7 +17,9 @@ import type {
  *
  * Sessions and subscriptions are stored for every session (so they survive
  * hibernation while the socket stays open); queues, in-flight and QoS 2
- * receive state are stored only for sessions that outlive their connection.
+ * receive state are stored for sessions that outlive their connection, and
+ * for those that do not once their subscriber leaves messages unacknowledged
+ * long enough for the shard to hibernate (Session.spilled).
  */
 export interface SessionStore {
   loadSessions(): SessionRecord[];

@@ -1,8 +1,9 @@
-import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket, IPubrecPacket, IPubcompPacket, IPubackPacket } from 'mqtt-packet';
 import { RawClient } from './raw-client';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
+import { defaultBrokerConfig } from '../../protocol/config';
 
 const shard = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -124,6 +125,48 @@ describe('broker shard inside workerd', () => {
     sub.close();
     pub.close();
   });
+
+  it('delivers what a clean subscriber left unacknowledged when the object hibernates under its open socket', async () => {
+    const sub = await RawClient.open(5);
+    await sub.connect({ clientId: 'hib-clean', properties: { receiveMaximum: 2 } });
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'hib-clean/t', qos: 1 }] });
+    await sub.next('suback');
+    const pub = await RawClient.open(5);
+    await pub.connect({ clientId: 'hib-clean-pub' });
+    for (let id = 1; id <= 4; id++) {
+      pub.send({ cmd: 'publish', topic: 'hib-clean/t', payload: Buffer.from(`m${id}`), qos: 1, messageId: id, retain: false, dup: false });
+      expect((await pub.next<IPubackPacket>('puback')).messageId).toBe(id);
+    }
+    // Two in flight (the subscriber's Receive Maximum), two queued, all four acknowledged.
+    const inFlight = [await sub.next<IPublishPacket>('publish'), await sub.next<IPublishPacket>('publish')];
+    expect(inFlight.map(text)).toEqual(['m1', 'm2']);
+
+    // Left unacknowledged past spillAfterMs, they move to SQLite at the alarm: before the platform may hibernate.
+    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.spillAfterMs + 300));
+    await runDurableObjectAlarm(shard());
+    const stored = await runInDurableObject(shard(), (_instance, state) => ({
+      outbound: state.storage.sql.exec('SELECT COUNT(*) AS n FROM outbound WHERE client_id = ?', 'hib-clean').one().n,
+      queue: state.storage.sql.exec('SELECT COUNT(*) AS n FROM queue WHERE client_id = ?', 'hib-clean').one().n,
+    }));
+    expect(stored).toEqual({ outbound: 2, queue: 2 });
+
+    await evictDurableObject(shard(), { webSockets: 'hibernate' });
+    for (const p of inFlight) sub.send({ cmd: 'puback', messageId: p.messageId });
+    const rest = [await sub.next<IPublishPacket>('publish'), await sub.next<IPublishPacket>('publish')];
+    expect(rest.map(text)).toEqual(['m3', 'm4']);
+    for (const p of rest) sub.send({ cmd: 'puback', messageId: p.messageId });
+
+    // Acknowledged, they leave the store; the session goes back to memory and still ends with its connection.
+    const rowsLeft = () =>
+      runInDurableObject(shard(), (_instance, state) =>
+        state.storage.sql.exec('SELECT (SELECT COUNT(*) FROM outbound WHERE client_id = ?1) + (SELECT COUNT(*) FROM queue WHERE client_id = ?1) AS n', 'hib-clean').one().n,
+      );
+    const deadline = Date.now() + 5000;
+    while ((await rowsLeft()) !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await rowsLeft()).toBe(0);
+    sub.close();
+    pub.close();
+  }, 30_000);
 
   it('stores sessions in the Durable Object SQLite database', async () => {
     const c = await RawClient.open(5);
