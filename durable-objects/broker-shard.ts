@@ -26,6 +26,9 @@ import { SqliteClusterStore } from './cluster/sqlite-cluster-store';
 import { rpcMessageBus } from './cluster/rpc-message-bus';
 import type { ShardPeer } from './shard-peer';
 
+/** How soon the alarm tries D1 again when it woke with sessions but without their ACL rules. */
+const RULES_RETRY_MS = 5_000;
+
 /**
  * One broker shard. The class only owns the platform callbacks (fetch,
  * webSocketMessage, webSocketClose, alarm) and forwards them to the
@@ -175,6 +178,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await this.readRulesBeforeGone(ws);
     this.run(() => this.socketGone(ws));
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -184,12 +188,28 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.readRulesBeforeGone(ws);
     this.run(() => this.socketGone(ws));
+  }
+
+  /**
+   * A connection that survived a wake without the ACL rules ends: its will
+   * is judged now, so the rules are read first, in order with every other
+   * event. If D1 still does not answer the will is refused, as deny-all
+   * decides: a will is acknowledged to no one, and letting it through
+   * unjudged could publish where its client may not.
+   */
+  private async readRulesBeforeGone(ws: WebSocket): Promise<void> {
+    if (this.security.hasRules) return;
+    const id = this.connectionIdOf(ws);
+    if (!id || this.engine.connections.get(id)?.state !== 'connected') return;
+    await this.ctx.blockConcurrencyWhile(() => this.security.ensureFresh().then(() => undefined, (err) => console.error('security configuration could not be read', err)));
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.counters.alarms++;
+    if (!(await this.rulesReadForTimers())) return;
     if (this.engine.sys.active) await this.cluster.figures.beforeTick();
     this.run(() => this.engine.onTimer());
     this.forgetEndedPrincipals(0);
@@ -203,6 +223,23 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       await this.security.ensureFresh().catch((err) => console.error('configuration refresh failed', err));
     }
     this.syncAlarm();
+  }
+
+  /**
+   * The alarm publishes delayed wills and $SYS, judged by the ACL rules. A
+   * shard that woke with sessions but could not read them from D1 would
+   * refuse them all by the deny-all placeholder, so its timers wait, and the
+   * alarm tries D1 again shortly. Nothing they run is urgent while the rules
+   * are missing: a surviving connection's packets wait for the rules too
+   * (withoutRules), and new CONNECTs are refused.
+   */
+  private async rulesReadForTimers(): Promise<boolean> {
+    if (this.security.hasRules || this.engine.sessions.size === 0) return true;
+    await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+    if (this.security.hasRules) return true;
+    this.alarmAt = Date.now() + RULES_RETRY_MS;
+    await this.ctx.storage.setAlarm(this.alarmAt);
+    return false;
   }
 
   /**

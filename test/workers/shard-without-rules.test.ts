@@ -1,4 +1,4 @@
-import { env, evictDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { RawClient } from './raw-client';
@@ -50,5 +50,64 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     } finally {
       await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
     }
+  });
+
+  const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function willWatcher(clientId: string, topic: string): Promise<RawClient> {
+    const watcher = await RawClient.open(5);
+    await watcher.connect({ clientId, properties: { sessionExpiryInterval: 60 } });
+    watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] });
+    await watcher.next('suback');
+    return watcher;
+  }
+
+  it('holds a delayed will while D1 is away and publishes it once the rules are read', async () => {
+    const watcher = await willWatcher('norules-watch', 'norules-will/delayed');
+    const dying = await RawClient.open(5);
+    await dying.connect({
+      clientId: 'norules-dying',
+      properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'norules-will/delayed', payload: Buffer.from('delayed will'), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
+    });
+
+    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
+    try {
+      await evictDurableObject(shard(), { webSockets: 'hibernate' });
+      dying.close();
+      await dying.waitClosed();
+      await sleep(1_100);
+      // The will is due, and the rules cannot be read: the alarm runs no timer rather than refuse it by deny-all.
+      expect(await runDurableObjectAlarm(shard())).toBe(true);
+      expect(await watcher.drain('publish')).toEqual([]);
+    } finally {
+      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
+    }
+
+    // Its retry finds the rules, and the will goes out.
+    expect(await runDurableObjectAlarm(shard())).toBe(true);
+    const will = await watcher.next<IPublishPacket>('publish');
+    expect([will.topic, text(will)]).toEqual(['norules-will/delayed', 'delayed will']);
+    watcher.close();
+  });
+
+  it('reads the rules before judging the will of a connection that ends after such a wake', async () => {
+    const watcher = await willWatcher('norules-watch-2', 'norules-will/now');
+    const dying = await RawClient.open(5);
+    await dying.connect({ clientId: 'norules-dying-2', will: { topic: 'norules-will/now', payload: Buffer.from('last words'), qos: 1, retain: false } });
+
+    // The shard wakes while the rules cannot be read, then D1 answers again before the connection ends.
+    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
+    try {
+      await evictDurableObject(shard(), { webSockets: 'hibernate' });
+      await runInDurableObject(shard(), () => undefined);
+    } finally {
+      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
+    }
+    dying.close();
+    const will = await watcher.next<IPublishPacket>('publish');
+    expect([will.topic, text(will)]).toEqual(['norules-will/now', 'last words']);
+    watcher.close();
   });
 });
