@@ -192,7 +192,8 @@ export class SessionDelivery {
    * something. Null when there is nothing to move, or it is stored already.
    */
   spillDueAt(session: Session): number | null {
-    if (session.storesDeliveryState || session.outbound.size === 0 || session.connectionId === null) return null;
+    // Asks for the same connection spillIfWaiting needs, or a due time it cannot act on would wake the shard again at once.
+    if (session.storesDeliveryState || session.outbound.size === 0 || !this.port.connectionOf(session)) return null;
     return session.lastProgressAt + this.port.config.spillAfterMs;
   }
 
