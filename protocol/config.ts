@@ -45,8 +45,8 @@ const enumVar = <T extends string>(values: readonly [T, ...T[]], def: T) =>
       return z.NEVER;
     });
 
-/** Half the platform's hibernation grace period, so the alarm that spills comes well before the shard may hibernate. */
-const SPILL_AFTER_MS = 5_000;
+/** Half the platform's hibernation grace period, so the alarm comes well before the shard may hibernate. */
+const HIBERNATION_GUARD_MS = 5_000;
 
 export const SHARED_SUBSCRIPTION_POLICIES = ['prefer_local', 'round_robin'] as const;
 export type SharedSubscriptionPolicy = (typeof SHARED_SUBSCRIPTION_POLICIES)[number];
@@ -92,12 +92,15 @@ export interface BrokerConfig {
   /** A recipient whose window is full and who acknowledged nothing for this long is stuck: it stops withholding publishers' acks. */
   stuckSubscriberMs: number;
   /**
-   * Messages a session that ends with its connection leaves unacknowledged
-   * this long move from memory to the store (SessionDelivery.spillIfWaiting).
-   * Not a setting: it must stay well under the ten seconds without events
-   * after which the platform may hibernate a Durable Object.
+   * How long state that only memory holds may wait before the alarm acts on
+   * it: unacknowledged messages of a session that ends with its connection
+   * move to the store (SessionDelivery.spillIfWaiting), and withheld
+   * acknowledgements keep the shard awake (flow-control.ts). Not a setting:
+   * it must stay well under the ten seconds without events after which the
+   * platform may hibernate a Durable Object, keeping its sockets but not its
+   * memory.
    */
-  spillAfterMs: number;
+  hibernationGuardMs: number;
   topicAliasMaximum: number;
   maxTopicLength: number;
   maxTopicLevels: number;
@@ -139,7 +142,7 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     maxQueuedMessages: v.MQTT_MAX_QUEUED_MESSAGES,
     maxQueuedBytes: v.MQTT_MAX_QUEUED_BYTES,
     stuckSubscriberMs: v.MQTT_STUCK_SUBSCRIBER_SECONDS * 1000,
-    spillAfterMs: SPILL_AFTER_MS,
+    hibernationGuardMs: HIBERNATION_GUARD_MS,
     topicAliasMaximum: v.MQTT_TOPIC_ALIAS_MAXIMUM,
     maxTopicLength: v.MQTT_MAX_TOPIC_LENGTH,
     maxTopicLevels: v.MQTT_MAX_TOPIC_LEVELS,

@@ -140,7 +140,7 @@ export class SessionDelivery {
     if (session.outbound.size === 0) {
       // The window just opened: the time to "stuck" counts from here, not from an old acknowledgement.
       session.lastProgressAt = now;
-      if (!session.storesDeliveryState) this.port.scheduleWake(now + this.port.config.spillAfterMs);
+      if (!session.storesDeliveryState) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);
     }
     const record: OutboundRecord = { clientId: session.clientId, packetId, state: 'publish', delivery, seq: session.nextSeq() };
     const sent = this.sendPublish(conn, session, delivery, packetId, false, now);
@@ -188,13 +188,13 @@ export class SessionDelivery {
 
   /**
    * When spillIfWaiting will move this session's delivery state to the
-   * store: spillAfterMs after its window opened or it last acknowledged
+   * store: hibernationGuardMs after its window opened or it last acknowledged
    * something. Null when there is nothing to move, or it is stored already.
    */
   spillDueAt(session: Session): number | null {
     // Asks for the same connection spillIfWaiting needs, or a due time it cannot act on would wake the shard again at once.
     if (session.storesDeliveryState || session.outbound.size === 0 || !this.port.connectionOf(session)) return null;
-    return session.lastProgressAt + this.port.config.spillAfterMs;
+    return session.lastProgressAt + this.port.config.hibernationGuardMs;
   }
 
   /**
@@ -203,7 +203,7 @@ export class SessionDelivery {
    * the shard after ten seconds without events: the socket stays open, the
    * memory goes, and messages its publishers were acknowledged for would be
    * lost while the connection lives on. So once its subscriber has left them
-   * unacknowledged for spillAfterMs, they move to the store, and every later
+   * unacknowledged for hibernationGuardMs, they move to the store, and every later
    * change is written through as for a persistent session. A subscriber that
    * keeps acknowledging never gets here, so the hot path stays in memory.
    * The alarm is due before the shard may hibernate: the wait counts from an

@@ -312,7 +312,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     for (const session of this.sessions.values()) {
       consider(session.record.willDueAt);
       consider(session.expiresAt());
-      if (session.heldAcks.size > 0) consider(session.lastProgressAt + this.config.stuckSubscriberMs);
+      if (session.heldAcks.size > 0) {
+        consider(session.lastProgressAt + this.config.stuckSubscriberMs);
+        // Withheld acknowledgements live in memory: no hibernation while any are held (flow-control.ts).
+        consider(this.clock.now() + this.config.hibernationGuardMs);
+      }
       consider(this.delivery.spillDueAt(session));
     }
     consider(this.sys.nextDueAt());

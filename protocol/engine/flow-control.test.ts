@@ -242,7 +242,7 @@ describe('flow control: a clean subscriber across hibernation', () => {
     const inFlight = sub.all<IPublishPacket>('publish');
     expect(inFlight.map(text)).toEqual(['m1', 'm2']);
 
-    h.tick(h.config.spillAfterMs);
+    h.tick(h.config.hibernationGuardMs);
     expect(h.engine.sessions.get('clean-sub')!.spilled).toBe(true);
     h.hibernate();
 
@@ -278,9 +278,35 @@ describe('flow control: a clean subscriber across hibernation', () => {
       // The newest delivery is always waiting when the clock moves on, but never for long.
       unacknowledged = sub.all<IPublishPacket>('publish');
       expect(unacknowledged).toHaveLength(1);
-      h.tick(h.config.spillAfterMs / 2);
+      h.tick(h.config.hibernationGuardMs / 2);
     }
     expect(h.engine.sessions.get('quick-sub')!.spilled).toBe(false);
     expect(h.store.loadOutbound('quick-sub')).toEqual([]);
+  });
+});
+
+describe('flow control: withheld acknowledgements and hibernation', () => {
+  it('keeps the alarm within the hibernation guard while it withholds acknowledgements, however long the stuck setting', async () => {
+    const h = new EngineHarness({ config: { ...SMALL, stuckSubscriberMs: 60_000 } });
+    const sub = await subscriber(h, 'g', 1, { clientId: 'slow-guarded' });
+    const pub = await publisher(h);
+    for (let id = 1; id <= 6; id++) await publish(pub, 'g', id);
+    expect(ids(pub.all<IPubackPacket>('puback'))).toEqual([1, 2, 3, 4]);
+
+    // The platform may hibernate after ten quiet seconds and forget the two withheld PUBACKs; the alarm comes first, and again after it.
+    for (let round = 0; round < 3; round++) {
+      expect(h.engine.nextWakeAt()! - h.clock.now()).toBeLessThanOrEqual(h.config.hibernationGuardMs);
+      h.tick(h.config.hibernationGuardMs);
+    }
+    expect(pub.all('puback')).toEqual([]);
+
+    // Still a slow subscriber, not a stuck one: its acknowledgements release them.
+    const inFlight = sub.all<IPublishPacket>('publish');
+    for (const p of inFlight) await sub.send({ cmd: 'puback', messageId: p.messageId });
+    expect(ids(pub.all<IPubackPacket>('puback'))).toEqual([5, 6]);
+    // With nothing held or in flight, nothing wakes the shard: it may hibernate.
+    for (let i = 0; i < 4; i++) await ackAll(sub);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.engine.nextWakeAt()).toBeNull();
   });
 });

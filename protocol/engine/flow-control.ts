@@ -24,8 +24,7 @@ export function oweAck(engine: EngineApi, conn: Connection, packetId: number, qo
   const owed: OwedAck = { connectionId: conn.id, packetId, qos, reasonCode, waitingOn: new Set(behind) };
   for (const recipient of behind) {
     recipient.heldAcks.add(owed);
-    // Judged stuck at the latest then, which releases this ack.
-    if (recipient.lastProgressAt !== undefined) engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
+    wakeWhileHeld(engine, recipient);
   }
   conn.owedAcks.push(owed);
   if (qos === 1) conn.owedQos1++;
@@ -67,9 +66,23 @@ export function whenCaughtUp(engine: EngineApi, behind: readonly AckHolder[]): P
     const owed: OwedAck = { connectionId: null, packetId: 0, qos: 1, reasonCode: 0, waitingOn: new Set(behind), released: resolve };
     for (const recipient of behind) {
       recipient.heldAcks.add(owed);
-      if (recipient.lastProgressAt !== undefined) engine.scheduleWake(recipient.lastProgressAt + engine.config.stuckSubscriberMs);
+      wakeWhileHeld(engine, recipient);
     }
   });
+}
+
+/**
+ * The alarm that releases an acknowledgement a session holds: when it would
+ * be judged stuck, and no later than hibernationGuardMs. Withheld acks live
+ * in memory, and a publisher whose PUBACK a hibernated shard forgot waits on
+ * its open connection for good; an alarm that often keeps the shard from
+ * hibernating while it holds any (BrokerEngine.recomputeWake re-arms it).
+ */
+function wakeWhileHeld(engine: EngineApi, recipient: AckHolder): void {
+  // A link to another shard has no progress of its own: its retries keep their own timer (cluster-node.ts).
+  if (recipient.lastProgressAt === undefined) return;
+  const stuckAt = recipient.lastProgressAt + engine.config.stuckSubscriberMs;
+  engine.scheduleWake(Math.min(stuckAt, engine.clock.now() + engine.config.hibernationGuardMs));
 }
 
 /** The publisher's connection ended: nothing is owed to it any more, and no recipient keeps a reference to it. */

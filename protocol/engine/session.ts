@@ -24,7 +24,7 @@ export class Session {
   /**
    * A session that ends with its connection, whose in-flight messages and
    * queue were moved to the store because its subscriber left them
-   * unacknowledged long enough for the shard to hibernate (spillAfterMs in
+   * unacknowledged long enough for the shard to hibernate (hibernationGuardMs in
    * config.ts). Hibernation keeps the socket open but drops memory, so
    * without this the messages its publishers were acknowledged for would
    * vanish while the connection lives on. Back to memory once it holds none.

@@ -141,8 +141,8 @@ describe('broker shard inside workerd', () => {
     const inFlight = [await sub.next<IPublishPacket>('publish'), await sub.next<IPublishPacket>('publish')];
     expect(inFlight.map(text)).toEqual(['m1', 'm2']);
 
-    // Left unacknowledged past spillAfterMs, they move to SQLite at the alarm: before the platform may hibernate.
-    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.spillAfterMs + 300));
+    // Left unacknowledged past hibernationGuardMs, they move to SQLite at the alarm: before the platform may hibernate.
+    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.hibernationGuardMs + 300));
     await runDurableObjectAlarm(shard());
     const stored = await runInDurableObject(shard(), (_instance, state) => ({
       outbound: state.storage.sql.exec('SELECT COUNT(*) AS n FROM outbound WHERE client_id = ?', 'hib-clean').one().n,
