@@ -45,6 +45,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
+  /** While the ACL rules cannot be read: when the alarm tries D1 again (rulesReadForTimers). */
+  private rulesRetryAt = 0;
   /** Drops the principals of sessions that ended, once more than `allowance` wait (durable-objects/principal-store.ts). */
   private forgetEndedPrincipals!: (allowance: number) => void;
   /**
@@ -193,32 +195,33 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   /**
-   * A connection that survived a wake without the ACL rules ends: its will
-   * is judged now, so the rules are read first, in order with every other
-   * event. If D1 still does not answer the will is refused, as deny-all
-   * decides: a will is acknowledged to no one, and letting it through
-   * unjudged could publish where its client may not.
+   * A connection with a will that survived a wake without the ACL rules
+   * ends: its will may be judged now, so the rules are read first, in order
+   * with every other event. If D1 still does not answer the will is refused,
+   * as deny-all decides: a will is acknowledged to no one, and letting it
+   * through unjudged could publish where its client may not.
    */
   private async readRulesBeforeGone(ws: WebSocket): Promise<void> {
     if (this.security.hasRules) return;
     const id = this.connectionIdOf(ws);
-    if (!id || this.engine.connections.get(id)?.state !== 'connected') return;
+    const conn = id ? this.engine.connections.get(id) : undefined;
+    if (conn?.state !== 'connected' || !conn.clientId || !this.engine.sessions.get(conn.clientId)?.record.will) return;
     await this.ctx.blockConcurrencyWhile(() => this.security.ensureFresh().then(() => undefined, (err) => console.error('security configuration could not be read', err)));
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     this.engine.counters.alarms++;
-    if (!(await this.rulesReadForTimers())) return;
-    if (this.engine.sys.active) await this.cluster.figures.beforeTick();
-    this.run(() => this.engine.onTimer());
+    const judging = await this.rulesReadForTimers();
+    if (judging && this.engine.sys.active) await this.cluster.figures.beforeTick();
+    this.run(() => this.engine.onTimer(judging));
     this.forgetEndedPrincipals(0);
     this.security.deleteExpiredVerifications();
     this.admin.stats.onAlarm(this.sockets.size > 0);
     // A $SYS round that the tick started finishes inside this alarm.
     await this.cluster.figures.settled();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
-    if (recheck !== null && recheck <= Date.now()) {
+    if (judging && recheck !== null && recheck <= Date.now()) {
       // Configuration changes made outside the admin API (CLI on D1, another region) still reach open connections.
       await this.security.ensureFresh().catch((err) => console.error('configuration refresh failed', err));
     }
@@ -226,19 +229,19 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   /**
-   * The alarm publishes delayed wills and $SYS, judged by the ACL rules. A
-   * shard that woke with sessions but could not read them from D1 would
-   * refuse them all by the deny-all placeholder, so its timers wait, and the
-   * alarm tries D1 again shortly. Nothing they run is urgent while the rules
-   * are missing: a surviving connection's packets wait for the rules too
-   * (withoutRules), and new CONNECTs are refused.
+   * Whether the alarm may run the timers the ACL rules judge (delayed wills,
+   * $SYS; BrokerEngine.onTimer). A shard that woke with sessions but could
+   * not read the rules from D1 would refuse all of those by the deny-all
+   * placeholder, so it tries D1 again here and, while it still cannot, holds
+   * them back; the rest of the alarm runs. The next try is RULES_RETRY_MS
+   * away (syncAlarm), not at the next event: the past-due will that waits
+   * would otherwise bring the alarm back at once.
    */
   private async rulesReadForTimers(): Promise<boolean> {
     if (this.security.hasRules || this.engine.sessions.size === 0) return true;
     await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
     if (this.security.hasRules) return true;
-    this.alarmAt = Date.now() + RULES_RETRY_MS;
-    await this.ctx.storage.setAlarm(this.alarmAt);
+    this.rulesRetryAt = Date.now() + RULES_RETRY_MS;
     return false;
   }
 
@@ -452,10 +455,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   private syncAlarm(): void {
     const engineNext = this.engine.nextWakeAt();
     const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
-    const next = [engineNext, recheck, this.admin.stats.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
+    let next = [engineNext, recheck, this.admin.stats.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
       (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
       null,
     );
+    // Timers held back for the rules wait for the next try (rulesReadForTimers).
+    if (next !== null && next < this.rulesRetryAt && !this.security.hasRules && this.engine.sessions.size > 0) next = this.rulesRetryAt;
     if (next === null) {
       if (this.alarmAt !== null) {
         this.alarmAt = null;

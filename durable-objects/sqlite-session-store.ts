@@ -166,7 +166,14 @@ export class SqliteSessionStore implements SessionStore {
     const hadDeliveryState = this.mayHoldDeliveryState().delete(clientId);
     this.sql.exec(`DELETE FROM sessions WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM subscriptions WHERE client_id = ?`, clientId);
-    if (!hadDeliveryState) return;
+    if (hadDeliveryState) this.deleteDeliveryRows(clientId);
+  }
+
+  deleteDeliveryState(clientId: string): void {
+    if (this.mayHoldDeliveryState().delete(clientId)) this.deleteDeliveryRows(clientId);
+  }
+
+  private deleteDeliveryRows(clientId: string): void {
     this.sql.exec(`DELETE FROM outbound WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM queue WHERE client_id = ?`, clientId);
     this.sql.exec(`DELETE FROM inbound_qos2 WHERE client_id = ?`, clientId);

@@ -112,7 +112,8 @@ export class SessionDelivery {
   private countDrop(session: Session): void {
     session.record.droppedMessages++;
     this.port.counters.messagesDropped++;
-    if (session.persistent) this.port.store.saveSession(session.record);
+    // A spilled session's row is what the woken shard reads back, its drops included.
+    if (session.storesDeliveryState) this.port.store.saveSession(session.record);
   }
 
   /** Queues within both bounds (count and bytes); past them the message is dropped and counted for this session. */
@@ -183,7 +184,7 @@ export class SessionDelivery {
     session.storedQueueLength = store.queueLength(session.clientId);
     session.queuedBytes = store.queueBytes(session.clientId);
     session.lastProgressAt = this.port.clock.now();
-    this.returnToMemoryWhenDone(session);
+    if (session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
   }
 
   /**
@@ -218,12 +219,19 @@ export class SessionDelivery {
     this.port.markDeliveryStateStored(conn, true);
   }
 
-  /** A spilled session that holds nothing any more goes back to memory, so its later deliveries cost no writes. */
-  private returnToMemoryWhenDone(session: Session): void {
-    if (!session.spilled || session.holdsDeliveryState()) return;
+  /**
+   * A spilled session goes back to memory once its subscriber makes progress
+   * with nothing queued (or once it holds nothing), so a subscriber that
+   * stalled once does not pay the store's writes for as long as its traffic
+   * lasts. What is still in flight is memory's again, and the alarm is armed
+   * to spill it if the subscriber stalls once more.
+   */
+  private returnToMemory(session: Session): void {
     session.spilled = false;
+    this.port.store.deleteDeliveryState(session.clientId);
     const conn = this.port.connectionOf(session);
     if (conn) this.port.markDeliveryStateStored(conn, false);
+    if (session.outbound.size > 0) this.port.scheduleWake(session.lastProgressAt + this.port.config.hibernationGuardMs);
   }
 
   /**
@@ -290,7 +298,7 @@ export class SessionDelivery {
     session.lastProgressAt = now;
     if (session.storesDeliveryState) this.port.store.deleteOutbound(session.clientId, packetId);
     this.drainQueue(conn, session, now);
-    this.returnToMemoryWhenDone(session);
+    if (session.spilled && session.storedQueueLength === 0) this.returnToMemory(session);
   }
 
   /** A QoS 2 PUBLISH was accepted: its packet identifier is remembered until PUBREL, so a resend is delivered once. */
@@ -303,7 +311,7 @@ export class SessionDelivery {
   forgetInboundQos2(session: Session, packetId: number): boolean {
     const known = session.inboundQos2.delete(packetId);
     if (known && session.storesDeliveryState) this.port.store.deleteInboundQos2(session.clientId, packetId);
-    if (known) this.returnToMemoryWhenDone(session);
+    if (known && session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
     return known;
   }
 

@@ -256,8 +256,15 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.endConnection(conn, conn.endCause ?? 'network');
   }
 
-  /** Runs every due timer. Called from the single Durable Object alarm. */
-  onTimer(): void {
+  /**
+   * Runs every due timer. Called from the single Durable Object alarm.
+   * `judging` is false while the ACL rules are unknown (a shard that woke
+   * without them): what they would judge waits, as the deny-all placeholder
+   * would refuse it. That is wills, the keepalive ends and session expiries
+   * that publish them, and $SYS. Connect timeouts, held acknowledgements,
+   * spills and deliveries to other shards go on.
+   */
+  onTimer(judging = true): void {
     const now = this.clock.now();
     for (const conn of [...this.connections.values()]) {
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
@@ -268,23 +275,23 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         continue;
       }
       const deadline = conn.keepaliveDeadline();
-      if (deadline !== null && now >= deadline) {
+      if (judging && deadline !== null && now >= deadline) {
         this.disconnect(conn, RC.KEEP_ALIVE_TIMEOUT, 'keepalive timeout', 'keepalive');
       }
     }
     for (const session of [...this.sessions.values()]) {
-      if (session.record.willDueAt !== null && session.record.willDueAt <= now) {
+      if (judging && session.record.willDueAt !== null && session.record.willDueAt <= now) {
         this.publishWill(session, now);
       }
       const expiresAt = session.expiresAt();
-      if (expiresAt !== null && expiresAt <= now) {
+      if (judging && expiresAt !== null && expiresAt <= now) {
         this.endSession(session, now);
         continue;
       }
       if (session.heldAcks.size > 0) this.delivery.settleHeldAcks(session, now);
       this.delivery.spillIfWaiting(session, now);
     }
-    this.sys.onTimer(now);
+    if (judging) this.sys.onTimer(now);
     this.cluster.pump();
     this.flushCounters(now, true);
     this.recomputeWake();

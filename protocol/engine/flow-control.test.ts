@@ -267,6 +267,28 @@ describe('flow control: a clean subscriber across hibernation', () => {
     expect(h.store.queueLength('clean-sub')).toBe(0);
   });
 
+  it('goes back to memory once a subscriber that stalled catches up, and spills again if it stalls again', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    const sub = await subscriber(h, 'r', 1, { clientId: 'stall-twice' });
+    await publishFour(h, 'r');
+    h.tick(h.config.hibernationGuardMs);
+    const session = h.engine.sessions.get('stall-twice')!;
+    expect(session.spilled).toBe(true);
+
+    // Its acknowledgements bring the queue into flight: nothing is queued, two are in flight, and none of it is stored.
+    for (const p of sub.all<IPublishPacket>('publish')) await sub.send({ cmd: 'puback', messageId: p.messageId });
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['m3', 'm4']);
+    expect(session.spilled).toBe(false);
+    expect(h.store.loadOutbound('stall-twice')).toEqual([]);
+    expect(h.store.queueLength('stall-twice')).toBe(0);
+    expect(h.engine.nextWakeAt()! - h.clock.now()).toBeLessThanOrEqual(h.config.hibernationGuardMs);
+
+    // Left unacknowledged again, they are stored again before the shard may hibernate.
+    h.tick(h.config.hibernationGuardMs);
+    expect(session.spilled).toBe(true);
+    expect(h.store.loadOutbound('stall-twice').map((r) => Buffer.from(r.delivery.message.payload).toString())).toEqual(['m3', 'm4']);
+  });
+
   it('keeps the state of a subscriber that keeps acknowledging in memory', async () => {
     const h = new EngineHarness({ config: SMALL });
     const sub = await subscriber(h, 'k', 1, { clientId: 'quick-sub' });
@@ -288,7 +310,8 @@ describe('flow control: a clean subscriber across hibernation', () => {
 describe('flow control: withheld acknowledgements and hibernation', () => {
   it('keeps the alarm within the hibernation guard while it withholds acknowledgements, however long the stuck setting', async () => {
     const h = new EngineHarness({ config: { ...SMALL, stuckSubscriberMs: 60_000 } });
-    const sub = await subscriber(h, 'g', 1, { clientId: 'slow-guarded' });
+    // Persistent, so no spill of a clean session's messages arms the alarm in its place.
+    const sub = await subscriber(h, 'g', 1, { clientId: 'slow-guarded', clean: false, properties: { sessionExpiryInterval: 300 } });
     const pub = await publisher(h);
     for (let id = 1; id <= 6; id++) await publish(pub, 'g', id);
     expect(ids(pub.all<IPubackPacket>('puback'))).toEqual([1, 2, 3, 4]);

@@ -31,6 +31,12 @@ export class MemorySessionStore implements SessionStore {
     this.inbound.delete(clientId);
   }
 
+  deleteDeliveryState(clientId: string): void {
+    for (const [k, v] of this.outbound) if (v.clientId === clientId) this.outbound.delete(k);
+    this.queue.delete(clientId);
+    this.inbound.delete(clientId);
+  }
+
   loadSubscriptions(): SubscriptionRecord[] {
     return [...this.subscriptions.values()].map((s) => structuredClone(s));
   }

@@ -93,6 +93,30 @@ export function sessionStoreContract(name: string, makeStore: () => SessionStore
       expect(store.loadInboundQos2('kept')).toEqual([7]);
     });
 
+    it('deleteDeliveryState removes the client\'s queue, in-flight and QoS 2 state, and keeps its session and subscriptions', async () => {
+      const store = await makeStore();
+      for (const id of ['back', 'other']) {
+        store.saveSession(session(id));
+        store.saveSubscription(sub(id, 'a/#'));
+        store.saveOutbound({ clientId: id, packetId: 1, state: 'publish', seq: 1, delivery: delivery('a/b', [1]) });
+        store.enqueue(id, delivery('a/c', [2]));
+        store.saveInboundQos2(id, 7);
+      }
+      store.deleteDeliveryState('back');
+      expect(store.loadSessions().map((s) => s.clientId).sort()).toEqual(['back', 'other']);
+      expect(store.loadSubscriptions().map((s) => s.clientId).sort()).toEqual(['back', 'other']);
+      expect(store.loadOutbound('back')).toEqual([]);
+      expect(store.queueLength('back')).toBe(0);
+      expect(store.loadInboundQos2('back')).toEqual([]);
+      expect(store.loadOutbound('other')).toHaveLength(1);
+      expect(store.queueLength('other')).toBe(1);
+      expect(store.loadInboundQos2('other')).toEqual([7]);
+      // Written again later, its rows are found and deleted with the session.
+      store.saveOutbound({ clientId: 'back', packetId: 2, state: 'publish', seq: 2, delivery: delivery('a/d', [3]) });
+      store.deleteSession('back');
+      expect(store.loadOutbound('back')).toEqual([]);
+    });
+
     it('keeps subscriptions per client and filter', async () => {
       const store = await makeStore();
       store.saveSubscription(sub('c', 'x', { qos: 0 }));

@@ -26,6 +26,8 @@ export interface SessionStore {
   saveSession(session: SessionRecord): void;
   /** Removes the session and everything it owns: subscriptions, queue, in-flight, QoS 2 state. */
   deleteSession(clientId: string): void;
+  /** Removes the client's queue, in-flight and QoS 2 receive state, keeping its session and subscriptions (a spilled session back in memory). */
+  deleteDeliveryState(clientId: string): void;
 
   loadSubscriptions(): SubscriptionRecord[];
   saveSubscription(sub: SubscriptionRecord): void;

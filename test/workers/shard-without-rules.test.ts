@@ -81,6 +81,9 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
       // The will is due, and the rules cannot be read: the alarm runs no timer rather than refuse it by deny-all.
       expect(await runDurableObjectAlarm(shard())).toBe(true);
       expect(await watcher.drain('publish')).toEqual([]);
+      // The next try is seconds away, not at once: the waiting will is already due.
+      const next = await runInDurableObject(shard(), (_instance, state) => state.storage.getAlarm());
+      expect(next! - Date.now()).toBeGreaterThan(3_000);
     } finally {
       await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
     }
