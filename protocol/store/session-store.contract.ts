@@ -57,6 +57,19 @@ const sub = (clientId: string, filter: string, extra: Partial<SubscriptionRecord
   ...extra,
 });
 
+/** A session with one of everything a client can own: a subscription, an in-flight message, a queued one, a QoS 2 receipt. */
+function storeEverything(store: SessionStore, clientId: string): void {
+  store.saveSession(session(clientId));
+  store.saveSubscription(sub(clientId, 'a/#'));
+  store.saveOutbound({ clientId, packetId: 1, state: 'publish', seq: 1, delivery: delivery('a/b', [1]) });
+  store.enqueue(clientId, delivery('a/c', [2]));
+  store.saveInboundQos2(clientId, 7);
+}
+
+function deliveryStateOf(store: SessionStore, clientId: string): { outbound: number; queued: number; inboundQos2: number[] } {
+  return { outbound: store.loadOutbound(clientId).length, queued: store.queueLength(clientId), inboundQos2: store.loadInboundQos2(clientId) };
+}
+
 export function sessionStoreContract(name: string, makeStore: () => SessionStore | Promise<SessionStore>, { describe, it, expect }: TestApi): void {
   describe(`SessionStore contract: ${name}`, () => {
     it('upserts sessions with wills and exact fields', async () => {
@@ -75,42 +88,22 @@ export function sessionStoreContract(name: string, makeStore: () => SessionStore
 
     it('deleteSession removes everything the client owns and nothing of others', async () => {
       const store = await makeStore();
-      for (const id of ['gone', 'kept']) {
-        store.saveSession(session(id));
-        store.saveSubscription(sub(id, 'a/#'));
-        store.saveOutbound({ clientId: id, packetId: 1, state: 'publish', seq: 1, delivery: delivery('a/b', [1]) });
-        store.enqueue(id, delivery('a/c', [2]));
-        store.saveInboundQos2(id, 7);
-      }
+      for (const id of ['gone', 'kept']) storeEverything(store, id);
       store.deleteSession('gone');
       expect(store.loadSessions().map((s) => s.clientId)).toEqual(['kept']);
       expect(store.loadSubscriptions().map((s) => s.clientId)).toEqual(['kept']);
-      expect(store.loadOutbound('gone')).toEqual([]);
-      expect(store.queueLength('gone')).toBe(0);
-      expect(store.loadInboundQos2('gone')).toEqual([]);
-      expect(store.loadOutbound('kept')).toHaveLength(1);
-      expect(store.queueLength('kept')).toBe(1);
-      expect(store.loadInboundQos2('kept')).toEqual([7]);
+      expect(deliveryStateOf(store, 'gone')).toEqual({ outbound: 0, queued: 0, inboundQos2: [] });
+      expect(deliveryStateOf(store, 'kept')).toEqual({ outbound: 1, queued: 1, inboundQos2: [7] });
     });
 
     it('deleteDeliveryState removes the client\'s queue, in-flight and QoS 2 state, and keeps its session and subscriptions', async () => {
       const store = await makeStore();
-      for (const id of ['back', 'other']) {
-        store.saveSession(session(id));
-        store.saveSubscription(sub(id, 'a/#'));
-        store.saveOutbound({ clientId: id, packetId: 1, state: 'publish', seq: 1, delivery: delivery('a/b', [1]) });
-        store.enqueue(id, delivery('a/c', [2]));
-        store.saveInboundQos2(id, 7);
-      }
+      for (const id of ['back', 'other']) storeEverything(store, id);
       store.deleteDeliveryState('back');
       expect(store.loadSessions().map((s) => s.clientId).sort()).toEqual(['back', 'other']);
       expect(store.loadSubscriptions().map((s) => s.clientId).sort()).toEqual(['back', 'other']);
-      expect(store.loadOutbound('back')).toEqual([]);
-      expect(store.queueLength('back')).toBe(0);
-      expect(store.loadInboundQos2('back')).toEqual([]);
-      expect(store.loadOutbound('other')).toHaveLength(1);
-      expect(store.queueLength('other')).toBe(1);
-      expect(store.loadInboundQos2('other')).toEqual([7]);
+      expect(deliveryStateOf(store, 'back')).toEqual({ outbound: 0, queued: 0, inboundQos2: [] });
+      expect(deliveryStateOf(store, 'other')).toEqual({ outbound: 1, queued: 1, inboundQos2: [7] });
       // Written again later, its rows are found and deleted with the session.
       store.saveOutbound({ clientId: 'back', packetId: 2, state: 'publish', seq: 2, delivery: delivery('a/d', [3]) });
       store.deleteSession('back');
