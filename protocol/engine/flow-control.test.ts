@@ -251,7 +251,7 @@ describe('flow control: a clean subscriber across hibernation', () => {
     expect(rest.map(text)).toEqual(['m3', 'm4']);
     for (const p of rest) await sub.send({ cmd: 'puback', messageId: p.messageId });
 
-    // Holding nothing, it is back in memory: the next delivery writes no row.
+    // Caught up, it is back in memory: the next delivery writes no row.
     const session = h.engine.sessions.get('clean-sub')!;
     expect(session.spilled).toBe(false);
     const pub = await publisher(h);
