@@ -180,7 +180,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.readRulesBeforeGone(ws);
+    await this.readRulesBeforeWill(this.clientIdOf(ws));
     this.run(() => this.socketGone(ws));
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
@@ -190,22 +190,20 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.readRulesBeforeGone(ws);
+    await this.readRulesBeforeWill(this.clientIdOf(ws));
     this.run(() => this.socketGone(ws));
   }
 
   /**
-   * A connection with a will that survived a wake without the ACL rules
-   * ends: its will may be judged now, so the rules are read first, in order
-   * with every other event. If D1 still does not answer the will is refused,
-   * as deny-all decides: a will is acknowledged to no one, and letting it
+   * A session with a will that survived a wake without the ACL rules is
+   * about to end (its socket closed, or an administrator ends it): its will
+   * may be judged now, so the rules are read first, in order with every
+   * other event. If D1 still does not answer the will is refused, as
+   * deny-all decides: a will is acknowledged to no one, and letting it
    * through unjudged could publish where its client may not.
    */
-  private async readRulesBeforeGone(ws: WebSocket): Promise<void> {
-    if (this.security.hasRules) return;
-    const id = this.connectionIdOf(ws);
-    const conn = id ? this.engine.connections.get(id) : undefined;
-    if (conn?.state !== 'connected' || !conn.clientId || !this.engine.sessions.get(conn.clientId)?.record.will) return;
+  private async readRulesBeforeWill(clientId: string | null): Promise<void> {
+    if (this.security.hasRules || !clientId || !this.engine.sessions.get(clientId)?.record.will) return;
     await this.ctx.blockConcurrencyWhile(() => this.security.ensureFresh().then(() => undefined, (err) => console.error('security configuration could not be read', err)));
   }
 
@@ -311,10 +309,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   getSession(clientId: string) {
     return this.admin.state.getSession(clientId);
   }
-  disconnectSession(clientId: string) {
+  async disconnectSession(clientId: string) {
+    await this.readRulesBeforeWill(clientId);
     return this.admin.state.disconnectSession(clientId);
   }
-  removeSession(clientId: string) {
+  async removeSession(clientId: string) {
+    await this.readRulesBeforeWill(clientId);
     return this.admin.state.removeSession(clientId);
   }
   listSubscriptions(query: SubscriptionQuery) {
@@ -396,6 +396,13 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     this.engine.connectionLost(id);
     this.forgetEndedPrincipals(ENDED_PRINCIPALS_SLACK);
     this.syncAlarm();
+  }
+
+  /** The client id of a socket's connection, once its CONNECT was accepted. */
+  private clientIdOf(ws: WebSocket): string | null {
+    const id = this.connectionIdOf(ws);
+    const conn = id ? this.engine.connections.get(id) : undefined;
+    return conn?.state === 'connected' ? conn.clientId : null;
   }
 
   private connectionIdOf(ws: WebSocket): string | null {

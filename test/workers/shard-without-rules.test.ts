@@ -113,4 +113,24 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     expect([will.topic, text(will)]).toEqual(['norules-will/now', 'last words']);
     watcher.close();
   });
+
+  it('reads the rules before an administrator ends such a session, so its will is judged by them', async () => {
+    const watcher = await willWatcher('norules-watch-3', 'norules-will/admin');
+    const target = await RawClient.open(5);
+    await target.connect({ clientId: 'norules-admin', will: { topic: 'norules-will/admin', payload: Buffer.from('removed'), qos: 1, retain: false } });
+
+    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
+    try {
+      await evictDurableObject(shard(), { webSockets: 'hibernate' });
+      await runInDurableObject(shard(), () => undefined);
+    } finally {
+      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
+    }
+    // DISCONNECT 0x98, Administrative action: a server-initiated end, so the will goes out.
+    expect(await shard().disconnectSession('norules-admin')).toBe(true);
+    expect((await target.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x98);
+    const will = await watcher.next<IPublishPacket>('publish');
+    expect([will.topic, text(will)]).toEqual(['norules-will/admin', 'removed']);
+    watcher.close();
+  });
 });
