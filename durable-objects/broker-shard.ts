@@ -130,10 +130,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       }
       this.engine.restore(snapshots);
       authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
-      if (this.engine.sessions.size > 0) {
-        // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see withoutRules, clusterDeliver).
-        await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
-      }
+      // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see withoutRules, clusterDeliver).
+      if (this.waitingForRules) await this.readRules();
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
     });
@@ -204,7 +202,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    */
   private async readRulesBeforeWill(clientId: string | null): Promise<void> {
     if (this.security.hasRules || !clientId || !this.engine.sessions.get(clientId)?.record.will) return;
-    await this.ctx.blockConcurrencyWhile(() => this.security.ensureFresh().then(() => undefined, (err) => console.error('security configuration could not be read', err)));
+    await this.ctx.blockConcurrencyWhile(() => this.readRules());
   }
 
   override async alarm(): Promise<void> {
@@ -227,6 +225,22 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   }
 
   /**
+   * Sessions survived a restart and the ACL rules they are judged by are not
+   * read yet: until they are, the deny-all placeholder stands in for them.
+   */
+  private get waitingForRules(): boolean {
+    return !this.security.hasRules && this.engine.sessions.size > 0;
+  }
+
+  /** Reads the configuration (the ACL rules among it) from D1; a failure is logged, and hasRules tells the outcome. */
+  private readRules(): Promise<void> {
+    return this.security.ensureFresh().then(
+      () => undefined,
+      (err) => console.error('security configuration could not be read', err),
+    );
+  }
+
+  /**
    * Whether the alarm may run the timers the ACL rules judge (delayed wills,
    * $SYS; BrokerEngine.onTimer). A shard that woke with sessions but could
    * not read the rules from D1 would refuse all of those by the deny-all
@@ -236,8 +250,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    * would otherwise bring the alarm back at once.
    */
   private async rulesReadForTimers(): Promise<boolean> {
-    if (this.security.hasRules || this.engine.sessions.size === 0) return true;
-    await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+    if (!this.waitingForRules) return true;
+    await this.readRules();
     if (this.security.hasRules) return true;
     this.rulesRetryAt = Date.now() + RULES_RETRY_MS;
     return false;
@@ -256,7 +270,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       return receipt;
     };
     // Unread rules would refuse every delivery and the batch be confirmed for nothing: it fails, and its link retries.
-    return this.security.hasRules || this.engine.sessions.size === 0 ? deliver() : this.security.ensureFresh().then(deliver);
+    return this.waitingForRules ? this.security.ensureFresh().then(deliver) : deliver();
   }
 
   /** Shard `from` no longer holds entries this shard sent it: their publishers' acks may leave. */
@@ -354,7 +368,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    */
   private withoutRules(id: string, message: string | ArrayBuffer): Promise<void> {
     return this.ctx.blockConcurrencyWhile(async () => {
-      await this.security.ensureFresh().catch((err) => console.error('security configuration could not be read', err));
+      await this.readRules();
       const conn = this.engine.connections.get(id);
       if (!conn) return;
       if (!this.security.hasRules) {
@@ -467,7 +481,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       null,
     );
     // Timers held back for the rules wait for the next try (rulesReadForTimers).
-    if (next !== null && next < this.rulesRetryAt && !this.security.hasRules && this.engine.sessions.size > 0) next = this.rulesRetryAt;
+    if (next !== null && next < this.rulesRetryAt && this.waitingForRules) next = this.rulesRetryAt;
     if (next === null) {
       if (this.alarmAt !== null) {
         this.alarmAt = null;
