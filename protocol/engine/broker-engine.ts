@@ -11,7 +11,7 @@ import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
-import { forgetOwedAcks, whenCaughtUp, releaseHeldAcks } from './flow-control';
+import { forgetOwedAcks, heldAcksDueAt, whenCaughtUp, releaseHeldAcks } from './flow-control';
 import type { AckHolder } from './owed-ack';
 import { ClusterNode, type ClusterApplier } from '../cluster/cluster-node';
 import type { ForwardedPublish } from '../cluster/messages';
@@ -319,11 +319,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     for (const session of this.sessions.values()) {
       consider(session.record.willDueAt);
       consider(session.expiresAt());
-      if (session.heldAcks.size > 0) {
-        consider(session.lastProgressAt + this.config.stuckSubscriberMs);
-        // Withheld acknowledgements live in memory: no hibernation while any are held (flow-control.ts).
-        consider(this.clock.now() + this.config.hibernationGuardMs);
-      }
+      if (session.heldAcks.size > 0) consider(heldAcksDueAt(this, session.lastProgressAt));
       consider(this.delivery.spillDueAt(session));
     }
     consider(this.sys.nextDueAt());

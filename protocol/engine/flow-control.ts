@@ -72,17 +72,20 @@ export function whenCaughtUp(engine: EngineApi, behind: readonly AckHolder[]): P
 }
 
 /**
- * The alarm that releases an acknowledgement a session holds: when it would
- * be judged stuck, and no later than hibernationGuardMs. Withheld acks live
- * in memory, and a publisher whose PUBACK a hibernated shard forgot waits on
- * its open connection for good; an alarm that often keeps the shard from
- * hibernating while it holds any (BrokerEngine.recomputeWake re-arms it).
+ * When the alarm must look at a session that holds acknowledgements: when it
+ * would be judged stuck, which releases them, and no later than
+ * hibernationGuardMs. Withheld acks live in memory, and a publisher whose
+ * PUBACK a hibernated shard forgot waits on its open connection for good; an
+ * alarm that often keeps the shard from hibernating while it holds any
+ * (BrokerEngine.recomputeWake re-arms it with this).
  */
+export function heldAcksDueAt(engine: Pick<EngineApi, 'config' | 'clock'>, lastProgressAt: number): number {
+  return Math.min(lastProgressAt + engine.config.stuckSubscriberMs, engine.clock.now() + engine.config.hibernationGuardMs);
+}
+
 function wakeWhileHeld(engine: EngineApi, recipient: AckHolder): void {
   // A link to another shard has no progress of its own: its retries keep their own timer (cluster-node.ts).
-  if (recipient.lastProgressAt === undefined) return;
-  const stuckAt = recipient.lastProgressAt + engine.config.stuckSubscriberMs;
-  engine.scheduleWake(Math.min(stuckAt, engine.clock.now() + engine.config.hibernationGuardMs));
+  if (recipient.lastProgressAt !== undefined) engine.scheduleWake(heldAcksDueAt(engine, recipient.lastProgressAt));
 }
 
 /** The publisher's connection ended: nothing is owed to it any more, and no recipient keeps a reference to it. */
