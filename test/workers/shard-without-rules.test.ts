@@ -2,9 +2,19 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { describe, expect, it } from 'vitest';
 import type { IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { RawClient } from './raw-client';
+import { whileRulesUnreadable } from './rules-unreadable';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
 
 const shard = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
+const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Memory goes and the sockets stay (hibernation); the shard wakes while the rules cannot be read, and D1 answers again after. */
+const wakeWithoutRules = () =>
+  whileRulesUnreadable(async () => {
+    await evictDurableObject(shard(), { webSockets: 'hibernate' });
+    await runInDurableObject(shard(), () => undefined);
+  });
 
 describe('a shard that wakes and cannot read its rules from D1', () => {
   it('acknowledges nothing it would then drop: the publishing connection closes, and its message goes through once D1 answers', async () => {
@@ -16,23 +26,19 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     await pub.connect({ clientId: 'norules-pub', clean: false });
 
     // The snapshot's read fails while the table is away; memory goes, the sockets stay (hibernation).
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
+    await whileRulesUnreadable(async () => {
       await evictDurableObject(shard(), { webSockets: 'hibernate' });
       pub.send({ cmd: 'publish', topic: 'norules/1', payload: Buffer.from('kept'), qos: 1, messageId: 7, retain: false, dup: false });
       await pub.waitClosed();
       expect(await pub.drain('puback')).toEqual([]);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    });
 
     // D1 answers again: the publisher resends what was never acknowledged, and the subscriber, still connected, gets it.
     const again = await RawClient.open(4);
     await again.connect({ clientId: 'norules-pub', clean: false });
     again.send({ cmd: 'publish', topic: 'norules/1', payload: Buffer.from('kept'), qos: 1, messageId: 7, retain: false, dup: true });
     await again.next('puback');
-    const got = await sub.next<IPublishPacket>('publish');
-    expect(Buffer.from(got.payload as Uint8Array).toString()).toBe('kept');
+    expect(text(await sub.next<IPublishPacket>('publish'))).toBe('kept');
     sub.close();
     again.close();
   });
@@ -40,20 +46,14 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
   it('tells a 5.0 client why it closes: DISCONNECT 0x89, Server busy', async () => {
     const pub = await RawClient.open(5);
     await pub.connect({ clientId: 'norules-pub5' });
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
+    await whileRulesUnreadable(async () => {
       await evictDurableObject(shard(), { webSockets: 'hibernate' });
       pub.send({ cmd: 'publish', topic: 'norules/5', payload: Buffer.from('x'), qos: 1, messageId: 3, retain: false, dup: false });
       expect((await pub.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x89);
       await pub.waitClosed();
       expect(await pub.drain('puback')).toEqual([]);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    });
   });
-
-  const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
-  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   async function willWatcher(clientId: string, topic: string): Promise<RawClient> {
     const watcher = await RawClient.open(5);
@@ -72,21 +72,18 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
       will: { topic: 'norules-will/delayed', payload: Buffer.from('delayed will'), qos: 1, retain: false, properties: { willDelayInterval: 1 } },
     });
 
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
+    await whileRulesUnreadable(async () => {
       await evictDurableObject(shard(), { webSockets: 'hibernate' });
       dying.close();
       await dying.waitClosed();
       await sleep(1_100);
-      // The will is due, and the rules cannot be read: the alarm runs no timer rather than refuse it by deny-all.
+      // The will is due, and the rules cannot be read: the alarm holds it back rather than refuse it by deny-all.
       expect(await runDurableObjectAlarm(shard())).toBe(true);
       expect(await watcher.drain('publish')).toEqual([]);
       // The next try is seconds away, not at once: the waiting will is already due.
       const next = await runInDurableObject(shard(), (_instance, state) => state.storage.getAlarm());
       expect(next! - Date.now()).toBeGreaterThan(3_000);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    });
 
     // Its retry finds the rules, and the will goes out.
     expect(await runDurableObjectAlarm(shard())).toBe(true);
@@ -100,14 +97,8 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     const dying = await RawClient.open(5);
     await dying.connect({ clientId: 'norules-dying-2', will: { topic: 'norules-will/now', payload: Buffer.from('last words'), qos: 1, retain: false } });
 
-    // The shard wakes while the rules cannot be read, then D1 answers again before the connection ends.
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
-      await evictDurableObject(shard(), { webSockets: 'hibernate' });
-      await runInDurableObject(shard(), () => undefined);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    // D1 answers again before the connection ends.
+    await wakeWithoutRules();
     dying.close();
     const will = await watcher.next<IPublishPacket>('publish');
     expect([will.topic, text(will)]).toEqual(['norules-will/now', 'last words']);
@@ -119,13 +110,7 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     const target = await RawClient.open(5);
     await target.connect({ clientId: 'norules-admin', will: { topic: 'norules-will/admin', payload: Buffer.from('removed'), qos: 1, retain: false } });
 
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
-      await evictDurableObject(shard(), { webSockets: 'hibernate' });
-      await runInDurableObject(shard(), () => undefined);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    await wakeWithoutRules();
     // DISCONNECT 0x98, Administrative action: a server-initiated end, so the will goes out.
     expect(await shard().disconnectSession('norules-admin')).toBe(true);
     expect((await target.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x98);

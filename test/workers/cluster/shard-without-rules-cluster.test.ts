@@ -1,7 +1,8 @@
-import { env, evictDurableObject } from 'cloudflare:test';
+import { evictDurableObject } from 'cloudflare:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../raw-client';
+import { whileRulesUnreadable } from '../rules-unreadable';
 import { clusterSettled, idsOnShards, shardStub } from './cluster-support';
 
 
@@ -19,16 +20,13 @@ describe('another shard\'s batch for a shard that cannot read its rules', () => 
     const pub = await RawClient.open(4);
     await pub.connect({ clientId: pubId });
 
-    await env.DB.exec('ALTER TABLE acl_rules RENAME TO acl_rules_away');
-    try {
+    await whileRulesUnreadable(async () => {
       // The subscriber's shard wakes without its memory when the batch comes; its rules cannot be read.
       await evictDurableObject(shardStub(1), { webSockets: 'hibernate' });
       pub.send({ cmd: 'publish', topic: 'norules-cluster/1', payload: Buffer.from('held'), qos: 1, messageId: 9, retain: false, dup: false });
       expect(await pub.drain('puback', 500)).toEqual([]);
       expect(await sub.drain('publish', 50)).toEqual([]);
-    } finally {
-      await env.DB.exec('ALTER TABLE acl_rules_away RENAME TO acl_rules');
-    }
+    });
     const got = await sub.next<IPublishPacket>('publish', 15_000);
     expect(Buffer.from(got.payload as Uint8Array).toString()).toBe('held');
     expect((await pub.next('puback', 15_000)).messageId).toBe(9);
