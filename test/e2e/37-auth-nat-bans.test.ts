@@ -1,25 +1,32 @@
 import type { IConnackPacket } from 'mqtt-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type BrokerHandle } from '../support/broker-process';
 import { basicCredentialSql, configure, mosquittoHash, settingSql, unauthorizedRow } from '../support/security-fixtures';
 import { connackOf, connectClient } from './mqtt-clients';
 
 
 // Every client here comes from 127.0.0.1: one IP, as a fleet behind carrier-grade NAT.
-let broker: BrokerHandle;
-beforeAll(async () => {
-  broker = await startBroker({ vars: { ALLOW_ANONYMOUS: 'true', AUTH_PROVIDERS: 'basic' } });
-  // No autoBan row: the defaults are what is tested.
-  await configure(broker, basicCredentialSql({ id: 'fleet', username: 'fleet', passwordHash: mosquittoHash('fleet-pw') }));
-});
-afterAll(async () => {
-  await broker?.stop();
+// Each test starts its own broker. The IP-wide count remembers every client id
+// that failed from 127.0.0.1 within the window, so a test sharing a broker
+// would also count the failures of the test before it, for as long as the
+// shard has not been evicted in between.
+let running: BrokerHandle | undefined;
+async function natBroker(): Promise<BrokerHandle> {
+  running = await startBroker({ vars: { ALLOW_ANONYMOUS: 'true', AUTH_PROVIDERS: 'basic' } });
+  await configure(running, basicCredentialSql({ id: 'fleet', username: 'fleet', passwordHash: mosquittoHash('fleet-pw') }));
+  return running;
+}
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
 });
 
 const code = (ack: IConnackPacket) => (ack.reasonCode ?? ack.returnCode) as number;
 
 describe('37 automatic bans that are safe behind NAT', () => {
   it('bans the client id that failed 25 times (0x8A), while other devices on the same IP and username still connect', async () => {
+    // No autoBan row: the defaults are what is tested.
+    const broker = await natBroker();
     const codes: number[] = [];
     for (let i = 0; i < 25; i++) {
       const ack = (await connackOf(broker.wsUrl, { protocolVersion: 5, clientId: 'nat-broken', username: 'fleet', password: `stale-${i}` })) as IConnackPacket;
@@ -56,6 +63,7 @@ describe('37 automatic bans that are safe behind NAT', () => {
   }, 480_000);
 
   it('bans the IP only when many different client ids fail from it', async () => {
+    const broker = await natBroker();
     await configure(broker, settingSql('autoBan', { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4 }));
     const codes: number[] = [];
     for (let i = 0; i < 4; i++) {
