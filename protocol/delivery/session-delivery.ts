@@ -184,29 +184,40 @@ export class SessionDelivery {
     session.storedQueueLength = store.queueLength(session.clientId);
     session.queuedBytes = store.queueBytes(session.clientId);
     session.lastProgressAt = this.port.clock.now();
+    session.inboundProgressAt = session.lastProgressAt;
     if (session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
   }
 
   /**
    * When spillIfWaiting will move this session's delivery state to the
    * store: hibernationGuardMs after its window opened or it last acknowledged
-   * something. Null when there is nothing to move, or it is stored already.
+   * something, or after its client last started or completed an incoming
+   * QoS 2 flow, whichever comes first. Null when there is nothing to move,
+   * or it is stored already.
    */
   spillDueAt(session: Session): number | null {
     // Asks for the same connection spillIfWaiting needs, or a due time it cannot act on would wake the shard again at once.
-    if (session.storesDeliveryState || session.outbound.size === 0 || !this.port.connectionOf(session)) return null;
-    return session.lastProgressAt + this.port.config.hibernationGuardMs;
+    if (session.storesDeliveryState || !this.port.connectionOf(session)) return null;
+    const guard = this.port.config.hibernationGuardMs;
+    const outboundDue = session.outbound.size > 0 ? session.lastProgressAt + guard : null;
+    const inboundDue = session.inboundQos2.size > 0 ? session.inboundProgressAt + guard : null;
+    if (outboundDue === null) return inboundDue;
+    return inboundDue === null ? outboundDue : Math.min(outboundDue, inboundDue);
   }
 
   /**
    * Called from the alarm. A session that ends with its connection keeps its
-   * in-flight messages and queue in memory, but the platform may hibernate
-   * the shard after ten seconds without events: the socket stays open, the
-   * memory goes, and messages its publishers were acknowledged for would be
-   * lost while the connection lives on. So once its subscriber has left them
-   * unacknowledged for hibernationGuardMs, they move to the store, and every later
-   * change is written through as for a persistent session. A subscriber that
-   * keeps acknowledging never gets here, so the hot path stays in memory.
+   * in-flight messages, queue and incoming QoS 2 flows in memory, but the
+   * platform may hibernate the shard after ten seconds without events: the
+   * socket stays open, the memory goes, and messages its publishers were
+   * acknowledged for would be lost while the connection lives on. A PUBREL
+   * would find its flow forgotten too, and a resent PUBLISH of that flow
+   * would be delivered a second time [MQTT-4.3.3-10]. So once its subscriber
+   * has left messages unacknowledged, or its client has left a QoS 2 flow
+   * without PUBREL, for hibernationGuardMs, all of it moves to the store,
+   * and every later change is written through as for a persistent session.
+   * A client that keeps acknowledging and releasing never gets here, so the
+   * hot path stays in memory.
    * The alarm is due before the shard may hibernate: the wait counts from an
    * event, and the platform's ten seconds from the last one.
    */
@@ -231,7 +242,13 @@ export class SessionDelivery {
     this.port.store.deleteDeliveryState(session.clientId);
     const conn = this.port.connectionOf(session);
     if (conn) this.port.markDeliveryStateStored(conn, false);
-    if (session.outbound.size > 0) this.port.scheduleWake(session.lastProgressAt + this.port.config.hibernationGuardMs);
+    const due = this.spillDueAt(session);
+    if (due !== null) this.port.scheduleWake(due);
+  }
+
+  /** A spilled session whose client leaves a QoS 2 flow unreleased would be spilled again at once: it stays stored. */
+  private releaseOverdue(session: Session, now: number): boolean {
+    return session.inboundQos2.size > 0 && now >= session.inboundProgressAt + this.port.config.hibernationGuardMs;
   }
 
   /**
@@ -298,11 +315,17 @@ export class SessionDelivery {
     session.lastProgressAt = now;
     if (session.storesDeliveryState) this.port.store.deleteOutbound(session.clientId, packetId);
     this.drainQueue(conn, session, now);
-    if (session.spilled && session.storedQueueLength === 0) this.returnToMemory(session);
+    if (session.spilled && session.storedQueueLength === 0 && !this.releaseOverdue(session, now)) this.returnToMemory(session);
   }
 
   /** A QoS 2 PUBLISH was accepted: its packet identifier is remembered until PUBREL, so a resend is delivered once. */
   recordInboundQos2(session: Session, packetId: number): void {
+    const now = this.port.clock.now();
+    if (session.inboundQos2.size === 0) {
+      // The first flow awaiting PUBREL: the wait before a spill counts from here, not from an old one.
+      session.inboundProgressAt = now;
+      if (!session.storesDeliveryState) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);
+    }
     session.inboundQos2.add(packetId);
     if (session.storesDeliveryState) this.port.store.saveInboundQos2(session.clientId, packetId);
   }
@@ -310,9 +333,11 @@ export class SessionDelivery {
   /** PUBREL ended an inbound QoS 2 flow; false when the packet identifier was not known. */
   forgetInboundQos2(session: Session, packetId: number): boolean {
     const known = session.inboundQos2.delete(packetId);
-    if (known && session.storesDeliveryState) this.port.store.deleteInboundQos2(session.clientId, packetId);
-    if (known && session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
-    return known;
+    if (!known) return false;
+    session.inboundProgressAt = this.port.clock.now();
+    if (session.storesDeliveryState) this.port.store.deleteInboundQos2(session.clientId, packetId);
+    if (session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
+    return true;
   }
 
   /** The resumed session no longer outlives its connection: its durable queue and in-flight state move to memory. */

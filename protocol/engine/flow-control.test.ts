@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IDisconnectPacket, IPubackPacket, IPublishPacket, IPubrecPacket } from 'mqtt-packet';
+import type { IDisconnectPacket, IPubackPacket, IPubcompPacket, IPublishPacket, IPubrecPacket } from 'mqtt-packet';
 import { EngineHarness, type TestClient } from './testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -304,6 +304,77 @@ describe('flow control: a clean subscriber across hibernation', () => {
     }
     expect(h.engine.sessions.get('quick-sub')!.spilled).toBe(false);
     expect(h.store.loadOutbound('quick-sub')).toEqual([]);
+  });
+});
+
+describe('flow control: a clean QoS 2 publisher across hibernation', () => {
+  const publishOnce = async (pub: TestClient, topic: string, messageId: number, dup = false) =>
+    pub.send({ cmd: 'publish', topic, payload: `m${messageId}`, qos: 2, messageId, retain: false, dup });
+
+  it('stores a flow left without PUBREL, so the woken shard delivers a resend once and completes the PUBREL with 0x00', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    const sub = await subscriber(h, 'p2', 0, { clientId: 'p2-sub' });
+    const pub = h.client(5);
+    await pub.connect({ clientId: 'p2-pub' });
+    await publishOnce(pub, 'p2', 7);
+    expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([7]);
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['m7']);
+
+    // The PUBREL does not come: before the shard may hibernate, the flow is in the store.
+    expect(h.engine.nextWakeAt()! - h.clock.now()).toBeLessThanOrEqual(h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.engine.sessions.get('p2-pub')!.spilled).toBe(true);
+    expect(h.store.loadInboundQos2('p2-pub')).toEqual([7]);
+    h.hibernate();
+
+    // A resend of the same flow is acknowledged again and not delivered again [MQTT-4.3.3-10].
+    await publishOnce(pub, 'p2', 7, true);
+    expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([7]);
+    expect(sub.all('publish')).toEqual([]);
+    await pub.send({ cmd: 'pubrel', messageId: 7 });
+    expect(pub.all<IPubcompPacket>('pubcomp').map((p) => [p.messageId, p.reasonCode ?? 0])).toEqual([[7, 0]]);
+
+    // Nothing left to keep: back in memory, no rows, nothing to wake for.
+    expect(h.engine.sessions.get('p2-pub')!.spilled).toBe(false);
+    expect(h.store.loadInboundQos2('p2-pub')).toEqual([]);
+    expect(h.snapshots.get(pub.id)!.deliveryStateStored).toBeUndefined();
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.engine.nextWakeAt()).toBeNull();
+  });
+
+  it('keeps the flows of a publisher that keeps releasing them in memory', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    await subscriber(h, 'p2', 0, { clientId: 'p2-sub' });
+    const pub = h.client(5);
+    await pub.connect({ clientId: 'p2-quick' });
+    for (let id = 1; id <= 8; id++) {
+      await publishOnce(pub, 'p2', id);
+      // The newest flow is always open when the clock moves on, but never for long.
+      if (id > 1) await pub.send({ cmd: 'pubrel', messageId: id - 1 });
+      h.tick(h.config.hibernationGuardMs / 2);
+    }
+    expect(h.engine.sessions.get('p2-quick')!.spilled).toBe(false);
+    expect(h.store.loadInboundQos2('p2-quick')).toEqual([]);
+  });
+
+  it('stays stored while a flow waits for its PUBREL, though the same client acknowledges its own deliveries', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    const both = await subscriber(h, 'p2/in', 1, { clientId: 'p2-both' });
+    const other = await publisher(h);
+    await publishOnce(both, 'p2/out', 1);
+    await publish(other, 'p2/in', 1);
+    h.tick(h.config.hibernationGuardMs);
+    const session = h.engine.sessions.get('p2-both')!;
+    expect(session.spilled).toBe(true);
+
+    // Its PUBACK empties its window, but the QoS 2 flow is still open and overdue: it stays in the store.
+    expect(await ackAll(both)).toBe(1);
+    expect(session.spilled).toBe(true);
+    expect(h.store.loadInboundQos2('p2-both')).toEqual([1]);
+
+    await both.send({ cmd: 'pubrel', messageId: 1 });
+    expect(session.spilled).toBe(false);
+    expect(h.store.loadInboundQos2('p2-both')).toEqual([]);
   });
 });
 

@@ -19,15 +19,19 @@ export class Session {
   queuedBytes = 0;
   /** When this session last acknowledged something, or its window last opened: how "stuck" is told from "slow". */
   lastProgressAt = 0;
+  /** When its client last started or completed an incoming QoS 2 flow: how long a PUBREL has been awaited. */
+  inboundProgressAt = 0;
   /** Publishers' acknowledgements waiting for this session to catch up (flow control). */
   heldAcks = new Set<OwedAck>();
   /**
    * A session that ends with its connection, whose in-flight messages and
    * queue were moved to the store because its subscriber left them
-   * unacknowledged long enough for the shard to hibernate (hibernationGuardMs in
+   * unacknowledged, or whose client left an incoming QoS 2 flow without its
+   * PUBREL, long enough for the shard to hibernate (hibernationGuardMs in
    * config.ts). Hibernation keeps the socket open but drops memory, so
    * without this the messages its publishers were acknowledged for would
-   * vanish while the connection lives on. Back to memory once it holds none.
+   * vanish while the connection lives on, and a PUBREL would find its flow
+   * forgotten. Back to memory once it holds none.
    */
   spilled = false;
   loaded = false;

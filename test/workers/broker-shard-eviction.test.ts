@@ -168,6 +168,41 @@ describe('broker shard inside workerd', () => {
     pub.close();
   }, 30_000);
 
+  it('completes the QoS 2 flow of a clean publisher whose PUBREL arrives after the object hibernated under its open socket', async () => {
+    const sub = await RawClient.open(5);
+    await sub.connect({ clientId: 'hib-q2-sub' });
+    sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'hib-q2/t', qos: 2 }] });
+    await sub.next('suback');
+    const pub = await RawClient.open(5);
+    await pub.connect({ clientId: 'hib-q2-pub' });
+    pub.send({ cmd: 'publish', topic: 'hib-q2/t', payload: Buffer.from('once'), qos: 2, messageId: 9, retain: false, dup: false });
+    expect((await pub.next<IPubrecPacket>('pubrec')).messageId).toBe(9);
+    const delivered = await sub.next<IPublishPacket>('publish');
+    sub.send({ cmd: 'pubrec', messageId: delivered.messageId });
+    await sub.next('pubrel');
+    sub.send({ cmd: 'pubcomp', messageId: delivered.messageId });
+
+    // The PUBREL is late: at the alarm past hibernationGuardMs the open flow moves to SQLite.
+    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.hibernationGuardMs + 300));
+    await runDurableObjectAlarm(shard());
+    const storedIds = () =>
+      runInDurableObject(shard(), (_instance, state) =>
+        state.storage.sql.exec('SELECT packet_id FROM inbound_qos2 WHERE client_id = ?', 'hib-q2-pub').toArray().map((r) => r.packet_id),
+      );
+    expect(await storedIds()).toEqual([9]);
+
+    await evictDurableObject(shard(), { webSockets: 'hibernate' });
+    // A resend of the same flow is acknowledged and not delivered again [MQTT-4.3.3-10]; the PUBREL completes it.
+    pub.send({ cmd: 'publish', topic: 'hib-q2/t', payload: Buffer.from('once'), qos: 2, messageId: 9, retain: false, dup: true });
+    expect((await pub.next<IPubrecPacket>('pubrec')).messageId).toBe(9);
+    pub.send({ cmd: 'pubrel', messageId: 9 });
+    expect(await pub.next<IPubcompPacket>('pubcomp')).toMatchObject({ messageId: 9, reasonCode: 0 });
+    expect(await sub.drain('publish')).toHaveLength(0);
+    expect(await storedIds()).toEqual([]);
+    sub.close();
+    pub.close();
+  }, 30_000);
+
   it('stores sessions in the Durable Object SQLite database', async () => {
     const c = await RawClient.open(5);
     await c.connect({ clientId: 'sql-visible', clean: false, properties: { sessionExpiryInterval: 60 } });
