@@ -557,6 +557,26 @@ describe('persistent sessions', () => {
     const back = h.client(5);
     expect(await back.connect({ clientId: 'brief', clean: false, properties: { sessionExpiryInterval: 10 } })).toMatchObject({ sessionPresent: false });
   });
+
+  it('does not resume a session that expired before the alarm ended it, and publishes its pending will first', async () => {
+    const h = new EngineHarness();
+    const watcher = h.client(5);
+    await watcher.connect({ clientId: 'will-watcher' });
+    await watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'late/#', qos: 0 }] });
+    const s = h.client(5);
+    const will = { topic: 'late/will', payload: Buffer.from('gone'), qos: 0 as const, retain: false, properties: { willDelayInterval: 60 } };
+    await s.connect({ clientId: 'late', clean: false, will, properties: { sessionExpiryInterval: 10 } });
+    await s.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'late/x', qos: 1 }] });
+    s.close();
+    await h.engine.connectionLost(s.id);
+    // The clock passes the expiry with no alarm run (a late alarm, or one that waited for the ACL rules).
+    h.clock.advance(11_000);
+    const back = h.client(5);
+    expect(await back.connect({ clientId: 'late', clean: false, properties: { sessionExpiryInterval: 10 } })).toMatchObject({ sessionPresent: false });
+    // The will delay ends with the session [MQTT-3.1.3-9]: it went out before the new session began.
+    expect(watcher.all<IPublishPacket>('publish').map((p) => p.topic)).toEqual(['late/will']);
+    expect(h.store.loadSubscriptions().filter((sub) => sub.clientId === 'late')).toEqual([]);
+  });
 });
 
 describe('MQTT 5 flow control and properties', () => {
