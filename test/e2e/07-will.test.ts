@@ -75,20 +75,22 @@ describe('07 will messages', () => {
     const { w, got } = await watcher('will/delay/#');
     const session = { clean: false, properties: { sessionExpiryInterval: 60 } };
     const a = await RawWsClient.open(broker.wsUrl, 5);
-    await a.connect({ clientId: 'delay-a', ...session, will: will('will/delay/a', { properties: { willDelayInterval: 2 } }) });
+    // Delays of several seconds, so a stalled test machine cannot move an event across one.
+    await a.connect({ clientId: 'delay-a', ...session, will: will('will/delay/a', { properties: { willDelayInterval: 3 } }) });
     a.ws.terminate();
     await sleep(1000);
     expect(got).toHaveLength(0);
-    await until(() => got.length === 1, 5000, 'delayed will');
+    await until(() => got.length === 1, 8000, 'delayed will');
     expect(got[0].topic).toBe('will/delay/a');
 
     const b = await RawWsClient.open(broker.wsUrl, 5);
-    await b.connect({ clientId: 'delay-b', ...session, will: will('will/delay/b', { properties: { willDelayInterval: 2 } }) });
+    await b.connect({ clientId: 'delay-b', ...session, will: will('will/delay/b', { properties: { willDelayInterval: 5 } }) });
     b.ws.terminate();
     await sleep(500);
     const b2 = await RawWsClient.open(broker.wsUrl, 5);
     expect(await b2.connect({ clientId: 'delay-b', ...session })).toMatchObject({ sessionPresent: true });
-    await sleep(3000);
+    // Past the delay: had the reconnect not cancelled it, the will would be out by now.
+    await sleep(6000);
     expect(got.map((m) => m.topic)).toEqual(['will/delay/a']);
     b2.close();
     await w.endAsync();

@@ -80,8 +80,10 @@ describe('15 edge gateway', () => {
 
   it('keeps a 3.1.1 connection alive on PINGREQ alone and closes it once they stop', async () => {
     const raw = await RawWsClient.open(broker.wsUrl, 4);
-    await raw.connect({ clientId: 'gw-v4-keepalive', keepalive: 1 });
-    for (let i = 0; i < 4; i++) {
+    // Keepalive 2: closed 3 s after the last packet ([MQTT-3.1.2-24] in 3.1.1). Eight pings 600 ms apart outlast that
+    // deadline, each with 2.4 s to spare on a slow machine.
+    await raw.connect({ clientId: 'gw-v4-keepalive', keepalive: 2 });
+    for (let i = 0; i < 8; i++) {
       await new Promise((r) => setTimeout(r, 600));
       raw.sendBytes(Buffer.from([0xc0, 0x00]));
       await raw.next('pingresp');
