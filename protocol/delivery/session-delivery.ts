@@ -184,7 +184,8 @@ export class SessionDelivery {
     session.storedQueueLength = store.queueLength(session.clientId);
     session.queuedBytes = store.queueBytes(session.clientId);
     session.lastProgressAt = this.port.clock.now();
-    session.inboundProgressAt = session.lastProgressAt;
+    // A spilled session's open flows may be why it was spilled: counted as overdue, they keep it stored until a PUBREL.
+    session.inboundProgressAt = session.spilled ? session.lastProgressAt - this.port.config.hibernationGuardMs : session.lastProgressAt;
     if (session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
   }
 
@@ -197,10 +198,13 @@ export class SessionDelivery {
    */
   spillDueAt(session: Session): number | null {
     // Asks for the same connection spillIfWaiting needs, or a due time it cannot act on would wake the shard again at once.
-    if (session.storesDeliveryState || !this.port.connectionOf(session)) return null;
+    const conn = this.port.connectionOf(session);
+    if (session.storesDeliveryState || !conn) return null;
     const guard = this.port.config.hibernationGuardMs;
     const outboundDue = session.outbound.size > 0 ? session.lastProgressAt + guard : null;
-    const inboundDue = session.inboundQos2.size > 0 ? session.inboundProgressAt + guard : null;
+    // While flow control withholds its acknowledgements the client cannot release anything yet, and the
+    // shard does not hibernate (flow-control.ts); the wait counts again once they are sent (inboundAcknowledged).
+    const inboundDue = session.inboundQos2.size > 0 && conn.owedAcks.length === 0 ? session.inboundProgressAt + guard : null;
     if (outboundDue === null) return inboundDue;
     return inboundDue === null ? outboundDue : Math.min(outboundDue, inboundDue);
   }
@@ -246,9 +250,16 @@ export class SessionDelivery {
     if (due !== null) this.port.scheduleWake(due);
   }
 
-  /** A spilled session whose client leaves a QoS 2 flow unreleased would be spilled again at once: it stays stored. */
-  private releaseOverdue(session: Session, now: number): boolean {
-    return session.inboundQos2.size > 0 && now >= session.inboundProgressAt + this.port.config.hibernationGuardMs;
+  /**
+   * A spilled session goes back to memory once nothing in it would be
+   * spilled again at once: nothing queued, and neither in-flight messages
+   * nor open QoS 2 flows past hibernationGuardMs without progress.
+   */
+  private mayReturnToMemory(session: Session, now: number): boolean {
+    const guard = this.port.config.hibernationGuardMs;
+    if (session.queueLength() > 0) return false;
+    if (session.outbound.size > 0 && now >= session.lastProgressAt + guard) return false;
+    return session.inboundQos2.size === 0 || now < session.inboundProgressAt + guard;
   }
 
   /**
@@ -289,6 +300,7 @@ export class SessionDelivery {
   resumeInflight(conn: Connection, session: Session, now: number): void {
     this.ensureLoaded(session);
     session.lastProgressAt = now;
+    session.inboundProgressAt = now;
     const records = [...session.outbound.values()].sort((a, b) => a.seq - b.seq);
     for (const record of records) {
       if (record.state === 'pubrel') {
@@ -299,6 +311,9 @@ export class SessionDelivery {
       }
     }
     this.drainQueue(conn, session, now);
+    // A session resumed in memory (Session Expiry 0) brought its flows from the store: nothing else arms the spill for them.
+    const due = this.spillDueAt(session);
+    if (due !== null) this.port.scheduleWake(due);
   }
 
   /** The client answered PUBREC: the flow waits for PUBCOMP now, and a resumed session sends PUBREL for it. */
@@ -315,7 +330,7 @@ export class SessionDelivery {
     session.lastProgressAt = now;
     if (session.storesDeliveryState) this.port.store.deleteOutbound(session.clientId, packetId);
     this.drainQueue(conn, session, now);
-    if (session.spilled && session.storedQueueLength === 0 && !this.releaseOverdue(session, now)) this.returnToMemory(session);
+    if (session.spilled && this.mayReturnToMemory(session, now)) this.returnToMemory(session);
   }
 
   /** A QoS 2 PUBLISH was accepted: its packet identifier is remembered until PUBREL, so a resend is delivered once. */
@@ -334,10 +349,18 @@ export class SessionDelivery {
   forgetInboundQos2(session: Session, packetId: number): boolean {
     const known = session.inboundQos2.delete(packetId);
     if (!known) return false;
-    session.inboundProgressAt = this.port.clock.now();
+    const now = this.port.clock.now();
+    session.inboundProgressAt = now;
     if (session.storesDeliveryState) this.port.store.deleteInboundQos2(session.clientId, packetId);
-    if (session.spilled && !session.holdsDeliveryState()) this.returnToMemory(session);
+    if (session.spilled && this.mayReturnToMemory(session, now)) this.returnToMemory(session);
     return true;
+  }
+
+  /** Withheld PUBRECs went out: the client's wait to release those flows starts now. */
+  inboundAcknowledged(session: Session): void {
+    const now = this.port.clock.now();
+    session.inboundProgressAt = now;
+    if (!session.storesDeliveryState && session.inboundQos2.size > 0) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);
   }
 
   /** The resumed session no longer outlives its connection: its durable queue and in-flight state move to memory. */

@@ -708,6 +708,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     return this.delivery.forgetInboundQos2(session, packetId);
   }
 
+  inboundAcknowledged(conn: Connection): void {
+    const session = conn.clientId === null ? undefined : this.sessions.get(conn.clientId);
+    if (session && session.connectionId === conn.id) this.delivery.inboundAcknowledged(session);
+  }
+
   // ---------------------------------------------------------------- subscriptions
 
   findSubscription(clientId: string, filter: string): SubscriptionRecord | undefined {

@@ -71,6 +71,8 @@ export interface EngineApi extends Readonly<Required<Pick<BrokerEngineDeps, 'con
   completeOutbound(conn: Connection, session: Session, packetId: number): void;
   recordInboundQos2(session: Session, packetId: number): void;
   forgetInboundQos2(session: Session, packetId: number): boolean;
+  /** Withheld PUBRECs were sent to this connection: its client may release those flows from now on. */
+  inboundAcknowledged(conn: Connection): void;
 
   // subscriptions
   findSubscription(clientId: string, filter: string): SubscriptionRecord | undefined;

@@ -378,6 +378,69 @@ describe('flow control: a clean QoS 2 publisher across hibernation', () => {
   });
 });
 
+describe('flow control: a QoS 2 publisher spilled once', () => {
+  const publishOnce = async (pub: TestClient, topic: string, messageId: number) =>
+    pub.send({ cmd: 'publish', topic, payload: `m${messageId}`, qos: 2, messageId, retain: false, dup: false });
+
+  it('goes back to memory at its first PUBREL after a stall, though its window keeps other flows open', async () => {
+    const h = new EngineHarness({ config: SMALL });
+    await subscriber(h, 'w2', 0, { clientId: 'w2-sub' });
+    const pub = h.client(5);
+    await pub.connect({ clientId: 'w2-pub' });
+    await publishOnce(pub, 'w2', 1);
+    await publishOnce(pub, 'w2', 2);
+    h.tick(h.config.hibernationGuardMs);
+    const session = h.engine.sessions.get('w2-pub')!;
+    expect(session.spilled).toBe(true);
+
+    await pub.send({ cmd: 'pubrel', messageId: 1 });
+    await publishOnce(pub, 'w2', 3);
+    expect(session.spilled).toBe(false);
+    expect(h.store.loadInboundQos2('w2-pub')).toEqual([]);
+    expect([...session.inboundQos2]).toEqual([2, 3]);
+  });
+
+  it('is not spilled while flow control withholds its PUBRECs, and the wait for its PUBREL starts once they are sent', async () => {
+    const h = new EngineHarness({ config: { ...SMALL, stuckSubscriberMs: 60_000 } });
+    const sub = await subscriber(h, 'h2', 1, { clientId: 'h2-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
+    const pub = h.client(5);
+    await pub.connect({ clientId: 'h2-pub' });
+    for (let id = 1; id <= 6; id++) await publishOnce(pub, 'h2', id);
+    expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([1, 2, 3, 4]);
+    for (let id = 1; id <= 4; id++) await pub.send({ cmd: 'pubrel', messageId: id });
+    pub.take('pubcomp');
+
+    // Flows 5 and 6 wait for their PUBRECs, not for the client: nothing to spill, however long.
+    h.tick(h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.engine.sessions.get('h2-pub')!.spilled).toBe(false);
+
+    // The subscriber catches up: the PUBRECs go out, and the alarm comes before the shard may hibernate.
+    for (let i = 0; i < 4; i++) await ackAll(sub);
+    expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([5, 6]);
+    expect(h.engine.nextWakeAt()! - h.clock.now()).toBeLessThanOrEqual(h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.store.loadInboundQos2('h2-pub')).toEqual([5, 6]);
+  });
+
+  it('arms the spill for flows a resumed session brings back into memory (Session Expiry 0)', async () => {
+    const h = new EngineHarness({ config: { ...SMALL, connectTimeoutMs: 30_000 } });
+    await subscriber(h, 'r2', 0, { clientId: 'r2-sub' });
+    const first = h.client(5);
+    await first.connect({ clientId: 'r2-pub', clean: false, properties: { sessionExpiryInterval: 300 } });
+    await publishOnce(first, 'r2', 3);
+    first.close();
+    await h.engine.connectionLost(first.id);
+
+    const back = h.client(5);
+    expect(await back.connect({ clientId: 'r2-pub', clean: false, properties: { sessionExpiryInterval: 0 } })).toMatchObject({ sessionPresent: true });
+    expect(h.store.loadInboundQos2('r2-pub')).toEqual([]);
+    expect(h.engine.nextWakeAt()! - h.clock.now()).toBeLessThanOrEqual(h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.store.loadInboundQos2('r2-pub')).toEqual([3]);
+  });
+});
+
 describe('flow control: withheld acknowledgements and hibernation', () => {
   it('keeps the alarm within the hibernation guard while it withholds acknowledgements, however long the stuck setting', async () => {
     const h = new EngineHarness({ config: { ...SMALL, stuckSubscriberMs: 60_000 } });

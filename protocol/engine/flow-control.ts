@@ -97,12 +97,15 @@ export function forgetOwedAcks(conn: Connection): void {
 
 function flushOwedAcks(engine: EngineApi, conn: Connection): void {
   let sent = 0;
+  let pubrecs = false;
   while (sent < conn.owedAcks.length && conn.owedAcks[sent].waitingOn.size === 0) {
     const owed = conn.owedAcks[sent++];
     if (owed.qos === 1) conn.owedQos1--;
+    else pubrecs = true;
     sendPublishAck(engine, conn, owed.qos, owed.packetId, owed.reasonCode);
   }
   if (sent > 0) conn.owedAcks.splice(0, sent);
+  if (pubrecs) engine.inboundAcknowledged(conn);
 }
 
 /** PUBACK for QoS 1, PUBREC for QoS 2; reason codes exist in 5.0 only. */
