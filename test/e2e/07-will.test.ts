@@ -89,8 +89,8 @@ describe('07 will messages', () => {
     await sleep(500);
     const b2 = await RawWsClient.open(broker.wsUrl, 5);
     expect(await b2.connect({ clientId: 'delay-b', ...session })).toMatchObject({ sessionPresent: true });
-    // Past the delay: had the reconnect not cancelled it, the will would be out by now.
-    await sleep(6000);
+    // Well past the delay: had the reconnect not cancelled it, the will would be out by now.
+    await sleep(8000);
     expect(got.map((m) => m.topic)).toEqual(['will/delay/a']);
     b2.close();
     await w.endAsync();

@@ -297,8 +297,8 @@ describe('15 flow control', () => {
     const atConnack = [...sent];
     await until(() => sent.every((n, i) => n > atConnack[i]), 60_000, 'publishers still flooding');
     expect(pubs.every((p) => p.connected)).toBe(true);
-    // The shard still does work for the newcomer, not just answers its CONNECT: a SUBSCRIBE sent during the
-    // flood is answered. The flood stops once it is sent, so the backlog ahead of it is finite however slow the machine.
+    // The shard serves the newcomer beyond its CONNECT: a SUBSCRIBE it sent during the flood is answered (perhaps
+    // only after the flood). The flood stops once it is sent, so the backlog ahead of it is finite however slow the machine.
     const subscribed = newcomer.subscribeAsync('after/flood', { qos: 1 });
     flooding = false;
     await Promise.all(floods);
