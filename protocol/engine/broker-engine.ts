@@ -283,8 +283,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       if (judging && session.record.willDueAt !== null && session.record.willDueAt <= now) {
         this.publishWill(session, now);
       }
-      const expiresAt = session.expiresAt();
-      if (judging && expiresAt !== null && expiresAt <= now) {
+      if (judging && session.hasExpired(now)) {
         this.endSession(session, now);
         continue;
       }
@@ -710,7 +709,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   inboundAcknowledged(conn: Connection): void {
     const session = conn.clientId === null ? undefined : this.sessions.get(conn.clientId);
-    if (session && session.connectionId === conn.id) this.delivery.inboundAcknowledged(session);
+    if (session && session.connectionId === conn.id) this.delivery.startInboundWait(session);
   }
 
   // ---------------------------------------------------------------- subscriptions

@@ -78,6 +78,12 @@ export class Session {
     return disconnectedAt + expiryInterval * 1000;
   }
 
+  /** Its Session Expiry Interval has passed since its connection ended. */
+  hasExpired(now: number): boolean {
+    const expiresAt = this.expiresAt();
+    return expiresAt !== null && expiresAt <= now;
+  }
+
   /** Next free packet identifier for a server-to-client flow [MQTT-2.2.1-3]. */
   allocatePacketId(): number | null {
     if (this.outbound.size >= 65_535) return null;

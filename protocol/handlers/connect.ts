@@ -267,7 +267,7 @@ function openSession(
 ): { session: Session; sessionPresent: boolean } {
   let session = engine.findSession(clientId);
   let sessionPresent = false;
-  if (session && (cleanStart || hasExpired(session, now))) {
+  if (session && (cleanStart || session.hasExpired(now))) {
     // Clean Start discards the old session [MQTT-3.1.2-4]; its pending will goes out now.
     // So does an expired one the alarm has not ended yet (it may be late, or wait for the ACL
     // rules): the Session Expiry Interval is how long the server keeps it, not a lower bound.
@@ -303,11 +303,6 @@ function openSession(
   session.connectionId = conn.id;
   engine.saveOpenedSession(session, wasPersistent);
   return { session, sessionPresent };
-}
-
-function hasExpired(session: Session, now: number): boolean {
-  const expiresAt = session.expiresAt();
-  return expiresAt !== null && expiresAt <= now;
 }
 
 function markConnected(engine: EngineApi, conn: Connection, clientId: string): void {
