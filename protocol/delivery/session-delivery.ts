@@ -200,13 +200,28 @@ export class SessionDelivery {
     // Asks for the same connection spillIfWaiting needs, or a due time it cannot act on would wake the shard again at once.
     const conn = this.port.connectionOf(session);
     if (session.storesDeliveryState || !conn) return null;
-    const guard = this.port.config.hibernationGuardMs;
-    const outboundDue = session.outbound.size > 0 ? session.lastProgressAt + guard : null;
+    const outboundDue = this.outboundWaitEndsAt(session);
     // While flow control withholds its acknowledgements the client cannot release anything yet, and the
-    // shard does not hibernate (flow-control.ts); the wait counts again once they are sent (inboundAcknowledged).
-    const inboundDue = session.inboundQos2.size > 0 && conn.owedAcks.length === 0 ? session.inboundProgressAt + guard : null;
+    // shard does not hibernate (flow-control.ts); the wait counts again once they are sent (startInboundWait).
+    const inboundDue = conn.owedAcks.length === 0 ? this.inboundWaitEndsAt(session) : null;
     if (outboundDue === null) return inboundDue;
     return inboundDue === null ? outboundDue : Math.min(outboundDue, inboundDue);
+  }
+
+  /** hibernationGuardMs after its window opened or its subscriber last acknowledged; null with nothing in flight. */
+  private outboundWaitEndsAt(session: Session): number | null {
+    return session.outbound.size > 0 ? session.lastProgressAt + this.port.config.hibernationGuardMs : null;
+  }
+
+  /** hibernationGuardMs after its client's QoS 2 flows last made progress; null with none open. */
+  private inboundWaitEndsAt(session: Session): number | null {
+    return session.inboundQos2.size > 0 ? session.inboundProgressAt + this.port.config.hibernationGuardMs : null;
+  }
+
+  /** Arms the alarm for this session's spill, if it may come to one. */
+  private armSpill(session: Session): void {
+    const due = this.spillDueAt(session);
+    if (due !== null) this.port.scheduleWake(due);
   }
 
   /**
@@ -246,8 +261,7 @@ export class SessionDelivery {
     this.port.store.deleteDeliveryState(session.clientId);
     const conn = this.port.connectionOf(session);
     if (conn) this.port.markDeliveryStateStored(conn, false);
-    const due = this.spillDueAt(session);
-    if (due !== null) this.port.scheduleWake(due);
+    this.armSpill(session);
   }
 
   /**
@@ -256,10 +270,8 @@ export class SessionDelivery {
    * nor open QoS 2 flows past hibernationGuardMs without progress.
    */
   private mayReturnToMemory(session: Session, now: number): boolean {
-    const guard = this.port.config.hibernationGuardMs;
-    if (session.queueLength() > 0) return false;
-    if (session.outbound.size > 0 && now >= session.lastProgressAt + guard) return false;
-    return session.inboundQos2.size === 0 || now < session.inboundProgressAt + guard;
+    const past = (at: number | null) => at !== null && now >= at;
+    return session.queueLength() === 0 && !past(this.outboundWaitEndsAt(session)) && !past(this.inboundWaitEndsAt(session));
   }
 
   /**
@@ -312,8 +324,7 @@ export class SessionDelivery {
     }
     this.drainQueue(conn, session, now);
     // A session resumed in memory (Session Expiry 0) brought its flows from the store: nothing else arms the spill for them.
-    const due = this.spillDueAt(session);
-    if (due !== null) this.port.scheduleWake(due);
+    this.armSpill(session);
   }
 
   /** The client answered PUBREC: the flow waits for PUBCOMP now, and a resumed session sends PUBREL for it. */
@@ -335,14 +346,11 @@ export class SessionDelivery {
 
   /** A QoS 2 PUBLISH was accepted: its packet identifier is remembered until PUBREL, so a resend is delivered once. */
   recordInboundQos2(session: Session, packetId: number): void {
-    const now = this.port.clock.now();
-    if (session.inboundQos2.size === 0) {
-      // The first flow awaiting PUBREL: the wait before a spill counts from here, not from an old one.
-      session.inboundProgressAt = now;
-      if (!session.storesDeliveryState) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);
-    }
+    const first = session.inboundQos2.size === 0;
     session.inboundQos2.add(packetId);
     if (session.storesDeliveryState) this.port.store.saveInboundQos2(session.clientId, packetId);
+    // The first flow awaiting PUBREL: the wait before a spill counts from here, not from an old one.
+    if (first) this.startInboundWait(session);
   }
 
   /** PUBREL ended an inbound QoS 2 flow; false when the packet identifier was not known. */
@@ -356,8 +364,8 @@ export class SessionDelivery {
     return true;
   }
 
-  /** Withheld PUBRECs went out: the client's wait to release those flows starts now. */
-  inboundAcknowledged(session: Session): void {
+  /** Its first flow opened, or withheld PUBRECs went out: the client's wait to release its flows starts now. */
+  startInboundWait(session: Session): void {
     const now = this.port.clock.now();
     session.inboundProgressAt = now;
     if (!session.storesDeliveryState && session.inboundQos2.size > 0) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);

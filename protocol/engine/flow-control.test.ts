@@ -308,15 +308,12 @@ describe('flow control: a clean subscriber across hibernation', () => {
 });
 
 describe('flow control: a clean QoS 2 publisher across hibernation', () => {
-  const publishOnce = async (pub: TestClient, topic: string, messageId: number, dup = false) =>
-    pub.send({ cmd: 'publish', topic, payload: `m${messageId}`, qos: 2, messageId, retain: false, dup });
-
   it('stores a flow left without PUBREL, so the woken shard delivers a resend once and completes the PUBREL with 0x00', async () => {
     const h = new EngineHarness({ config: SMALL });
     const sub = await subscriber(h, 'p2', 0, { clientId: 'p2-sub' });
     const pub = h.client(5);
     await pub.connect({ clientId: 'p2-pub' });
-    await publishOnce(pub, 'p2', 7);
+    await publish(pub, 'p2', 7, 2);
     expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([7]);
     expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['m7']);
 
@@ -328,7 +325,7 @@ describe('flow control: a clean QoS 2 publisher across hibernation', () => {
     h.hibernate();
 
     // A resend of the same flow is acknowledged again and not delivered again [MQTT-4.3.3-10].
-    await publishOnce(pub, 'p2', 7, true);
+    await pub.send({ cmd: 'publish', topic: 'p2', payload: 'm7', qos: 2, messageId: 7, retain: false, dup: true });
     expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([7]);
     expect(sub.all('publish')).toEqual([]);
     await pub.send({ cmd: 'pubrel', messageId: 7 });
@@ -348,7 +345,7 @@ describe('flow control: a clean QoS 2 publisher across hibernation', () => {
     const pub = h.client(5);
     await pub.connect({ clientId: 'p2-quick' });
     for (let id = 1; id <= 8; id++) {
-      await publishOnce(pub, 'p2', id);
+      await publish(pub, 'p2', id, 2);
       // The newest flow is always open when the clock moves on, but never for long.
       if (id > 1) await pub.send({ cmd: 'pubrel', messageId: id - 1 });
       h.tick(h.config.hibernationGuardMs / 2);
@@ -361,7 +358,7 @@ describe('flow control: a clean QoS 2 publisher across hibernation', () => {
     const h = new EngineHarness({ config: SMALL });
     const both = await subscriber(h, 'p2/in', 1, { clientId: 'p2-both' });
     const other = await publisher(h);
-    await publishOnce(both, 'p2/out', 1);
+    await publish(both, 'p2/out', 1, 2);
     await publish(other, 'p2/in', 1);
     h.tick(h.config.hibernationGuardMs);
     const session = h.engine.sessions.get('p2-both')!;
@@ -379,22 +376,19 @@ describe('flow control: a clean QoS 2 publisher across hibernation', () => {
 });
 
 describe('flow control: a QoS 2 publisher spilled once', () => {
-  const publishOnce = async (pub: TestClient, topic: string, messageId: number) =>
-    pub.send({ cmd: 'publish', topic, payload: `m${messageId}`, qos: 2, messageId, retain: false, dup: false });
-
   it('goes back to memory at its first PUBREL after a stall, though its window keeps other flows open', async () => {
     const h = new EngineHarness({ config: SMALL });
     await subscriber(h, 'w2', 0, { clientId: 'w2-sub' });
     const pub = h.client(5);
     await pub.connect({ clientId: 'w2-pub' });
-    await publishOnce(pub, 'w2', 1);
-    await publishOnce(pub, 'w2', 2);
+    await publish(pub, 'w2', 1, 2);
+    await publish(pub, 'w2', 2, 2);
     h.tick(h.config.hibernationGuardMs);
     const session = h.engine.sessions.get('w2-pub')!;
     expect(session.spilled).toBe(true);
 
     await pub.send({ cmd: 'pubrel', messageId: 1 });
-    await publishOnce(pub, 'w2', 3);
+    await publish(pub, 'w2', 3, 2);
     expect(session.spilled).toBe(false);
     expect(h.store.loadInboundQos2('w2-pub')).toEqual([]);
     expect([...session.inboundQos2]).toEqual([2, 3]);
@@ -405,7 +399,7 @@ describe('flow control: a QoS 2 publisher spilled once', () => {
     const sub = await subscriber(h, 'h2', 1, { clientId: 'h2-sub', clean: false, properties: { sessionExpiryInterval: 300 } });
     const pub = h.client(5);
     await pub.connect({ clientId: 'h2-pub' });
-    for (let id = 1; id <= 6; id++) await publishOnce(pub, 'h2', id);
+    for (let id = 1; id <= 6; id++) await publish(pub, 'h2', id, 2);
     expect(ids(pub.all<IPubrecPacket>('pubrec'))).toEqual([1, 2, 3, 4]);
     for (let id = 1; id <= 4; id++) await pub.send({ cmd: 'pubrel', messageId: id });
     pub.take('pubcomp');
@@ -428,7 +422,7 @@ describe('flow control: a QoS 2 publisher spilled once', () => {
     await subscriber(h, 'r2', 0, { clientId: 'r2-sub' });
     const first = h.client(5);
     await first.connect({ clientId: 'r2-pub', clean: false, properties: { sessionExpiryInterval: 300 } });
-    await publishOnce(first, 'r2', 3);
+    await publish(first, 'r2', 3, 2);
     first.close();
     await h.engine.connectionLost(first.id);
 
