@@ -132,6 +132,9 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       authorizer.restorePrincipals(principals.loadFor(new Set(this.engine.sessions.keys())));
       // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see withoutRules, clusterDeliver).
       if (this.waitingForRules) await this.readRules();
+      // Only now are the wills of connections the restart dropped judged, by their own identities and the rules just read.
+      // Should D1 not answer, the deny-all stands in and those wills are not sent (docs/architecture.md, "Hibernation").
+      this.run(() => this.engine.endConnectionsLostWhileAway());
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
     });

@@ -71,12 +71,13 @@ export class SessionPrincipals {
    * ShardSecurity.onAccepted for topic ACLs: binds the identity a CONNECT
    * authenticated as and saves it at once, then, told the CONNECT's fate,
    * keeps it or puts back (in memory and in storage) the binding it replaced.
+   * The binding's token goes with the decision, for the session it opens.
    */
   readonly onAccepted = (clientId: string, identity: AuthenticatedIdentity) => {
     const binding = this.authorizer.bindPrincipal(clientId, identity);
     this.store.save(clientId, identity, this.clock.now());
     this.unsettled.set(clientId, (this.unsettled.get(clientId) ?? 0) + 1);
-    return (accepted: boolean): void => {
+    const settle = (accepted: boolean): void => {
       const left = (this.unsettled.get(clientId) ?? 1) - 1;
       if (left > 0) this.unsettled.set(clientId, left);
       else this.unsettled.delete(clientId);
@@ -86,6 +87,7 @@ export class SessionPrincipals {
       if (kept) this.store.save(clientId, kept, this.clock.now());
       else this.store.delete(clientId);
     };
+    return { settle, binding: binding.binding };
   };
 
   /**

@@ -70,9 +70,10 @@ export class ShardSecurity {
   onSnapshot: ((loaded: LoadedSecurity) => void) | null = null;
   /**
    * Called when a CONNECT authenticates, with the identity the ACLs will use;
-   * what it returns is told the CONNECT's fate (AuthDecision.settle).
+   * what it returns is told the CONNECT's fate (AuthDecision.settle) and
+   * names the binding (AuthDecision.binding).
    */
-  onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => ((accepted: boolean) => void) | void) | null = null;
+  onAccepted: ((clientId: string, identity: AuthenticatedIdentity) => { settle(accepted: boolean): void; binding: unknown } | void) | null = null;
   /**
    * Called with each automatic ban this shard makes, before the refusal is
    * answered: the other shards are told at once, so the next attempt is
@@ -226,11 +227,11 @@ export class ShardSecurity {
       if (this.recorder.isPending(request.clientId) || this.logged.take(loggedClientId(request.clientId))) this.recorder.succeeded(request.clientId);
       const bound = this.onAccepted?.(request.clientId, outcome.identity) ?? undefined;
       const settle = (accepted: boolean): void => {
-        bound?.(accepted);
+        bound?.settle(accepted);
         // Verifying marked its cache entry connected, and no disconnect will come for a CONNECT refused (its will) or abandoned now.
         if (!accepted) this.cache.touchClient(request.clientId, this.clock.now(), this.verifiedTtlMs());
       };
-      return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle };
+      return { ok: true, username: outcome.identity.username, authenticationData: outcome.authenticationData, settle, binding: bound?.binding };
     }
     const reason = REFUSAL_REASONS[outcome.primary.code];
     const text = describeRefusals(outcome);

@@ -87,6 +87,13 @@ export type AuthDecision =
        * set up for this client id (the identity its ACLs use) is kept or undone.
        */
       settle?(accepted: boolean): void;
+      /**
+       * The authorizer's token for the identity this CONNECT was bound to
+       * (Authorizer.bindingOf). Its session keeps it, so that what the session
+       * leaves behind (its will) is judged as the client that set it, even
+       * once a newer CONNECT for the same client id has bound another identity.
+       */
+      binding?: unknown;
     }
   | {
       /** Enhanced authentication needs another round trip: send AUTH 0x18 with this data, pass the reply to next(). */
@@ -114,6 +121,13 @@ export interface Authenticator {
 export interface Principal {
   clientId: string;
   username: string | null;
+  /**
+   * The binding a session was accepted under (AuthDecision.binding,
+   * Authorizer.bindingOf). Given only for a will: a session replaced by a
+   * newer CONNECT for its client id is judged by its own identity, not the
+   * newcomer's. Absent: the identity bound to the client id now.
+   */
+  binding?: unknown;
 }
 
 /** Topic permissions. Synchronous so it can run on the publish hot path. */
@@ -121,6 +135,8 @@ export interface Authorizer {
   canPublish(principal: Principal, topic: string): boolean;
   canSubscribe(principal: Principal, filter: string): boolean;
   canReceive(principal: Principal, topic: string): boolean;
+  /** The token of the identity bound to this client id now (null: none), for a session restored without one. */
+  bindingOf?(clientId: string): unknown;
 }
 
 export const allowAllAuthorizer: Authorizer = {

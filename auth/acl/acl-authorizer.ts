@@ -38,6 +38,8 @@ export interface PendingBinding {
    * client id is not judged by the rules of the newcomer that was turned away.
    */
   undo(): void;
+  /** This binding's token (AuthDecision.binding): the session opened under it is judged by it for its will. */
+  readonly binding: unknown;
 }
 
 /** `explain` input: a live principal, or anyone given by username or full identity (the admin API's tester). */
@@ -126,7 +128,12 @@ export class AclAuthorizer implements Authorizer {
         state.previous = null;
       },
       undo: () => this.undoBinding(state),
+      binding: state,
     };
+  }
+
+  bindingOf(clientId: string): unknown {
+    return this.bound.get(clientId) ?? null;
   }
 
   /** The identity a client id is bound to now, if any (for persisting a binding after an undo). */
@@ -162,6 +169,8 @@ export class AclAuthorizer implements Authorizer {
   }
 
   canPublish(principal: Principal, topic: string): boolean {
+    const replaced = this.replacedBinding(principal);
+    if (replaced !== undefined) return evaluate(this.uncachedRulesOf(principal.clientId, replaced), 'publish', topic).allowed;
     const state = this.stateOf(principal.clientId);
     return state.publish.get(topic) ?? this.decide(state, state.publish, 'publish', topic);
   }
@@ -215,6 +224,23 @@ export class AclAuthorizer implements Authorizer {
       }
     }
     state.previous = null;
+  }
+
+  /**
+   * The binding a principal names when it is no longer the one in force for
+   * its client id: the session of a client that a newer CONNECT for its id
+   * replaces, judged for its will. null names no binding (judged unbound).
+   * undefined: the binding in force applies.
+   */
+  private replacedBinding(principal: Principal): PrincipalState | null | undefined {
+    const named = principal.binding;
+    if (named === undefined || named === this.bound.get(principal.clientId)) return undefined;
+    return named instanceof PrincipalState ? named : null;
+  }
+
+  /** Rules of a binding no longer in force, compiled from the current snapshot each time: wills are rare, and its cache may predate the snapshot. */
+  private uncachedRulesOf(clientId: string, state: PrincipalState | null): CompiledPrincipal {
+    return compilePrincipal(this.compiled, { clientId, username: null, identity: state?.identity ?? null });
   }
 
   private stateOf(clientId: string): PrincipalState {

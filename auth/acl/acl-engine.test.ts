@@ -53,7 +53,7 @@ function broker(options: { denialsBeforeDisconnect?: number; credentials?: Recor
   const acl = new AclAuthorizer(snapshot(RULES, options.credentials));
   const bind = (clientId: string, username: string | null): AuthDecision => {
     const binding = acl.bindPrincipal(clientId, identityOf(username));
-    return { ok: true, username, settle: (accepted) => (accepted ? binding.keep() : binding.undo()) };
+    return { ok: true, username, settle: (accepted) => (accepted ? binding.keep() : binding.undo()), binding: binding.binding };
   };
   const h = new EngineHarness({
     authorizer: acl,
@@ -231,6 +231,34 @@ describe.each([4, 5] as const)('topic ACLs over MQTT %s', (v) => {
     expect(topics(watch)).toEqual([]);
   });
 
+  it('judges the will of a session taken over as the client that set it, not as the newcomer', async () => {
+    const { h, acl } = broker();
+    const watch = await connected(h, v, 'watch');
+    await subscribed(watch, 'a/#');
+    const will = { topic: 'a/dead', payload: Buffer.from('x'), qos: 0, retain: false };
+    await connected(h, v, 'alice', { clientId: 'shared', will });
+    // bob may not publish to a/#: alice's will still goes out when his CONNECT takes her session over.
+    await connected(h, v, 'bob', { clientId: 'shared' });
+    expect(topics(watch)).toEqual(['a/dead']);
+
+    // And the other way round: rules that now deny alice her will are not lifted by root taking over.
+    await connected(h, v, 'alice', { clientId: 'shared2', will });
+    acl.replaceSnapshot(snapshot(RULES.map((r) => (r.username === 'alice' && r.topic === 'a/#' ? { ...r, access: 'read' as const } : r)), {}, 2));
+    await connected(h, v, 'root', { clientId: 'shared2' });
+    expect(topics(watch)).toEqual([]);
+  });
+
+  it('judges the will of a session restored after eviction as its own client when a newcomer takes it over', async () => {
+    const { h } = broker();
+    const will = { topic: 'a/dead', payload: Buffer.from('x'), qos: 0, retain: false };
+    await connected(h, v, 'alice', { clientId: 'shared', will });
+    h.hibernate();
+    const watch = await connected(h, v, 'watch');
+    await subscribed(watch, 'a/#');
+    await connected(h, v, 'bob', { clientId: 'shared' });
+    expect(topics(watch)).toEqual(['a/dead']);
+  });
+
   it('disconnects a client whose denied publishes reach the configured limit', async () => {
     const { h } = broker({ denialsBeforeDisconnect: 2 });
     const alice = await connected(h, v, 'alice');
@@ -281,5 +309,23 @@ describe.each([4, 5] as const)('topic ACLs over MQTT %s', (v) => {
     expect(await subscribed(ops, '$SYS/broker/#')).toEqual([1]);
     expect(topics(ops)).toContain('$SYS/broker/version');
     expect(topics(root)).toEqual([]);
+  });
+});
+
+describe('topic ACLs and the will of a session a Clean Start discards', () => {
+  it('judges the pending will as the client that set it, not as the newcomer', async () => {
+    const { h } = broker();
+    const watch = await connected(h, 5, 'watch');
+    await subscribed(watch, 'a/#');
+    const alice = await connected(h, 5, 'alice', {
+      clientId: 'shared',
+      properties: { sessionExpiryInterval: 600 },
+      will: { topic: 'a/dead', payload: Buffer.from('x'), qos: 0, retain: false, properties: { willDelayInterval: 300 } },
+    });
+    alice.close();
+    expect(topics(watch)).toEqual([]);
+    // bob's Clean Start ends alice's session, and with it her will delay [MQTT-3.1.3-9].
+    await connected(h, 5, 'bob', { clientId: 'shared', clean: true });
+    expect(topics(watch)).toEqual(['a/dead']);
   });
 });

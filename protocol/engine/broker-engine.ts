@@ -134,10 +134,9 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    * Rebuilds memory after the object woke or restarted: sessions,
    * subscriptions and retained messages from the store; live connections from
    * their socket snapshots. Sessions whose socket did not survive (eviction,
-   * restart) lost their network connection while we were away.
+   * restart) are ended by endConnectionsLostWhileAway, called next.
    */
   restore(snapshots: ConnectionSnapshot[]): void {
-    const now = this.clock.now();
     for (const record of this.store.loadSessions()) this.sessions.set(record.clientId, new Session(record));
     for (const sub of this.store.loadSubscriptions()) {
       if (this.sessions.has(sub.clientId)) {
@@ -170,6 +169,20 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     }
     // Connection ids are per socket: the aliases of one that did not come back can never be used again.
     this.store.keepTopicAliasesOf(this.connections);
+    this.sys.restore();
+    this.recomputeWake();
+  }
+
+  /**
+   * The second half of restore: sessions whose socket did not come back lost
+   * their network connection while the shard was away (a restart, a deploy),
+   * so their wills go out and the sessions that end with their connection end.
+   * Separate because those wills are judged by the topic ACLs: the host calls
+   * it once the principals and the rules are back, or every will would meet
+   * the deny-all that stands in for rules not read yet.
+   */
+  endConnectionsLostWhileAway(): void {
+    const now = this.clock.now();
     for (const session of [...this.sessions.values()]) {
       if (session.connectionId !== null) continue;
       if (session.record.disconnectedAt === null) {
@@ -179,7 +192,6 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         this.endSession(session, now);
       }
     }
-    this.sys.restore();
     this.recomputeWake();
   }
 
@@ -570,7 +582,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     };
     // Checked again now: the rules may have changed since CONNECT, and $SYS is the broker's alone.
     if (message.topic.startsWith('$SYS')) return;
-    if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.record.username }, message.topic)) return;
+    // Judged as the client that set it, not as a newer CONNECT for the same client id.
+    if (!this.authorizer.canPublish({ clientId: session.clientId, username: session.record.username, binding: session.binding }, message.topic)) return;
     this.acceptMessage(message, now);
   }
 

@@ -34,6 +34,13 @@ export class Session {
    * forgotten. Back to memory once it holds none.
    */
   spilled = false;
+  /**
+   * The authorizer's token for the identity this session was accepted under
+   * (AuthDecision.binding): its will is judged by it, even after a newer
+   * CONNECT for the client id has bound another identity. undefined: not
+   * known (restored after eviction, until a CONNECT for its id arrives).
+   */
+  binding: unknown = undefined;
   loaded = false;
   private nextPacketId = 1;
   private nextOutboundSeq = 1;

@@ -28,6 +28,7 @@ export function handleConnect(engine: EngineApi, conn: Connection, packet: IConn
   readClientLimits(conn, packet, version);
   const will = readWill(engine, conn, packet, version, now);
   if (will === false) return;
+  keepIdentityOfExisting(engine, clientId);
   const decision = authenticate(engine, conn, packet, clientId, version);
   if (decision instanceof Promise) return decision.then((d) => afterAuthentication(engine, conn, packet, clientId, will, d));
   return afterAuthentication(engine, conn, packet, clientId, will, decision);
@@ -60,15 +61,16 @@ function afterAuthentication(
   }
   d.settle?.(true);
   // 3.1.1 has no way to refuse a will alone: accept the connection, never send the will.
-  accept(engine, conn, packet, clientId, willAllowed ? will : null, engine.clock.now());
+  accept(engine, conn, packet, clientId, willAllowed ? will : null, d.binding, engine.clock.now());
 }
 
 /** The accepted CONNECT: the session is opened, then CONNACK, then what was in flight resumes. */
-function accept(engine: EngineApi, conn: Connection, packet: IConnectPacket, clientId: string, will: WillRecord | null, now: number): void {
+function accept(engine: EngineApi, conn: Connection, packet: IConnectPacket, clientId: string, will: WillRecord | null, binding: unknown, now: number): void {
   const version = conn.protocolVersion ?? 4;
   takeOverExisting(engine, clientId, now);
   const expiry = negotiateSessionExpiry(engine, packet, version);
   const { session, sessionPresent } = openSession(engine, conn, clientId, version, packet.clean ?? true, expiry.interval, will, now);
+  session.binding = binding;
   markConnected(engine, conn, clientId);
   connack(engine, conn, version, sessionPresent, expiry.capped);
   announceConnected(engine, conn, clientId, version, now);
@@ -103,6 +105,19 @@ function authenticate(
     authenticationData: method !== null && props.authenticationData ? new Uint8Array(props.authenticationData) : null,
     clientIdAssigned: conn.assignedClientId !== null,
   });
+}
+
+/**
+ * The session this CONNECT may replace keeps the identity it was accepted
+ * under: authentication is about to bind the newcomer's identity to the
+ * client id, and the old session's will, published when it is taken over or
+ * discarded, is the old client's. A session opened by this shard instance
+ * knows its binding already; one restored after eviction learns it here,
+ * before any newer CONNECT for its id has bound another.
+ */
+function keepIdentityOfExisting(engine: EngineApi, clientId: string): void {
+  const session = engine.findSession(clientId);
+  if (session && session.binding === undefined) session.binding = engine.authorizer.bindingOf?.(clientId);
 }
 
 /** The will is checked as the identity just authenticated, which is why that identity is in force before the CONNECT is settled. */

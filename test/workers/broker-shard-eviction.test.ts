@@ -85,6 +85,26 @@ describe('broker shard inside workerd', () => {
     back.close();
   });
 
+  it('publishes the will of a client whose connection a restart dropped, judged by the rules read from D1', async () => {
+    const watcher = await RawClient.open(5);
+    await watcher.connect({ clientId: 'restart-will-watch', clean: false, properties: { sessionExpiryInterval: 600 } });
+    watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'restart-will/#', qos: 1 }] });
+    await watcher.next('suback');
+    const dying = await RawClient.open(5);
+    await dying.connect({ clientId: 'restart-will-dying', will: { topic: 'restart-will/gone', payload: Buffer.from('last words'), qos: 1, retain: false } });
+
+    // A restart (a deploy) drops every socket: the new instance finds the session connected, with no connection.
+    await evictDurableObject(shard(), { webSockets: 'close' });
+    await watcher.waitClosed();
+    await dying.waitClosed();
+
+    const back = await RawClient.open(5);
+    expect(((await back.connect({ clientId: 'restart-will-watch', clean: false, properties: { sessionExpiryInterval: 600 } })) as IConnackPacket).sessionPresent).toBe(true);
+    const will = await back.next<IPublishPacket>('publish');
+    expect([will.topic, text(will)]).toEqual(['restart-will/gone', 'last words']);
+    back.close();
+  });
+
   it('sends what one event produces for a socket as one WebSocket message, in order', async () => {
     const c = await RawClient.open(4);
     await c.connect({ clientId: 'batch-1', clean: false });

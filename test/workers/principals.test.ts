@@ -67,12 +67,12 @@ describe('principals of ended sessions', () => {
       const identity = { username: null } as unknown as AuthenticatedIdentity;
       const sessions = new Set<string>(['live']);
       const stored = () => state.storage.sql.exec(`SELECT client_id FROM principals ORDER BY client_id`).toArray().map((r) => String(r.client_id));
-      principals.onAccepted('live', identity)(true);
-      for (const id of ['e1', 'e2']) principals.onAccepted(id, identity)(true);
+      principals.onAccepted('live', identity).settle(true);
+      for (const id of ['e1', 'e2']) principals.onAccepted(id, identity).settle(true);
       principals.forgetEnded(sessions, 2);
       const withinAllowance = stored();
-      const settle = principals.onAccepted('answering', identity);
-      principals.onAccepted('e3', identity)(true);
+      const { settle } = principals.onAccepted('answering', identity);
+      principals.onAccepted('e3', identity).settle(true);
       principals.forgetEnded(sessions, 2);
       const beyondAllowance = stored();
       settle(true);

@@ -67,6 +67,7 @@ export class EngineHarness {
       cluster: this.options.cluster?.(),
     });
     this.engine.restore(snapshots);
+    this.engine.endConnectionsLostWhileAway();
   }
 
   /** Simulates hibernation: memory is lost, open sockets and storage stay. */
