@@ -59,6 +59,8 @@ export class ShardSecurity {
   readonly db: Db;
   private loaded: LoadedSecurity | null = null;
   private loading: Promise<LoadedSecurity> | null = null;
+  /** A forced load waiting for the one in flight to finish (ensureFresh). */
+  private reloadAfterLoading: Promise<LoadedSecurity> | null = null;
   private checkedAt = 0;
   private rowsSinceTrim = TRIM_EVERY_ROWS;
   private readonly recheckMs: number;
@@ -111,10 +113,26 @@ export class ShardSecurity {
     await this.ensureFresh(true);
   }
 
-  /** Refresh if stale; returns the snapshot. Concurrent callers share one load. */
+  /**
+   * Refresh if stale; returns the snapshot. Concurrent callers share one load.
+   * A forced load (a change the caller has just written) never shares one
+   * already in flight: that one may have read D1 before the change, and the
+   * admin API answers only once every shard has the change in force (a
+   * deleted credential must not authenticate after its DELETE was answered).
+   * It runs after it instead; forced loads waiting meanwhile share that one.
+   */
   async ensureFresh(force = false): Promise<LoadedSecurity> {
     const now = this.clock.now();
     if (!force && this.loaded && now - this.checkedAt < this.recheckMs) return this.loaded;
+    if (this.loading && force) {
+      this.reloadAfterLoading ??= this.loading
+        .catch(() => undefined)
+        .then(() => {
+          this.reloadAfterLoading = null;
+          return this.ensureFresh(true);
+        });
+      return this.reloadAfterLoading;
+    }
     if (this.loading) return this.loading;
     this.loading = (async () => {
       try {
