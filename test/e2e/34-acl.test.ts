@@ -316,6 +316,21 @@ describe('34 topic ACLs from real clients', () => {
     }
   });
 
+  it('publishes the will of a session taken over as the client that set it, not as the newcomer', async () => {
+    for (const v of VERSIONS) {
+      const watcher = await as('root', v);
+      expect(await subscribe(watcher, 'a/#')).toEqual([1]);
+      const clientId = `taken-over-${v}`;
+      // alice may write a/#; her will is allowed at CONNECT.
+      const alice = await as('alice', v, { clientId, will: { topic: `a/alice-will-${v}`, payload: Buffer.from('alice gone'), qos: 1, retain: false } });
+      // bob may write only bob/#: his CONNECT with her client id takes her session over, and her will goes out as hers.
+      const bob = await as('bob', v, { clientId });
+      await received(watcher, `a/alice-will-${v}`, 'alice gone');
+      expect(topicsOf(watcher)).toEqual([`a/alice-will-${v}`]);
+      await end(alice, bob, watcher);
+    }
+  });
+
   it('answers a Debian paho-mqtt SUBSCRIBE filter by filter (MQTT 3.1.1 and 5.0)', async () => {
     const port = new URL(broker.url).port;
     for (const [protocol, denied] of [['311', 0x80], ['5', 0x87]] as const) {
