@@ -449,12 +449,15 @@ export class ClusterNode {
     link.releasedEarly.clear();
     link.sentThrough = 0;
     const askAt = this.deps.clock.now() + HELD_ASK_MS;
+    let acksMoved = false;
     for (const item of items) {
       if (!item.hold) continue;
+      acksMoved = true;
       if (held.has(item.seq!)) link.held.set(item.seq!, { hold: item.hold, askAt });
       else this.release(item.hold);
     }
-    if (held.size > 0) this.deps.wakeChanged?.();
+    // Held entries are asked after; released acks may arm their publisher's spill (SessionDelivery.acknowledgementsSent).
+    if (acksMoved) this.deps.wakeChanged?.();
     const ready = link.confirmWaiters.filter((w) => w.seq <= link.confirmedThrough);
     if (ready.length > 0) {
       link.confirmWaiters = link.confirmWaiters.filter((w) => w.seq > link.confirmedThrough);

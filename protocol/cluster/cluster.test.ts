@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IPublishPacket, ISubackPacket } from 'mqtt-packet';
+import type { IPubcompPacket, IPublishPacket, IPubrecPacket, ISubackPacket } from 'mqtt-packet';
 import { ClusterHarness } from './testing/cluster-harness';
 import type { TestClient } from '../engine/testing/engine-harness';
 
@@ -382,5 +382,36 @@ describe('wills and flow control across shards', () => {
     }
     expect(other.all('puback').map((p) => (p as { messageId: number }).messageId)).toEqual([1, 2, 3]);
     expect(slow.all<IPublishPacket>('publish').length).toBeGreaterThan(0);
+  });
+
+  it('stores a clean publisher’s open QoS 2 flow before hibernation even when a later PUBACK waited for another shard', async () => {
+    const c = new ClusterHarness(2);
+    // A local QoS 0 subscriber of the QoS 2 topic shows how often the message is delivered.
+    const local = await clientOn(c, 0, 'local');
+    await subscribe(c, local, 'q2/local', 0);
+    const remote = await clientOn(c, 1, 'remote');
+    await subscribe(c, remote, 'q1/remote', 1);
+    const pub = await clientOn(c, 0, 'pub');
+    await pub.send({ cmd: 'publish', topic: 'q2/local', payload: Buffer.from('once'), qos: 2, messageId: 1, retain: false, dup: false });
+    expect(pub.all<IPubrecPacket>('pubrec').map((p) => p.messageId)).toEqual([1]);
+    expect(local.all<IPublishPacket>('publish').map(text)).toEqual(['once']);
+
+    // A QoS 1 PUBLISH for the other shard, out of reach for a while: its PUBACK waits for the receipt.
+    c.down.add(1);
+    await pub.send({ cmd: 'publish', topic: 'q1/remote', payload: Buffer.from('x'), qos: 1, messageId: 2, retain: false, dup: false });
+    await c.settle();
+    for (let i = 0; i < 8; i++) await c.tick(1000);
+    c.down.delete(1);
+    await c.tick(5000);
+    expect(pub.all('puback')).toHaveLength(1);
+    // Flow 1 has waited for its PUBREL far past hibernationGuardMs: quiet seconds later the shard may hibernate.
+    await c.tick(11_000);
+    c.shards[0].hibernate();
+
+    await pub.send({ cmd: 'publish', topic: 'q2/local', payload: Buffer.from('once'), qos: 2, messageId: 1, retain: false, dup: true });
+    await pub.send({ cmd: 'pubrel', messageId: 1 });
+    // Delivered once [MQTT-4.3.3-10], and the flow was remembered: PUBCOMP 0x00, not 0x92.
+    expect(local.all<IPublishPacket>('publish').map(text)).toEqual([]);
+    expect(pub.all<IPubcompPacket>('pubcomp').map((p) => p.reasonCode ?? 0)).toEqual([0]);
   });
 });

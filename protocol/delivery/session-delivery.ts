@@ -202,7 +202,7 @@ export class SessionDelivery {
     if (session.storesDeliveryState || !conn) return null;
     const outboundDue = this.outboundWaitEndsAt(session);
     // While flow control withholds its acknowledgements the client cannot release anything yet, and the
-    // shard does not hibernate (flow-control.ts); the wait counts again once they are sent (startInboundWait).
+    // shard does not hibernate (flow-control.ts); the wait counts again once they are sent (acknowledgementsSent).
     const inboundDue = conn.owedAcks.length === 0 ? this.inboundWaitEndsAt(session) : null;
     if (outboundDue === null) return inboundDue;
     return inboundDue === null ? outboundDue : Math.min(outboundDue, inboundDue);
@@ -364,8 +364,20 @@ export class SessionDelivery {
     return true;
   }
 
+  /**
+   * Withheld acknowledgements went out to its client. The wait of its open
+   * QoS 2 flows did not count while any were withheld (spillDueAt): PUBRECs
+   * among them start it again, since the client may release those flows only
+   * now; PUBACKs alone arm it again from where it stood, so flows whose
+   * PUBREC went out long ago still spill before the shard may hibernate.
+   */
+  acknowledgementsSent(session: Session, pubrecs: boolean): void {
+    if (pubrecs) this.startInboundWait(session);
+    else this.armSpill(session);
+  }
+
   /** Its first flow opened, or withheld PUBRECs went out: the client's wait to release its flows starts now. */
-  startInboundWait(session: Session): void {
+  private startInboundWait(session: Session): void {
     const now = this.port.clock.now();
     session.inboundProgressAt = now;
     if (!session.storesDeliveryState && session.inboundQos2.size > 0) this.port.scheduleWake(now + this.port.config.hibernationGuardMs);

@@ -720,9 +720,9 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     return this.delivery.forgetInboundQos2(session, packetId);
   }
 
-  inboundAcknowledged(conn: Connection): void {
+  acknowledgementsSent(conn: Connection, pubrecs: boolean): void {
     const session = conn.clientId === null ? undefined : this.sessions.get(conn.clientId);
-    if (session && session.connectionId === conn.id) this.delivery.startInboundWait(session);
+    if (session && session.connectionId === conn.id) this.delivery.acknowledgementsSent(session, pubrecs);
   }
 
   // ---------------------------------------------------------------- subscriptions

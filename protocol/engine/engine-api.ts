@@ -71,8 +71,12 @@ export interface EngineApi extends Readonly<Required<Pick<BrokerEngineDeps, 'con
   completeOutbound(conn: Connection, session: Session, packetId: number): void;
   recordInboundQos2(session: Session, packetId: number): void;
   forgetInboundQos2(session: Session, packetId: number): boolean;
-  /** Withheld PUBRECs were sent to this connection: its client may release those flows from now on. */
-  inboundAcknowledged(conn: Connection): void;
+  /**
+   * Withheld acknowledgements were sent to this connection. With PUBRECs
+   * among them, its client may release those flows from now on; with PUBACKs
+   * only, its QoS 2 flows already acknowledged are due to spill as before.
+   */
+  acknowledgementsSent(conn: Connection, pubrecs: boolean): void;
 
   // subscriptions
   findSubscription(clientId: string, filter: string): SubscriptionRecord | undefined;

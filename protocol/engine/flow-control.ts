@@ -104,8 +104,10 @@ function flushOwedAcks(engine: EngineApi, conn: Connection): void {
     else pubrecs = true;
     sendPublishAck(engine, conn, owed.qos, owed.packetId, owed.reasonCode);
   }
-  if (sent > 0) conn.owedAcks.splice(0, sent);
-  if (pubrecs) engine.inboundAcknowledged(conn);
+  if (sent > 0) {
+    conn.owedAcks.splice(0, sent);
+    engine.acknowledgementsSent(conn, pubrecs);
+  }
 }
 
 /** PUBACK for QoS 1, PUBREC for QoS 2; reason codes exist in 5.0 only. */
