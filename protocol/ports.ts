@@ -60,6 +60,8 @@ export interface ConnectionSnapshot {
   requestProblemInformation: boolean;
   /** Its session ends with it, but its delivery state was spilled to the store (Session.spilled). Absent in older snapshots. */
   deliveryStateStored?: boolean;
+  /** 5.0: its CONNECT asked for a Session Expiry Interval above 0 (Connection.askedSessionExpiry). Absent in older snapshots. */
+  askedSessionExpiry?: boolean;
 }
 
 export interface AuthRequest {

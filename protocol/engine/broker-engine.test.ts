@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
+import type { IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
 import { EngineHarness } from './testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -86,6 +86,18 @@ describe('CONNECT / CONNACK', () => {
     h.tick(4000);
     expect(c.closed).toBe(false);
     h.tick(1500);
+    expect(c.closed).toBe(true);
+  });
+
+  it('lets a client leave with DISCONNECT during enhanced authentication, answered by nothing [MQTT-3.1.2-30]', async () => {
+    const h = new EngineHarness({
+      authenticator: { authenticate: () => ({ ok: 'continue', authenticationData: new Uint8Array([1]), next: async () => ({ ok: true, username: null }) }) },
+    });
+    const c = h.client(5);
+    await c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'leaves', properties: { authenticationMethod: 'X' } });
+    expect(c.take<IAuthPacket>('auth').reasonCode).toBe(0x18);
+    await c.send({ cmd: 'disconnect', reasonCode: 0 });
+    expect(c.received).toEqual([]);
     expect(c.closed).toBe(true);
   });
 
@@ -403,6 +415,27 @@ describe('wills', () => {
     await b.connect({ will });
     await b.send({ cmd: 'disconnect' });
     expect(w.all('publish')).toHaveLength(0);
+  });
+
+  it('takes the Session Expiry of a DISCONNECT from a client that asked for one, even when the broker granted 0 [MQTT-3.14.2-2]', async () => {
+    const h = new EngineHarness({ config: { maxSessionExpirySeconds: 0 } });
+    const w = await watcher(h);
+    w.take('suback');
+    const capped = h.client(5);
+    await capped.connect({ properties: { sessionExpiryInterval: 3600 }, will });
+    // What the CONNECT asked survives hibernation with the socket.
+    h.hibernate();
+    await capped.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 3600 } });
+    // A normal DISCONNECT: no answer, and the will is discarded [MQTT-3.14.4-3].
+    expect(capped.received).toEqual([]);
+    expect(w.all('publish')).toHaveLength(0);
+
+    // A client that asked for 0 may not set one now: DISCONNECT 0x82, and its will goes out.
+    const zero = h.client(5);
+    await zero.connect({ will });
+    await zero.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 3600 } });
+    expect(zero.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x82);
+    expect(text(w.take<IPublishPacket>('publish'))).toBe('gone');
   });
 
   it('publishes on DISCONNECT 0x04 and on keepalive expiry', async () => {

@@ -396,8 +396,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       return handleConnect(this, conn, packet, now);
     }
     if (conn.state === 'authenticating') {
-      // Only reachable during an enhanced authentication exchange: AUTH is the one packet allowed [MQTT-4.12.0-1].
+      // Only reachable during an enhanced authentication exchange: AUTH continues it [MQTT-4.12.0-1], and
+      // DISCONNECT is the client's other right until CONNACK [MQTT-3.1.2-30]: it leaves, answered by nothing.
       if (packet.cmd === 'auth') return handleConnectAuth(this, conn, packet);
+      if (packet.cmd === 'disconnect') return this.closeConnection(conn, 'client-disconnect', 1000, 'client left during authentication');
       this.disconnect(conn, RC.PROTOCOL_ERROR, `${packet.cmd} before CONNACK`);
       return;
     }

@@ -31,6 +31,12 @@ export class Connection {
   clientMaxPacketSize = 0;
   clientTopicAliasMaximum = 0;
   requestProblemInformation = true;
+  /**
+   * 5.0: its CONNECT asked for a Session Expiry Interval above 0, before the
+   * broker's cap. Only then may its DISCONNECT set one [MQTT-3.14.2-2]; a
+   * client whose ask the broker capped to 0 did nothing wrong. null: not known.
+   */
+  askedSessionExpiry: boolean | null = null;
   inboundTopicAliases = new Map<number, string>();
   /** Raw packets that arrived while an asynchronous step (authentication) was running. */
   pending: Uint8Array[] = [];
@@ -94,6 +100,7 @@ export class Connection {
       clientTopicAliasMaximum: this.clientTopicAliasMaximum,
       requestProblemInformation: this.requestProblemInformation,
       ...(this.deliveryStateStored ? { deliveryStateStored: true } : {}),
+      ...(this.askedSessionExpiry !== null ? { askedSessionExpiry: this.askedSessionExpiry } : {}),
     };
   }
 
@@ -110,6 +117,7 @@ export class Connection {
     c.clientTopicAliasMaximum = s.clientTopicAliasMaximum;
     c.requestProblemInformation = s.requestProblemInformation;
     c.deliveryStateStored = s.deliveryStateStored === true;
+    c.askedSessionExpiry = s.askedSessionExpiry ?? null;
     // A socket that hibernated before CONNACK lost its half-done handshake; the
     // connect timeout closes it.
     c.state = s.clientId ? 'connected' : 'awaiting-connect';

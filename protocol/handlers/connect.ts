@@ -83,6 +83,7 @@ function readClientLimits(conn: Connection, packet: IConnectPacket, version: Pro
   conn.clientMaxPacketSize = props.maximumPacketSize ?? 0;
   conn.clientTopicAliasMaximum = props.topicAliasMaximum ?? 0;
   conn.requestProblemInformation = props.requestProblemInformation ?? true;
+  if (version === 5) conn.askedSessionExpiry = (props.sessionExpiryInterval ?? 0) > 0;
 }
 
 function authenticate(
