@@ -170,6 +170,13 @@ describe('PacketFramer', () => {
     expect(frameError(() => new PacketFramer(LIMIT).push(Uint8Array.from([0x30, 0x85, 0x80, 0x00]))).kind).toBe('malformed-length');
   });
 
+  it('hands over the packets a chunk completed before its broken header, with the error', () => {
+    // DISCONNECT, PINGREQ, then a header whose Remaining Length runs past four bytes.
+    const err = frameError(() => new PacketFramer(LIMIT).push(Uint8Array.from([0xe0, 0x00, 0xc0, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0x01])));
+    expect(err.kind).toBe('malformed-length');
+    expect(err.completed.map((p) => [...p])).toEqual([[0xe0, 0x00], [0xc0, 0x00]]);
+  });
+
   it('forgets everything on reset', () => {
     const framer = new PacketFramer(LIMIT);
     framer.push(publishOfSize(100).subarray(0, 40));

@@ -1,6 +1,13 @@
 export type FrameErrorKind = 'packet-too-large' | 'malformed-length';
 
 export class FrameError extends Error {
+  /**
+   * Whole packets the same chunk completed before the broken header. They
+   * were sent before it and are handled first: a DISCONNECT among them ends
+   * the connection as its client asked, the will discarded [MQTT-3.14.4-3].
+   */
+  completed: Uint8Array[] = [];
+
   constructor(
     readonly kind: FrameErrorKind,
     message: string,
@@ -85,8 +92,9 @@ export class PacketFramer {
 
   /**
    * Returns the packets completed by this chunk, in order. Throws FrameError
-   * when a header is malformed or announces a packet over the limit; the
-   * stream cannot be resynchronised after that, so the framer is reset.
+   * when a header is malformed or announces a packet over the limit, with
+   * the packets completed before it (FrameError.completed); the stream cannot
+   * be resynchronised after that, so the framer is reset.
    */
   push(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
@@ -120,6 +128,7 @@ export class PacketFramer {
       }
     } catch (err) {
       this.reset();
+      if (err instanceof FrameError) err.completed = out;
       throw err;
     }
     return out;

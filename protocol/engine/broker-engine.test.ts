@@ -438,6 +438,17 @@ describe('wills', () => {
     expect(text(w.take<IPublishPacket>('publish'))).toBe('gone');
   });
 
+  it('discards the will of a DISCONNECT that shares its frame with a broken header after it [MQTT-3.14.4-3]', async () => {
+    const h = new EngineHarness();
+    const w = await watcher(h);
+    w.take('suback');
+    const c = h.client(4);
+    await c.connect({ will });
+    await c.sendRaw(Uint8Array.from([0xe0, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    expect(c.closed).toBe(true);
+    expect(w.all('publish')).toHaveLength(0);
+  });
+
   it('publishes on DISCONNECT 0x04 and on keepalive expiry', async () => {
     const h = new EngineHarness();
     const w = await watcher(h);

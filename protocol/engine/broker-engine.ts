@@ -212,15 +212,26 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     try {
       packets = conn.framer.push(bytes);
     } catch (err) {
-      if (err instanceof FrameError) {
-        const frameError = err as FrameError;
-        this.disconnect(conn, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
-      } else {
+      if (!(err instanceof FrameError)) {
         this.internalError(conn, err);
+        return;
       }
+      const frameError = err as FrameError;
+      const refuse = () => {
+        if (conn.state !== 'closed') this.disconnect(conn, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
+      };
+      // What the client sent before the broken header is handled first (a DISCONNECT among it included).
+      const handled = frameError.completed.length > 0 ? this.take(conn, frameError.completed) : undefined;
+      if (handled) return handled.then(refuse);
+      refuse();
       return;
     }
     if (packets.length === 0) return;
+    return this.take(conn, packets);
+  }
+
+  /** Whole packets from the socket: handled now, or after the asynchronous step running (in order either way). */
+  private take(conn: Connection, packets: Uint8Array[]): Promise<void> | void {
     if (conn.busy) {
       this.hold(conn, packets);
       return conn.busy;

@@ -93,10 +93,16 @@ export class EdgeConnection {
       packets = this.framer.push(chunk);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      // Nothing of an oversized packet is buffered: the framer decides from its header.
+      // What the client sent before the broken header goes first (a DISCONNECT among it ends the
+      // connection as the client asked); nothing of an oversized packet is buffered.
+      this.clientPackets(err.completed);
       this.violation(err.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, err.message);
       return;
     }
+    this.clientPackets(packets);
+  }
+
+  private clientPackets(packets: Uint8Array[]): void {
     if (packets.length === 0) return;
     this.lastActivityAt = this.io.now();
     switch (this.state) {

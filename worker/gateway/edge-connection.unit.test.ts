@@ -187,6 +187,15 @@ describe('edge connection: forwarding', () => {
     expect(io.clientClose).toBeNull();
   });
 
+  it('forwards what the client sent before a broken header, then reports it: a DISCONNECT there reaches the shard [MQTT-3.14.4-3]', () => {
+    const { io, conn } = connected(4);
+    conn.clientBytes(Uint8Array.from([0xe0, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    expect(io.shard.map((m) => (typeof m === 'string' ? decodeControl(m) : [...m]))).toEqual([
+      [0xe0, 0x00],
+      { type: 'violation', reasonCode: 0x81, reason: 'remaining length longer than four bytes' },
+    ]);
+  });
+
   it('reports a client text frame to the shard, and refuses it alone before any shard is involved [MQTT-6.0.0-1]', () => {
     const a = connected();
     a.conn.clientText();
