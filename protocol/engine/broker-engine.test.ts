@@ -735,6 +735,27 @@ describe('MQTT 5 flow control and properties', () => {
     expect(s.all<IPublishPacket>('publish').map((p) => p.payload.length)).toEqual([10]);
   });
 
+  it('leaves the Reason String out of a DISCONNECT it would take past the client Maximum Packet Size [MQTT-3.1.2-25]', async () => {
+    const h = new EngineHarness();
+    const small = h.client(5);
+    const sizes: number[] = [];
+    const deliver = small.deliver.bind(small);
+    small.deliver = (bytes) => (sizes.push(bytes.byteLength), deliver(bytes));
+    await small.connect({ properties: { maximumPacketSize: 32 } });
+    // An empty topic without an alias: DISCONNECT 0x82, whose reason string alone is longer than 32 bytes.
+    await small.send({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
+    const disconnect = small.take<IDisconnectPacket>('disconnect');
+    expect(disconnect.reasonCode).toBe(0x82);
+    expect(disconnect.properties?.reasonString).toBeUndefined();
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(32);
+
+    // With room for it, the reason is told.
+    const roomy = h.client(5);
+    await roomy.connect();
+    await roomy.send({ cmd: 'publish', topic: '', payload: Buffer.from('x'), qos: 0, retain: false, dup: false });
+    expect(roomy.take<IDisconnectPacket>('disconnect').properties?.reasonString).toEqual(expect.any(String));
+  });
+
   it('disconnects with 0x95 when a client sends more than the Maximum Packet Size', async () => {
     const h = new EngineHarness({ config: { maxPacketSize: 128 } });
     const c = h.client(5);

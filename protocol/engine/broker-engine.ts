@@ -492,7 +492,25 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   send(conn: Connection, packet: Packet): void {
     if (conn.state === 'closed') return;
-    this.sendBytes(conn, this.encode(conn, packet));
+    const bytes = this.encode(conn, packet);
+    if (conn.clientMaxPacketSize > 0 && bytes.byteLength > conn.clientMaxPacketSize) return this.sendWithin(conn, packet, bytes);
+    this.sendBytes(conn, bytes);
+  }
+
+  /**
+   * A packet of the broker's own (an acknowledgement, CONNACK, DISCONNECT)
+   * over the client's Maximum Packet Size: it goes without its Reason String
+   * and User Properties, which the server must leave out rather than exceed
+   * that size [MQTT-3.1.2-25]. A PUBLISH's properties are the message's own;
+   * delivery has already decided whether it fits (session-delivery.ts).
+   */
+  private sendWithin(conn: Connection, packet: Packet, bytes: Uint8Array): void {
+    const properties = (packet as { properties?: Record<string, unknown> }).properties;
+    if (packet.cmd !== 'publish' && properties && ('reasonString' in properties || 'userProperties' in properties)) {
+      const { reasonString: _reason, userProperties: _user, ...rest } = properties;
+      bytes = this.encode(conn, { ...packet, properties: rest } as Packet);
+    }
+    this.sendBytes(conn, bytes);
   }
 
   sendBytes(conn: Connection, bytes: Uint8Array): void {
