@@ -77,13 +77,19 @@ export class SessionDelivery {
   }
 
   /**
-   * Behind: the window is full and more than a small backlog is queued
-   * (one window's worth, at most a quarter of the queue bound). Publishers'
-   * acks then wait, so the backlog stays within the publishers' windows.
+   * Behind: the window is full and more than a small backlog is queued (one
+   * window's worth, at most a quarter of the queue bound in messages, or a
+   * quarter of it in bytes). Publishers' acks then wait, so the backlog stays
+   * within the publishers' windows. The byte watermark matters for large
+   * messages: counted in messages alone, a window's worth of them could fill
+   * the byte bound before publishers were ever slowed, and what no longer
+   * fits would be dropped for a subscriber that keeps acknowledging.
    */
   isBehind(session: Session, conn: Connection): boolean {
     const window = this.outboundWindow(conn);
-    return session.outbound.size >= window && session.queueLength() > Math.min(window, Math.floor(this.port.config.maxQueuedMessages / 4));
+    if (session.outbound.size < window) return false;
+    const { maxQueuedMessages, maxQueuedBytes } = this.port.config;
+    return session.queueLength() > Math.min(window, Math.floor(maxQueuedMessages / 4)) || session.queuedBytes > maxQueuedBytes / 4;
   }
 
   /**

@@ -196,6 +196,32 @@ describe('flow control: a stuck subscriber', () => {
 });
 
 describe('flow control: queues bounded in bytes', () => {
+  it('slows a publisher of large messages before its subscriber reaches the byte bound, so nothing acknowledged is dropped', async () => {
+    // The defaults (a window of 100, 1 MiB of queue) with 6 KB messages: a window's worth is 600 KB.
+    const h = new EngineHarness();
+    const sub = await subscriber(h, 'large');
+    const pub = await publisher(h);
+    const payload = (id: number) => `${id}:`.padEnd(6_000, 'x');
+    const total = 400;
+    let sent = 0;
+    const acked = new Set<number>();
+    const received: string[] = [];
+    for (let round = 0; round < 100 && received.length < total; round++) {
+      // A compliant publisher: at most Receive Maximum (100) unacknowledged.
+      while (sent < total && sent - acked.size < 100) await publish(pub, 'large', ++sent, 1, payload(sent));
+      for (const p of pub.all<IPubackPacket>('puback')) acked.add(p.messageId!);
+      if (sent - acked.size < 100 && sent < total) continue;
+      // The subscriber keeps acknowledging, one window at a time.
+      const batch = sub.all<IPublishPacket>('publish');
+      received.push(...batch.map((p) => text(p).split(':')[0]));
+      for (const p of batch) await sub.send({ cmd: 'puback', messageId: p.messageId });
+      for (const p of pub.all<IPubackPacket>('puback')) acked.add(p.messageId!);
+    }
+    expect(h.engine.counters.messagesDropped).toBe(0);
+    expect(acked.size).toBe(total);
+    expect(received).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
+  });
+
   it('drops past MQTT_MAX_QUEUED_BYTES for an offline persistent session, and keeps the byte count across a restart', async () => {
     const h = new EngineHarness({ config: { maxQueuedBytes: 50 } });
     const sub = await subscriber(h, 'b', 1, { clean: false, properties: { sessionExpiryInterval: 600 }, clientId: 'bytes-sub' });
