@@ -62,6 +62,10 @@ export interface ConnectionSnapshot {
   deliveryStateStored?: boolean;
   /** 5.0: its CONNECT asked for a Session Expiry Interval above 0 (Connection.askedSessionExpiry). Absent in older snapshots. */
   askedSessionExpiry?: boolean;
+  /** 5.0: the Authentication Method it connected with, for re-authentication. Absent when none. */
+  authenticationMethod?: string;
+  /** Its client id was assigned by the broker (id rules do not apply at re-authentication). Absent when not. */
+  clientIdAssigned?: true;
 }
 
 export interface AuthRequest {

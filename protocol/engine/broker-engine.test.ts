@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
-import { EngineHarness } from './testing/engine-harness';
+import { EngineHarness, type TestClient } from './testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
 
@@ -147,6 +147,82 @@ describe('CONNECT / CONNACK', () => {
     expect(v4.received).toHaveLength(0);
     expect(v4.closed).toBe(true);
     expect(watcher.all('publish')).toHaveLength(0);
+  });
+});
+
+describe('re-authentication (MQTT 5, 4.12.1)', () => {
+  /** A challenge-response method "X": the client's answer "good" passes, anything else is refused with 0x86. */
+  function challenged() {
+    const answers: string[] = [];
+    const h = new EngineHarness({
+      authenticator: {
+        authenticate: (r) => {
+          if (r.authenticationMethod !== 'X') return { ok: true, username: r.username };
+          return {
+            ok: 'continue',
+            authenticationData: new Uint8Array([1]),
+            next: async (data) => {
+              const answer = Buffer.from(data ?? []).toString();
+              answers.push(answer);
+              return answer === 'good'
+                ? { ok: true, username: r.username, authenticationData: new Uint8Array([2]) }
+                : { ok: false, reasonCode: 0x86, returnCode: 4, reason: { code: 'BAD_CREDENTIALS', text: 'wrong answer' } };
+            },
+          };
+        },
+      },
+    });
+    return { h, answers };
+  }
+
+  async function connectedWithMethod(h: EngineHarness): Promise<TestClient> {
+    const c = h.client(5);
+    await c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'reauth', properties: { authenticationMethod: 'X' } });
+    expect(c.take<IAuthPacket>('auth').reasonCode).toBe(0x18);
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('good') } });
+    expect(c.take<IConnackPacket>('connack').reasonCode).toBe(0);
+    return c;
+  }
+
+  it('runs the exchange again on AUTH 0x19 and ends it with AUTH 0x00, the connection and its session going on', async () => {
+    const { h, answers } = challenged();
+    const c = await connectedWithMethod(h);
+    await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'r', qos: 0 }] });
+    c.take('suback');
+    // The shard hibernates between the CONNECT and the re-authentication: the method is remembered.
+    h.hibernate();
+    await c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('again') } });
+    expect(c.take<IAuthPacket>('auth')).toMatchObject({ reasonCode: 0x18, properties: { authenticationMethod: 'X' } });
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('good') } });
+    const success = c.take<IAuthPacket>('auth');
+    expect(success.reasonCode).toBe(0x00);
+    expect([...(success.properties?.authenticationData ?? [])]).toEqual([2]);
+    expect(answers).toEqual(['good', 'good']);
+    await c.send({ cmd: 'publish', topic: 'r', payload: Buffer.from('still here'), qos: 0, retain: false, dup: false });
+    expect(text(c.take<IPublishPacket>('publish'))).toBe('still here');
+    expect(c.closed).toBe(false);
+  });
+
+  it('ends the connection with DISCONNECT when re-authentication fails: 0x86 exists only in CONNACK, so 0x87 [MQTT-4.12.1-2]', async () => {
+    const { h } = challenged();
+    const c = await connectedWithMethod(h);
+    await c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    c.take('auth');
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('bad') } });
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x87);
+    expect(c.closed).toBe(true);
+  });
+
+  it('answers AUTH from a client that connected without a method, or with another method, with DISCONNECT 0x82 [MQTT-4.12.1-1]', async () => {
+    const { h } = challenged();
+    const plain = h.client(5);
+    await plain.connect();
+    await plain.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    expect(plain.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x82);
+
+    const other = await connectedWithMethod(h);
+    await other.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'Y' } });
+    expect(other.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x82);
   });
 });
 

@@ -28,6 +28,7 @@ import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
 import { handleSubscribe } from '../handlers/subscribe';
 import { handleUnsubscribe } from '../handlers/unsubscribe';
 import { handleDisconnect } from '../handlers/disconnect';
+import { handleAuth } from '../handlers/reauthenticate';
 
 export type { BrokerEngineDeps, Routed } from './engine-api';
 
@@ -444,8 +445,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         this.disconnect(conn, RC.PROTOCOL_ERROR, 'second CONNECT');
         return;
       case 'auth':
-        this.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH without an authentication method');
-        return;
+        return handleAuth(this, conn, session, packet);
       default:
         // Server-to-client packet types sent by a client.
         this.disconnect(conn, RC.PROTOCOL_ERROR, `unexpected ${packet.cmd} from client`);

@@ -54,10 +54,10 @@ export class Connection {
   owedQos1 = 0;
   /** Set while an asynchronous step runs, so later packets wait their turn. */
   busy: Promise<void> | null = null;
-  /** Only for the CONNACK: an identifier the broker made up, and a Server Keep Alive override. */
+  /** An identifier the broker made up (for the CONNACK, and re-authentication), and a Server Keep Alive override. */
   assignedClientId: string | null = null;
   serverKeepAlive: number | undefined;
-  /** MQTT 5 enhanced authentication in progress: the method, and what to do with the client's next AUTH. */
+  /** MQTT 5 enhanced authentication: the method it connected with, and what to do with the client's next AUTH while an exchange runs. */
   authenticationMethod: string | null = null;
   authContinuation: ((data: Uint8Array | null) => Promise<void>) | null = null;
   /** Server data for the CONNACK that ends an enhanced authentication exchange. */
@@ -101,6 +101,8 @@ export class Connection {
       requestProblemInformation: this.requestProblemInformation,
       ...(this.deliveryStateStored ? { deliveryStateStored: true } : {}),
       ...(this.askedSessionExpiry !== null ? { askedSessionExpiry: this.askedSessionExpiry } : {}),
+      ...(this.authenticationMethod !== null ? { authenticationMethod: this.authenticationMethod } : {}),
+      ...(this.assignedClientId !== null ? { clientIdAssigned: true as const } : {}),
     };
   }
 
@@ -118,6 +120,8 @@ export class Connection {
     c.requestProblemInformation = s.requestProblemInformation;
     c.deliveryStateStored = s.deliveryStateStored === true;
     c.askedSessionExpiry = s.askedSessionExpiry ?? null;
+    c.authenticationMethod = s.authenticationMethod ?? null;
+    if (s.clientIdAssigned && s.clientId) c.assignedClientId = s.clientId;
     // A socket that hibernated before CONNACK lost its half-done handshake; the
     // connect timeout closes it.
     c.state = s.clientId ? 'connected' : 'awaiting-connect';

@@ -1,4 +1,4 @@
-import type { IAuthPacket, IConnackPacket } from 'mqtt-packet';
+import type { IAuthPacket, IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerHandle } from '../support/broker-process';
 import { scramCredential, ScramClient, type ScramMechanism } from '../support/scram-client';
@@ -87,6 +87,32 @@ describe('32 SCRAM enhanced authentication (MQTT 5 AUTH exchange)', () => {
     const serverFirst = await raw.next<IAuthPacket>('auth');
     raw.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-512', authenticationData: scram.final(serverFirst.properties!.authenticationData as Buffer) } });
     expect((await raw.next<IConnackPacket>('connack')).reasonCode).toBe(0x8c);
+    await raw.waitClosed();
+  });
+
+  it('re-authenticates a connected client with AUTH 0x19, and ends the connection with 0x87 when the proof is wrong [MQTT-4.12.1-2]', async () => {
+    const mechanism = 'SCRAM-SHA-256';
+    const { raw, connack } = await exchange(mechanism, 'scram-reauth', new ScramClient(mechanism, 'carol', 'pencil'));
+    expect(connack.reasonCode).toBe(0);
+
+    // The same exchange again, started by the client on the open connection.
+    const again = new ScramClient(mechanism, 'carol', 'pencil');
+    raw.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: mechanism, authenticationData: again.first() } });
+    const serverFirst = await raw.next<IAuthPacket>('auth');
+    expect(serverFirst.reasonCode).toBe(0x18);
+    raw.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: mechanism, authenticationData: again.final(serverFirst.properties!.authenticationData as Buffer) } });
+    const success = await raw.next<IAuthPacket>('auth');
+    expect(success.reasonCode).toBe(0x00);
+    expect(again.verifyServer(success.properties!.authenticationData as Buffer)).toBe(true);
+    raw.send({ cmd: 'pingreq' });
+    expect((await raw.next('pingresp')).cmd).toBe('pingresp');
+
+    // A wrong password on re-authentication: CONNECT would answer 0x86, which DISCONNECT cannot carry: 0x87.
+    const wrong = new ScramClient(mechanism, 'carol', 'pen');
+    raw.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: mechanism, authenticationData: wrong.first() } });
+    const challenge = await raw.next<IAuthPacket>('auth');
+    raw.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: mechanism, authenticationData: wrong.final(challenge.properties!.authenticationData as Buffer) } });
+    expect((await raw.next<IDisconnectPacket>('disconnect')).reasonCode).toBe(0x87);
     await raw.waitClosed();
   });
 });
