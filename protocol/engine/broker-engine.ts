@@ -28,7 +28,7 @@ import { handlePuback, handlePubrec, handlePubcomp } from '../handlers/acks';
 import { handleSubscribe } from '../handlers/subscribe';
 import { handleUnsubscribe } from '../handlers/unsubscribe';
 import { handleDisconnect } from '../handlers/disconnect';
-import { handleAuth } from '../handlers/reauthenticate';
+import { handleAuth } from '../handlers/auth';
 
 export type { BrokerEngineDeps, Routed } from './engine-api';
 
