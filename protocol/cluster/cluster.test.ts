@@ -297,6 +297,20 @@ describe('QoS 0 between shards', () => {
   });
 });
 
+describe('$SYS across shards', () => {
+  it('gives each $SYS subscriber one value per interval, wherever the subscribers are', async () => {
+    const c = new ClusterHarness(2);
+    const a = await clientOn(c, 0, 'sys-a');
+    const b = await clientOn(c, 1, 'sys-b');
+    for (const s of [a, b]) await subscribe(c, s, '$SYS/broker/clients/connected', 0);
+    await c.settle();
+    for (const s of [a, b]) s.all('publish');
+    await c.tick(10_000);
+    // Each shard publishes the cluster's figures to its own subscribers; a copy forwarded to the other would be a second value.
+    expect([a, b].map((s) => s.all<IPublishPacket>('publish').length)).toEqual([1, 1]);
+  });
+});
+
 describe('wills and flow control across shards', () => {
   it('delivers a will to a subscriber on another shard', async () => {
     const c = new ClusterHarness(2);

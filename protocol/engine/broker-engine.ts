@@ -703,8 +703,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     return this.router.acceptMessage(message, now);
   }
 
-  route(message: BrokerMessage, now: number): Routed {
-    return this.router.route(message, now);
+  routeHere(message: BrokerMessage, now: number): Routed {
+    return this.router.routeHere(message, now);
   }
 
   sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {

@@ -20,7 +20,8 @@ export interface SysTopicsHost {
   readonly retained: { readonly size: number };
   connectionOf(session: Session): Connection | undefined;
   mayReceive(session: Session, topic: string): boolean;
-  route(message: BrokerMessage, now: number): Routed;
+  /** To this shard's own subscribers only: every shard with $SYS subscribers publishes the cluster's figures to them. */
+  routeHere(message: BrokerMessage, now: number): Routed;
   deliver(session: Session, delivery: Delivery, now: number): boolean;
   scheduleWake(at: number): void;
 }
@@ -74,7 +75,7 @@ export class SysTopics {
     if (!this.isActive()) return;
     if (now < this.lastPublishedAt + this.engine.config.sysIntervalMs) return;
     this.lastPublishedAt = now;
-    for (const [topic, value] of this.values(now)) this.engine.route(this.message(topic, value, now), now);
+    for (const [topic, value] of this.values(now)) this.engine.routeHere(this.message(topic, value, now), now);
   }
 
   /** Current values for a just-made $SYS subscription, flagged retained. */

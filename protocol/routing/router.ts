@@ -62,15 +62,25 @@ export class Router {
   }
 
   /**
+   * A message for this shard's subscribers alone, shared groups served by
+   * members here: $SYS, whose cluster-wide figures each shard with $SYS
+   * subscribers publishes to its own. Forwarded as well, a subscriber would
+   * get every figure once per such shard.
+   */
+  routeHere(message: BrokerMessage, now: number): Routed {
+    return this.route(message, now, null, null, true);
+  }
+
+  /**
    * Delivers to this shard's matching subscribers and forwards to the other
    * shards that have some. A message from another shard (`scope`) is only
    * delivered here: to direct subscriptions if asked, and to the shared
    * groups that shard chose this one to serve.
    */
-  route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null): Routed {
+  route(message: BrokerMessage, now: number, scope: DeliveryScope | null = null, retainHome: number | null = null, hereOnly = false): Routed {
     const { cluster, recipients, sharedGroups } = this.deps;
     const matches = this.deps.subscriptions.match(message.topic);
-    let plan = scope ? null : cluster.plan(message.topic, retainHome);
+    let plan = scope || hereOnly ? null : cluster.plan(message.topic, retainHome);
     // One delivery per client: overlapping subscriptions merge into the highest
     // QoS with every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3].
     let perClient: Map<string, Delivery> | null = null;
