@@ -1,7 +1,7 @@
 import type { BlockEntry, Blocklist } from './blocklist';
 import type { BanDecision, FailureTracker } from './failure-tracker';
 import type { AuthenticatedIdentity, AuthProvider, ConnectAttempt, ProviderAnswer, ProviderType, Refusal } from './provider';
-import { REFUSAL_REASONS } from './reasons';
+import { BROKER_SIDE_REFUSALS, REFUSAL_REASONS } from './reasons';
 import type { BrokerSettings } from './settings';
 
 /**
@@ -46,12 +46,13 @@ export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?
   const fail = async (primary: Refusal, countsTowardBan = true): Promise<ChainRefusal> => {
     if (!refusals.some((r) => r.refusal === primary)) refusals.unshift({ provider: null, refusal: primary });
     const who = { ip: attempt.trusted.ip, clientId: attempt.clientId, clientIdAssigned: attempt.clientIdAssigned, username: attempt.username };
-    const bans = countsTowardBan ? await ctx.failures.record(who, ctx.settings.autoBan, ctx.now) : [];
+    const bans = countsTowardBan && !BROKER_SIDE_REFUSALS.has(primary.code) ? await ctx.failures.record(who, ctx.settings.autoBan, ctx.now) : [];
     return { kind: 'refuse', primary, refusals, bans };
   };
 
   try {
     const block = ctx.blocklist.match({ clientId: attempt.clientId, username: attempt.username, ip: attempt.trusted.ip }, ctx.now);
+    // A blocked client is refused before any credential is tried: nothing to count.
     if (block) return fail(blockRefusal(block), false);
 
     const prefixes = ctx.settings.clientIdPrefixes;
@@ -84,7 +85,7 @@ export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?
     return fail({ code: 'NO_CREDENTIALS_FOUND', detail: 'no enabled provider recognised the credentials' });
   } catch (err) {
     console.error('authentication chain failed', err);
-    return fail({ code: 'AUTHENTICATION_UNAVAILABLE', detail: 'the credential store could not be read' }, false);
+    return fail({ code: 'AUTHENTICATION_UNAVAILABLE', detail: 'the credential store could not be read' });
   }
 }
 

@@ -230,3 +230,12 @@ export const REFUSAL_REASONS = {
 
 export type RefusalCode = keyof typeof REFUSAL_REASONS;
 
+/**
+ * Refusals that are the broker's doing, not the client's: its configuration,
+ * or a service it depends on being out of reach. They never count toward
+ * automatic bans. During a JWKS or D1 outage every device of a fleet is
+ * refused, and a hundred of them behind one carrier-grade NAT address would
+ * otherwise ban that address, and keep it banned after the outage.
+ */
+export const BROKER_SIDE_REFUSALS: ReadonlySet<RefusalCode> = new Set<RefusalCode>(['JWT_KEY_UNAVAILABLE', 'NO_PROVIDER_ENABLED', 'AUTHENTICATION_UNAVAILABLE']);
+
