@@ -45,6 +45,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
   /** Saves a structured-clone read of the attachment on every frame. */
   private readonly idOfSocket = new WeakMap<WebSocket, string>();
   private alarmAt: number | null = null;
+  /** Connections a restart dropped, whose wills wait for the first ACL rules read from D1 (endConnectionsLostWhileAway). */
+  private lostConnectionsWaitForRules = false;
   /** While the ACL rules cannot be read: when the alarm tries D1 again (rulesReadForTimers). */
   private rulesRetryAt = 0;
   /** Drops the principals of sessions that ended, once more than `allowance` wait (durable-objects/principal-store.ts). */
@@ -86,6 +88,10 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
         );
         // The engine reads its config on every denied PUBLISH, so open connections get the new limit too.
         config.aclDenialsBeforeDisconnect = aclDenialLimit(loaded.rows.settings, denialLimitFromVars);
+        if (this.lostConnectionsWaitForRules) {
+          this.lostConnectionsWaitForRules = false;
+          this.run(() => this.engine.endConnectionsLostWhileAway());
+        }
       };
       const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock);
       this.security.onAccepted = sessionPrincipals.onAccepted;
@@ -133,8 +139,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       // Sessions survived a restart: their ACLs need the rules from D1 before the next delivery (see withoutRules, clusterDeliver).
       if (this.waitingForRules) await this.readRules();
       // Only now are the wills of connections the restart dropped judged, by their own identities and the rules just read.
-      // Should D1 not answer, the deny-all stands in and those wills are not sent (docs/architecture.md, "Hibernation").
-      this.run(() => this.engine.endConnectionsLostWhileAway());
+      // Should D1 not answer, they wait for the first snapshot (onSnapshot), which the alarm keeps trying for.
+      if (this.security.hasRules) this.run(() => this.engine.endConnectionsLostWhileAway());
+      else {
+        this.lostConnectionsWaitForRules = true;
+        this.rulesRetryAt = Date.now() + RULES_RETRY_MS;
+      }
       this.alarmAt = await ctx.storage.getAlarm();
       this.syncAlarm();
     });
@@ -483,6 +493,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
       null,
     );
+    // Wills of connections a restart dropped wait for the rules too: the alarm keeps trying for them.
+    if (this.lostConnectionsWaitForRules) next = next === null ? this.rulesRetryAt : Math.min(next, this.rulesRetryAt);
     // Timers held back for the rules wait for the next try (rulesReadForTimers).
     if (next !== null && next < this.rulesRetryAt && this.waitingForRules) next = this.rulesRetryAt;
     if (next === null) {

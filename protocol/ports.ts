@@ -66,6 +66,8 @@ export interface ConnectionSnapshot {
   authenticationMethod?: string;
   /** Its client id was assigned by the broker (id rules do not apply at re-authentication). Absent when not. */
   clientIdAssigned?: true;
+  /** A re-authentication exchange was open (Connection.reauthenticating). Absent when not. */
+  reauthenticating?: true;
 }
 
 export interface AuthRequest {

@@ -213,6 +213,57 @@ describe('re-authentication (MQTT 5, 4.12.1)', () => {
     expect(c.closed).toBe(true);
   });
 
+  it('does not tell the client why re-authentication failed: the reason names what exists', async () => {
+    const { h } = challenged();
+    const c = await connectedWithMethod(h);
+    await c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    c.take('auth');
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('bad') } });
+    expect(c.take<IDisconnectPacket>('disconnect').properties?.reasonString).toBe('re-authentication failed');
+  });
+
+  it('fails a re-authentication whose state hibernation took with 0x87, not as the client\'s protocol error', async () => {
+    const { h } = challenged();
+    const c = await connectedWithMethod(h);
+    await c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    c.take('auth');
+    h.hibernate();
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('good') } });
+    expect(c.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x87);
+  });
+
+  it('handles a DISCONNECT held behind a re-authentication before a violation the edge gateway reports after it [MQTT-3.14.4-3]', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let gated = false;
+    const h = new EngineHarness({
+      authenticator: {
+        authenticate: async (r) => {
+          if (gated) await held;
+          return r.authenticationMethod === 'X'
+            ? { ok: 'continue', authenticationData: new Uint8Array([1]), next: async () => ({ ok: true, username: null }) }
+            : { ok: true, username: null };
+        },
+      },
+    });
+    const w = h.client(5);
+    await w.connect({ clientId: 'watch' });
+    await w.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'will', qos: 0 }] });
+    const c = h.client(5);
+    await c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'reauth', properties: { authenticationMethod: 'X' }, will: { topic: 'will', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X' } });
+    expect(c.take<IConnackPacket>('connack').reasonCode).toBe(0);
+    gated = true;
+    const reauth = c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    // The gateway forwards the DISCONNECT the client sent, then reports the broken header after it.
+    const disconnect = c.sendRaw(Uint8Array.from([0xe0, 0x00]));
+    const violation = h.engine.protocolViolation(c.id, 'remaining length longer than four bytes');
+    release();
+    await Promise.all([reauth, disconnect, violation]);
+    expect(c.closed).toBe(true);
+    expect(w.all<IPublishPacket>('publish')).toHaveLength(0);
+  });
+
   it('answers AUTH from a client that connected without a method, or with another method, with DISCONNECT 0x82 [MQTT-4.12.1-1]', async () => {
     const { h } = challenged();
     const plain = h.client(5);
@@ -525,6 +576,23 @@ describe('wills', () => {
     expect(w.all('publish')).toHaveLength(0);
   });
 
+  it('reads nothing after a broken header, even while an earlier CONNECT is still being authenticated [MQTT-4.13.1-1]', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const h = new EngineHarness({ authenticator: { authenticate: async (r) => (r.clientId === 'slow' && (await held), { ok: true, username: r.username }) } });
+    const w = await watcher(h);
+    w.take('suback');
+    const c = h.client(4);
+    const connecting = c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: 'slow' });
+    const broken = c.sendRaw(Uint8Array.from([0xc0, 0x00, 0x30, 0xff, 0xff, 0xff, 0xff, 0x01]));
+    // After the break: bytes a fresh framer would read as a PUBLISH to w/x.
+    const after = c.sendRaw(Uint8Array.from([0x30, 0x06, 0x00, 0x03, 0x77, 0x2f, 0x78, 0x21]));
+    release();
+    await Promise.all([connecting, broken, after]);
+    expect(c.closed).toBe(true);
+    expect(w.all('publish')).toHaveLength(0);
+  });
+
   it('publishes on DISCONNECT 0x04 and on keepalive expiry', async () => {
     const h = new EngineHarness();
     const w = await watcher(h);
@@ -811,7 +879,7 @@ describe('MQTT 5 flow control and properties', () => {
     expect(s.all<IPublishPacket>('publish').map((p) => p.payload.length)).toEqual([10]);
   });
 
-  it('leaves the Reason String out of a DISCONNECT it would take past the client Maximum Packet Size [MQTT-3.1.2-25]', async () => {
+  it('leaves the Reason String out of a DISCONNECT it would take past the client Maximum Packet Size [MQTT-3.14.2-3]', async () => {
     const h = new EngineHarness();
     const small = h.client(5);
     const sizes: number[] = [];

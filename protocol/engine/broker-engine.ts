@@ -207,7 +207,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   /** Bytes from the socket. Returns a promise only while an asynchronous step is running. */
   receive(connectionId: string, bytes: Uint8Array): Promise<void> | void {
     const conn = this.connections.get(connectionId);
-    if (!conn || conn.state === 'closed') return;
+    if (!conn || conn.state === 'closed' || conn.inputEnded) return;
     this.counters.bytesReceived += bytes.byteLength;
     let packets: Uint8Array[];
     try {
@@ -218,17 +218,28 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
         return;
       }
       const frameError = err as FrameError;
-      const refuse = () => {
-        if (conn.state !== 'closed') this.disconnect(conn, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
-      };
       // What the client sent before the broken header is handled first (a DISCONNECT among it included).
-      const handled = frameError.completed.length > 0 ? this.take(conn, frameError.completed) : undefined;
-      if (handled) return handled.then(refuse);
-      refuse();
-      return;
+      return this.endInputWith(conn, frameError.completed, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
     }
     if (packets.length === 0) return;
     return this.take(conn, packets);
+  }
+
+  /**
+   * The client's input broke off (a malformed or oversized header, or a
+   * violation the edge gateway saw): the packets that came before it are
+   * handled, in order, and then the connection ends with `reasonCode`.
+   * Nothing the client sends after the break is read [MQTT-4.13.1-1], though
+   * earlier packets may still be waiting behind an asynchronous step.
+   */
+  private endInputWith(conn: Connection, before: Uint8Array[], reasonCode: number, reason: string): Promise<void> | void {
+    conn.inputEnded = true;
+    const refuse = () => {
+      if (conn.state !== 'closed') this.disconnect(conn, reasonCode, reason);
+    };
+    const handled = before.length > 0 ? this.take(conn, before) : conn.busy ?? undefined;
+    if (handled) return handled.then(refuse);
+    refuse();
   }
 
   /** Whole packets from the socket: handled now, or after the asynchronous step running (in order either way). */
@@ -250,17 +261,18 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     if (conn.pendingBytes > this.config.maxPendingBytes) {
       conn.pending = [];
       conn.pendingBytes = 0;
-      this.disconnect(conn, RC.QUOTA_EXCEEDED, `more than ${this.config.maxPendingBytes} bytes sent before CONNACK`);
+      this.disconnect(conn, RC.QUOTA_EXCEEDED, `more than ${this.config.maxPendingBytes} bytes sent while ${conn.state === 'connected' ? 'an earlier packet was being handled' : 'the CONNECT was being authenticated'}`);
       return;
     }
     conn.pending.push(...packets);
   }
 
   /** A text frame or similar transport-level violation (caught here, or by the edge gateway and reported). */
-  protocolViolation(connectionId: string, what: string, reasonCode: number = RC.MALFORMED_PACKET): void {
+  protocolViolation(connectionId: string, what: string, reasonCode: number = RC.MALFORMED_PACKET): Promise<void> | void {
     const conn = this.connections.get(connectionId);
-    if (!conn || conn.state === 'closed') return;
-    this.disconnect(conn, reasonCode, what);
+    if (!conn || conn.state === 'closed' || conn.inputEnded) return;
+    // Packets the gateway forwarded before it may be waiting behind an asynchronous step: they go first.
+    return this.endInputWith(conn, [], reasonCode, what);
   }
 
   /**
@@ -501,8 +513,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    * A packet of the broker's own (an acknowledgement, CONNACK, DISCONNECT)
    * over the client's Maximum Packet Size: it goes without its Reason String
    * and User Properties, which the server must leave out rather than exceed
-   * that size [MQTT-3.1.2-25]. A PUBLISH's properties are the message's own;
-   * delivery has already decided whether it fits (session-delivery.ts).
+   * that size ([MQTT-3.2.2-19], [MQTT-3.2.2-20] for CONNACK, [MQTT-3.14.2-3],
+   * [MQTT-3.14.2-4] for DISCONNECT, and likewise for the others). Still too
+   * large, it is not sent at all [MQTT-3.1.2-24]. A PUBLISH's properties are
+   * the message's own; delivery has already decided whether it fits
+   * (session-delivery.ts).
    */
   private sendWithin(conn: Connection, packet: Packet, bytes: Uint8Array): void {
     const properties = (packet as { properties?: Record<string, unknown> }).properties;
@@ -510,6 +525,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       const { reasonString: _reason, userProperties: _user, ...rest } = properties;
       bytes = this.encode(conn, { ...packet, properties: rest } as Packet);
     }
+    if (bytes.byteLength > conn.clientMaxPacketSize) return;
     this.sendBytes(conn, bytes);
   }
 
@@ -648,6 +664,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       this.delivery.persistSessionState(session);
     }
     this.store.saveSession(session.record);
+  }
+
+  saveSession(session: Session): void {
+    if (session.persistent) this.store.saveSession(session.record);
   }
 
   markDeliveryStateStored(conn: Connection, stored: boolean): void {

@@ -52,6 +52,8 @@ export class Connection {
   owedAcks: OwedAck[] = [];
   /** QoS 1 entries of owedAcks: with the session's open QoS 2 flows, what counts against our Receive Maximum. */
   owedQos1 = 0;
+  /** The client's input broke off (BrokerEngine.endInputWith): nothing more it sends is read. */
+  inputEnded = false;
   /** Set while an asynchronous step runs, so later packets wait their turn. */
   busy: Promise<void> | null = null;
   /** An identifier the broker made up (for the CONNACK, and re-authentication), and a Server Keep Alive override. */
@@ -60,6 +62,8 @@ export class Connection {
   /** MQTT 5 enhanced authentication: the method it connected with, and what to do with the client's next AUTH while an exchange runs. */
   authenticationMethod: string | null = null;
   authContinuation: ((data: Uint8Array | null) => Promise<void>) | null = null;
+  /** A re-authentication exchange is open (auth.ts); kept in the snapshot, since its continuation is not. */
+  reauthenticating = false;
   /** Server data for the CONNACK that ends an enhanced authentication exchange. */
   connackAuthenticationData: Uint8Array | null = null;
   /** Mirrors Session.spilled for the instance that wakes after hibernation. */
@@ -103,6 +107,7 @@ export class Connection {
       ...(this.askedSessionExpiry !== null ? { askedSessionExpiry: this.askedSessionExpiry } : {}),
       ...(this.authenticationMethod !== null ? { authenticationMethod: this.authenticationMethod } : {}),
       ...(this.assignedClientId !== null ? { clientIdAssigned: true as const } : {}),
+      ...(this.reauthenticating ? { reauthenticating: true as const } : {}),
     };
   }
 
@@ -122,6 +127,7 @@ export class Connection {
     c.askedSessionExpiry = s.askedSessionExpiry ?? null;
     c.authenticationMethod = s.authenticationMethod ?? null;
     if (s.clientIdAssigned && s.clientId) c.assignedClientId = s.clientId;
+    c.reauthenticating = s.reauthenticating === true;
     // A socket that hibernated before CONNACK lost its half-done handshake; the
     // connect timeout closes it.
     c.state = s.clientId ? 'connected' : 'awaiting-connect';

@@ -4,6 +4,7 @@ import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import type { AuthDecision } from '../ports';
 import { RC } from '../reason-codes';
+import { continueAuthentication } from './connect';
 
 /** AUTH reason code 0x19: the client starts a re-authentication (spec 3.15.2.1). */
 const REAUTHENTICATE = 0x19;
@@ -38,11 +39,14 @@ export function handleAuth(engine: EngineApi, conn: Connection, session: Session
   const data = packet.properties?.authenticationData ? new Uint8Array(packet.properties.authenticationData) : null;
   if (packet.reasonCode === RC.CONTINUE_AUTHENTICATION) {
     const continuation = conn.authContinuation;
-    if (!continuation) return engine.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH 0x18 outside an authentication exchange');
-    return continuation(data);
+    if (continuation) return continuation(data);
+    // The exchange was open, but the shard hibernated and its state went with the memory: the client did
+    // nothing wrong, yet this re-authentication cannot succeed.
+    if (conn.reauthenticating) return engine.disconnect(conn, RC.NOT_AUTHORIZED, 're-authentication failed');
+    return engine.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH 0x18 outside an authentication exchange');
   }
   if (packet.reasonCode !== REAUTHENTICATE) return engine.disconnect(conn, RC.PROTOCOL_ERROR, `AUTH 0x${(packet.reasonCode ?? 0).toString(16)} from a client`);
-  if (conn.authContinuation) return engine.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH 0x19 during an authentication exchange');
+  if (conn.authContinuation || conn.reauthenticating) return engine.disconnect(conn, RC.PROTOCOL_ERROR, 'AUTH 0x19 during an authentication exchange');
   const decision = engine.authenticator.authenticate({
     clientId: session.clientId,
     username: conn.username,
@@ -64,25 +68,33 @@ function afterReauthentication(engine: EngineApi, conn: Connection, session: Ses
     return;
   }
   if (d.ok === 'continue') {
-    conn.authContinuation = async (data) => {
-      conn.authContinuation = null;
-      await afterReauthentication(engine, conn, session, await d.next(data));
-    };
-    engine.send(conn, { cmd: 'auth', reasonCode: RC.CONTINUE_AUTHENTICATION, properties: { authenticationMethod: conn.authenticationMethod!, authenticationData: d.authenticationData as Buffer } });
-    return;
+    markReauthenticating(engine, conn, true);
+    return continueAuthentication(engine, conn, d, (next) => afterReauthentication(engine, conn, session, next));
   }
+  markReauthenticating(engine, conn, false);
   if (!d.ok) {
     engine.countAuthFailure();
     engine.events.connectRefused?.({ clientId: session.clientId, username: conn.username, ip: conn.trusted.ip, reasonCode: d.reasonCode, reason: d.reason });
-    engine.disconnect(conn, disconnectCodeFor(d.reasonCode), d.reason?.text ?? 're-authentication failed', 'protocol-error');
+    // The refusal's own text stays in the log: it names what exists (a username, a block), which the client must not learn.
+    engine.disconnect(conn, disconnectCodeFor(d.reasonCode), 're-authentication failed', 'protocol-error');
     return;
   }
   d.settle?.(true);
   // What this connection does from now on is judged as the identity just authenticated, its will included.
   session.binding = d.binding;
-  session.record.username = d.username;
+  if (session.record.username !== d.username) {
+    session.record.username = d.username;
+    engine.saveSession(session);
+  }
   conn.username = d.username;
   engine.saveSnapshot(conn, engine.clock.now());
   const authenticationData = d.authenticationData ? (d.authenticationData as Buffer) : undefined;
   engine.send(conn, { cmd: 'auth', reasonCode: RC.SUCCESS, properties: { authenticationMethod: conn.authenticationMethod!, ...(authenticationData ? { authenticationData } : {}) } });
+}
+
+/** Whether an exchange is open, in the socket attachment: the continuation itself does not survive hibernation. */
+function markReauthenticating(engine: EngineApi, conn: Connection, open: boolean): void {
+  if (conn.reauthenticating === open) return;
+  conn.reauthenticating = open;
+  engine.saveSnapshot(conn, engine.clock.now());
 }

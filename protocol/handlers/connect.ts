@@ -128,10 +128,11 @@ function authorizeWill(engine: EngineApi, conn: Connection, clientId: string, wi
 
 /**
  * Enhanced authentication (MQTT 5, 4.12): the server answers with AUTH 0x18
- * and waits for the client's AUTH before deciding. The connect timeout keeps
- * running, so a client that never answers is closed like one that never connects.
+ * and waits for the client's AUTH before deciding. At CONNECT the connect
+ * timeout keeps running, so a client that never answers is closed like one
+ * that never connects. Re-authentication continues the same way (auth.ts).
  */
-function continueAuthentication(
+export function continueAuthentication(
   engine: EngineApi,
   conn: Connection,
   d: Extract<AuthDecision, { ok: 'continue' }>,

@@ -92,6 +92,33 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     watcher.close();
   });
 
+  it('publishes the will of a connection a restart dropped once the rules can be read, not refused by deny-all before', async () => {
+    const watcher = await willWatcher('norules-watch-4', 'norules-will/restart');
+    const dying = await RawClient.open(5);
+    await dying.connect({ clientId: 'norules-dying-4', will: { topic: 'norules-will/restart', payload: Buffer.from('dropped'), qos: 1, retain: false } });
+
+    await whileRulesUnreadable(async () => {
+      // A restart drops every socket, and the new instance cannot read its rules.
+      await evictDurableObject(shard(), { webSockets: 'close' });
+      await watcher.waitClosed();
+      await dying.waitClosed();
+      await runInDurableObject(shard(), () => undefined);
+      expect(await runInDurableObject(shard(), (_instance, state) => state.storage.getAlarm())).not.toBeNull();
+    });
+
+    // The alarm's next try reads the rules, and the dropped connection ends: its will is published, its session gone.
+    expect(await runDurableObjectAlarm(shard())).toBe(true);
+    const sessions = await runInDurableObject(shard(), (_instance, state) =>
+      state.storage.sql.exec(`SELECT client_id FROM sessions WHERE client_id = 'norules-dying-4'`).toArray(),
+    );
+    expect(sessions).toEqual([]);
+    const back = await RawClient.open(5);
+    await back.connect({ clientId: 'norules-watch-4', clean: false, properties: { sessionExpiryInterval: 60 } });
+    const will = await back.next<IPublishPacket>('publish');
+    expect([will.topic, text(will)]).toEqual(['norules-will/restart', 'dropped']);
+    back.close();
+  });
+
   it('reads the rules before judging the will of a connection that ends after such a wake', async () => {
     const watcher = await willWatcher('norules-watch-2', 'norules-will/now');
     const dying = await RawClient.open(5);
