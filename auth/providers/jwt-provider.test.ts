@@ -66,8 +66,26 @@ describe('JWT provider', () => {
     for (const [token, code] of cases) expect(refusalCode(await provider.authenticate(attempt(token))), String(token)).toBe(code);
   });
 
+  it('runs a session only under a username the token vouches for, so a device cannot pick whose ACL rows apply', async () => {
+    const asBackend = { username: 'backend' };
+    const token = await sign({ sub: 'dev-1', name: 'dev-1' });
+    const identityOf = async (settings: Record<string, unknown>) => {
+      const answer = await createJwtProvider(jwtSettingsSchema.parse({ keySource: 'hmac', hmacSecret: secret, ...settings }), { clock }).authenticate(attempt(token, asBackend));
+      return answer.kind === 'accept' ? answer.identity.username : refusalCode(answer);
+    };
+    // No claim names the user: the session has no username, whatever the CONNECT said.
+    expect(await identityOf({})).toBeNull();
+    // The username claim decides; a token without it is refused.
+    expect(await identityOf({ usernameClaim: 'name' })).toBe('dev-1');
+    expect(await identityOf({ usernameClaim: 'preferred_username' })).toBe('JWT_CLAIM_MISMATCH');
+    // A required claim that binds ${username} proves the CONNECT's username.
+    const bound = await sign({ sub: 'dev-1', user: 'backend' });
+    const answer = await createJwtProvider(jwtSettingsSchema.parse({ keySource: 'hmac', hmacSecret: secret, requiredClaims: { user: '${username}' } }), { clock }).authenticate(attempt(bound, asBackend));
+    expect(answer.kind === 'accept' && answer.identity.username).toBe('backend');
+  });
+
   it('tolerates clock skew up to the configured seconds', async () => {
-    expect((await provider.authenticate(attempt(await sign({ sub: 'dev-1', grp: 'user-alice' }, sec - 20)))).kind).toBe('accept');
+    expect((await provider.authenticate(attempt(await sign({ sub: 'dev-1', grp: 'user-alice', name: 'Alice' }, sec - 20)))).kind).toBe('accept');
   });
 
   it('leaves non-tokens and enhanced authentication to other providers when skipWhenNoToken is on', async () => {

@@ -58,8 +58,8 @@ export function createJwtProvider(settings: ProviderSettings['jwt'], deps: JwtPr
 
       const rules = rulesFrom(payload, settings);
       if (rules === 'invalid') return refuse('JWT_CLAIM_MISMATCH', 'the publish/subscribe claims are not lists of regular expressions');
-      const claimedUsername = settings.usernameClaim ? payload[settings.usernameClaim] : undefined;
-      const username = typeof claimedUsername === 'string' && claimedUsername !== '' ? claimedUsername.slice(0, 256) : attempt.username;
+      const username = provenUsername(payload, settings, attempt.username);
+      if (username === false) return refuse('JWT_CLAIM_MISMATCH', `claim "${settings.usernameClaim}" (the username) is missing`);
       return { kind: 'accept', identity: { provider: 'jwt', credentialId: null, username, cn: null, rules } };
     },
   };
@@ -117,6 +117,22 @@ function pemKey(pem: string, alg: string): Promise<CryptoKey> {
 function remember<V>(map: Map<string, V>, id: string, value: V): void {
   if (map.size >= MAX_CACHED_KEYS) map.delete(map.keys().next().value!);
   map.set(id, value);
+}
+
+/**
+ * The session's username, which picks the ACL rows for a user: only a name
+ * the token vouches for. With `usernameClaim`, that claim (a token without
+ * it is refused: false); otherwise the CONNECT's username when a required
+ * claim binds it (`${username}` in a template), else none. A client must not
+ * choose whose ACL rows it runs under by what it types as its username.
+ */
+function provenUsername(payload: JWTPayload, settings: ProviderSettings['jwt'], connectUsername: string | null): string | null | false {
+  if (settings.usernameClaim) {
+    const claimed = payload[settings.usernameClaim];
+    return typeof claimed === 'string' && claimed !== '' ? claimed.slice(0, 256) : false;
+  }
+  const bound = Object.values(settings.requiredClaims).some((template) => template.includes('${username}'));
+  return bound ? connectUsername : null;
 }
 
 function looksLikeJws(token: string): boolean {
