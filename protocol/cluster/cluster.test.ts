@@ -182,6 +182,29 @@ describe('retained messages are global', () => {
     expect(c.shards[2].engine.retained.get(topic)).toBeUndefined();
   });
 
+  it('gives a new subscriber the retained messages of the shards it can reach, and keeps its connection, when one cannot be asked', async () => {
+    const c = new ClusterHarness(3);
+    const pub = await clientOn(c, 0, 'pub');
+    const reachable = c.topicHomedOn(1, 'state');
+    const unreachable = c.topicHomedOn(2, 'state');
+    await pub.send({ cmd: 'publish', topic: reachable, payload: Buffer.from('one'), qos: 1, messageId: 1, retain: true });
+    await pub.send({ cmd: 'publish', topic: unreachable, payload: Buffer.from('two'), qos: 1, messageId: 2, retain: true });
+    await c.settle();
+    // Another client already holds the filter, so its route is known everywhere and the SUBACK does not wait.
+    const other = await clientOn(c, 0, 'other');
+    await subscribe(c, other, 'state/#');
+    c.down.add(2);
+    const sub = await clientOn(c, 0, 'sub');
+    await subscribe(c, sub, 'state/#');
+    await c.settle();
+    expect(sub.received.filter((p) => p.cmd === 'disconnect')).toEqual([]);
+    expect(sub.closed).toBe(false);
+    expect(sub.all<IPublishPacket>('publish').map((p) => [text(p), p.retain])).toEqual([['one', true]]);
+    // The connection goes on as before.
+    await sub.send({ cmd: 'pingreq' });
+    expect(sub.all('pingresp')).toHaveLength(1);
+  });
+
   it('asks only the home shard for a filter without wildcards', async () => {
     const c = new ClusterHarness(4);
     const topic = c.topicHomedOn(3, 'exact');

@@ -92,7 +92,10 @@ export class RetainedMessages {
   /**
    * Retained messages that live on other shards (each topic's home), for a
    * new subscription here. Null when there is nothing to ask: one shard, or
-   * a filter without wildcards whose home is this shard.
+   * a filter without wildcards whose home is this shard. A shard that cannot
+   * be asked costs this subscription its retained messages only (logged):
+   * the others' still come, and the subscriber's connection is not ended
+   * for another shard's trouble.
    */
   remoteRetained(filter: string): Promise<BrokerMessage[]> | null {
     const { cluster } = this.deps;
@@ -101,7 +104,13 @@ export class RetainedMessages {
       ? Array.from({ length: cluster.shardCount }, (_, i) => i).filter((i) => i !== cluster.self)
       : [cluster.homeOf(filter)].filter((i) => i !== cluster.self);
     if (homes.length === 0) return null;
-    return Promise.all(homes.map((home) => cluster.retainedFrom(home, [filter]))).then((pages) => pages.flat());
+    return Promise.allSettled(homes.map((home) => cluster.retainedFrom(home, [filter]))).then((pages) =>
+      pages.flatMap((page, i) => {
+        if (page.status === 'fulfilled') return page.value;
+        console.error(`edgemq: shard ${cluster.self} could not read the retained messages of shard ${homes[i]} for a new subscription`, page.reason);
+        return [];
+      }),
+    );
   }
 
   /**
