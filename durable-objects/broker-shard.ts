@@ -140,7 +140,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       if (this.waitingForRules) await this.readRules();
       // Only now are the wills of connections the restart dropped judged, by their own identities and the rules just read.
       // Should D1 not answer, they wait for the first snapshot (onSnapshot), which the alarm keeps trying for.
-      if (this.security.hasRules) this.run(() => this.engine.endConnectionsLostWhileAway());
+      if (this.security.hasRules || !this.waitingForRules) this.run(() => this.engine.endConnectionsLostWhileAway());
       else {
         this.lostConnectionsWaitForRules = true;
         this.rulesRetryAt = Date.now() + RULES_RETRY_MS;
@@ -183,8 +183,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
 
   private handleMessage(id: string, message: string | ArrayBuffer): Promise<void> | void {
     const pending = this.run(() => {
-      if (typeof message === 'string') this.controlMessage(id, message);
-      else return this.engine.receive(id, new Uint8Array(message));
+      if (typeof message === 'string') return this.controlMessage(id, message);
+      return this.engine.receive(id, new Uint8Array(message));
     });
     if (pending) return pending.then(() => this.syncAlarm());
     this.syncAlarm();
@@ -409,11 +409,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    * refuses them [MQTT-6.0.0-1] and uses text frames only for its own
    * messages about the connection (worker/gateway/control.ts).
    */
-  private controlMessage(id: string, text: string): void {
+  private controlMessage(id: string, text: string): Promise<void> | void {
     const control = this.engine.connections.get(id)?.trusted.keepaliveAtEdge ? decodeControl(text) : null;
-    if (control?.type === 'keepalive-expired') this.engine.keepaliveExpired(id);
-    else if (control?.type === 'violation') this.engine.protocolViolation(id, control.reason, control.reasonCode);
-    else this.engine.protocolViolation(id, 'text WebSocket frame');
+    if (control?.type === 'keepalive-expired') return this.engine.keepaliveExpired(id);
+    // A violation may wait for packets held before it (BrokerEngine.endInputWith); its end then syncs the alarm.
+    if (control?.type === 'violation') return this.engine.protocolViolation(id, control.reason, control.reasonCode);
+    return this.engine.protocolViolation(id, 'text WebSocket frame');
   }
 
   private socketGone(ws: WebSocket): void {
@@ -493,8 +494,9 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
       null,
     );
-    // Wills of connections a restart dropped wait for the rules too: the alarm keeps trying for them.
-    if (this.lostConnectionsWaitForRules) next = next === null ? this.rulesRetryAt : Math.min(next, this.rulesRetryAt);
+    // Wills of connections a restart dropped wait for the rules too: the alarm keeps trying for them
+    // (only while there are sessions, whose presence is what makes the alarm read D1).
+    if (this.lostConnectionsWaitForRules && this.waitingForRules) next = next === null ? this.rulesRetryAt : Math.min(next, this.rulesRetryAt);
     // Timers held back for the rules wait for the next try (rulesReadForTimers).
     if (next !== null && next < this.rulesRetryAt && this.waitingForRules) next = this.rulesRetryAt;
     if (next === null) {

@@ -82,6 +82,10 @@ describe('JWT provider', () => {
     const bound = await sign({ sub: 'dev-1', user: 'backend' });
     const answer = await createJwtProvider(jwtSettingsSchema.parse({ keySource: 'hmac', hmacSecret: secret, requiredClaims: { user: '${username}' } }), { clock }).authenticate(attempt(bound, asBackend));
     expect(answer.kind === 'accept' && answer.identity.username).toBe('backend');
+    // Beside ${clientId} its bounds are ambiguous ("dev-1:x" could be split elsewhere): no username.
+    const joined = await sign({ sub: 'dev-1', id: 'dev-1:backend' });
+    const ambiguous = await createJwtProvider(jwtSettingsSchema.parse({ keySource: 'hmac', hmacSecret: secret, requiredClaims: { id: '${clientId}:${username}' } }), { clock }).authenticate(attempt(joined, asBackend));
+    expect(ambiguous.kind === 'accept' && ambiguous.identity.username).toBeNull();
   });
 
   it('tolerates clock skew up to the configured seconds', async () => {

@@ -123,7 +123,7 @@ function remember<V>(map: Map<string, V>, id: string, value: V): void {
  * The session's username, which picks the ACL rows for a user: only a name
  * the token vouches for. With `usernameClaim`, that claim (a token without
  * it is refused: false); otherwise the CONNECT's username when a required
- * claim binds it (`${username}` in a template), else none. A client must not
+ * claim binds it (`${username}` in a template without `${clientId}`), else none. A client must not
  * choose whose ACL rows it runs under by what it types as its username.
  */
 function provenUsername(payload: JWTPayload, settings: ProviderSettings['jwt'], connectUsername: string | null): string | null | false {
@@ -131,7 +131,8 @@ function provenUsername(payload: JWTPayload, settings: ProviderSettings['jwt'], 
     const claimed = payload[settings.usernameClaim];
     return typeof claimed === 'string' && claimed !== '' ? claimed.slice(0, 256) : false;
   }
-  const bound = Object.values(settings.requiredClaims).some((template) => template.includes('${username}'));
+  // Beside ${clientId} the username's bounds are not known (a ":" may belong to either): only a template with it alone proves it.
+  const bound = Object.values(settings.requiredClaims).some((template) => template.includes('${username}') && !template.includes('${clientId}'));
   return bound ? connectUsername : null;
 }
 

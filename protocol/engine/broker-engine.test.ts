@@ -213,6 +213,26 @@ describe('re-authentication (MQTT 5, 4.12.1)', () => {
     expect(c.closed).toBe(true);
   });
 
+  it('keeps the username a re-authentication proved across hibernation, for a clean session too', async () => {
+    const h = new EngineHarness({
+      authenticator: {
+        authenticate: (r) =>
+          r.authenticationMethod === 'X'
+            ? { ok: 'continue', authenticationData: new Uint8Array([1]), next: async (data) => ({ ok: true, username: Buffer.from(data ?? []).toString() }) }
+            : { ok: true, username: r.username },
+      },
+    });
+    const c = h.client(5);
+    await c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'renamed', properties: { authenticationMethod: 'X' } });
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('user-1') } });
+    expect(c.take<IConnackPacket>('connack').reasonCode).toBe(0);
+    await c.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } });
+    await c.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'X', authenticationData: Buffer.from('user-2') } });
+    expect(c.all<IAuthPacket>('auth').map((p) => p.reasonCode)).toEqual([0x18, 0x18, 0x00]);
+    h.hibernate();
+    expect(h.engine.sessions.get('renamed')!.record.username).toBe('user-2');
+  });
+
   it('does not tell the client why re-authentication failed: the reason names what exists', async () => {
     const { h } = challenged();
     const c = await connectedWithMethod(h);

@@ -667,7 +667,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   }
 
   saveSession(session: Session): void {
-    if (session.persistent) this.store.saveSession(session.record);
+    // Every open session has a row (saveOpenedSession), clean ones included: the woken shard reads them all back.
+    if (this.sessions.get(session.clientId) === session) this.store.saveSession(session.record);
   }
 
   markDeliveryStateStored(conn: Connection, stored: boolean): void {

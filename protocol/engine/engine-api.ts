@@ -54,7 +54,7 @@ export interface EngineApi extends Readonly<Required<Pick<BrokerEngineDeps, 'con
   findSession(clientId: string): Session | undefined;
   startSession(record: SessionRecord): Session;
   saveOpenedSession(session: Session, wasPersistent: boolean): void;
-  /** Writes a persistent session's record after a change to it alone (its username, at re-authentication). */
+  /** Writes an open session's record after a change to it alone (its username, at re-authentication). */
   saveSession(session: Session): void;
   sessionLostConnection(session: Session, cause: EndCause, now: number): void;
   endSession(session: Session, now: number): void;

@@ -119,6 +119,13 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
     back.close();
   });
 
+  it('sets no alarm on a shard woken with no sessions, which has no rules to wait for', async () => {
+    const idle = env.BROKER.get(env.BROKER.idFromName(`idle-${crypto.randomUUID()}`));
+    // Woken by something other than a CONNECT (another shard's call, the admin API): it reads nothing from D1.
+    expect(await runInDurableObject(idle, (_instance, state) => state.storage.getAlarm())).toBeNull();
+    expect(await runDurableObjectAlarm(idle)).toBe(false);
+  });
+
   it('reads the rules before judging the will of a connection that ends after such a wake', async () => {
     const watcher = await willWatcher('norules-watch-2', 'norules-will/now');
     const dying = await RawClient.open(5);
