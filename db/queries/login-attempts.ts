@@ -1,4 +1,4 @@
-import { eq, inArray, lt, sql } from 'drizzle-orm';
+import { eq, lt, sql } from 'drizzle-orm';
 import { loginAttempts } from '../schema';
 import type { Db } from './db';
 
@@ -8,17 +8,14 @@ export interface AttemptWindow {
   windowStart: number;
 }
 
-export async function readLoginAttempts(db: Db, keys: string[]): Promise<AttemptWindow[]> {
-  const rows = await db.select().from(loginAttempts).where(inArray(loginAttempts.key, keys));
-  return rows.map((r) => ({ key: r.key, failures: r.failures, windowStart: r.windowStart.getTime() }));
-}
-
 /**
- * Counts one failure against each key. A window that has run out starts
- * again at this failure, in the same statement, so concurrent failures are
- * never lost.
+ * Counts one attempt against each key and returns the counts it made, in
+ * one batch. A window that has run out starts again at this attempt, in the
+ * same statement, so concurrent attempts are never lost, and each sees the
+ * count its own increment produced: attempts sent in parallel cannot all
+ * read a count below the limit.
  */
-export async function recordLoginFailure(db: Db, keys: string[], now: Date, windowMs: number): Promise<void> {
+export async function countLoginAttempt(db: Db, keys: [string, ...string[]], now: Date, windowMs: number): Promise<AttemptWindow[]> {
   const statements = keys.map((key) =>
     db
       .insert(loginAttempts)
@@ -29,9 +26,19 @@ export async function recordLoginFailure(db: Db, keys: string[], now: Date, wind
           failures: sql`CASE WHEN ${loginAttempts.windowStart} <= ${now.getTime() - windowMs} THEN 1 ELSE ${loginAttempts.failures} + 1 END`,
           windowStart: sql`CASE WHEN ${loginAttempts.windowStart} <= ${now.getTime() - windowMs} THEN ${now.getTime()} ELSE ${loginAttempts.windowStart} END`,
         },
-      }),
+      })
+      .returning({ key: loginAttempts.key, failures: loginAttempts.failures, windowStart: loginAttempts.windowStart }),
   );
-  if (statements.length > 0) await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  const results = await db.batch(statements as [(typeof statements)[0], ...typeof statements]);
+  return results.flat().map((r) => ({ key: r.key, failures: r.failures, windowStart: r.windowStart.getTime() }));
+}
+
+/** Takes back one counted attempt (it turned out to be a success). */
+export async function uncountLoginAttempt(db: Db, key: string): Promise<void> {
+  await db
+    .update(loginAttempts)
+    .set({ failures: sql`MAX(${loginAttempts.failures} - 1, 0)` })
+    .where(eq(loginAttempts.key, key));
 }
 
 export async function clearLoginFailures(db: Db, key: string): Promise<void> {

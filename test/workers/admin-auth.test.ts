@@ -82,6 +82,18 @@ describe('admin API: sign-in and bootstrap', () => {
     expectError(await login('TARGET-USER', 'guess-7'), 429);
   });
 
+  it('holds the limit against guesses sent in parallel: at most five reach the password check', async () => {
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => login('parallel-target', `guess-${i}`, '198.51.100.9')));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
+  });
+
+  it('does not count a successful sign-in against its IP', async () => {
+    const ip = '198.51.100.10';
+    for (let i = 0; i < 25; i++) expect((await login(ADMIN.username, ADMIN.password, ip)).status).toBe(200);
+  });
+
   it('limits failed sign-ins per IP across usernames', async () => {
     const ip = '203.0.113.77';
     for (let i = 0; i < 20; i++) expectError(await login(`spray-${i}`, 'password-1', ip), 401);

@@ -1,4 +1,4 @@
-import { clearLoginFailures, readLoginAttempts, recordLoginFailure } from '../../db/queries/login-attempts';
+import { clearLoginFailures, countLoginAttempt, uncountLoginAttempt } from '../../db/queries/login-attempts';
 import type { Db } from '../../db/queries/db';
 import { ApiError } from './errors';
 
@@ -6,6 +6,7 @@ import { ApiError } from './errors';
  * Failed sign-ins are counted per client IP and per username in a fixed
  * window. Past the limit every attempt is refused with 429 before any
  * password is checked, so guessing cannot continue and costs no hashing.
+ * Every attempt is counted as it starts and a success takes its count back.
  */
 export const LOGIN_WINDOW_MS = 15 * 60_000;
 export const MAX_FAILURES_PER_USERNAME = 5;
@@ -16,13 +17,19 @@ export function loginKeys(ip: string, username: string): { ip: string; user: str
   return { ip: `ip:${ip}`, user: `user:${username.toLowerCase()}` };
 }
 
-export async function assertLoginAllowed(db: Db, keys: { ip: string; user: string }, now: number): Promise<void> {
-  const windows = await readLoginAttempts(db, [keys.ip, keys.user]);
+/**
+ * Counts this sign-in attempt before any password is checked, and refuses it
+ * with 429 when the count it made passes a limit. Counting first is what
+ * holds the limit against guesses sent in parallel: each sees its own
+ * increment, so at most the limit's worth of them reach the password check.
+ * A success takes its count back (loginSucceeded).
+ */
+export async function reserveLoginAttempt(db: Db, keys: { ip: string; user: string }, now: number): Promise<void> {
+  const windows = await countLoginAttempt(db, [keys.ip, keys.user], new Date(now), LOGIN_WINDOW_MS);
   let retryAt = 0;
   for (const w of windows) {
     const limit = w.key === keys.ip ? MAX_FAILURES_PER_IP : MAX_FAILURES_PER_USERNAME;
-    const endsAt = w.windowStart + LOGIN_WINDOW_MS;
-    if (endsAt > now && w.failures >= limit) retryAt = Math.max(retryAt, endsAt);
+    if (w.failures > limit) retryAt = Math.max(retryAt, w.windowStart + LOGIN_WINDOW_MS);
   }
   if (retryAt > 0) {
     const seconds = Math.max(1, Math.ceil((retryAt - now) / 1000));
@@ -30,11 +37,8 @@ export async function assertLoginAllowed(db: Db, keys: { ip: string; user: strin
   }
 }
 
-export async function loginFailed(db: Db, keys: { ip: string; user: string }, now: number): Promise<void> {
-  await recordLoginFailure(db, [keys.ip, keys.user], new Date(now), LOGIN_WINDOW_MS);
-}
-
-/** A correct password clears the username's count; the IP's count stays, so one good account cannot reset a guessing run. */
+/** A correct password clears the username's count and takes back its own count for the IP; the IP's earlier failures stay, so one good account cannot reset a guessing run. */
 export async function loginSucceeded(db: Db, keys: { ip: string; user: string }): Promise<void> {
   await clearLoginFailures(db, keys.user);
+  await uncountLoginAttempt(db, keys.ip);
 }

@@ -3,7 +3,7 @@ import { verifyAgainstDummy, verifyPassword } from '../../../auth/passwords/pass
 import { countAdminUsers, findAdminUserByName, getAdminUser, recordAdminLogin } from '../../../db/queries/admin-users';
 import { ensureFirstAdmin, MIN_ADMIN_PASSWORD_LENGTH } from '../bootstrap';
 import { ApiError, errorResponses } from '../errors';
-import { assertLoginAllowed, loginFailed, loginKeys, loginSucceeded } from '../login-guard';
+import { loginKeys, loginSucceeded, reserveLoginAttempt } from '../login-guard';
 import { newRouter } from '../router';
 import { issueToken, signingKey } from '../tokens';
 import { MeSchema, TokenSchema } from '../contract/security';
@@ -60,14 +60,14 @@ export const authRoutes = newRouter()
     const db = c.var.db;
     const now = Date.now();
     const keys = loginKeys(c.req.header('cf-connecting-ip') ?? 'unknown', username);
-    await assertLoginAllowed(db, keys, now);
+    // Counted now, taken back on success: guesses sent in parallel cannot all pass the limit.
+    await reserveLoginAttempt(db, keys, now);
 
     let user = await findAdminUserByName(db, username);
     if (!user && (await ensureFirstAdmin(db, c.env)) === 'created') user = await findAdminUserByName(db, username);
     // An unknown user costs the same hashing as a wrong password.
     const ok = user ? await verifyPassword(password, user.passwordHash) : (await verifyAgainstDummy(password), false);
     if (!user || !ok) {
-      await loginFailed(db, keys, now);
       if (!user && (await countAdminUsers(db)) === 0) {
         throw new ApiError(
           503,
