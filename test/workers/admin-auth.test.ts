@@ -71,15 +71,33 @@ describe('admin API: sign-in and bootstrap', () => {
     expectError(await api('POST', '/auth/login', { rawBody: '{"username": ' }), 400);
   });
 
-  it('limits failed sign-ins per username with 429 and Retry-After, before checking any password', async () => {
-    for (let i = 0; i < 5; i++) expectError(await login('target-user', `guess-${i}`), 401);
-    const limited = await login('target-user', 'guess-6');
+  it('limits failed sign-ins per username from one address with 429 and Retry-After, before checking any password', async () => {
+    const ip = '203.0.113.21';
+    for (let i = 0; i < 5; i++) expectError(await login('target-user', `guess-${i}`, ip), 401);
+    const limited = await login('target-user', 'guess-6', ip);
     expectError(limited, 429, 'too_many_attempts');
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(900);
     // Changing the case of the username does not dodge the limit.
-    expectError(await login('TARGET-USER', 'guess-7'), 429);
+    expectError(await login('TARGET-USER', 'guess-7', ip), 429);
+  });
+
+  it('does not lock the administrator out from their own address when someone else guesses their password', async () => {
+    const guesser = '203.0.113.22';
+    for (let i = 0; i < 5; i++) expectError(await login(ADMIN.username, `guess-${i}`, guesser), 401);
+    expectError(await login(ADMIN.username, ADMIN.password, guesser), 429, 'too_many_attempts');
+    expect((await login(ADMIN.username, ADMIN.password, '203.0.113.23')).status).toBe(200);
+  });
+
+  it('limits failed sign-ins per username across addresses, for guessing spread over many', async () => {
+    // 100 failures from 25 addresses, 4 each: no address reaches its own limits.
+    for (let a = 0; a < 25; a++) {
+      for (let i = 0; i < 4; i++) expectError(await login('spread-target', `guess-${a}-${i}`, `192.0.2.${a + 1}`), 401);
+    }
+    expectError(await login('spread-target', 'guess-next', '192.0.2.200'), 429, 'too_many_attempts');
+    // Other usernames from those addresses are not affected.
+    expectError(await login('someone-else', 'password-1', '192.0.2.1'), 401);
   });
 
   it('holds the limit against guesses sent in parallel: at most five reach the password check', async () => {
