@@ -52,6 +52,10 @@ if (!/^\s*ADMIN_PASSWORD\s*=/m.test(readFileSync(devVars, 'utf8'))) {
   );
   console.log('Added a random admin password to .dev.vars.');
 }
+// One key for every shard's credential cache and SCRAM salts (docs/configuration.md), as a deployment sets with `wrangler secret put`.
+if (!/^\s*AUTH_CACHE_SECRET\s*=/m.test(readFileSync(devVars, 'utf8'))) {
+  appendFileSync(devVars, ['', '# Keys the verified-credentials cache and the salts SCRAM shows for unknown usernames, the same on every shard.', `AUTH_CACHE_SECRET=${randomBytes(32).toString('base64url')}`, ''].join('\n'));
+}
 const adminUser = /^\s*ADMIN_USERNAME\s*=\s*(.+)$/m.exec(readFileSync(devVars, 'utf8'))?.[1]?.trim() ?? 'admin';
 
 const anonymous = /^\s*ALLOW_ANONYMOUS\s*=\s*["']?(true|1|yes|on)["']?\s*$/im.test(readFileSync(devVars, 'utf8'));
