@@ -112,6 +112,8 @@ class Link {
   confirmWaiters: Array<{ seq: number; resolve: () => void }> = [];
   failures = 0;
   retryAt: number | null = null;
+  /** When the current run of failed sends began; null while the link works. */
+  failingSince: number | null = null;
 
   constructor(
     readonly dest: number,
@@ -133,6 +135,14 @@ const MAX_BATCH_ENTRIES = 256;
 const MAX_VOLATILE_PER_LINK = 1000;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5000;
+/**
+ * How long SUBACKs wait for a shard that cannot be reached. Past it they no
+ * longer wait for that shard: one shard's outage must not stall every new
+ * subscription (and the packets of its session behind it) on every other
+ * shard. The route still reaches that shard when it is back (the link keeps
+ * it), and nothing published there could reach anyone before then anyway.
+ */
+export const ROUTE_WAIT_MS = 5000;
 /**
  * How often a sender asks about entries the receiver still holds. The
  * receiver says when it releases them; asking covers a receiver that
@@ -248,13 +258,28 @@ export class ClusterNode {
    */
   whenConfirmed(): Promise<void> | null {
     const waits: Promise<void>[] = [];
+    const now = this.deps.clock.now();
     for (const link of this.links.values()) {
       if (link.lane !== 'routes' || link.lastAppended <= link.confirmedThrough) continue;
+      if (this.waitedLongEnough(link, now)) continue;
       const seq = link.lastAppended;
       waits.push(new Promise((resolve) => link.confirmWaiters.push({ seq, resolve })));
     }
     if (waits.length === 0) return null;
     return Promise.all(waits).then(() => undefined);
+  }
+
+  /** A shard that has failed every send for ROUTE_WAIT_MS holds no SUBACK (see ROUTE_WAIT_MS). */
+  private waitedLongEnough(link: Link, now: number): boolean {
+    return link.failingSince !== null && now - link.failingSince >= ROUTE_WAIT_MS;
+  }
+
+  private stopWaitingFor(link: Link): void {
+    if (link.confirmWaiters.length === 0) return;
+    console.error(`edgemq: shard ${this.self}: SUBACKs no longer wait for shard ${link.dest}, unreachable for ${ROUTE_WAIT_MS / 1000} s; it gets the routes when it is back`);
+    const waiting = link.confirmWaiters;
+    link.confirmWaiters = [];
+    for (const w of waiting) w.resolve();
   }
 
   private broadcast(entry: ClusterEntry): void {
@@ -436,6 +461,7 @@ export class ClusterNode {
   private confirmed(link: Link, items: PendingItem[], receipt: ClusterReceipt): void {
     link.sending = false;
     link.failures = 0;
+    link.failingSince = null;
     link.retryAt = null;
     for (const item of link.pending.splice(0, items.length)) if (item.seq === null) link.volatileCount--;
     if (receipt.appliedThrough > link.confirmedThrough) {
@@ -479,8 +505,11 @@ export class ClusterNode {
       link.pending = link.pending.filter((i) => !sentVolatile.has(i));
       link.volatileCount -= sentVolatile.size;
     }
+    const now = this.deps.clock.now();
+    link.failingSince ??= now;
+    if (link.lane === 'routes' && this.waitedLongEnough(link, now)) this.stopWaitingFor(link);
     const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(link.failures - 1, 6));
-    link.retryAt = this.deps.clock.now() + delay;
+    link.retryAt = now + delay;
     if (link.failures === 1 || link.failures % 10 === 0) console.error(`edgemq: shard ${this.self} could not reach shard ${link.dest} (attempt ${link.failures}); retrying`, err);
     this.deps.wakeChanged?.();
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IPubcompPacket, IPublishPacket, IPubrecPacket, ISubackPacket } from 'mqtt-packet';
 import { ClusterHarness } from './testing/cluster-harness';
+import { ROUTE_WAIT_MS } from './cluster-node';
 import type { TestClient } from '../engine/testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -86,6 +87,39 @@ describe('one broker over several shards', () => {
     await pub.send({ cmd: 'publish', topic: 'news/today', payload: Buffer.from('hello'), qos: 1, messageId: 1, retain: false });
     await c.settle();
     expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['hello']);
+  });
+
+  it('stops holding SUBACKs for a shard unreachable for ROUTE_WAIT_MS, and gives it the route when it is back', async () => {
+    const c = new ClusterHarness(3);
+    const sub = await clientOn(c, 0, 'sub');
+    const pub = await clientOn(c, 2, 'pub');
+    const local = await clientOn(c, 1, 'local-pub');
+    c.down.add(2);
+    const subscribed = sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'news/#', qos: 1 }] });
+    await c.settle();
+    // Short of the bound the SUBACK still waits.
+    await c.tick(ROUTE_WAIT_MS / 2);
+    expect(sub.received.filter((p) => p.cmd === 'suback')).toHaveLength(0);
+    // Retries back off (100 ms doubling, at most 5 s): within two more bounds one fails past it.
+    for (let i = 0; i < 10 && sub.received.every((p) => p.cmd !== 'suback'); i++) await c.tick(1000);
+    await subscribed;
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    // The reachable shards have the route: a publish there reaches the subscription.
+    await local.send({ cmd: 'publish', topic: 'news/local', payload: Buffer.from('from shard 1'), qos: 1, messageId: 1, retain: false });
+    await c.settle();
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['from shard 1']);
+    // A later SUBSCRIBE does not wait for the shard that is still down.
+    const again = sub.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'alerts/#', qos: 1 }] });
+    await c.settle();
+    await again;
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    // Back: the routes reach it, and its publishes reach the subscription.
+    c.down.delete(2);
+    await c.tick(6000);
+    await pub.send({ cmd: 'publish', topic: 'news/today', payload: Buffer.from('hello'), qos: 1, messageId: 1, retain: false });
+    await pub.send({ cmd: 'publish', topic: 'alerts/fire', payload: Buffer.from('alert'), qos: 1, messageId: 2, retain: false });
+    await c.settle();
+    expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['hello', 'alert']);
   });
 
   it('applies a batch once when its receipt was lost, so QoS 2 stays exactly once', async () => {

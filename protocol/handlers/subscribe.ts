@@ -13,8 +13,10 @@ import { parseSharedFilter, validateTopicFilter } from '../topics/validate';
  *
  * In a cluster, a filter new to this shard is announced to every other shard
  * first: the SUBACK waits until they have it, so whatever is published
- * anywhere after the SUBACK reaches the subscription. Retained messages
- * stored on other shards follow when those shards answer.
+ * anywhere after the SUBACK reaches the subscription. A shard that has been
+ * unreachable for ROUTE_WAIT_MS is not waited for (cluster-node.ts): it gets
+ * the route when it is back. Retained messages stored on other shards follow
+ * when those shards answer.
  */
 export function handleSubscribe(engine: EngineApi, conn: Connection, session: Session, packet: ISubscribePacket, now: number): Promise<void> | void {
   const answer = subscribeEach(engine, conn, session, packet, now);
