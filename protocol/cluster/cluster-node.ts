@@ -140,7 +140,7 @@ const RETRY_MAX_MS = 5000;
  * longer wait for that shard: one shard's outage must not stall every new
  * subscription (and the packets of its session behind it) on every other
  * shard. The route still reaches that shard when it is back (the link keeps
- * it), and nothing published there could reach anyone before then anyway.
+ * it); until then what is published there misses the new subscription.
  */
 export const ROUTE_WAIT_MS = 5000;
 /**
