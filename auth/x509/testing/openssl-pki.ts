@@ -25,6 +25,16 @@ export interface PkiCa extends PkiCert {
 
 const OPENSSL = '/usr/bin/openssl';
 
+/** The key a certificate's holder gets, and how its issuer signs. */
+export interface KeyOptions {
+  /** Default 'ec-p256'. */
+  key?: 'ec-p256' | 'ec-p384' | 'rsa-2048';
+  /** Digest the issuer signs with; default sha256 (sha1 only to show it is refused). */
+  digest?: 'sha1' | 'sha256' | 'sha384' | 'sha512';
+  /** The issuer signs with RSA-PSS instead of PKCS #1 v1.5 (an RSA issuer only). */
+  pss?: boolean;
+}
+
 export class TestPki {
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'edgemq-x509-'));
 
@@ -33,14 +43,14 @@ export class TestPki {
   }
 
   /** A CA: self-signed when no issuer is given, else an intermediate signed by it. */
-  ca(name: string, subject: string, issuer?: PkiCa): PkiCa {
-    const keyPath = this.key(name);
+  ca(name: string, subject: string, issuer?: PkiCa, options: { startDate?: string; endDate?: string } & KeyOptions = {}): PkiCa {
+    const keyPath = this.key(name, options.key);
     const certPath = path.join(this.dir, `${name}.pem`);
     if (issuer) {
       this.csr(name, subject);
-      this.sign(issuer, name, 'ca_ext');
+      this.sign(issuer, name, 'ca_ext', options);
     } else {
-      this.openssl(['req', '-x509', '-new', '-key', keyPath, '-out', certPath, '-days', '30', '-subj', subject, '-utf8',
+      this.openssl(['req', '-x509', '-new', '-key', keyPath, '-out', certPath, '-days', '30', '-subj', subject, '-utf8', ...signingFlags(options, 'req'),
         '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
     }
     const dir = path.join(this.dir, `${name}-db`);
@@ -54,11 +64,27 @@ export class TestPki {
   }
 
   /** A client certificate. `serial` is hex; `startDate`/`endDate` are YYYYMMDDHHMMSSZ. */
-  leaf(name: string, subject: string, issuer: PkiCa, options: { serial?: string; startDate?: string; endDate?: string } = {}): PkiCert {
-    this.key(name);
+  leaf(name: string, subject: string, issuer: PkiCa, options: { serial?: string; startDate?: string; endDate?: string } & KeyOptions = {}): PkiCert {
+    this.key(name, options.key);
     this.csr(name, subject);
     if (options.serial) writeFileSync(path.join(issuer.dir, 'serial'), `${options.serial}\n`);
     this.sign(issuer, name, 'leaf_ext', options);
+    return this.load(name);
+  }
+
+  /**
+   * A forgery: a certificate with `subject` and the public key of `keyOf`
+   * (whose private key the forger does not have), signed by `signer`, which
+   * the forger controls. Its issuer name is the signer's subject.
+   */
+  forge(name: string, subject: string, keyOf: PkiCert, signer: PkiCa): PkiCert {
+    const publicKey = path.join(this.dir, `${name}-forced.pub`);
+    this.openssl(['pkey', '-in', keyOf.keyPath, '-pubout', '-out', publicKey]);
+    // Any key can sign the request: -force_pubkey puts keyOf's public key in the certificate.
+    this.key(name);
+    this.csr(name, subject);
+    this.openssl(['x509', '-req', '-in', `${name}.csr`, '-force_pubkey', publicKey, '-CA', signer.certPath, '-CAkey', signer.keyPath,
+      '-set_serial', '4242', '-days', '30', '-sha256', '-out', `${name}.pem`]);
     return this.load(name);
   }
 
@@ -82,9 +108,13 @@ export class TestPki {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private key(name: string): string {
+  private key(name: string, type: KeyOptions['key'] = 'ec-p256'): string {
     const keyPath = path.join(this.dir, `${name}.key`);
-    this.openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]);
+    const params =
+      type === 'rsa-2048'
+        ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048']
+        : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${type === 'ec-p384' ? 'P-384' : 'P-256'}`];
+    this.openssl(['genpkey', ...params, '-out', keyPath]);
     return keyPath;
   }
 
@@ -92,9 +122,10 @@ export class TestPki {
     this.openssl(['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', subject, '-utf8']);
   }
 
-  private sign(issuer: PkiCa, name: string, extensions: string, options: { startDate?: string; endDate?: string } = {}): void {
+  private sign(issuer: PkiCa, name: string, extensions: string, options: { startDate?: string; endDate?: string } & KeyOptions = {}): void {
     const dates = [...(options.startDate ? ['-startdate', options.startDate] : []), ...(options.endDate ? ['-enddate', options.endDate] : ['-days', '30'])];
-    this.openssl(['ca', '-batch', '-notext', '-preserveDN', '-utf8', '-config', issuer.config, '-extensions', extensions, '-in', `${name}.csr`, '-out', `${name}.pem`, ...dates]);
+    this.openssl(['ca', '-batch', '-notext', '-preserveDN', '-utf8', '-config', issuer.config, '-extensions', extensions, '-in', `${name}.csr`, '-out', `${name}.pem`,
+      ...dates, ...signingFlags(options, 'ca')]);
   }
 
   private load(name: string): PkiCert {
@@ -103,6 +134,13 @@ export class TestPki {
     const der = new Uint8Array(Buffer.from(pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'));
     return { name, pem, der, certPath, keyPath: path.join(this.dir, `${name}.key`) };
   }
+}
+
+/** `openssl ca` names the digest with -md, `openssl req` with a flag of its own. */
+function signingFlags(options: KeyOptions, command: 'ca' | 'req'): string[] {
+  const digest = !options.digest ? [] : command === 'ca' ? ['-md', options.digest] : [`-${options.digest}`];
+  const pss = options.pss ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest'] : [];
+  return [...digest, ...pss];
 }
 
 function caConfig(dir: string, certPath: string, keyPath: string): string {
