@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TrustedContext } from '../../protocol/ports';
 import type { ConnectAttempt, ProviderAnswer } from '../provider';
 import { parseCrlPem, RevocationList, type RevocationEntry } from '../x509/revocation';
-import { standardPki, type PkiCert, type StandardPki } from '../x509/testing/openssl-pki';
+import { standardPki, type PkiCa, type PkiCert, type StandardPki } from '../x509/testing/openssl-pki';
 import { forwardedClientCertFromPem, noClientCertificate, tlsClientAuthFromPem } from '../x509/testing/tls-client-auth';
 import { createX509Provider, escapeRegex, type X509ChainCredential, type X509CredentialSource, type X509ProviderConfig } from './x509-provider';
 
@@ -256,5 +256,107 @@ describe('X.509 provider: RFC 9440 headers from a trusted proxy', () => {
     expect(refusal(revoked).code).toBe('CERTIFICATE_REVOKED');
     const garbage = await run(attempt({ ip: '192.0.2.10', forwardedClientCert: { cert: 'garbage', chain: null } }), config);
     expect(refusal(garbage).code).toBe('CANNOT_PARSE_SSL_CREDENTIALS');
+  });
+});
+
+describe('X.509 provider: only the verified issuer path is matched', () => {
+  /** What a forger wants: a credential with every right. */
+  const ADMINS: X509ChainCredential = {
+    id: 'admins',
+    cnPattern: 'EdgeMQ Admins',
+    cnIsRegex: false,
+    allowedClientIds: null,
+    cnRules: [{ cnPattern: '.*', publish: ['.*'], subscribe: ['.*'] }],
+  };
+  let forgedAdmins: PkiCert;
+  beforeAll(() => {
+    // Self-signed by the forger: anyone can make one with any name.
+    forgedAdmins = s.pki.ca('forged-admins', '/O=EdgeMQ Test/CN=EdgeMQ Admins');
+  }, 60_000);
+
+  it('refuses a verified leaf followed by a self-made "intermediate" with a privileged CN, and says why', async () => {
+    const expected = {
+      code: 'NO_MATCHING_X509_CREDENTIALS',
+      detail: 'no X.509 credential matches the chain\'s CNs "stranger-1"; chain certificate "CN=EdgeMQ Admins,O=EdgeMQ Test" was not the issuer of the one before it (its subject is not that certificate\'s issuer)',
+    };
+    expect(refusal(await run(await withCert(s.stranger, [forgedAdmins]), REQUIRED, source([ADMINS, FLEET])))).toEqual(expected);
+
+    // The same chain in Client-Cert-Chain from a trusted proxy.
+    const config: X509ProviderConfig = { ...REQUIRED, trustedProxies: ['192.0.2.0/28'] };
+    const forwarded = attempt({ ip: '192.0.2.10', forwardedClientCert: forwardedClientCertFromPem(s.stranger.pem, forgedAdmins.pem) });
+    expect(refusal(await run(forwarded, config, source([ADMINS, FLEET])))).toEqual(expected);
+  });
+
+  it('refuses a certificate with the issuer\'s name but another key', async () => {
+    const sameName = s.pki.ca('same-name-fleet', '/O=EdgeMQ Test/CN=Fleet Intermediate CA');
+    expect(refusal(await run(await withCert(s.device, [sameName]), REQUIRED, source([FLEET])))).toEqual({
+      code: 'NO_MATCHING_X509_CREDENTIALS',
+      detail:
+        'no X.509 credential matches the chain\'s CNs "device-001"; chain certificate "CN=Fleet Intermediate CA,O=EdgeMQ Test" was not the issuer of the one before it (its key does not verify that certificate\'s signature)',
+    });
+  });
+
+  it('refuses a forged certificate placed above the genuine intermediate', async () => {
+    const answer = refusal(await run(await withCert(s.device, [s.intermediate, forgedAdmins]), REQUIRED, source([ADMINS])));
+    expect(answer.code).toBe('NO_MATCHING_X509_CREDENTIALS');
+    expect(answer.detail).toBe(
+      'no X.509 credential matches the chain\'s CNs "device-001", "Fleet Intermediate CA"; chain certificate "CN=EdgeMQ Admins,O=EdgeMQ Test" was not the issuer of the one before it (its subject is not that certificate\'s issuer)',
+    );
+  });
+
+  it('still matches the genuine intermediate, with or without the root after it', async () => {
+    for (const chain of [[s.intermediate], [s.intermediate, s.root]]) {
+      const answer = await run(await withCert(s.device, chain), REQUIRED, source([ADMINS, FLEET]));
+      expect(answer.kind === 'accept' && answer.identity.credentialId).toBe('fleet');
+    }
+  });
+
+  it('matches genuine RSA chains (PKCS #1 v1.5 and RSA-PSS) and EC P-384 chains', async () => {
+    const rsaCa = s.pki.ca('rsa-fleet', '/O=EdgeMQ Test/CN=RSA Fleet CA', s.root, { key: 'rsa-2048' });
+    const p384Ca = s.pki.ca('p384-fleet', '/O=EdgeMQ Test/CN=P-384 Fleet CA', s.root, { key: 'ec-p384', digest: 'sha384' });
+    const devices: Array<[PkiCert, PkiCa]> = [
+      [s.pki.leaf('rsa-device', '/CN=device-rsa', rsaCa, { key: 'rsa-2048', digest: 'sha512' }), rsaCa],
+      [s.pki.leaf('pss-device', '/CN=device-pss', rsaCa, { pss: true }), rsaCa],
+      [s.pki.leaf('p384-device', '/CN=device-p384', p384Ca, { key: 'ec-p384', digest: 'sha384' }), p384Ca],
+    ];
+    const credentials = [rsaCa, p384Ca].map((ca) => ({ ...FLEET, id: ca.name, cnPattern: ca.name === 'rsa-fleet' ? 'RSA Fleet CA' : 'P-384 Fleet CA' }));
+    for (const [device, ca] of devices) {
+      const answer = await run(await withCert(device, [ca, s.root]), REQUIRED, source(credentials));
+      expect(answer.kind === 'accept' && answer.identity.credentialId, device.name).toBe(ca.name);
+    }
+    // And an RSA certificate with the EC issuer's name is not its issuer.
+    const rsaSameName = s.pki.ca('rsa-same-name', '/O=EdgeMQ Test/CN=Fleet Intermediate CA', undefined, { key: 'rsa-2048' });
+    expect(refusal(await run(await withCert(s.device, [rsaSameName]), REQUIRED, source([FLEET]))).detail).toMatch(
+      /chain certificate "CN=Fleet Intermediate CA,O=EdgeMQ Test" was not the issuer of the one before it \(its RSA key cannot have made that certificate's signature\)$/,
+    );
+  });
+
+  it('ignores revocations and dates past a broken link, and keeps checking the verified path', async () => {
+    // An expired certificate the client tacked on does not matter...
+    const tackedOn = await run(await withCert(s.device, [s.intermediate, s.expired]));
+    expect(tackedOn.kind === 'accept' && tackedOn.identity.credentialId).toBe('fleet');
+    // ...nor does a revoked one...
+    const fp = (await tlsClientAuthFromPem(s.revoked.pem)).certFingerprintSHA256;
+    const revokedTackedOn = await run(await withCert(s.device, [s.intermediate, s.revoked]), REQUIRED, source(CREDENTIALS, [{ fingerprintSHA256: fp }]));
+    expect(revokedTackedOn.kind).toBe('accept');
+    // ...but an expired or revoked issuer on the path still refuses.
+    const oldCa = s.pki.ca('old-fleet', '/O=EdgeMQ Test/CN=Old Fleet CA', s.root, { startDate: '20200101000000Z', endDate: '20200201000000Z' });
+    const oldDevice = s.pki.leaf('old-fleet-device', '/CN=device-002', oldCa);
+    expect(refusal(await run(await withCert(oldDevice, [oldCa])))).toEqual({
+      code: 'X509_AUTHENTICATION_FAILURE',
+      detail: 'chain certificate "CN=Old Fleet CA,O=EdgeMQ Test" has expired (2020-02-01T00:00:00.000Z)',
+    });
+    const intermediateFp = (await tlsClientAuthFromPem(s.intermediate.pem)).certFingerprintSHA256;
+    const revokedIssuer = refusal(await run(await withCert(s.device, [s.intermediate]), REQUIRED, source(CREDENTIALS, [{ fingerprintSHA256: intermediateFp }])));
+    expect(revokedIssuer.code).toBe('CERTIFICATE_REVOKED');
+  });
+
+  it('matches nothing above a leaf known only by its DN strings, and says so', async () => {
+    const a = await withCert(s.device, [s.intermediate], { certRFC9440: '', certRFC9440TooLarge: '1' });
+    expect(refusal(await run(a, REQUIRED, source([FLEET])))).toEqual({
+      code: 'NO_MATCHING_X509_CREDENTIALS',
+      detail:
+        'no X.509 credential matches the chain\'s CNs "device-001"; chain certificate "CN=Fleet Intermediate CA,O=EdgeMQ Test" was not shown to be the issuer of the one before it (the certificate before it is not available in DER)',
+    });
   });
 });

@@ -11,12 +11,13 @@ import {
   type ClientCertificateResult,
   type ReadOptions,
 } from '../x509/client-certificate';
+import { verifyIssuerPath, type IssuerPath } from '../x509/issuer-path';
 import type { RevocationList } from '../x509/revocation';
 
 /** A certificate-chain credential (TBMQ's X.509 chain credentials), as stored in D1. */
 export interface X509ChainCredential {
   id: string;
-  /** Matched against the CN of each certificate in the chain, leaf first. */
+  /** Matched against the CN of each certificate on the chain's verified issuer path, leaf first. */
   cnPattern: string;
   /** When true, cnPattern is a regex that must match the whole CN; otherwise it is the exact CN. */
   cnIsRegex: boolean;
@@ -62,9 +63,15 @@ type X509RefusalCode = Extract<
  * with mosquitto's require_certificate and use_identity_as_username:
  *
  *   connection has TLS -> a certificate was presented -> the platform verified
- *   it -> nobody revoked it -> it parses -> a credential matches a CN in the
- *   chain (leaf first) -> the leaf has a CN -> the credential has rules for
- *   that CN -> the credential may use this client id.
+ *   it -> it parses -> the chain is cut at the first certificate that did not
+ *   issue the one before it -> nobody revoked what is left, and all of it is
+ *   within its dates -> a credential matches a CN in it (leaf first) -> the
+ *   leaf has a CN -> the credential has rules for that CN -> the credential
+ *   may use this client id.
+ *
+ * The platform verifies the leaf only; the rest of the chain is whatever the
+ * client sent (see issuer-path.ts), so a certificate the client appended
+ * itself must never be matched.
  *
  * Without requireCertificate, a client with no TLS or no certificate is not
  * this provider's business ("skip"); with it, it is refused.
@@ -94,12 +101,16 @@ export function createX509Provider(config: X509ProviderConfig, source: X509Crede
       if (!read.ok) return refuse('CANNOT_PARSE_SSL_CREDENTIALS', read.error);
       const cert = read.certificate;
 
-      const revoked = await checkRevocation(cert, await source.revocations());
+      const path = await verifyIssuerPath(cert.chain.map((c) => c.der));
+      // What lies past a broken link is the client's say-so: it can neither match nor be held against the client.
+      const verified = cert.chain.slice(0, path.length);
+
+      const revoked = checkRevocation(verified, await source.revocations());
       if (revoked) return revoked;
-      const expired = checkValidity(cert.chain, clock.now());
+      const expired = checkValidity(verified, clock.now());
       if (expired) return expired;
 
-      return matchCredential(attempt, cert, await source.listChainCredentials(), patterns, config);
+      return matchCredential(attempt, cert, verified, brokenLinkNote(cert.chain, path), await source.listChainCredentials(), patterns, config);
     },
   };
 }
@@ -123,8 +134,8 @@ function fromTrustedProxy(ip: string, proxies: Array<{ bits: bigint; mask: bigin
   return addr !== null && proxies.some((p) => p.v6 === addr.v6 && (addr.bits & p.mask) === p.bits);
 }
 
-async function checkRevocation(cert: ClientCertificate, list: RevocationList): Promise<ProviderAnswer | null> {
-  for (const [k, c] of cert.chain.entries()) {
+function checkRevocation(chain: ChainCertificate[], list: RevocationList): ProviderAnswer | null {
+  for (const [k, c] of chain.entries()) {
     const match = list.isRevoked(c);
     if (!match) continue;
     const which = k === 0 ? 'the client certificate' : `chain certificate "${c.subjectDN}"`;
@@ -143,15 +154,27 @@ function checkValidity(chain: ChainCertificate[], now: number): ProviderAnswer |
   return null;
 }
 
+/** For operators: why the chain was cut, or null when it was not. */
+function brokenLinkNote(chain: ChainCertificate[], path: IssuerPath): string | null {
+  if (!path.broken) return null;
+  const { index, failure } = path.broken;
+  const verdict = failure.kind === 'not-issuer' ? 'was not' : 'was not shown to be';
+  return `chain certificate "${chain[index].subjectDN}" ${verdict} the issuer of the one before it (${failure.reason})`;
+}
+
+/** `chain` is the verified issuer path only; `brokenLink` says why the rest of what the client sent was left out. */
 function matchCredential(
   attempt: ConnectAttempt,
   cert: ClientCertificate,
+  chain: ChainCertificate[],
+  brokenLink: string | null,
   credentials: X509ChainCredential[],
   patterns: PatternCache,
   config: X509ProviderConfig,
 ): ProviderAnswer {
-  const cns = cert.chain.map((c) => c.cn).filter((cn): cn is string => cn !== null);
-  if (cns.length === 0) return refuse('FAILED_TO_GET_CERT_CN', `no certificate in the chain has a Common Name (leaf "${cert.subjectDN}")`);
+  const withBrokenLink = (detail: string) => (brokenLink ? `${detail}; ${brokenLink}` : detail);
+  const cns = chain.map((c) => c.cn).filter((cn): cn is string => cn !== null);
+  if (cns.length === 0) return refuse('FAILED_TO_GET_CERT_CN', withBrokenLink(`no certificate in the chain has a Common Name (leaf "${cert.subjectDN}")`));
 
   const invalid = new Set<string>();
   let matched: { credential: X509ChainCredential; cn: string } | null = null;
@@ -175,11 +198,11 @@ function matchCredential(
     let detail = `no X.509 credential matches the chain's CNs ${cns.map((cn) => JSON.stringify(cn)).join(', ')}`;
     if (invalid.size > 0) detail += `; ignored credentials with an invalid CN pattern: ${[...invalid].join(', ')}`;
     if (!cert.chainComplete) detail += '; the intermediates were not available (chain over the platform size limit)';
-    return refuse('NO_MATCHING_X509_CREDENTIALS', detail);
+    return refuse('NO_MATCHING_X509_CREDENTIALS', withBrokenLink(detail));
   }
 
   const { credential } = matched;
-  const leafCn = cert.chain[0]?.cn ?? null;
+  const leafCn = chain[0]?.cn ?? null;
   if (leafCn === null) {
     return refuse('FAILED_TO_GET_CLIENT_CERT_CN', `credential ${credential.id} matched "${matched.cn}" but the client certificate "${cert.subjectDN}" has no Common Name`);
   }

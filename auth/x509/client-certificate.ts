@@ -23,6 +23,8 @@ export interface ChainCertificate {
   /** Milliseconds since the epoch; null when unknown. */
   notBefore: number | null;
   notAfter: number | null;
+  /** The certificate itself, for checking who issued it; null when described from the DN strings only. */
+  der: Uint8Array | null;
 }
 
 export type VerificationStatus = 'SUCCESS' | 'NONE' | 'FAILED';
@@ -38,7 +40,11 @@ export interface CertificateStatus {
 }
 
 export interface ClientCertificate extends CertificateStatus, ChainCertificate {
-  /** Leaf first, then the intermediates in the order the client sent them. Empty when nothing was presented. */
+  /**
+   * Leaf first, then the intermediates in the order the client sent them, as
+   * sent: nobody has checked that they issued the leaf (see issuer-path.ts).
+   * Empty when nothing was presented.
+   */
   chain: ChainCertificate[];
   /** 'der': decoded from RFC 9440 data; 'dn': leaf described from the DN strings only; 'none': nothing presented. */
   detail: 'der' | 'dn' | 'none';
@@ -74,6 +80,7 @@ const NOT_PRESENTED: ClientCertificate = {
   fingerprintSHA256: null,
   notBefore: null,
   notAfter: null,
+  der: null,
   chain: [],
   detail: 'none',
   chainComplete: true,
@@ -219,6 +226,7 @@ function leafFromStrings(read: Record<string, string>): { ok: true; value: Chain
       fingerprintSHA256: normalizeFingerprint(read.certFingerprintSHA256),
       notBefore: parsePlatformTime(read.certNotBefore),
       notAfter: parsePlatformTime(read.certNotAfter),
+      der: null,
     }),
   };
 }
@@ -227,7 +235,7 @@ function leafFromStrings(read: Record<string, string>): { ok: true; value: Chain
 function describeNames(
   subject: DistinguishedName,
   issuer: DistinguishedName,
-  fields: Pick<ChainCertificate, 'serial' | 'fingerprintSHA256' | 'notBefore' | 'notAfter'>,
+  fields: Pick<ChainCertificate, 'serial' | 'fingerprintSHA256' | 'notBefore' | 'notAfter' | 'der'>,
 ): ChainCertificate {
   return { subjectDN: formatRfc2253(subject), cn: commonName(subject), issuerDN: formatRfc2253(issuer), ...fields };
 }
@@ -368,6 +376,7 @@ export async function describeCertificate(der: Uint8Array): Promise<Parsed<Chain
         fingerprintSHA256: await sha256Fingerprint(der),
         notBefore: tbs.validity.notBefore.getTime().getTime(),
         notAfter: tbs.validity.notAfter.getTime().getTime(),
+        der,
       }),
     };
   } catch (err) {

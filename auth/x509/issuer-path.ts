@@ -69,7 +69,7 @@ export async function verifyIssuerPath(chain: Array<Uint8Array | null>): Promise
 
 /** Null when `issuer` issued `child`; otherwise why it is not shown to have. */
 export async function checkIssuedBy(child: Uint8Array | null, issuer: Uint8Array | null): Promise<LinkFailure | null> {
-  if (child === null) return unverifiable('the certificate before it is not available in DER (over the platform size limit)');
+  if (child === null) return unverifiable('the certificate before it is not available in DER');
   if (issuer === null) return unverifiable('it is not available in DER');
   const c = certificateParts(child);
   if (typeof c === 'string') return unverifiable(`the certificate before it cannot be read: ${c}`);
