@@ -304,6 +304,17 @@ describe('X.509 provider: only the verified issuer path is matched', () => {
     );
   });
 
+  it('refuses a forged certificate relayed through a copy of the real issuer\'s name and key', async () => {
+    // The copy's subject and key are the real intermediate's, so it passes as the leaf's issuer; its issuer
+    // name and signature are the forger's, so the forger's certificate passes as its issuer in turn.
+    const relay = s.pki.forge('relay-fleet', '/O=EdgeMQ Test/CN=Fleet Intermediate CA', s.intermediate, forgedAdmins);
+    expect(refusal(await run(await withCert(s.device, [relay, forgedAdmins]), REQUIRED, source([ADMINS])))).toEqual({
+      code: 'NO_MATCHING_X509_CREDENTIALS',
+      detail:
+        'no X.509 credential matches the chain\'s CNs "device-001", "Fleet Intermediate CA"; chain certificate "CN=EdgeMQ Admins,O=EdgeMQ Test" was not matched: above the client certificate\'s issuer, a valid signature does not show a certificate is genuine',
+    });
+  });
+
   it('still matches the genuine intermediate, with or without the root after it', async () => {
     for (const chain of [[s.intermediate], [s.intermediate, s.root]]) {
       const answer = await run(await withCert(s.device, chain), REQUIRED, source([ADMINS, FLEET]));

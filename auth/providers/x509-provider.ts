@@ -17,7 +17,11 @@ import type { RevocationList } from '../x509/revocation';
 /** A certificate-chain credential (TBMQ's X.509 chain credentials), as stored in D1. */
 export interface X509ChainCredential {
   id: string;
-  /** Matched against the CN of each certificate on the chain's verified issuer path, leaf first. */
+  /**
+   * Matched against the CN of the leaf, then of its issuer when the chain
+   * carries it and it verifiably issued the leaf. Certificates higher up are
+   * not matched: nothing proves them genuine (see issuer-path.ts).
+   */
   cnPattern: string;
   /** When true, cnPattern is a regex that must match the whole CN; otherwise it is the exact CN. */
   cnIsRegex: boolean;
@@ -65,13 +69,13 @@ type X509RefusalCode = Extract<
  *   connection has TLS -> a certificate was presented -> the platform verified
  *   it -> it parses -> the chain is cut at the first certificate that did not
  *   issue the one before it -> nobody revoked what is left, and all of it is
- *   within its dates -> a credential matches a CN in it (leaf first) -> the
- *   leaf has a CN -> the credential has rules for that CN -> the credential
- *   may use this client id.
+ *   within its dates -> a credential matches the CN of the leaf or of its
+ *   issuer (leaf first) -> the leaf has a CN -> the credential has rules for
+ *   that CN -> the credential may use this client id.
  *
  * The platform verifies the leaf only; the rest of the chain is whatever the
- * client sent (see issuer-path.ts), so a certificate the client appended
- * itself must never be matched.
+ * client sent (see issuer-path.ts), so a certificate the client appended or
+ * forged itself must never be matched.
  *
  * Without requireCertificate, a client with no TLS or no certificate is not
  * this provider's business ("skip"); with it, it is refused.
@@ -110,7 +114,10 @@ export function createX509Provider(config: X509ProviderConfig, source: X509Crede
       const expired = checkValidity(verified, clock.now());
       if (expired) return expired;
 
-      return matchCredential(attempt, cert, verified, brokenLinkNote(cert.chain, path), await source.listChainCredentials(), patterns, config);
+      // Of the verified path, only the leaf and its issuer are proven genuine: only they may be matched.
+      const proven = verified.slice(0, path.proven);
+      const notes = [unprovenNote(verified, path), brokenLinkNote(cert.chain, path)].filter((n) => n !== null);
+      return matchCredential(attempt, cert, proven, notes, await source.listChainCredentials(), patterns, config);
     },
   };
 }
@@ -162,19 +169,25 @@ function brokenLinkNote(chain: ChainCertificate[], path: IssuerPath): string | n
   return `chain certificate "${chain[index].subjectDN}" ${verdict} the issuer of the one before it (${failure.reason})`;
 }
 
-/** `chain` is the verified issuer path only; `brokenLink` says why the rest of what the client sent was left out. */
+/** For operators: the first verified certificate that was still not matched, or null. */
+function unprovenNote(verified: ChainCertificate[], path: IssuerPath): string | null {
+  if (verified.length <= path.proven) return null;
+  return `chain certificate "${verified[path.proven].subjectDN}" was not matched: above the client certificate's issuer, a valid signature does not show a certificate is genuine`;
+}
+
+/** `chain` holds only the certificates that may be matched; `notes` say why the rest of what the client sent was left out. */
 function matchCredential(
   attempt: ConnectAttempt,
   cert: ClientCertificate,
   chain: ChainCertificate[],
-  brokenLink: string | null,
+  notes: string[],
   credentials: X509ChainCredential[],
   patterns: PatternCache,
   config: X509ProviderConfig,
 ): ProviderAnswer {
-  const withBrokenLink = (detail: string) => (brokenLink ? `${detail}; ${brokenLink}` : detail);
+  const withNotes = (detail: string) => [detail, ...notes].join('; ');
   const cns = chain.map((c) => c.cn).filter((cn): cn is string => cn !== null);
-  if (cns.length === 0) return refuse('FAILED_TO_GET_CERT_CN', withBrokenLink(`no certificate in the chain has a Common Name (leaf "${cert.subjectDN}")`));
+  if (cns.length === 0) return refuse('FAILED_TO_GET_CERT_CN', withNotes(`no certificate in the chain has a Common Name (leaf "${cert.subjectDN}")`));
 
   const invalid = new Set<string>();
   let matched: { credential: X509ChainCredential; cn: string } | null = null;
@@ -198,7 +211,7 @@ function matchCredential(
     let detail = `no X.509 credential matches the chain's CNs ${cns.map((cn) => JSON.stringify(cn)).join(', ')}`;
     if (invalid.size > 0) detail += `; ignored credentials with an invalid CN pattern: ${[...invalid].join(', ')}`;
     if (!cert.chainComplete) detail += '; the intermediates were not available (chain over the platform size limit)';
-    return refuse('NO_MATCHING_X509_CREDENTIALS', withBrokenLink(detail));
+    return refuse('NO_MATCHING_X509_CREDENTIALS', withNotes(detail));
   }
 
   const { credential } = matched;

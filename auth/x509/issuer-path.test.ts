@@ -16,9 +16,9 @@ function pair(name: string, ca: KeyOptions & { selfSigned?: boolean }, leaf: Key
 
 describe('issuer path: genuine chains, by algorithm', () => {
   it('follows leaf, intermediate and root (ECDSA P-256 with SHA-256)', async () => {
-    expect(await verifyIssuerPath([s.device.der, s.intermediate.der, s.root.der])).toEqual({ length: 3, broken: null });
-    expect(await verifyIssuerPath([s.device.der])).toEqual({ length: 1, broken: null });
-    expect(await verifyIssuerPath([])).toEqual({ length: 0, broken: null });
+    expect(await verifyIssuerPath([s.device.der, s.intermediate.der, s.root.der])).toEqual({ length: 3, broken: null, proven: 2 });
+    expect(await verifyIssuerPath([s.device.der])).toEqual({ length: 1, broken: null, proven: 1 });
+    expect(await verifyIssuerPath([])).toEqual({ length: 0, broken: null, proven: 0 });
   });
 
   const cases: Array<[string, KeyOptions, KeyOptions]> = [
@@ -34,7 +34,7 @@ describe('issuer path: genuine chains, by algorithm', () => {
     const name = _label.replace(/[^a-z0-9]+/gi, '-');
     const { ca, leaf } = pair(name, caOptions, leafOptions);
     // The standard root (EC) signs the RSA and P-384 CAs: mixed chains are followed too.
-    expect(await verifyIssuerPath([leaf.der, ca.der, s.root.der])).toEqual({ length: 3, broken: null });
+    expect(await verifyIssuerPath([leaf.der, ca.der, s.root.der])).toEqual({ length: 3, broken: null, proven: 2 });
   });
 });
 
@@ -44,6 +44,7 @@ describe('issuer path: certificates that are not the issuer', () => {
     expect(await verifyIssuerPath([s.device.der, forged.der])).toEqual({
       length: 1,
       broken: { index: 1, failure: { kind: 'not-issuer', reason: "its subject is not that certificate's issuer" } },
+      proven: 1,
     });
     // Skipping a level breaks the path too: the root did not sign the leaf.
     expect((await verifyIssuerPath([s.device.der, s.root.der])).broken?.failure.kind).toBe('not-issuer');
@@ -54,6 +55,7 @@ describe('issuer path: certificates that are not the issuer', () => {
     expect(await verifyIssuerPath([s.device.der, sameName.der, s.root.der])).toEqual({
       length: 1,
       broken: { index: 1, failure: { kind: 'not-issuer', reason: "its key does not verify that certificate's signature" } },
+      proven: 1,
     });
     // The same with an RSA key where the real issuer's is EC.
     const rsa = s.pki.ca('same-name-rsa', '/O=EdgeMQ Test/CN=Fleet Intermediate CA', undefined, { key: 'rsa-2048' });
@@ -81,6 +83,15 @@ describe('issuer path: certificates that are not the issuer', () => {
     const tampered = s.device.der.slice();
     tampered[tampered.length - 5] ^= 0x01;
     expect(await checkIssuedBy(tampered, s.intermediate.der)).toEqual({ kind: 'not-issuer', reason: "its key does not verify that certificate's signature" });
+  });
+});
+
+describe('issuer path: what a verified link does not prove', () => {
+  it('verifies a relay through a copy of the real issuer, and proves only the leaf and its issuer', async () => {
+    const forger = s.pki.ca('relay-forger', '/CN=EdgeMQ Admins');
+    const relay = s.pki.forge('relay-copy', '/O=EdgeMQ Test/CN=Fleet Intermediate CA', s.intermediate, forger);
+    // Every link verifies: the signatures alone cannot tell the forger's certificate from a real root.
+    expect(await verifyIssuerPath([s.device.der, relay.der, forger.der])).toEqual({ length: 3, broken: null, proven: 2 });
   });
 });
 

@@ -18,6 +18,21 @@
  * only if its subject is certificate i's issuer and its public key verifies
  * certificate i's signature. The walk stops at the first link that fails.
  *
+ * A verified link is not enough to make a certificate genuine, though. The
+ * link proves that certificate i+1 holds the key that signed certificate i,
+ * and that its subject is the issuer certificate i names; the rest of
+ * certificate i+1 (its own issuer name, its signature) is only as good as the
+ * certificate that signs it, and the top of the chain is signed by nobody we
+ * trust. A forger can copy the real intermediate's subject and public key
+ * into a certificate of their own, name "CN=Admins" as its issuer and sign it
+ * with their own key, then append a self-signed "CN=Admins": every link
+ * verifies. Only two certificates are proven without a trust anchor: the leaf
+ * (the platform verified it) and its direct issuer, whose subject is the
+ * issuer name inside the signed leaf and whose key verified the leaf's
+ * signature. `proven` counts those; the rest of the path is still genuine
+ * enough to be held against the client (revoked, expired), never enough to be
+ * matched for access.
+ *
  * Names are compared as DER bytes, not as text: RFC 5280 §4.1.2.6 requires a
  * CA to encode its subject exactly as it encodes the issuer of what it signs,
  * and byte equality cannot be fooled by two encodings that print alike.
@@ -51,7 +66,12 @@ export interface IssuerPath {
   length: number;
   /** Why certificate `length` is not on the path; null when the whole chain is. */
   broken: { index: number; failure: LinkFailure } | null;
+  /** How many certificates of the path are proven genuine without a trust anchor: the leaf and its issuer, at most 2. */
+  proven: number;
 }
+
+/** The leaf and its direct issuer (see above). */
+const PROVEN_WITHOUT_ANCHOR = 2;
 
 /**
  * Walks the chain (leaf first) and answers how far it is a verified issuer
@@ -59,12 +79,12 @@ export interface IssuerPath {
  * platform described by its DN strings only).
  */
 export async function verifyIssuerPath(chain: Array<Uint8Array | null>): Promise<IssuerPath> {
-  if (chain.length === 0) return { length: 0, broken: null };
+  const path = (length: number, broken: IssuerPath['broken']): IssuerPath => ({ length, broken, proven: Math.min(length, PROVEN_WITHOUT_ANCHOR) });
   for (let i = 0; i + 1 < chain.length; i++) {
     const failure = await checkIssuedBy(chain[i], chain[i + 1]);
-    if (failure) return { length: i + 1, broken: { index: i + 1, failure } };
+    if (failure) return path(i + 1, { index: i + 1, failure });
   }
-  return { length: chain.length, broken: null };
+  return path(chain.length, null);
 }
 
 /** Null when `issuer` issued `child`; otherwise why it is not shown to have. */

@@ -77,7 +77,7 @@ export class TestPki {
    * (whose private key the forger does not have), signed by `signer`, which
    * the forger controls. Its issuer name is the signer's subject.
    */
-  forge(name: string, subject: string, keyOf: PkiCert, signer: PkiCa): PkiCert {
+  forge(name: string, subject: string, keyOf: PkiCert, signer: PkiCert): PkiCert {
     const publicKey = path.join(this.dir, `${name}-forced.pub`);
     this.openssl(['pkey', '-in', keyOf.keyPath, '-pubout', '-out', publicKey]);
     // Any key can sign the request: -force_pubkey puts keyOf's public key in the certificate.
