@@ -300,7 +300,7 @@ function CredentialDialog({
                 label="CN pattern"
                 {...textField('cnPattern')}
                 required
-                hint="Matched against the certificate chain, leaf first."
+                hint="Matched against the client certificate's CN, then its issuing CA's (when the client sends it and it really issued the certificate)."
               />
               <CheckboxField label="The CN pattern is a regular expression" checked={form.cnIsRegex} onChange={(v) => set('cnIsRegex', v)} />
             </>
