@@ -13,6 +13,7 @@ let lab: Cert;
 let noCn: Cert;
 let stranger: Cert;
 let revoked: Cert;
+let forgedAdmins: Cert;
 
 const lit = (v: unknown) => (v === null ? 'NULL' : `'${(typeof v === 'string' ? v : JSON.stringify(v)).replaceAll("'", "''")}'`);
 function x509CredentialSql(id: string, cnPattern: string, cnIsRegex: boolean, cnRules: unknown): string {
@@ -31,6 +32,8 @@ beforeAll(async () => {
   revoked = certs.issue('revoked', '/O=Acme/CN=device-666', fleetCa);
   const otherRoot = certs.ca('other-root', '/CN=Somebody Else Root');
   stranger = certs.issue('stranger', '/CN=stranger-1', otherRoot);
+  // Self-made by a client, with the CN of a privileged credential.
+  forgedAdmins = certs.ca('forged-admins', '/O=EdgeMQ Test/CN=EdgeMQ Admins');
 
   const revokedSerial = certs.field(revoked, '-serial').replace(/^serial=/, '');
   broker = await startSecuredBroker(
@@ -40,6 +43,8 @@ beforeAll(async () => {
     x509CredentialSql('fleet', 'Fleet Intermediate CA', false, [{ cnPattern: 'device-.*', publish: ['devices/${cn}/.*'], subscribe: ['devices/${cn}/.*'] }]),
     // Lab machines match by their own CN but have no rules for it.
     x509CredentialSql('lab', 'lab-\\d+', true, [{ cnPattern: 'bench-.*', publish: ['.*'], subscribe: ['.*'] }]),
+    // Every right, for whoever's chain carries the admins' CA.
+    x509CredentialSql('admins', 'EdgeMQ Admins', false, [{ cnPattern: '.*', publish: ['.*'], subscribe: ['.*'] }]),
     `INSERT INTO certificate_revocations (id, serial, issuer_dn, source, created_at) VALUES ('r1', ${lit(revokedSerial.toUpperCase().replace(/^0+/, ''))}, ${lit('CN=Fleet Intermediate CA,O=EdgeMQ Test')}, 'manual', ${Date.now()})`,
   );
 });
@@ -90,6 +95,15 @@ describe('31 X.509 client certificates (mTLS fields from the platform)', () => {
     }
     // Twenty-two refusals, each read back from D1 through wrangler.
   }, 240_000);
+
+  it('refuses a verified leaf followed by a self-made CA with a privileged CN, saying why', async () => {
+    for (const protocolVersion of [4, 5] as const) {
+      const r = await refused(`forged-ca-v${protocolVersion}`, protocolVersion, tls(certs.tlsClientAuth(stranger, [forgedAdmins])));
+      expect(r.reason).toBe('NO_MATCHING_X509_CREDENTIALS');
+      expect(r.row.reason).toContain('chain certificate "CN=EdgeMQ Admins,O=EdgeMQ Test" was not the issuer of the one before it');
+      expect(r.code).toBe(protocolVersion === 5 ? 0x87 : 5);
+    }
+  });
 
   it('believes RFC 9440 Client-Cert headers only from a configured trusted proxy', async () => {
     const proxy = '192.0.2.10';
