@@ -161,18 +161,21 @@ function checkValidity(chain: ChainCertificate[], now: number): ProviderAnswer |
   return null;
 }
 
+/** A DN the client wrote itself, cut so that the explanation after it survives the refusal log's length limit. */
+const quotedDn = (dn: string) => `"${dn.length > 256 ? `${dn.slice(0, 256)}…` : dn}"`;
+
 /** For operators: why the chain was cut, or null when it was not. */
 function brokenLinkNote(chain: ChainCertificate[], path: IssuerPath): string | null {
   if (!path.broken) return null;
   const { index, failure } = path.broken;
   const verdict = failure.kind === 'not-issuer' ? 'was not' : 'was not shown to be';
-  return `chain certificate "${chain[index].subjectDN}" ${verdict} the issuer of the one before it (${failure.reason})`;
+  return `chain certificate ${quotedDn(chain[index].subjectDN)} ${verdict} the issuer of the one before it (${failure.reason})`;
 }
 
 /** For operators: the first verified certificate that was still not matched, or null. */
 function unprovenNote(verified: ChainCertificate[], path: IssuerPath): string | null {
   if (verified.length <= path.proven) return null;
-  return `chain certificate "${verified[path.proven].subjectDN}" was not matched: above the client certificate's issuer, a valid signature does not show a certificate is genuine`;
+  return `chain certificate ${quotedDn(verified[path.proven].subjectDN)} was not matched: above the client certificate's issuer, a valid signature does not show a certificate is genuine`;
 }
 
 /** `chain` holds only the certificates that may be matched; `notes` say why the rest of what the client sent was left out. */
