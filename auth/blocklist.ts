@@ -1,7 +1,11 @@
 /**
  * Blocked clients, checked before any authentication work so a blocked
  * device costs one map look-up. Entries come from D1 (operators) or from the
- * automatic ban after repeated failures; both expire on their own.
+ * automatic ban after repeated failures; both expire on their own. A client
+ * id entry may name an IP: it then blocks that client id from that IP only
+ * (what the automatic ban makes, so that nobody can lock a device out by
+ * failing with its client id from elsewhere); without one it blocks the
+ * client id everywhere.
  */
 export type BlockKind = 'clientId' | 'username' | 'ip' | 'cidr' | 'clientIdRegex' | 'usernameRegex';
 
@@ -10,6 +14,8 @@ export interface BlockEntry {
   kind: BlockKind;
   value: string;
   source: 'manual' | 'auto';
+  /** clientId entries only: the IP the block applies to; absent or null, every IP. */
+  ip?: string | null;
   /** Epoch ms; null never expires. */
   expiresAt: number | null;
 }
@@ -33,6 +39,8 @@ export class Blocklist {
   add(entry: BlockEntry): void {
     switch (entry.kind) {
       case 'clientId':
+        this.exact.set(entry.ip ? clientIdAtIpKey(entry.value, entry.ip) : `clientId\u0000${entry.value}`, entry);
+        return;
       case 'username':
       case 'ip':
         this.exact.set(`${entry.kind}\u0000${entry.kind === 'ip' ? normalizeIp(entry.value) : entry.value}`, entry);
@@ -56,6 +64,7 @@ export class Blocklist {
     const active = (e: BlockEntry | undefined) => (e && (e.expiresAt === null || e.expiresAt > now) ? e : null);
     const hit =
       active(this.exact.get(`clientId\u0000${who.clientId}`)) ??
+      active(this.exact.get(clientIdAtIpKey(who.clientId, who.ip))) ??
       (who.username !== null ? active(this.exact.get(`username\u0000${who.username}`)) : null) ??
       active(this.exact.get(`ip\u0000${normalizeIp(who.ip)}`));
     if (hit) return hit;
@@ -73,6 +82,10 @@ export class Blocklist {
     }
     return null;
   }
+}
+
+function clientIdAtIpKey(clientId: string, ip: string): string {
+  return `clientIdAtIp\u0000${normalizeIp(ip)}\u0000${clientId}`;
 }
 
 /** Operator regexes match the whole value; an invalid one blocks nothing rather than everything. */
@@ -126,6 +139,11 @@ export function parseCidr(value: string): { bits: bigint; mask: bigint; v6: bool
   const all = (1n << BigInt(width)) - 1n;
   const mask = prefix === 0 ? 0n : (all >> BigInt(width - prefix)) << BigInt(width - prefix);
   return { bits: ip.bits & mask, mask, v6: ip.v6 };
+}
+
+/** The IP a client id entry is scoped to: an address, or `unknown`, what the edge records when the platform named none. */
+export function isValidBlockIp(ip: string): boolean {
+  return ip === 'unknown' || parseIp(ip) !== null;
 }
 
 export function isValidBlockValue(kind: BlockKind, value: string): boolean {

@@ -116,9 +116,10 @@ function followExchange(
 
 function blockRefusal(block: BlockEntry): Refusal {
   const until = block.expiresAt === null ? 'no expiry' : `until ${new Date(block.expiresAt).toISOString()}`;
+  const what = `${block.kind} "${block.value}"${block.ip ? ` at IP "${block.ip}"` : ''}`;
   return block.source === 'auto'
-    ? { code: 'TEMPORARILY_BANNED', detail: `too many failed attempts from ${block.kind} "${block.value}" (${until})` }
-    : { code: 'CLIENT_BLOCKED', detail: `blocked by ${block.kind} "${block.value}" (${until})` };
+    ? { code: 'TEMPORARILY_BANNED', detail: `too many failed attempts from ${what} (${until})` }
+    : { code: 'CLIENT_BLOCKED', detail: `blocked by ${what} (${until})` };
 }
 
 /** The reason text stored in the log: every provider's refusal, first one first. */

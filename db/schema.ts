@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { integer, sqliteTable, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
@@ -107,19 +108,27 @@ export const aclRules = sqliteTable(
   (t) => [index('acl_rules_username').on(t.username), index('acl_rules_position').on(t.position)],
 );
 
-/** Blocked clients, checked before authentication. `source` auto marks temporary bans after repeated failures. */
+/** The IP part of a blocked client's unique key, as its index holds it; an upsert names the same expression as its target. */
+export const blockedClientIpKey = sql`(CASE WHEN ip IS NULL THEN '' ELSE ip END)`;
+
+/**
+ * Blocked clients, checked before authentication. `source` auto marks temporary bans after repeated failures.
+ * A clientId entry with an `ip` blocks that client id from that IP only (automatic bans are made so); null blocks it everywhere.
+ */
 export const blockedClients = sqliteTable(
   'blocked_clients',
   {
     id: text('id').primaryKey(),
     kind: text('kind', { enum: ['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex'] }).notNull(),
     value: text('value').notNull(),
+    ip: text('ip'),
     description: text('description'),
     source: text('source', { enum: ['manual', 'auto'] }).notNull(),
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
     createdAt: integer('created_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (t) => [uniqueIndex('blocked_clients_kind_value').on(t.kind, t.value), index('blocked_clients_expires_at').on(t.expiresAt)],
+  // One entry per kind, value and IP; NULL read as '' because SQLite holds NULLs distinct, and one everywhere-entry per value is the rule.
+  (t) => [uniqueIndex('blocked_clients_kind_value_ip').on(t.kind, t.value, blockedClientIpKey), index('blocked_clients_expires_at').on(t.expiresAt)],
 );
 
 /** Our own certificate revocation entries, because the platform checks revocation only for its managed CA. */

@@ -172,7 +172,7 @@ export class ShardSecurity {
     const entries = providerEntries(this.env, rows.providers);
     const blocklist = new Blocklist(
       rows.blocks.map(
-        (b): BlockEntry => ({ id: b.id, kind: b.kind, value: b.value, source: b.source, expiresAt: b.expiresAt ? b.expiresAt.getTime() : null }),
+        (b): BlockEntry => ({ id: b.id, kind: b.kind, value: b.value, ip: b.ip, source: b.source, expiresAt: b.expiresAt ? b.expiresAt.getTime() : null }),
       ),
     );
     const providers = buildProviders(entries, {

@@ -12,6 +12,8 @@ export type BlockKind = BlockedClientRow['kind'];
 export interface BlockValues {
   kind: BlockKind;
   value: string;
+  /** clientId only: the IP the block applies to; null, every IP. */
+  ip: string | null;
   description: string | null;
   expiresAt: Date | null;
 }
@@ -24,6 +26,7 @@ export function toBlockView(r: BlockedClientRow, now: Date): BlockedClientView {
     id: r.id,
     kind: r.kind,
     value: r.value,
+    ip: r.ip,
     description: r.description,
     source: r.source,
     expiresAt: r.expiresAt ? r.expiresAt.toISOString() : null,
@@ -75,9 +78,9 @@ export async function getBlockedClient(db: Db, id: string): Promise<BlockedClien
   return (await db.select().from(blockedClients).where(eq(blockedClients.id, id)).get()) ?? null;
 }
 
-/** (kind, value) is unique: the id of another entry holding it, if any. */
-export async function findBlockId(db: Db, kind: BlockKind, value: string, exceptId?: string): Promise<string | null> {
-  const conditions = [eq(blockedClients.kind, kind), eq(blockedClients.value, value)];
+/** (kind, value, ip) is unique, a null IP counting as one: the id of another entry holding it, if any. */
+export async function findBlockId(db: Db, kind: BlockKind, value: string, ip: string | null, exceptId?: string): Promise<string | null> {
+  const conditions = [eq(blockedClients.kind, kind), eq(blockedClients.value, value), ip === null ? isNull(blockedClients.ip) : eq(blockedClients.ip, ip)];
   if (exceptId) conditions.push(ne(blockedClients.id, exceptId));
   const row = await db
     .select({ id: blockedClients.id })

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from './db';
-import { aclRules, authProviders, blockedClients, brokerSettings, certificateRevocations, configVersion, credentials } from '../schema';
+import { aclRules, authProviders, blockedClientIpKey, blockedClients, brokerSettings, certificateRevocations, configVersion, credentials } from '../schema';
 
 /**
  * What the broker reads from D1 to authenticate and authorize. The snapshot
@@ -60,8 +60,8 @@ export async function findScramCredential(db: Db, username: string, mechanism: '
     .get();
 }
 
-/** Persists an automatic temporary ban so operators see it and every shard honours it. */
-export async function insertAutoBan(db: Db, ban: { kind: 'ip' | 'clientId'; value: string; until: number; now: number; description: string }) {
+/** Persists an automatic temporary ban so operators see it and every shard honours it. A client id ban names the IP it holds at. */
+export async function insertAutoBan(db: Db, ban: { kind: 'ip' | 'clientId'; value: string; ip?: string; until: number; now: number; description: string }) {
   await db.batch([
     db
       .insert(blockedClients)
@@ -69,13 +69,14 @@ export async function insertAutoBan(db: Db, ban: { kind: 'ip' | 'clientId'; valu
         id: crypto.randomUUID(),
         kind: ban.kind,
         value: ban.value.slice(0, 256),
+        ip: ban.ip ?? null,
         description: ban.description.slice(0, 512),
         source: 'auto',
         expiresAt: new Date(ban.until),
         createdAt: new Date(ban.now),
       })
       .onConflictDoUpdate({
-        target: [blockedClients.kind, blockedClients.value],
+        target: [blockedClients.kind, blockedClients.value, blockedClientIpKey],
         // Never shorten or replace an operator's manual block with an automatic one.
         set: { expiresAt: sql`CASE WHEN ${blockedClients.source} = 'auto' THEN excluded.expires_at ELSE ${blockedClients.expiresAt} END` },
       }),

@@ -84,6 +84,31 @@ describe('/blocked-clients', () => {
     await expectGuarded('DELETE', '/blocked-clients/nope', viewer);
   });
 
+  it('blocks a client id from one IP alone when the entry names one, and everywhere when it does not', async () => {
+    const { admin } = await tokens();
+    const returnCode = async (ip: string, clientId: string) => {
+      const c = await RawClient.open(4, { 'CF-Connecting-IP': ip });
+      const ack = (await c.connect({ clientId })) as { returnCode: number };
+      c.close();
+      return ack.returnCode;
+    };
+    const scoped = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66' } });
+    expect(scoped.status).toBe(201);
+    expect(scoped.body).toMatchObject({ kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66', source: 'manual' });
+    expect(await returnCode('198.51.100.66', 'sn-4711')).toBe(5);
+    expect(await returnCode('203.0.113.20', 'sn-4711')).toBe(0);
+    // The same client id from another IP, or everywhere, is another entry; the same one again is a conflict.
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66' } }), 409, 'conflict', 'value');
+    expect((await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711', ip: '198.51.100.67' } })).status).toBe(201);
+    const everywhere = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711' } });
+    expect(everywhere.body).toMatchObject({ ip: null });
+    expect(await returnCode('203.0.113.20', 'sn-4711')).toBe(5);
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711' } }), 409, 'conflict', 'value');
+    // Only a client id entry can name an IP, and it must be one.
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'username', value: 'alice', ip: '198.51.100.66' } }), 400, 'validation_error', 'ip');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4712', ip: 'somewhere' } }), 400, 'validation_error', 'ip');
+  });
+
   it('takes effect on the broker at once: a blocked client id is refused on its next CONNECT', async () => {
     const { admin } = await tokens();
     const before = await RawClient.open(4);

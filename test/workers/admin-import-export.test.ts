@@ -91,6 +91,28 @@ describe('GET /export and POST /import', () => {
     expect(await configVersion()).toBe(before);
   });
 
+  it('keeps the IP a client id block applies to, and tells entries apart by it', async () => {
+    const { admin } = await tokens();
+    const base = { format: 'edgemq-config', version: 1 };
+    const blockedClients = [
+      { id: 'b1', kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66', source: 'auto', expiresAt: '2999-01-01T00:00:00Z' },
+      { id: 'b2', kind: 'clientId', value: 'sn-4711', ip: '198.51.100.67' },
+      { id: 'b3', kind: 'clientId', value: 'sn-4711' },
+    ];
+    const imported = await api('POST', '/import', { token: admin, body: { ...base, blockedClients } });
+    expect(imported.status, JSON.stringify(imported.body)).toBe(200);
+    const doc = (await api('GET', '/export', { token: admin })).body;
+    expect(doc.blockedClients.map((b: { id: string; ip: string | null }) => [b.id, b.ip])).toEqual([
+      ['b1', '198.51.100.66'],
+      ['b2', '198.51.100.67'],
+      ['b3', null],
+    ]);
+    const twice = [...blockedClients, { id: 'b4', kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66' }];
+    expectError(await api('POST', '/import', { token: admin, body: { ...base, blockedClients: twice } }), 400, 'validation_error', 'blockedClients.3');
+    const ipOnUsername = [{ id: 'b5', kind: 'username', value: 'alice', ip: '198.51.100.66' }];
+    expectError(await api('POST', '/import', { token: admin, body: { ...base, blockedClients: ipOnUsername } }), 400, 'validation_error', 'blockedClients.0.ip');
+  });
+
   it('keeps exports (which hold secrets) and imports for admins', async () => {
     const { viewer } = await tokens();
     await expectGuarded('GET', '/export', viewer);

@@ -55,7 +55,15 @@ export function BlockedClientsPage() {
   const columns = useMemo<Columns<BlockedClient>>(() => {
     const cols: Columns<BlockedClient> = [
       column.accessor('kind', { header: 'Kind', cell: (c) => KINDS.find((k) => k.value === c.getValue())?.label ?? c.getValue() }),
-      column.accessor('value', { header: 'Value', cell: (c) => <code className="ident">{c.getValue()}</code> }),
+      column.accessor('value', {
+        header: 'Value',
+        cell: (c) => (
+          <>
+            <code className="ident">{c.getValue()}</code>
+            {c.row.original.ip !== null && <span className="muted"> from {c.row.original.ip}</span>}
+          </>
+        ),
+      }),
       column.accessor('status', {
         header: 'Status',
         cell: (c) => <span className={c.getValue() === 'active' ? 'badge badge-danger' : 'badge'}>{c.getValue()}</span>,
@@ -99,7 +107,7 @@ export function BlockedClientsPage() {
     <section>
       <PageHeader
         title="Blocked clients"
-        description="Checked before authentication: a blocked client is refused with Banned (0x8A). Automatic bans after repeated failures appear here too."
+        description="Checked before authentication: a blocked client is refused with Banned (0x8A). Automatic bans after repeated failures appear here too; a client id is banned only from the IP its failures came from."
       >
         {canWrite && (
           <button type="button" className="btn btn-primary" onClick={() => setEditing('new')}>
@@ -137,11 +145,12 @@ export function BlockedClientsPage() {
 function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null; onClose: () => void; onSaved: (created: boolean) => void }) {
   const [kind, setKind] = useState<BlockKind>(entry?.kind ?? 'clientId');
   const [value, setValue] = useState(entry?.value ?? '');
+  const [ip, setIp] = useState(entry?.ip ?? '');
   const [description, setDescription] = useState(entry?.description ?? '');
   const initialExpiry = toMillis(entry?.expiresAt);
   const [expires, setExpires] = useState(initialExpiry ? toLocalInput(initialExpiry) : '');
   const { submit, error, busy, fieldError } = useSaveForm(async () => {
-    const body = { kind, value: value.trim(), description: description || null, expiresAt: localInputToIso(expires) ?? null };
+    const body = { kind, value: value.trim(), ip: kind === 'clientId' && ip.trim() ? ip.trim() : null, description: description || null, expiresAt: localInputToIso(expires) ?? null };
     await saveItem('/blocked-clients', entry?.id ?? null, body);
     onSaved(!entry);
   });
@@ -159,6 +168,9 @@ function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null;
           hint={KINDS.find((k) => k.value === kind)?.hint}
           error={fieldError('value')}
         />
+        {kind === 'clientId' && (
+          <TextField label="From IP" name="ip" value={ip} onChange={setIp} hint="Empty blocks the client id from every IP." error={fieldError('ip')} />
+        )}
         <div className="field">
           <label htmlFor="block-expires">Expires</label>
           <input id="block-expires" name="expiresAt" type="datetime-local" value={expires} onChange={(e) => setExpires(e.target.value)} />

@@ -48,6 +48,10 @@ export const BlockedClientSchema = z
     id: z.string(),
     kind: z.enum(BLOCK_KINDS),
     value: z.string(),
+    ip: z.string().nullable().openapi({
+      description: 'clientId entries only: the IP the block applies to; null blocks the client id from every IP. Automatic bans of a client id always name the IP its failures came from',
+      example: '198.51.100.66',
+    }),
     description: z.string().nullable(),
     source: z.enum(['manual', 'auto']).openapi({ description: '`auto` for temporary bans after repeated failures' }),
     expiresAt: isoTime.nullable(),

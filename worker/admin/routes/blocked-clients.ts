@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isValidBlockValue } from '../../../auth/blocklist';
+import { isValidBlockIp, isValidBlockValue } from '../../../auth/blocklist';
 import {
   deleteBlockedClient,
   findBlockId,
@@ -20,6 +20,13 @@ const BlockInput = z
   .object({
     kind: z.enum(BLOCK_KINDS),
     value: z.string().trim().min(1).max(256),
+    ip: z
+      .string()
+      .trim()
+      .max(64)
+      .nullable()
+      .optional()
+      .openapi({ description: 'clientId only: block the client id from this IP alone; null or absent blocks it from every IP', example: '198.51.100.66' }),
     description: z.string().max(512).nullable().optional(),
     expiresAt: z
       .string()
@@ -32,6 +39,10 @@ const BlockInput = z
     if (!isValidBlockValue(v.kind, v.value)) {
       const what = v.kind === 'ip' ? 'an IP address' : v.kind === 'cidr' ? 'a CIDR range' : v.kind.endsWith('Regex') ? 'a valid regular expression' : 'a value';
       ctx.addIssue({ code: 'custom', path: ['value'], message: `must be ${what}` });
+    }
+    if (v.ip !== null && v.ip !== undefined) {
+      if (v.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
+      else if (!isValidBlockIp(v.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'must be an IP address' });
     }
   })
   .openapi('BlockedClientInput');
@@ -69,7 +80,7 @@ const create = createRoute({
   method: 'post',
   path: '/blocked-clients',
   tags,
-  summary: 'Block a client id, username, IP, CIDR range or id/username pattern',
+  summary: 'Block a client id (everywhere or from one IP), username, IP, CIDR range or id/username pattern',
   request: { body },
   responses: { 201: { description: 'Created', ...one }, ...errorResponses(400, 401, 403, 409) },
 });
@@ -91,11 +102,16 @@ const remove = createRoute({
 });
 
 function toValues(input: z.infer<typeof BlockInput>): BlockValues {
-  return { kind: input.kind, value: input.value, description: input.description ?? null, expiresAt: input.expiresAt ? parseTime(input.expiresAt) : null };
+  return { kind: input.kind, value: input.value, ip: input.ip || null, description: input.description ?? null, expiresAt: input.expiresAt ? parseTime(input.expiresAt) : null };
 }
 
 function detail(v: BlockValues): Record<string, unknown> {
-  return { kind: v.kind, value: v.value, expiresAt: v.expiresAt?.toISOString() ?? null };
+  return { kind: v.kind, value: v.value, ip: v.ip, expiresAt: v.expiresAt?.toISOString() ?? null };
+}
+
+/** What is already blocked, in words for a 409. */
+function blocked(v: BlockValues): string {
+  return v.ip === null ? `This ${v.kind} is already blocked` : `This ${v.kind} is already blocked from ${v.ip}`;
 }
 
 export const blockedClientRoutes = newRouter()
@@ -109,7 +125,7 @@ export const blockedClientRoutes = newRouter()
   })
   .openapi(create, async function createBlocked(c) {
     const values = toValues(c.req.valid('json'));
-    if (await findBlockId(c.var.db, values.kind, values.value)) throw conflict(`This ${values.kind} is already blocked`, 'value');
+    if (await findBlockId(c.var.db, values.kind, values.value, values.ip)) throw conflict(blocked(values), 'value');
     const row = await insertBlockedClient(c.var.db, values, auditFor(c.var.caller, 'create', 'blocked-clients', null, detail(values)));
     await c.var.configChanged();
     return c.json(toBlockView(row, new Date()), 201);
@@ -118,7 +134,7 @@ export const blockedClientRoutes = newRouter()
     const { id } = c.req.valid('param');
     const values = toValues(c.req.valid('json'));
     if (!(await getBlockedClient(c.var.db, id))) throw notFound('Blocked client');
-    if (await findBlockId(c.var.db, values.kind, values.value, id)) throw conflict(`This ${values.kind} is already blocked by another entry`, 'value');
+    if (await findBlockId(c.var.db, values.kind, values.value, values.ip, id)) throw conflict(`${blocked(values)} by another entry`, 'value');
     const row = await updateBlockedClient(c.var.db, id, values, auditFor(c.var.caller, 'update', 'blocked-clients', id, detail(values)));
     if (!row) throw notFound('Blocked client');
     await c.var.configChanged();

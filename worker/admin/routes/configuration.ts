@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isValidBlockValue } from '../../../auth/blocklist';
+import { isValidBlockIp, isValidBlockValue } from '../../../auth/blocklist';
 import { isPasswordHash } from '../../../auth/passwords/password-hash';
 import { PROVIDER_TYPES } from '../../../auth/provider';
 import { brokerSettingsSchema, providerSettingsSchemas, topicRulesSchema } from '../../../auth/settings';
@@ -86,6 +86,7 @@ const BlockDoc = z
     id,
     kind: z.enum(['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex']),
     value: z.string().min(1).max(256),
+    ip: z.string().max(64).nullable().default(null).openapi({ description: 'clientId only: the IP the block applies to; null, every IP' }),
     description: nullableText(512),
     source: z.enum(['manual', 'auto']).default('manual'),
     expiresAt: time.nullable().default(null),
@@ -93,6 +94,8 @@ const BlockDoc = z
   })
   .superRefine((b, ctx) => {
     if (!isValidBlockValue(b.kind, b.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: `not a valid ${b.kind}` });
+    if (b.ip !== null && b.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
+    else if (b.ip !== null && !isValidBlockIp(b.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'not a valid IP' });
   })
   .openapi('ExportedBlockedClient');
 
@@ -153,7 +156,7 @@ const ConfigDocument = z
     blockedClients: z
       .array(BlockDoc)
       .superRefine(unique((b) => b.id, 'id'))
-      .superRefine(unique((b) => `${b.kind}\u0000${b.value}`, 'kind and value'))
+      .superRefine(unique((b) => `${b.kind}\u0000${b.value}\u0000${b.ip ?? ''}`, 'kind, value and IP'))
       .optional(),
     certificateRevocations: z
       .array(RevocationDoc)
