@@ -115,6 +115,29 @@ describe('authentication chain', () => {
     expect(bans.some((b) => b.kind === 'ip')).toBe(false);
   });
 
+  it('bans a client id only where its failures came from: a stranger who knows it cannot lock the device out', async () => {
+    const device = { ip: '203.0.113.20', tls: true, tlsClientAuth: null, subprotocol: 'mqtt' };
+    const stranger = { ip: '198.51.100.66', tls: true, tlsClientAuth: null, subprotocol: 'mqtt' };
+    // The device's own password is right; the stranger's guesses are not.
+    const basic = provider('basic', accept('basic'));
+    basic.authenticate = async (a: ConnectAttempt) => (a.trusted.ip === device.ip ? accept('basic') : { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
+    const failures = new FailureTracker();
+    const blocklist = new Blocklist();
+    const settings = { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 100, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
+    const bans = [];
+    for (let i = 0; i < 12; i++) {
+      const out = await runAuthChain(attempt({ clientId: 'sn-000123', trusted: stranger }), ctx([basic], { failures, blocklist, settings, now: 1_000_000 + i }));
+      // What the shard does with a ban: in force at once.
+      if (out.kind === 'refuse') for (const b of out.bans) blocklist.add({ id: `auto:${i}`, kind: b.kind, value: b.value, ip: b.ip, source: 'auto', expiresAt: b.until });
+      if (out.kind === 'refuse') bans.push(...out.bans);
+    }
+    const fromDevice = await runAuthChain(attempt({ clientId: 'sn-000123', trusted: device }), ctx([basic], { failures, blocklist, settings, now: 1_000_100 }));
+    expect(fromDevice.kind === 'refuse' ? fromDevice.primary.code : fromDevice.kind).toBe('accept');
+    const fromStranger = await runAuthChain(attempt({ clientId: 'sn-000123', trusted: stranger }), ctx([basic], { failures, blocklist, settings, now: 1_000_100 }));
+    expect(fromStranger.kind === 'refuse' && fromStranger.primary.code).toBe('TEMPORARILY_BANNED');
+    expect(bans.map((b) => [b.kind, b.value, b.ip])).toEqual([['clientId', 'sn-000123', stranger.ip]]);
+  });
+
   it('bans an IP once many different client ids or usernames fail from it within the window', async () => {
     const refuse = provider('basic', { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
     const settings = { autoBan: { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 4, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };

@@ -121,3 +121,43 @@ describe('FailureTracker memory', () => {
     expect(bans.map((b) => [b.kind, b.value])).toEqual([['ip', IP]]);
   });
 });
+
+describe('FailureTracker client id bans', () => {
+  const tenFailures: AutoBanSettings = { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 100, scope: ['ip', 'clientId'] };
+  const ATTACKER = '198.51.100.66';
+  const DEVICE = '203.0.113.20';
+
+  it('bans a client id only at the IP its failures came from', async () => {
+    const tracker = new FailureTracker();
+    const now = 1_000_000;
+    const bans = [];
+    for (let i = 0; i < 10; i++) bans.push(...(await tracker.record({ ip: ATTACKER, clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+    expect(bans).toEqual([
+      { kind: 'clientId', value: 'sn-000123', ip: ATTACKER, until: now + 9 + 300_000, description: '10 failed attempts by this client id from this IP within 60s' },
+    ]);
+  });
+
+  it('counts a client id at each IP apart, so failures elsewhere never add up to a ban', async () => {
+    const tracker = new FailureTracker();
+    const now = 2_000_000;
+    const bans = [];
+    // Nine from the attacker and nine from the device itself: eighteen for the client id, nine at each IP.
+    for (let i = 0; i < 9; i++) {
+      bans.push(...(await tracker.record({ ip: ATTACKER, clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+      bans.push(...(await tracker.record({ ip: DEVICE, clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+    }
+    expect(bans).toEqual([]);
+    // The device's tenth failure bans the device where it is, and only there.
+    const own = await tracker.record({ ip: DEVICE, clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + 9);
+    expect(own.map((b) => [b.kind, b.value, b.ip])).toEqual([['clientId', 'sn-000123', DEVICE]]);
+  });
+
+  it('adds nothing to the IP-wide count: one client id failing at one IP is still one identity there', async () => {
+    const tracker = new FailureTracker();
+    const few: AutoBanSettings = { ...tenFailures, maxFailures: 3, ipMaxDistinct: 2 };
+    const bans = [];
+    for (let i = 0; i < 30; i++) bans.push(...(await tracker.record({ ip: DEVICE, clientId: 'broken', username: 'fleet' }, few, 3_000_000 + i)));
+    expect(bans.length).toBeGreaterThan(0);
+    expect(bans.every((b) => b.kind === 'clientId' && b.ip === DEVICE)).toBe(true);
+  });
+});

@@ -5,8 +5,13 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  * banned for a while. Two views, because thousands of devices can share one
  * IP behind carrier-grade NAT:
  *
- * - per client id: a device that keeps failing is banned by its client id,
- *   and only it. Its neighbours on the same IP are not touched.
+ * - per client id at one IP: a device that keeps failing is banned by its
+ *   client id, and only where its failures came from. Its neighbours on the
+ *   same IP are not touched, and neither is the same client id connecting
+ *   from another IP: client ids are often guessable (serial numbers, MACs),
+ *   and anyone who knows one must not be able to lock its device out from
+ *   elsewhere by failing with it. Nor does this count touch the IP-wide one:
+ *   a client id failing at one IP is one identity there, however often.
  * - per IP, by how many *different* client ids and usernames fail from it:
  *   only an IP-wide view shows an attacker rotating identities. A fleet with
  *   a few broken devices has a few failing identities, however often they
@@ -20,8 +25,8 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  * broker's worse. The second bound matters with IPv6, where one attacker has
  * addresses enough to fill every window to just below its ban.
  *
- * A client id always lands on the same shard, so its count in that shard's
- * memory is already the whole cluster's. An IP's failing identities spread
+ * A client id always lands on the same shard, so its count at an IP in that
+ * shard's memory is already the whole cluster's. An IP's failing identities spread
  * over the shards, so with a SharedIpCounter the IP-wide count is kept once
  * for every shard (durable-objects/ban-counter.ts); this shard's own window
  * then only says which identities it has already reported, so a device that
@@ -30,7 +35,7 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  */
 export interface AutoBanSettings {
   enabled: boolean;
-  /** Failures of one client id within the window that ban that client id. */
+  /** Failures of one client id from one IP within the window that ban that client id at that IP. */
   maxFailures: number;
   windowSeconds: number;
   banSeconds: number;
@@ -43,6 +48,8 @@ export interface AutoBanSettings {
 export interface BanDecision {
   kind: 'ip' | 'clientId';
   value: string;
+  /** A client id ban holds only at the IP its failures came from. */
+  ip?: string;
   until: number;
   /** Why, in words, for the blocked_clients row. */
   description: string;
@@ -92,7 +99,7 @@ export class FailureTracker {
     const bans: BanDecision[] = [];
     const stableClientId = who.clientId !== '' && !who.clientIdAssigned;
     if (scope.includes('clientId') && stableClientId) {
-      const ban = this.countClientId(who.clientId, settings, now);
+      const ban = this.countClientIdAtIp(who.clientId, who.ip, settings, now);
       if (ban) bans.push(ban);
     }
     if (scope.includes('ip') && who.ip && who.ip !== 'unknown') {
@@ -112,8 +119,8 @@ export class FailureTracker {
     return this.identities;
   }
 
-  private countClientId(clientId: string, settings: AutoBanSettings, now: number): BanDecision | null {
-    const key = `clientId\u0000${clientId}`;
+  private countClientIdAtIp(clientId: string, ip: string, settings: AutoBanSettings, now: number): BanDecision | null {
+    const key = `clientId\u0000${ip}\u0000${clientId}`;
     const w = this.current(key, settings, now, (start) => ({ start, count: 0 }));
     if (w instanceof IpIdentityWindow) return null;
     w.count++;
@@ -122,8 +129,9 @@ export class FailureTracker {
     return {
       kind: 'clientId',
       value: clientId,
+      ip,
       until: now + settings.banSeconds * 1000,
-      description: `${settings.maxFailures} failed attempts by this client id within ${settings.windowSeconds}s`,
+      description: `${settings.maxFailures} failed attempts by this client id from this IP within ${settings.windowSeconds}s`,
     };
   }
 

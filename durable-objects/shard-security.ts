@@ -257,7 +257,8 @@ export class ShardSecurity {
     this.recordRefusal(request, outcome.primary.code, text, now);
     const told: Array<Promise<void>> = [];
     for (const ban of outcome.bans) {
-      const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}`, kind: ban.kind, value: ban.value, source: 'auto', expiresAt: ban.until };
+      const at = ban.ip === undefined ? '' : `@${ban.ip}`;
+      const entry: BlockEntry = { id: `auto:${ban.kind}:${ban.value}${at}`, kind: ban.kind, value: ban.value, ip: ban.ip ?? null, source: 'auto', expiresAt: ban.until };
       loaded.blocklist.add(entry);
       insertAutoBan(this.db, { ...ban, now }).catch((err) => console.error('automatic ban could not be stored', err));
       if (this.onBan) told.push(this.onBan(entry));

@@ -24,7 +24,7 @@ afterEach(async () => {
 const code = (ack: IConnackPacket) => (ack.reasonCode ?? ack.returnCode) as number;
 
 describe('37 automatic bans that are safe behind NAT', () => {
-  it('bans the client id that failed 25 times (0x8A), while other devices on the same IP and username still connect', async () => {
+  it('bans the client id that failed 25 times (0x8A) at its IP, while other devices on the same IP and username still connect', async () => {
     // No autoBan row: the defaults are what is tested.
     const broker = await natBroker();
     const codes: number[] = [];
@@ -47,9 +47,9 @@ describe('37 automatic bans that are safe behind NAT', () => {
     expect(anonymous.connected).toBe(true);
     await anonymous.endAsync();
 
-    const blocks = await broker.d1(`SELECT kind, value, source, description, expires_at FROM blocked_clients WHERE source = 'auto'`);
+    const blocks = await broker.d1(`SELECT kind, value, ip, source, description, expires_at FROM blocked_clients WHERE source = 'auto'`);
     expect(blocks).toHaveLength(1);
-    expect(blocks[0]).toMatchObject({ kind: 'clientId', value: 'nat-broken', source: 'auto', description: '10 failed attempts by this client id within 60s' });
+    expect(blocks[0]).toMatchObject({ kind: 'clientId', value: 'nat-broken', source: 'auto', description: '10 failed attempts by this client id from this IP within 60s' });
     // Banned for the default 300 s.
     expect(Number(blocks[0].expires_at)).toBeGreaterThan(Date.now() + 200_000);
     expect(Number(blocks[0].expires_at)).toBeLessThanOrEqual(Date.now() + 300_000);
@@ -57,6 +57,8 @@ describe('37 automatic bans that are safe behind NAT', () => {
     const row = await unauthorizedRow(broker, 'nat-broken', (r) => r.attempts === 26);
     expect(row).toMatchObject({ username: 'fleet', reason_code: 'TEMPORARILY_BANNED', tls_used: 0 });
     expect(row.reason).toContain('too many failed attempts from clientId "nat-broken"');
+    // The ban holds where the failures came from: the same client id from elsewhere is not refused by it.
+    expect(blocks[0].ip).toBe(row.ip);
     for (const clientId of ['nat-device-1', 'nat-device-2', 'nat-device-3', 'nat-anonymous']) {
       expect(await broker.d1(`SELECT client_id FROM unauthorized_clients WHERE client_id = '${clientId}'`), clientId).toEqual([]);
     }

@@ -46,6 +46,23 @@ describe('automatic bans over four shards', () => {
     expect(await connack(NEIGHBOUR, { clientId: 'neighbour-1' })).toBe(0);
   });
 
+  it('bans a client id only from the IP its failures came from: a stranger who knows it cannot lock the device out', async () => {
+    const { admin } = await tokens();
+    await api('PUT', '/settings', {
+      token: admin,
+      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
+    });
+    const stranger = '198.51.100.66';
+    const device = '203.0.113.120';
+    const codes = [];
+    for (let i = 0; i < 12; i++) codes.push(await connack(stranger, { clientId: 'sn-000123', username: 'fleet', password: `guess-${i}` }));
+    expect(codes).toEqual([...Array(10).fill(0x86), 0x8a, 0x8a]);
+    // The device itself, from its own address, still gets in.
+    expect(await connack(device, { clientId: 'sn-000123' })).toBe(0);
+    const rows = await env.DB.prepare(`SELECT kind, value, ip, description FROM blocked_clients WHERE source = 'auto' AND value = 'sn-000123'`).all();
+    expect(rows.results).toEqual([{ kind: 'clientId', value: 'sn-000123', ip: stranger, description: '10 failed attempts by this client id from this IP within 60s' }]);
+  });
+
   it('does not ban an IP whose few broken devices keep retrying on their shards', async () => {
     const { admin } = await tokens();
     await api('PUT', '/settings', {
