@@ -116,7 +116,7 @@ export const brokerSettingsSchema = z
     autoBan: z
       .object({
         enabled: z.boolean().default(true),
-        /** Failures of one client id within the window that ban that client id (and nobody else). */
+        /** Failures of one client id from one IP within the window that ban that client id from that IP (and nobody else). */
         maxFailures: z.number().int().min(1).max(10_000).default(10),
         windowSeconds: z.number().int().min(1).max(86_400).default(60),
         banSeconds: z.number().int().min(1).max(30 * 86_400).default(300),
