@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   DEFAULT_ITERATIONS,
+  DUMMY_VERIFICATION_COST,
   MAX_ITERATIONS,
   MAX_PASSWORD_BYTES,
   hashPassword,
@@ -12,6 +13,7 @@ import {
   parsePasswordHash,
   passwordHashProblem,
   verifyAgainstDummy,
+  verificationCost,
   verifyPassword,
 } from './password-hash';
 
@@ -188,5 +190,22 @@ describe('verifyAgainstDummy', () => {
   it('resolves without throwing for any input', async () => {
     await expect(verifyAgainstDummy('anything')).resolves.toBeUndefined();
     await expect(verifyAgainstDummy(undefined as unknown as string)).resolves.toBeUndefined();
+  });
+});
+
+describe('verificationCost', () => {
+  it('counts in verifications at the default strength, in proportion to the iterations', async () => {
+    expect(verificationCost(await hashPassword('pw'))).toBe(1);
+    expect(verificationCost(await hashPassword('pw', { iterations: 1000 }))).toBe(0.01);
+    // mosquitto_passwd's own default is 101 iterations.
+    expect(verificationCost(mosquittoPasswd('pw'))).toBeCloseTo(101 / DEFAULT_ITERATIONS);
+    expect(DUMMY_VERIFICATION_COST).toBe(1);
+  });
+
+  it('counts a $6$ hash as one SHA-512 and a malformed hash as no work', () => {
+    const salt = b64(new Uint8Array(12).fill(1));
+    const hash = b64(new Uint8Array(64).fill(2));
+    expect(verificationCost(`$6$${salt}$${hash}`)).toBe(1 / DEFAULT_ITERATIONS);
+    expect(verificationCost('not a hash')).toBe(0);
   });
 });

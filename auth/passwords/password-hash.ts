@@ -141,11 +141,27 @@ export async function verifyPassword(password: string, encoded: string): Promise
 }
 
 /**
+ * What verifying against `encoded` costs, in verifications at the default
+ * strength: PBKDF2's work grows with its iterations, so a `$7$` hash costs its
+ * iterations over DEFAULT_ITERATIONS; a `$6$` hash is one SHA-512, about one
+ * iteration; a malformed one is refused without hashing. The unit of the
+ * shard's hash budget (auth/hash-budget.ts).
+ */
+export function verificationCost(encoded: string): number {
+  const parsed = parsePasswordHash(encoded);
+  if (!parsed) return 0;
+  return parsed.kind === 7 ? parsed.iterations / DEFAULT_ITERATIONS : 1 / DEFAULT_ITERATIONS;
+}
+
+/**
  * A well-formed hash at the default strength that no password matches (its
  * stored hash is all zero bytes, which PBKDF2 output is not in practice).
  * Built once from constants so the first call costs no more than later ones.
  */
 const DUMMY_HASH = `$7$${DEFAULT_ITERATIONS}$${toBase64(new Uint8Array(SALT_BYTES).fill(0x5a))}$${toBase64(new Uint8Array(HASH_BYTES))}`;
+
+/** What verifyAgainstDummy costs: one verification at the default strength. */
+export const DUMMY_VERIFICATION_COST = verificationCost(DUMMY_HASH);
 
 /**
  * Does the work of verifying against a real hash at the default strength, so
