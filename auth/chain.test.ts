@@ -167,6 +167,17 @@ describe('authentication chain', () => {
     expect(assigned).toEqual([]);
   });
 
+  it('answers busy, and counts nothing, when a provider was too busy to check, whatever its place in the chain', async () => {
+    const jwt = provider('jwt', { kind: 'refuse', refusal: { code: 'JWT_MALFORMED', detail: 'not a JWT' } });
+    const basic = provider('basic', { kind: 'refuse', refusal: { code: 'AUTHENTICATION_BUSY', detail: 'budget spent' } });
+    const settings = { autoBan: { enabled: true, maxFailures: 1, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 2, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
+    const out = await runAuthChain(attempt(), ctx([jwt, basic], { settings }));
+    expect(out.kind === 'refuse' && [out.primary.code, out.bans]).toEqual(['AUTHENTICATION_BUSY', []]);
+    expect(out.kind === 'refuse' && describeRefusals(out)).toBe('jwt: JWT Malformed: not a JWT; basic: Authentication Busy: budget spent');
+    // A later provider that can decide without hashing still lets the client in.
+    expect((await runAuthChain(attempt(), ctx([basic, provider('x509', accept('x509'))]))).kind).toBe('accept');
+  });
+
   it('names the right reason when nobody answered', async () => {
     const skip = provider('basic', { kind: 'skip' });
     const anon = await runAuthChain(attempt({ username: null, password: null }), ctx([skip]));

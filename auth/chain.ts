@@ -13,8 +13,9 @@ import type { BrokerSettings } from './settings';
  *      next provider still gets its turn, so a device with a certificate is
  *      not turned away because it also sent a stale password; the first
  *      acceptance wins.
- *   4. nobody accepted: refuse with the first refusal's reason, keeping the
- *      reasons of every provider that refused.
+ *   4. nobody accepted: refuse with the first refusal's reason (a provider
+ *      too busy to check goes first), keeping the reasons of every provider
+ *      that refused.
  * An exception anywhere is a refusal (AUTHENTICATION_UNAVAILABLE): deny when unsure.
  */
 export interface ChainContext {
@@ -74,7 +75,7 @@ export async function runAuthChain(attempt: ConnectAttempt & { clientIdAssigned?
       return followExchange(answer, provider.type, fail, refusals);
     }
 
-    const first = refusals[0];
+    const first = refusals.find(wasNotChecked) ?? refusals[0];
     if (first) return fail(first.refusal);
     if (attempt.authenticationMethod !== null) {
       return fail({ code: 'BAD_AUTHENTICATION_METHOD', detail: `no enabled provider offers "${attempt.authenticationMethod.slice(0, 64)}"` });
@@ -112,6 +113,16 @@ function followExchange(
       }
     },
   };
+}
+
+/**
+ * A provider that was too busy to check the credentials decides the answer
+ * when nobody accepted, whatever its place in the chain: the credentials it
+ * did not check may well be right, so the client must hear "try later", not
+ * "bad password", and the attempt must not count toward a ban.
+ */
+function wasNotChecked({ refusal }: ChainRefusal['refusals'][number]): boolean {
+  return refusal.code === 'AUTHENTICATION_BUSY';
 }
 
 function blockRefusal(block: BlockEntry): Refusal {

@@ -226,6 +226,14 @@ export const REFUSAL_REASONS = {
     explanation: 'The credential store could not be read, so the broker refused rather than guess.',
     solution: 'Retry; if it persists, check the D1 binding and the Worker logs.',
   },
+  AUTHENTICATION_BUSY: {
+    title: 'Authentication Busy',
+    mqtt5: RC.SERVER_BUSY,
+    mqtt3: CONNACK_V3.SERVER_UNAVAILABLE,
+    explanation:
+      "The password could not be checked now: this shard has already spent its budget for password hashing (AUTH_MAX_HASHES_PER_SECOND), usually because of a flood of wrong passwords. The client's credentials were not judged.",
+    solution: 'The client should retry after a back-off; clients whose password was verified recently are not affected. If legitimate first connections are refused, raise AUTH_MAX_HASHES_PER_SECOND or AUTH_HASH_BURST, or add shards.',
+  },
 } as const satisfies Record<string, RefusalReason>;
 
 export type RefusalCode = keyof typeof REFUSAL_REASONS;
@@ -237,5 +245,11 @@ export type RefusalCode = keyof typeof REFUSAL_REASONS;
  * refused, and a hundred of them behind one carrier-grade NAT address would
  * otherwise ban that address, and keep it banned after the outage.
  */
-export const BROKER_SIDE_REFUSALS: ReadonlySet<RefusalCode> = new Set<RefusalCode>(['JWT_KEY_UNAVAILABLE', 'NO_PROVIDER_ENABLED', 'AUTHENTICATION_UNAVAILABLE']);
+export const BROKER_SIDE_REFUSALS: ReadonlySet<RefusalCode> = new Set<RefusalCode>([
+  'JWT_KEY_UNAVAILABLE',
+  'NO_PROVIDER_ENABLED',
+  'AUTHENTICATION_UNAVAILABLE',
+  // The shard was too busy to hash: nothing about the client was judged, and a fleet must not be banned for it.
+  'AUTHENTICATION_BUSY',
+]);
 
