@@ -66,6 +66,6 @@ describe('password hash budget (token bucket)', () => {
     const budget = createHashBudget({ perSecond: 0, burst: 20 }, manualClock());
     expect(budget).toBe(UNLIMITED_HASHES);
     expect(drain(budget)).toBe(10_000);
-    expect(createHashBudget({ perSecond: 5, burst: 20 }, manualClock()).description).toBe('5 password hashes per second, bursts of 20');
+    expect(createHashBudget({ perSecond: 5, burst: 20 }, manualClock()).description).toBe('5 per second, bursts of 20');
   });
 });

@@ -51,7 +51,7 @@ export class TokenBucket implements HashBudget {
   ) {
     this.tokens = limits.burst;
     this.countedAt = clock.now();
-    this.description = `${limits.perSecond} password hashes per second, bursts of ${limits.burst}`;
+    this.description = `${limits.perSecond} per second, bursts of ${limits.burst}`;
   }
 
   tryTake(cost: number): boolean {

@@ -1,5 +1,6 @@
 import { createAnonymousProvider } from '../auth/providers/anonymous-provider';
 import { createBasicProvider, type BasicCredentialRecord } from '../auth/providers/basic-provider';
+import type { HashBudget } from '../auth/hash-budget';
 import type { AuthProvider } from '../auth/provider';
 import { createJwtProvider } from '../auth/providers/jwt-provider';
 import { createScramProvider, type ScramCredentialRecord } from '../auth/providers/scram-provider';
@@ -15,6 +16,8 @@ export interface ProviderDeps {
   env: Record<string, unknown>;
   rows: SecuritySnapshotRows;
   cache: SqliteVerifiedCache;
+  /** The shard's one budget for password hashing, shared by every snapshot's providers. */
+  hashBudget: HashBudget;
   clock: { now(): number };
   db: Db;
   findBasicCredentials(q: { matchBy: 'username' | 'clientId' | 'both'; clientId: string; username: string | null }): Promise<
@@ -34,7 +37,14 @@ export function buildProviders(entries: ProviderEntry[], deps: ProviderDeps): Au
         break;
       case 'basic':
         providers.push(
-          createBasicProvider(entry.settings as ProviderSettings['basic'], { findBasicCredentials: deps.findBasicCredentials }, deps.cache, deps.cache.secret(), deps.clock),
+          createBasicProvider(
+            entry.settings as ProviderSettings['basic'],
+            { findBasicCredentials: deps.findBasicCredentials },
+            deps.cache,
+            deps.cache.secret(),
+            deps.hashBudget,
+            deps.clock,
+          ),
         );
         break;
       case 'x509': {

@@ -68,7 +68,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       const config = parseBrokerConfig(env);
       const clock = { now: () => Date.now() };
       this.cluster = new ShardCluster(env, ctx.id.name, clock, () => config.sysIntervalMs);
-      this.security = new ShardSecurity(env, ctx.storage.sql, clock, this.cluster.sharedIpCounter());
+      this.security = new ShardSecurity(env, ctx.storage.sql, clock, this.cluster.sharedIpCounter(), config.passwordHashBudget);
       this.security.onBan = (entry) => this.cluster.spreadBan(entry);
       this.security.cache.restartedAt(clock.now(), 900_000);
       // Topic ACLs: deny until the first snapshot from D1 says otherwise (it is loaded before any CONNECT is accepted).

@@ -1,6 +1,7 @@
 import { Blocklist, type BlockEntry } from '../auth/blocklist';
 import { describeRefusals, runAuthChain, type ChainOutcome } from '../auth/chain';
 import { FailureTracker, type SharedIpCounter } from '../auth/failure-tracker';
+import { createHashBudget, type HashBudget, type HashBudgetLimits } from '../auth/hash-budget';
 import type { AuthenticatedIdentity, AuthProvider, ProviderType } from '../auth/provider';
 import { PROVIDER_TYPES } from '../auth/provider';
 import { REFUSAL_REASONS, type RefusalCode } from '../auth/reasons';
@@ -18,6 +19,7 @@ import {
 import { findBasicCredentials, findScramCredential, insertAutoBan, readConfigVersion, readSecuritySnapshot, type SecuritySnapshotRows } from '../db/queries/broker-security';
 import { openDb, type Db } from '../db/queries/db';
 import { clearClients, enforceUnauthorizedRowLimit, recordRefusals } from '../db/queries/unauthorized-clients';
+import { defaultBrokerConfig } from '../protocol/config';
 import type { AuthDecision, AuthRequest, Authenticator, BrokerEvents } from '../protocol/ports';
 import { buildProviders } from './auth-providers';
 import { parseShardCount } from '../worker/gateway/shard-count';
@@ -68,6 +70,12 @@ export class ShardSecurity {
   private readonly recorder: RefusalRecorder;
   private readonly logged: LoggedRefusals;
   readonly cache: SqliteVerifiedCache;
+  /**
+   * How much password hashing this shard may do (AUTH_MAX_HASHES_PER_SECOND,
+   * AUTH_HASH_BURST). One for the shard, kept across configuration reloads;
+   * the providers read it through this field, so a test can put a spent one in.
+   */
+  hashBudget: HashBudget;
   /** Called with each new snapshot (the ACL authorizer listens). */
   onSnapshot: ((loaded: LoadedSecurity) => void) | null = null;
   /**
@@ -89,8 +97,11 @@ export class ShardSecurity {
     private readonly clock: { now(): number },
     /** The per-IP counts every shard shares; null for a single shard, whose own count is exact. */
     sharedIpCounter: SharedIpCounter | null = null,
+    /** AUTH_MAX_HASHES_PER_SECOND and AUTH_HASH_BURST, parsed with the broker configuration. */
+    hashLimits: HashBudgetLimits = defaultBrokerConfig.passwordHashBudget,
   ) {
     this.failures = new FailureTracker(10_000, sharedIpCounter);
+    this.hashBudget = createHashBudget(hashLimits, clock);
     this.db = openDb(env.DB);
     this.recheckMs = recheckMs(env);
     this.cache = new SqliteVerifiedCache(sql, typeof env.AUTH_CACHE_SECRET === 'string' ? env.AUTH_CACHE_SECRET : null);
@@ -175,10 +186,17 @@ export class ShardSecurity {
         (b): BlockEntry => ({ id: b.id, kind: b.kind, value: b.value, ip: b.ip, source: b.source, expiresAt: b.expiresAt ? b.expiresAt.getTime() : null }),
       ),
     );
+    const shard = this;
     const providers = buildProviders(entries, {
       env: this.env,
       rows,
       cache: this.cache,
+      hashBudget: {
+        tryTake: (cost) => shard.hashBudget.tryTake(cost),
+        get description() {
+          return shard.hashBudget.description;
+        },
+      },
       clock: this.clock,
       findBasicCredentials: (q) => findBasicCredentials(this.db, q),
       findScramCredential: async (username, mechanism) => {

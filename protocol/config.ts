@@ -53,6 +53,10 @@ export type SharedSubscriptionPolicy = (typeof SHARED_SUBSCRIPTION_POLICIES)[num
 
 export const brokerConfigSchema = z.object({
   ALLOW_ANONYMOUS: boolVar(false),
+  // Password verifications at full strength (PBKDF2, 100,000 iterations) one shard may run per second, and back to back.
+  // About 50 ms of CPU each, so the default keeps hashing near a quarter of the shard's one thread (docs/configuration.md).
+  AUTH_MAX_HASHES_PER_SECOND: intVar(5, 0, 10_000),
+  AUTH_HASH_BURST: intVar(20, 1, 100_000),
   MQTT_MAX_PACKET_SIZE: intVar(262_144, 64, 268_435_455),
   MQTT_CONNECT_TIMEOUT_SECONDS: intVar(10, 1, 600),
   MQTT_MAX_KEEPALIVE_SECONDS: intVar(0, 0, 65_535),
@@ -122,6 +126,13 @@ export interface BrokerConfig {
    * the shards with members take turns.
    */
   sharedSubscriptionPolicy: SharedSubscriptionPolicy;
+  /**
+   * How much password hashing (PBKDF2 after a verified-cache miss) the shard
+   * may do, in verifications at the default strength: `perSecond` refills a
+   * bucket of `burst`; a perSecond of 0 means no budget. Read by the shard's
+   * security, not by the engine.
+   */
+  passwordHashBudget: { perSecond: number; burst: number };
 }
 
 export class ConfigError extends Error {}
@@ -155,6 +166,7 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     maxPublishRate: v.MQTT_MAX_PUBLISH_RATE,
     maxPendingBytes: v.MQTT_MAX_PENDING_BYTES,
     sharedSubscriptionPolicy: v.MQTT_SHARED_SUBSCRIPTION_POLICY,
+    passwordHashBudget: { perSecond: v.AUTH_MAX_HASHES_PER_SECOND, burst: v.AUTH_HASH_BURST },
   };
 }
 

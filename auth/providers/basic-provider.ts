@@ -1,4 +1,5 @@
-import { verifyAgainstDummy, verifyPassword } from '../passwords/password-hash';
+import type { HashBudget } from '../hash-budget';
+import { DUMMY_VERIFICATION_COST, verificationCost, verifyAgainstDummy, verifyPassword } from '../passwords/password-hash';
 import type { AuthProvider, ProviderAnswer, TopicRules } from '../provider';
 import type { ProviderSettings } from '../settings';
 import { verifiedCacheKey, type VerifiedCache } from '../verified-cache';
@@ -25,12 +26,16 @@ const MAX_PASSWORD_BYTES = 1024;
  * provider can match on is not its business ("skip"); one that does is
  * accepted or refused with a precise reason. Unknown users cost the same
  * hashing work as wrong passwords, so timing does not reveal which names exist.
+ * A verified-cache hit costs no hashing; every hash after a miss is paid
+ * from the shard's budget, and without enough left the client is told the
+ * server is busy, its credentials unjudged.
  */
 export function createBasicProvider(
   settings: ProviderSettings['basic'],
   source: BasicCredentialSource,
   cache: VerifiedCache,
   cacheSecret: Uint8Array,
+  hashBudget: HashBudget,
   clock: { now(): number } = Date,
 ): AuthProvider {
   return {
@@ -65,6 +70,10 @@ export function createBasicProvider(
       const candidates = await source.findBasicCredentials({ matchBy, clientId: attempt.clientId, username: attempt.username });
       const credential = pick(candidates, matchBy, attempt.clientId, attempt.username);
       const who = describe(matchBy, attempt.clientId, attempt.username);
+      const cost = hashingCost(credential, password);
+      if (cost > 0 && !hashBudget.tryTake(cost)) {
+        return refuse('AUTHENTICATION_BUSY', `credentials for ${who} not checked: this shard's password hashing budget (${hashBudget.description}) is spent`);
+      }
       if (!credential) {
         if (password !== null) await verifyAgainstDummy(password);
         return refuse('NO_CREDENTIALS_FOUND', `no basic credential for ${who}`);
@@ -93,7 +102,27 @@ export function createBasicProvider(
   };
 }
 
-function refuse(code: 'NO_CREDENTIALS_FOUND' | 'PASSWORD_DOES_NOT_MATCH' | 'NO_PASSWORD_PROVIDED' | 'CANNOT_PARSE_BASIC_CREDENTIALS' | 'CLIENT_ID_NOT_OWNED', detail: string): ProviderAnswer {
+/**
+ * The hashing this attempt is about to do, in default-strength verifications:
+ * a dummy verification for an unknown user or a missing password (so they
+ * take as long as a wrong password), the stored hash's own cost otherwise,
+ * and nothing for a credential without a password.
+ */
+function hashingCost(credential: BasicCredentialRecord | null, password: string | null): number {
+  if (!credential) return password === null ? 0 : DUMMY_VERIFICATION_COST;
+  if (credential.passwordHash === null) return 0;
+  return password === null ? DUMMY_VERIFICATION_COST : verificationCost(credential.passwordHash);
+}
+
+type BasicRefusalCode =
+  | 'NO_CREDENTIALS_FOUND'
+  | 'PASSWORD_DOES_NOT_MATCH'
+  | 'NO_PASSWORD_PROVIDED'
+  | 'CANNOT_PARSE_BASIC_CREDENTIALS'
+  | 'CLIENT_ID_NOT_OWNED'
+  | 'AUTHENTICATION_BUSY';
+
+function refuse(code: BasicRefusalCode, detail: string): ProviderAnswer {
   return { kind: 'refuse', refusal: { code, detail } };
 }
 
