@@ -16,7 +16,8 @@ export function decodeCertificateList(der: Uint8Array): Decoded<CertificateList>
   return decode(der, CertificateList, 'CRL');
 }
 
-function decode<T>(der: Uint8Array, type: new () => T, what: string): Decoded<T> {
+/** Any DER SEQUENCE through an asn1-schema type, e.g. one a caller declares for a structure asn1-x509 lacks. */
+export function decode<T>(der: Uint8Array, type: new () => T, what: string): Decoded<T> {
   const framing = checkOuterSequence(der);
   if (framing) return { ok: false, error: `${what} is not DER: ${framing}` };
   try {

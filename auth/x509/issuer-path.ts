@@ -40,15 +40,28 @@
  * ECDSA on P-256/P-384/P-521 with SHA-256/384/512. Anything else (SHA-1
  * included) cannot be checked, and a link that cannot be checked is broken.
  *
- * Why no library: @peculiar/x509 would do this, but it resolves its algorithm
- * providers through tsyringe, which needs the reflect-metadata polyfill; pkijs
- * brings its own crypto engine and ASN.1 stack (asn1js, bytestreamjs,
- * @noble/hashes) for one signature check per link. Only four byte ranges of
- * the certificate are needed (to-be-signed part, issuer, subject, public key),
- * so a small DER walker and WebCrypto (in Workers and Node alike) suffice.
- * The certificates reaching this module were already decoded in full by
- * @peculiar/asn1-x509 (der.ts); the walker below still checks every bound.
+ * Where the pieces come from. @peculiar/x509 would do all of this, but it
+ * resolves its algorithm providers through tsyringe, which needs the
+ * reflect-metadata polyfill, and pkijs brings its own crypto engine and ASN.1
+ * stack; so WebCrypto (in Workers and Node alike) checks the signatures, and
+ * the decoding is done by the library der.ts already uses. @peculiar/asn1-x509
+ * gives the certificate's structure, OIDs as strings, the signature BIT STRING
+ * and the public key's algorithm; the RSA-PSS parameters, the curve and the
+ * ECDSA signature are small schemas declared below with @peculiar/asn1-schema,
+ * as @peculiar/asn1-rsa and asn1-ecc declare them, rather than two more
+ * dependencies. Nothing is re-encoded: the signed part, the names and the
+ * public key are compared or verified as the bytes received, which the
+ * library's `raw` option hands back (asn1-x509 itself keeps tbsCertificateRaw
+ * that way). What the library does not do is refuse bytes its schema does not
+ * name, so the framing check of der.ts and an `unexpected` field refuse
+ * trailing bytes and extra elements. Since der.ts decoded every certificate
+ * of the chain with the same library, the names and key checked here are the
+ * ones the rest of the provider reads.
  */
+
+import { AsnIntegerArrayBufferConverter, AsnParser, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, BitString } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo, TBSCertificate } from '@peculiar/asn1-x509';
+import { decode } from './der';
 
 export interface LinkFailure {
   /**
@@ -103,7 +116,7 @@ export async function checkIssuedBy(child: Uint8Array | null, issuer: Uint8Array
   const scheme = signatureScheme(c.signatureAlgorithm);
   if (typeof scheme === 'string') return unverifiable(scheme);
   const key = await importIssuerKey(p.publicKeyInfo, p.publicKeyAlgorithm, scheme);
-  if (typeof key === 'string') return key === MISMATCHED_KEY ? notIssuer(`its ${algorithmName(p.publicKeyAlgorithm.oid)} key cannot have made that certificate's signature`) : unverifiable(key);
+  if (typeof key === 'string') return key === MISMATCHED_KEY ? notIssuer(`its ${algorithmName(p.publicKeyAlgorithm.algorithm)} key cannot have made that certificate's signature`) : unverifiable(key);
   const signature = scheme.family === 'ecdsa' ? ecdsaRawSignature(c.signature, key.fieldBytes) : c.signature;
   if (signature === null) return notIssuer("that certificate's ECDSA signature is malformed");
   let valid = false;
@@ -121,14 +134,8 @@ const unverifiable = (reason: string): LinkFailure => ({ kind: 'unverifiable', r
 // ---------------------------------------------------------------------------
 // The parts of a certificate a signature check needs (RFC 5280 §4.1)
 
-interface AlgorithmIdentifier {
-  oid: string;
-  /** The DER of the parameters, or null when absent. */
-  parameters: Uint8Array | null;
-}
-
 interface CertificateParts {
-  /** The DER of tbsCertificate: what the signature covers. */
+  /** The DER of tbsCertificate, as received: what the signature covers. */
   tbs: Uint8Array;
   issuer: Uint8Array;
   subject: Uint8Array;
@@ -139,57 +146,64 @@ interface CertificateParts {
   signature: Uint8Array;
 }
 
-const SEQUENCE = 0x30;
-const INTEGER = 0x02;
-const BIT_STRING = 0x03;
-const OID = 0x06;
-const VERSION = 0xa0;
+/*
+ * The schemas below are declared by calling asn1-schema's decorators as plain
+ * functions: they are legacy decorators, and the project does not compile with
+ * experimentalDecorators. A subclass starts from its parent's schema, and
+ * redeclaring a field keeps its place in the SEQUENCE.
+ */
+
+/** asn1-x509's TBSCertificate, keeping the original bytes of what is compared or handed to WebCrypto. */
+class SignedFields extends TBSCertificate {
+  declare signatureRaw: ArrayBuffer;
+  declare issuerRaw: ArrayBuffer;
+  declare subjectRaw: ArrayBuffer;
+  declare subjectPublicKeyInfoRaw: ArrayBuffer;
+}
+AsnProp({ type: AlgorithmIdentifier, raw: true })(SignedFields.prototype, 'signature');
+AsnProp({ type: Name, raw: true })(SignedFields.prototype, 'issuer');
+AsnProp({ type: Name, raw: true })(SignedFields.prototype, 'subject');
+AsnProp({ type: SubjectPublicKeyInfo, raw: true })(SignedFields.prototype, 'subjectPublicKeyInfo');
+
+/** asn1-x509's Certificate over SignedFields, with the signature's unused-bits count kept. */
+class SignedCertificate {
+  tbsCertificate = new SignedFields();
+  declare tbsCertificateRaw: ArrayBuffer;
+  signatureAlgorithm = new AlgorithmIdentifier();
+  declare signatureAlgorithmRaw: ArrayBuffer;
+  signatureValue = new BitString();
+  /** A certificate has three parts; a fourth is named only to be refused. */
+  unexpected?: ArrayBuffer;
+}
+AsnProp({ type: SignedFields, raw: true })(SignedCertificate.prototype, 'tbsCertificate');
+AsnProp({ type: AlgorithmIdentifier, raw: true })(SignedCertificate.prototype, 'signatureAlgorithm');
+AsnProp({ type: BitString })(SignedCertificate.prototype, 'signatureValue');
+AsnProp({ type: AsnPropTypes.Any, optional: true })(SignedCertificate.prototype, 'unexpected');
 
 function certificateParts(der: Uint8Array): CertificateParts | string {
-  const outer = readTlv(der, 0, der.length);
-  if (!outer || outer.tag !== SEQUENCE || outer.end !== der.length) return 'not a DER SEQUENCE';
-  const [tbsTlv, sigAlgTlv, sigTlv, ...extra] = childrenOf(der, outer) ?? [];
-  if (!tbsTlv || tbsTlv.tag !== SEQUENCE || !sigAlgTlv || !sigTlv || sigTlv.tag !== BIT_STRING || extra.length > 0) return 'not a certificate';
-
-  const fields = childrenOf(der, tbsTlv);
-  if (!fields) return 'tbsCertificate is malformed';
-  const rest = fields[0]?.tag === VERSION ? fields.slice(1) : fields;
-  const [serial, innerSigAlg, issuer, validity, subject, spki] = rest;
-  if (serial?.tag !== INTEGER || [innerSigAlg, issuer, validity, subject, spki].some((f) => f?.tag !== SEQUENCE)) return 'tbsCertificate is malformed';
-
+  const decoded = decode(der, SignedCertificate, 'certificate');
+  if (!decoded.ok) return decoded.error;
+  const cert = decoded.value;
+  if (cert.unexpected !== undefined) return 'not a certificate';
+  const tbs = cert.tbsCertificate;
   // RFC 5280 §4.1.1.2: the signed copy of the algorithm must equal the outer one.
-  if (!equalBytes(bytesOf(der, innerSigAlg), bytesOf(der, sigAlgTlv))) return 'the signature algorithm differs inside and outside the signed part';
-  const signatureAlgorithm = algorithmIdentifier(der, sigAlgTlv);
-  const keyParts = childrenOf(der, spki);
-  const publicKeyAlgorithm = keyParts?.[0] ? algorithmIdentifier(der, keyParts[0]) : null;
-  const signature = bitStringBytes(der, sigTlv);
-  if (!signatureAlgorithm || !publicKeyAlgorithm || !signature) return 'an algorithm or the signature is malformed';
-
+  if (!equalBytes(bytes(tbs.signatureRaw), bytes(cert.signatureAlgorithmRaw))) return 'the signature algorithm differs inside and outside the signed part';
+  // Signatures are whole bytes.
+  if (cert.signatureValue.unusedBits !== 0) return 'the signature is malformed';
   return {
-    tbs: bytesOf(der, tbsTlv),
-    issuer: bytesOf(der, issuer),
-    subject: bytesOf(der, subject),
-    publicKeyInfo: bytesOf(der, spki),
-    publicKeyAlgorithm,
-    signatureAlgorithm,
-    signature,
+    tbs: bytes(cert.tbsCertificateRaw),
+    issuer: bytes(tbs.issuerRaw),
+    subject: bytes(tbs.subjectRaw),
+    publicKeyInfo: bytes(tbs.subjectPublicKeyInfoRaw),
+    publicKeyAlgorithm: tbs.subjectPublicKeyInfo.algorithm,
+    signatureAlgorithm: cert.signatureAlgorithm,
+    signature: bytes(cert.signatureValue.value),
   };
 }
 
-function algorithmIdentifier(der: Uint8Array, tlv: Tlv): AlgorithmIdentifier | null {
-  if (tlv.tag !== SEQUENCE) return null;
-  const parts = childrenOf(der, tlv);
-  if (!parts || parts.length < 1 || parts.length > 2 || parts[0].tag !== OID) return null;
-  const oid = decodeOid(der.subarray(parts[0].contentStart, parts[0].end));
-  if (oid === null) return null;
-  return { oid, parameters: parts[1] ? bytesOf(der, parts[1]) : null };
-}
-
-/** A BIT STRING's bytes; signatures and keys are whole bytes, so the unused-bits count must be 0. */
-function bitStringBytes(der: Uint8Array, tlv: Tlv): Uint8Array | null {
-  if (tlv.end - tlv.contentStart < 1 || der[tlv.contentStart] !== 0) return null;
-  return der.subarray(tlv.contentStart + 1, tlv.end);
-}
+/** The library types a raw field as an ArrayBuffer and may hand back a view into the input. */
+const bytes = (raw: ArrayBuffer | ArrayBufferView): Uint8Array =>
+  ArrayBuffer.isView(raw) ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : new Uint8Array(raw);
 
 // ---------------------------------------------------------------------------
 // Algorithms
@@ -248,59 +262,67 @@ interface SignatureScheme {
 type AlgorithmIdentifierParams = { name: 'RSASSA-PKCS1-v1_5' } | { name: 'RSA-PSS'; saltLength: number } | { name: 'ECDSA'; hash: Hash };
 
 function signatureScheme(alg: AlgorithmIdentifier): SignatureScheme | string {
-  const pkcs1 = PKCS1_SIGNATURES[alg.oid];
+  const pkcs1 = PKCS1_SIGNATURES[alg.algorithm];
   if (pkcs1) return { family: 'pkcs1', hash: pkcs1, verify: { name: 'RSASSA-PKCS1-v1_5' } };
-  const ecdsa = ECDSA_SIGNATURES[alg.oid];
+  const ecdsa = ECDSA_SIGNATURES[alg.algorithm];
   if (ecdsa) return { family: 'ecdsa', hash: ecdsa, verify: { name: 'ECDSA', hash: ecdsa } };
-  if (alg.oid === OIDS.rsassaPss) {
+  if (alg.algorithm === OIDS.rsassaPss) {
     const pss = pssParameters(alg.parameters);
     if (typeof pss === 'string') return pss;
     return { family: 'pss', hash: pss.hash, verify: { name: 'RSA-PSS', saltLength: pss.saltLength } };
   }
-  return `unsupported signature algorithm ${algorithmName(alg.oid)}`;
+  return `unsupported signature algorithm ${algorithmName(alg.algorithm)}`;
 }
 
 /**
- * RSASSA-PSS-params (RFC 4055 §3.1). WebCrypto uses one hash for the digest
- * and for MGF1, so parameters naming two are not supported; neither is the
- * SHA-1 default.
+ * RSASSA-PSS-params (RFC 4055 §3.1), as @peculiar/asn1-rsa declares them but
+ * without the SHA-1 defaults, which are not supported here anyway: an absent
+ * hash stays undefined. Integers decode to a number (a string from 4 bytes on).
  */
-function pssParameters(parameters: Uint8Array | null): { hash: Hash; saltLength: number } | string {
+class RsaSsaPssParams {
+  hashAlgorithm?: AlgorithmIdentifier;
+  maskGenAlgorithm?: AlgorithmIdentifier;
+  saltLength: number | string = 20;
+  trailerField: number | string = 1;
+  /** A field RFC 4055 does not define; named only to be refused. */
+  unexpected?: ArrayBuffer;
+}
+AsnProp({ type: AlgorithmIdentifier, context: 0, optional: true })(RsaSsaPssParams.prototype, 'hashAlgorithm');
+AsnProp({ type: AlgorithmIdentifier, context: 1, optional: true })(RsaSsaPssParams.prototype, 'maskGenAlgorithm');
+AsnProp({ type: AsnPropTypes.Integer, context: 2, defaultValue: 20 })(RsaSsaPssParams.prototype, 'saltLength');
+AsnProp({ type: AsnPropTypes.Integer, context: 3, defaultValue: 1 })(RsaSsaPssParams.prototype, 'trailerField');
+AsnProp({ type: AsnPropTypes.Any, optional: true })(RsaSsaPssParams.prototype, 'unexpected');
+
+/** More than any RSA key leaves room for; a larger salt length is refused as unsupported. */
+const MAX_SALT_LENGTH = 0x7fff;
+
+/**
+ * WebCrypto uses one hash for the digest and for MGF1, so parameters naming
+ * two are not supported; neither is the SHA-1 default.
+ */
+function pssParameters(parameters: ArrayBuffer | null | undefined): { hash: Hash; saltLength: number } | string {
   const unsupported = 'unsupported RSA-PSS parameters';
-  if (parameters === null) return unsupported;
-  const seq = readTlv(parameters, 0, parameters.length);
-  if (!seq || seq.tag !== SEQUENCE || seq.end !== parameters.length) return unsupported;
-  let hash: Hash | null = null;
-  let mgfHash: Hash | null = null;
-  let saltLength = 20;
-  const fields = childrenOf(parameters, seq);
-  if (!fields) return unsupported;
-  for (const field of fields) {
-    const inner = childrenOf(parameters, field)?.[0];
-    if (!inner) return unsupported;
-    if (field.tag === 0xa0) {
-      hash = HASHES[algorithmIdentifier(parameters, inner)?.oid ?? ''] ?? null;
-    } else if (field.tag === 0xa1) {
-      const mgf = algorithmIdentifier(parameters, inner);
-      if (mgf?.oid !== OIDS.mgf1 || !mgf.parameters) return unsupported;
-      const mgfAlg = readTlv(mgf.parameters, 0, mgf.parameters.length);
-      mgfHash = mgfAlg ? (HASHES[algorithmIdentifier(mgf.parameters, mgfAlg)?.oid ?? ''] ?? null) : null;
-    } else if (field.tag === 0xa2) {
-      if (inner.tag !== INTEGER || inner.end - inner.contentStart > 2) return unsupported;
-      saltLength = 0;
-      for (let k = inner.contentStart; k < inner.end; k++) saltLength = saltLength * 256 + parameters[k];
-    } else if (field.tag === 0xa3) {
-      // trailerField: only 1 (0xBC) is defined.
-      if (inner.tag !== INTEGER || inner.end - inner.contentStart !== 1 || parameters[inner.contentStart] !== 1) return unsupported;
-    } else {
-      return unsupported;
-    }
-  }
-  if (hash === null || mgfHash !== hash) return unsupported;
+  const pss = parameters ? parseOrNull(parameters, RsaSsaPssParams) : null;
+  if (!pss || pss.unexpected !== undefined) return unsupported;
+  const hash = HASHES[pss.hashAlgorithm?.algorithm ?? ''];
+  const mgf = pss.maskGenAlgorithm;
+  const mgfHash = mgf?.algorithm === OIDS.mgf1 && mgf.parameters ? HASHES[parseOrNull(mgf.parameters, AlgorithmIdentifier)?.algorithm ?? ''] : undefined;
+  if (!hash || mgfHash !== hash) return unsupported;
+  // trailerField: only 1 (0xBC) is defined.
+  if (pss.trailerField !== 1) return unsupported;
+  const { saltLength } = pss;
+  if (typeof saltLength !== 'number' || saltLength < 0 || saltLength > MAX_SALT_LENGTH) return unsupported;
   return { hash, saltLength };
 }
 
 const MISMATCHED_KEY = 'mismatched';
+
+/** ECParameters (RFC 5480 §2.1.1): of its three choices, only namedCurve is supported. */
+class EcParameters {
+  namedCurve = '';
+}
+AsnType({ type: AsnTypeTypes.Choice })(EcParameters);
+AsnProp({ type: AsnPropTypes.ObjectIdentifier })(EcParameters.prototype, 'namedCurve');
 
 /** The issuer's key, imported for the child's signature scheme; a string when it cannot be. */
 async function importIssuerKey(
@@ -310,19 +332,18 @@ async function importIssuerKey(
 ): Promise<{ key: CryptoKey; fieldBytes: number } | string> {
   let params: { name: string; hash: Hash } | { name: string; namedCurve: string };
   let fieldBytes = 0;
-  if (keyAlgorithm.oid === OIDS.rsaEncryption) {
+  if (keyAlgorithm.algorithm === OIDS.rsaEncryption) {
     if (scheme.family === 'ecdsa') return MISMATCHED_KEY;
     params = { name: scheme.family === 'pss' ? 'RSA-PSS' : 'RSASSA-PKCS1-v1_5', hash: scheme.hash };
-  } else if (keyAlgorithm.oid === OIDS.ecPublicKey) {
+  } else if (keyAlgorithm.algorithm === OIDS.ecPublicKey) {
     if (scheme.family !== 'ecdsa') return MISMATCHED_KEY;
-    const curveTlv = keyAlgorithm.parameters && readTlv(keyAlgorithm.parameters, 0, keyAlgorithm.parameters.length);
-    const curveOid = curveTlv && curveTlv.tag === OID ? decodeOid(keyAlgorithm.parameters!.subarray(curveTlv.contentStart, curveTlv.end)) : null;
+    const curveOid = keyAlgorithm.parameters ? parseOrNull(keyAlgorithm.parameters, EcParameters)?.namedCurve : undefined;
     const curve = curveOid ? CURVES[curveOid] : undefined;
     if (!curve) return `unsupported EC curve ${curveOid ?? '(not a named curve)'}`;
     params = { name: 'ECDSA', namedCurve: curve.name };
     fieldBytes = curve.bytes;
   } else {
-    return `unsupported public key algorithm ${algorithmName(keyAlgorithm.oid)}`;
+    return `unsupported public key algorithm ${algorithmName(keyAlgorithm.algorithm)}`;
   }
   try {
     return { key: await crypto.subtle.importKey('spki', spki, params, false, ['verify']), fieldBytes };
@@ -331,18 +352,27 @@ async function importIssuerKey(
   }
 }
 
+/** ECDSA-Sig-Value (RFC 3279 §2.2.3), as @peculiar/asn1-ecc declares it: r and s as the INTEGERs' content bytes. */
+class EcdsaSigValue {
+  r = new ArrayBuffer(0);
+  s = new ArrayBuffer(0);
+  /** A third element; named only to be refused. */
+  unexpected?: ArrayBuffer;
+}
+AsnProp({ type: AsnPropTypes.Integer, converter: AsnIntegerArrayBufferConverter })(EcdsaSigValue.prototype, 'r');
+AsnProp({ type: AsnPropTypes.Integer, converter: AsnIntegerArrayBufferConverter })(EcdsaSigValue.prototype, 's');
+AsnProp({ type: AsnPropTypes.Any, optional: true })(EcdsaSigValue.prototype, 'unexpected');
+
 /**
- * X.509 carries an ECDSA signature as DER `SEQUENCE { r INTEGER, s INTEGER }`
- * (RFC 3279 §2.2.3); WebCrypto wants r and s as fixed-size big-endian halves.
+ * X.509 carries an ECDSA signature as DER `SEQUENCE { r INTEGER, s INTEGER }`;
+ * WebCrypto wants r and s as fixed-size big-endian halves.
  */
 export function ecdsaRawSignature(der: Uint8Array, fieldBytes: number): Uint8Array | null {
-  const seq = readTlv(der, 0, der.length);
-  if (!seq || seq.tag !== SEQUENCE || seq.end !== der.length) return null;
-  const parts = childrenOf(der, seq);
-  if (!parts || parts.length !== 2 || parts.some((p) => p.tag !== INTEGER)) return null;
+  const decoded = decode(der, EcdsaSigValue, 'ECDSA signature');
+  if (!decoded.ok || decoded.value.unexpected !== undefined) return null;
   const raw = new Uint8Array(fieldBytes * 2);
-  for (const [k, p] of parts.entries()) {
-    let value = der.subarray(p.contentStart, p.end);
+  for (const [k, half] of [decoded.value.r, decoded.value.s].entries()) {
+    let value = bytes(half);
     // A positive INTEGER may carry one leading zero byte; r and s are never negative.
     if (value.length === 0 || value[0] & 0x80) return null;
     while (value.length > 1 && value[0] === 0) value = value.subarray(1);
@@ -353,62 +383,19 @@ export function ecdsaRawSignature(der: Uint8Array, fieldBytes: number): Uint8Arr
 }
 
 // ---------------------------------------------------------------------------
-// A minimal DER walker: single-byte tags, definite lengths, every bound checked
+// Helpers
 
-interface Tlv {
-  tag: number;
-  start: number;
-  contentStart: number;
-  end: number;
-}
-
-function readTlv(der: Uint8Array, at: number, limit: number): Tlv | null {
-  if (at + 2 > limit) return null;
-  const tag = der[at];
-  if ((tag & 0x1f) === 0x1f) return null;
-  let length = der[at + 1];
-  let contentStart = at + 2;
-  if (length & 0x80) {
-    const octets = length & 0x7f;
-    if (octets === 0 || octets > 4 || contentStart + octets > limit) return null;
-    length = 0;
-    for (let k = 0; k < octets; k++) length = length * 256 + der[contentStart + k];
-    contentStart += octets;
+/**
+ * A field the library kept as bytes (an AlgorithmIdentifier's parameters),
+ * decoded with a schema; null when it does not fit. Such bytes are exactly
+ * one element, so there is no framing to check.
+ */
+function parseOrNull<T>(der: ArrayBuffer, type: new () => T): T | null {
+  try {
+    return AsnParser.parse(der, type);
+  } catch {
+    return null;
   }
-  const end = contentStart + length;
-  return end > limit ? null : { tag, start: at, contentStart, end };
-}
-
-function childrenOf(der: Uint8Array, parent: Tlv): Tlv[] | null {
-  const out: Tlv[] = [];
-  for (let at = parent.contentStart; at < parent.end; ) {
-    const child = readTlv(der, at, parent.end);
-    if (!child) return null;
-    out.push(child);
-    at = child.end;
-  }
-  return out;
-}
-
-const bytesOf = (der: Uint8Array, tlv: Tlv) => der.subarray(tlv.start, tlv.end);
-
-function decodeOid(content: Uint8Array): string | null {
-  if (content.length === 0 || content.length > 64) return null;
-  const arcs: number[] = [];
-  let value = 0;
-  for (const [k, b] of content.entries()) {
-    if (value === 0 && b === 0x80) return null; // not minimal
-    value = value * 128 + (b & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER / 128) return null;
-    if (b & 0x80) {
-      if (k === content.length - 1) return null;
-      continue;
-    }
-    if (arcs.length === 0) arcs.push(value < 80 ? Math.floor(value / 40) : 2, value < 80 ? value % 40 : value - 80);
-    else arcs.push(value);
-    value = 0;
-  }
-  return arcs.join('.');
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
