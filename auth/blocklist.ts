@@ -5,7 +5,8 @@
  * id entry may name an IP: it then blocks that client id from that IP only
  * (what the automatic ban makes, so that nobody can lock a device out by
  * failing with its client id from elsewhere); without one it blocks the
- * client id everywhere.
+ * client id everywhere. The IP it names may be a CIDR range: the automatic
+ * ban names an IPv6 client's /64 (auth/ban-scope.ts).
  */
 export type BlockKind = 'clientId' | 'username' | 'ip' | 'cidr' | 'clientIdRegex' | 'usernameRegex';
 
@@ -14,7 +15,7 @@ export interface BlockEntry {
   kind: BlockKind;
   value: string;
   source: 'manual' | 'auto';
-  /** clientId entries only: the IP the block applies to; absent or null, every IP. */
+  /** clientId entries only: the IP or CIDR range the block applies to; absent or null, every IP. */
   ip?: string | null;
   /** Epoch ms; null never expires. */
   expiresAt: number | null;
@@ -30,6 +31,8 @@ interface Cidr {
 export class Blocklist {
   private readonly exact = new Map<string, BlockEntry>();
   private readonly cidrs: Cidr[] = [];
+  /** clientId entries that name a CIDR range, by client id. */
+  private readonly clientIdCidrs = new Map<string, Cidr[]>();
   private readonly regexes: Array<{ entry: BlockEntry; re: RegExp; field: 'clientId' | 'username' }> = [];
 
   constructor(entries: BlockEntry[] = []) {
@@ -38,9 +41,18 @@ export class Blocklist {
 
   add(entry: BlockEntry): void {
     switch (entry.kind) {
-      case 'clientId':
-        this.exact.set(entry.ip ? clientIdAtIpKey(entry.value, entry.ip) : `clientId\u0000${entry.value}`, entry);
+      case 'clientId': {
+        if (!entry.ip?.includes('/')) {
+          this.exact.set(entry.ip ? clientIdAtIpKey(entry.value, entry.ip) : `clientId\u0000${entry.value}`, entry);
+          return;
+        }
+        const parsed = parseCidr(entry.ip);
+        if (!parsed) return;
+        const held = this.clientIdCidrs.get(entry.value);
+        if (held) held.push({ entry, ...parsed });
+        else this.clientIdCidrs.set(entry.value, [{ entry, ...parsed }]);
         return;
+      }
       case 'username':
       case 'ip':
         this.exact.set(`${entry.kind}\u0000${entry.kind === 'ip' ? normalizeIp(entry.value) : entry.value}`, entry);
@@ -68,13 +80,12 @@ export class Blocklist {
       (who.username !== null ? active(this.exact.get(`username\u0000${who.username}`)) : null) ??
       active(this.exact.get(`ip\u0000${normalizeIp(who.ip)}`));
     if (hit) return hit;
-    if (this.cidrs.length > 0) {
+    const atPrefix = this.clientIdCidrs.get(who.clientId);
+    if (this.cidrs.length > 0 || atPrefix) {
       const addr = parseIp(who.ip);
-      if (addr) {
-        for (const c of this.cidrs) {
-          if (c.v6 === addr.v6 && (addr.bits & c.mask) === c.bits && active(c.entry)) return c.entry;
-        }
-      }
+      const within = (c: Cidr) => addr !== null && c.v6 === addr.v6 && (addr.bits & c.mask) === c.bits && active(c.entry) !== null;
+      const found = atPrefix?.find(within) ?? this.cidrs.find(within);
+      if (found) return found.entry;
     }
     for (const r of this.regexes) {
       const value = r.field === 'clientId' ? who.clientId : who.username;
@@ -126,6 +137,8 @@ export function parseIp(ip: string): { bits: bigint; v6: boolean } | null {
     if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
     bits = (bits << 16n) + BigInt(parseInt(g, 16));
   }
+  // Also when written in hex (`::ffff:c000:201`).
+  if (bits >> 32n === 0xffffn) return { bits: bits & 0xffffffffn, v6: false };
   return { bits, v6: true };
 }
 
@@ -134,16 +147,23 @@ export function parseCidr(value: string): { bits: bigint; mask: bigint; v6: bool
   const ip = parseIp(addr);
   if (!ip) return null;
   const width = ip.v6 ? 128 : 32;
-  const prefix = prefixText === undefined ? width : Number(prefixText);
+  // An IPv4-mapped range (`::ffff:192.0.2.0/120`) is the IPv4 range it carries.
+  const mapped = !ip.v6 && addr.includes(':') ? 96 : 0;
+  if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) return null;
+  const prefix = prefixText === undefined ? width : Number(prefixText) - mapped;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > width) return null;
   const all = (1n << BigInt(width)) - 1n;
   const mask = prefix === 0 ? 0n : (all >> BigInt(width - prefix)) << BigInt(width - prefix);
   return { bits: ip.bits & mask, mask, v6: ip.v6 };
 }
 
-/** The IP a client id entry is scoped to: an address, or `unknown`, what the edge records when the platform named none. */
+/**
+ * The IP a client id entry is scoped to: an address, a CIDR range (the
+ * automatic ban names an IPv6 client's /64), or `unknown`, what the edge
+ * records when the platform named none.
+ */
 export function isValidBlockIp(ip: string): boolean {
-  return ip === 'unknown' || parseIp(ip) !== null;
+  return ip === 'unknown' || (ip.includes('/') ? parseCidr(ip) !== null : parseIp(ip) !== null);
 }
 
 export function isValidBlockValue(kind: BlockKind, value: string): boolean {

@@ -167,6 +167,34 @@ describe('authentication chain', () => {
     expect(assigned).toEqual([]);
   });
 
+  it('counts an IPv6 client by its /64: rotating addresses inside it ends in a ban of the /64, not of its neighbours', async () => {
+    const refuse = provider('basic', { kind: 'refuse', refusal: { code: 'PASSWORD_DOES_NOT_MATCH', detail: 'x' } });
+    const settings = { autoBan: { enabled: true, maxFailures: 3, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 4, scope: ['ip', 'clientId'] as Array<'ip' | 'clientId'> } };
+    const failures = new FailureTracker();
+    const blocklist = new Blocklist();
+    const from = (ip: string) => ({ ip, tls: true, tlsClientAuth: null, subprotocol: 'mqtt' });
+    const bans = [];
+    for (let i = 0; i < 4; i++) {
+      const out = await runAuthChain(attempt({ clientId: `c${i}`, trusted: from(`2001:db8:1:2::${(i + 1).toString(16)}`) }), ctx([refuse], { failures, blocklist, settings, now: 1_000_000 + i }));
+      if (out.kind === 'refuse') for (const b of out.bans) blocklist.add({ id: `auto:${i}`, kind: b.kind, value: b.value, ip: b.ip, source: 'auto', expiresAt: b.until });
+      if (out.kind === 'refuse') bans.push(...out.bans);
+    }
+    expect(bans).toEqual([{ kind: 'cidr', value: '2001:db8:1:2::/64', until: 1_000_003 + 300_000, description: '4 different client ids failed from this IPv6 /64 within 60s' }]);
+    const inside = await runAuthChain(attempt({ trusted: from('2001:db8:1:2:ffff::1') }), ctx([provider('basic', accept('basic'))], { failures, blocklist, settings, now: 1_000_100 }));
+    expect(inside.kind === 'refuse' && inside.primary).toEqual({
+      code: 'TEMPORARILY_BANNED',
+      detail: `too many failed attempts from this IPv6 /64, cidr "2001:db8:1:2::/64" (until ${new Date(1_300_003).toISOString()})`,
+    });
+    const outside = await runAuthChain(attempt({ trusted: from('2001:db8:1:3::1') }), ctx([provider('basic', accept('basic'))], { failures, blocklist, settings, now: 1_000_100 }));
+    expect(outside.kind).toBe('accept');
+  });
+
+  it('says a client id ban holds in an IPv6 /64', async () => {
+    const blocklist = new Blocklist([{ id: 'b', kind: 'clientId', value: 'dev-1', ip: '2001:db8:1:2::/64', source: 'auto', expiresAt: null }]);
+    const out = await runAuthChain(attempt({ trusted: { ip: '2001:db8:1:2::7', tls: true, tlsClientAuth: null, subprotocol: 'mqtt' } }), ctx([], { blocklist }));
+    expect(out.kind === 'refuse' && out.primary.detail).toBe('too many failed attempts from clientId "dev-1" in this IPv6 /64 "2001:db8:1:2::/64" (no expiry)');
+  });
+
   it('answers busy, and counts nothing, when a provider was too busy to check, whatever its place in the chain', async () => {
     const jwt = provider('jwt', { kind: 'refuse', refusal: { code: 'JWT_MALFORMED', detail: 'not a JWT' } });
     const basic = provider('basic', { kind: 'refuse', refusal: { code: 'AUTHENTICATION_BUSY', detail: 'budget spent' } });

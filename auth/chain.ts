@@ -1,3 +1,4 @@
+import { prefixWords } from './ban-scope';
 import type { BlockEntry, Blocklist } from './blocklist';
 import type { BanDecision, FailureTracker } from './failure-tracker';
 import type { AuthenticatedIdentity, AuthProvider, ConnectAttempt, ProviderAnswer, ProviderType, Refusal } from './provider';
@@ -127,10 +128,17 @@ function wasNotChecked({ refusal }: ChainRefusal['refusals'][number]): boolean {
 
 function blockRefusal(block: BlockEntry): Refusal {
   const until = block.expiresAt === null ? 'no expiry' : `until ${new Date(block.expiresAt).toISOString()}`;
-  const what = `${block.kind} "${block.value}"${block.ip ? ` at IP "${block.ip}"` : ''}`;
+  const prefix = block.kind === 'cidr' ? prefixWords(block.value) : null;
+  const what = `${prefix ? `${prefix}, ` : ''}${block.kind} "${block.value}"${block.ip ? ` ${blockedAt(block.ip)}` : ''}`;
   return block.source === 'auto'
     ? { code: 'TEMPORARILY_BANNED', detail: `too many failed attempts from ${what} (${until})` }
     : { code: 'CLIENT_BLOCKED', detail: `blocked by ${what} (${until})` };
+}
+
+/** Where a client id entry holds: one IP, or a range (an IPv6 client's /64 for an automatic ban). */
+function blockedAt(ip: string): string {
+  if (!ip.includes('/')) return `at IP "${ip}"`;
+  return `in ${prefixWords(ip) ?? 'range'} "${ip}"`;
 }
 
 /** The reason text stored in the log: every provider's refusal, first one first. */

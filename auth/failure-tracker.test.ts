@@ -87,7 +87,8 @@ describe('FailureTracker with a shared per-IP counter', () => {
 });
 
 describe('FailureTracker memory', () => {
-  const attempt = (i: number, ip = `2001:db8::${i.toString(16)}`) => ({ ip, clientId: `bot-${i}`, username: `user-${i}` });
+  // Each in its own /64: addresses in one /64 are one IP to the bans.
+  const attempt = (i: number, ip = `2001:db8:0:${i.toString(16)}::1`) => ({ ip, clientId: `bot-${i}`, username: `user-${i}` });
 
   it('drops a window that has run out once it is the least recently used, and its hashes with it', async () => {
     const tracker = new FailureTracker();
@@ -101,12 +102,12 @@ describe('FailureTracker memory', () => {
     expect([tracker.size(), tracker.heldIdentities()]).toEqual([2, 2]);
   });
 
-  it('holds no more identity hashes than its bound, however many addresses fail just below their ban', async () => {
+  it('holds no more identity hashes than its bound, however many /64s fail just below their ban', async () => {
     const tracker = new FailureTracker(10_000, null, 50);
     const now = 1_000_000;
-    // Each IP gets three distinct failing identities, one short of ipMaxDistinct (4).
+    // Each /64 gets three distinct failing identities, one short of ipMaxDistinct (4).
     for (let ip = 0; ip < 100; ip++) {
-      for (let k = 0; k < 3; k++) await tracker.record({ ip: `2001:db8::${ip.toString(16)}`, clientId: `bot-${ip}-${k}`, username: `user-${ip}-${k}` }, settings, now);
+      for (let k = 0; k < 3; k++) await tracker.record({ ip: `2001:db8:0:${ip.toString(16)}::1`, clientId: `bot-${ip}-${k}`, username: `user-${ip}-${k}` }, settings, now);
     }
     expect(tracker.heldIdentities()).toBeLessThanOrEqual(50);
     expect(tracker.heldIdentities()).toBeGreaterThan(40);
@@ -159,5 +160,86 @@ describe('FailureTracker client id bans', () => {
     for (let i = 0; i < 30; i++) bans.push(...(await tracker.record({ ip: DEVICE, clientId: 'broken', username: 'fleet' }, few, 3_000_000 + i)));
     expect(bans.length).toBeGreaterThan(0);
     expect(bans.every((b) => b.kind === 'clientId' && b.ip === DEVICE)).toBe(true);
+  });
+});
+
+describe('FailureTracker with IPv6 clients: one subscriber, one /64', () => {
+  const tenFailures: AutoBanSettings = { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 300, ipMaxDistinct: 4, scope: ['ip', 'clientId'] };
+  /** Addresses inside one /64 are free to its holder: the attacker takes a new one for every attempt. */
+  const rotating = (i: number) => `2001:db8:1:2:${(i + 1).toString(16)}:0:0:${(0xbeef + i).toString(16)}`;
+  const NEIGHBOUR = '2001:db8:1:3::9';
+
+  it('adds up failing identities from different addresses in one /64 to a ban of the /64', async () => {
+    const tracker = new FailureTracker();
+    const now = 1_000_000;
+    const bans = [];
+    for (let i = 0; i < 4; i++) bans.push(...(await tracker.record({ ip: rotating(i), clientId: `rotating-${i}`, username: 'fleet' }, tenFailures, now + i)));
+    expect(bans).toEqual([
+      { kind: 'cidr', value: '2001:db8:1:2::/64', until: now + 3 + 300_000, description: '4 different client ids failed from this IPv6 /64 within 60s' },
+    ]);
+  });
+
+  it('adds up one client id failing from different addresses in one /64 to a client id ban at the /64', async () => {
+    const tracker = new FailureTracker();
+    const now = 2_000_000;
+    const bans = [];
+    for (let i = 0; i < 10; i++) bans.push(...(await tracker.record({ ip: rotating(i), clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+    expect(bans).toEqual([
+      {
+        kind: 'clientId',
+        value: 'sn-000123',
+        ip: '2001:db8:1:2::/64',
+        until: now + 9 + 300_000,
+        description: '10 failed attempts by this client id from this IPv6 /64 within 60s',
+      },
+    ]);
+  });
+
+  it('leaves a device in another /64 alone: its failures are counted apart', async () => {
+    const tracker = new FailureTracker();
+    const now = 3_000_000;
+    const bans = [];
+    // Ten from the attacker's /64 and nine from the device's own: only the attacker's /64 is banned.
+    for (let i = 0; i < 10; i++) {
+      bans.push(...(await tracker.record({ ip: rotating(i), clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+      if (i < 9) bans.push(...(await tracker.record({ ip: NEIGHBOUR, clientId: 'sn-000123', username: 'sn-000123' }, tenFailures, now + i)));
+    }
+    // Three more identities each: the attacker's /64 reaches four, the device's stays at three.
+    for (let i = 0; i < 3; i++) {
+      bans.push(...(await tracker.record({ ip: rotating(20 + i), clientId: `guess-${i}`, username: 'fleet' }, tenFailures, now + 10)));
+      if (i < 2) bans.push(...(await tracker.record({ ip: NEIGHBOUR, clientId: `other-${i}`, username: 'fleet' }, tenFailures, now + 10)));
+    }
+    expect(bans.map((b) => [b.kind, b.value, b.ip])).toEqual([
+      ['clientId', 'sn-000123', '2001:db8:1:2::/64'],
+      ['cidr', '2001:db8:1:2::/64', undefined],
+    ]);
+  });
+
+  it('counts a /64 in the shared counter under the /64', async () => {
+    let now = 4_000_000;
+    const shared = new CountingCounter(() => now);
+    const asked: string[] = [];
+    const spy: SharedIpCounter = { add: (ip, identity, limits) => (asked.push(ip), shared.add(ip, identity, limits)) };
+    const shards = [0, 1, 2, 3].map(() => new FailureTracker(10_000, spy));
+    const bans = [];
+    for (let i = 0; i < 4; i++) bans.push(...(await shards[i].record({ ip: rotating(i), clientId: `rotating-${i}`, username: 'fleet' }, tenFailures, ++now)));
+    expect(new Set(asked)).toEqual(new Set(['2001:db8:1:2::/64']));
+    expect(bans.map((b) => [b.kind, b.value])).toEqual([['cidr', '2001:db8:1:2::/64']]);
+  });
+
+  it('keeps IPv4 exact, and counts an IPv4-mapped IPv6 address as the IPv4 address it is', async () => {
+    const tracker = new FailureTracker();
+    const now = 5_000_000;
+    const bans = [];
+    for (let i = 0; i < 4; i++) {
+      const ip = i % 2 === 0 ? `::ffff:${IP}` : IP;
+      bans.push(...(await tracker.record({ ip, clientId: `rotating-${i}`, username: 'fleet' }, tenFailures, now + i)));
+    }
+    expect(bans).toEqual([{ kind: 'ip', value: IP, until: now + 3 + 300_000, description: '4 different client ids failed from this IP within 60s' }]);
+    // Neighbours in one IPv4 /24 are still counted apart.
+    const apart = new FailureTracker();
+    const none = [];
+    for (let i = 0; i < 4; i++) none.push(...(await apart.record({ ip: `203.0.113.${i + 1}`, clientId: `rotating-${i}`, username: 'fleet' }, tenFailures, now + i)));
+    expect(none).toEqual([]);
   });
 });

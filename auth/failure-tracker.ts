@@ -1,3 +1,4 @@
+import { banScopeOf } from './ban-scope';
 import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpLimits } from './ip-identities';
 
 /**
@@ -22,8 +23,14 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  * it is the least recently used; and past `maxKeys` windows or
  * `maxIdentities` hashes in all, the least recently used are forgotten
  * first, which only makes an attacker's life easier by a little, never the
- * broker's worse. The second bound matters with IPv6, where one attacker has
- * addresses enough to fill every window to just below its ban.
+ * broker's worse. The second bound matters with IPv6, where one attacker may
+ * hold /64s enough (a /48 has 65,536) to fill every window to just below its ban.
+ *
+ * "One IP" is what banScopeOf (auth/ban-scope.ts) makes of an address: an
+ * IPv4 address is itself, an IPv6 address is its /64, which one subscriber
+ * holds whole. Both views count and ban by that, so an attacker who takes a
+ * new address in their /64 for every attempt is still one IP here; the IP
+ * ban of a /64 is a `cidr` entry, and a client id ban names the /64 as its IP.
  *
  * A client id always lands on the same shard, so its count at an IP in that
  * shard's memory is already the whole cluster's. An IP's failing identities spread
@@ -35,20 +42,21 @@ import { IpIdentityWindow, ipIdentityOf, type IpCount, type IpIdentity, type IpL
  */
 export interface AutoBanSettings {
   enabled: boolean;
-  /** Failures of one client id from one IP within the window that ban that client id at that IP. */
+  /** Failures of one client id from one IP (an IPv6 /64) within the window that ban that client id at that IP. */
   maxFailures: number;
   windowSeconds: number;
   banSeconds: number;
-  /** Distinct failing client ids, or distinct failing usernames, from one IP within the window that ban the IP. */
+  /** Distinct failing client ids, or distinct failing usernames, from one IP (an IPv6 /64) within the window that ban the IP. */
   ipMaxDistinct?: number;
   /** Which bans are made: by client id, IP-wide, or both. */
   scope?: Array<'ip' | 'clientId'>;
 }
 
 export interface BanDecision {
-  kind: 'ip' | 'clientId';
+  /** `cidr`: an IPv6 client's /64, banned IP-wide. */
+  kind: 'ip' | 'cidr' | 'clientId';
   value: string;
-  /** A client id ban holds only at the IP its failures came from. */
+  /** A client id ban holds only at the IP its failures came from: an IPv4 address, or an IPv6 /64 as a CIDR range. */
   ip?: string;
   until: number;
   /** Why, in words, for the blocked_clients row. */
@@ -70,6 +78,7 @@ export const DEFAULT_IP_MAX_DISTINCT = 100;
  * only on a refusal, only about an identity new to this shard's window.
  */
 export interface SharedIpCounter {
+  /** `ip` is the ban scope: an IPv4 address, or an IPv6 /64 (`2001:db8:1:2::/64`). */
   add(ip: string, identity: IpIdentity, limits: IpLimits): Promise<IpCount>;
 }
 
@@ -120,7 +129,8 @@ export class FailureTracker {
   }
 
   private countClientIdAtIp(clientId: string, ip: string, settings: AutoBanSettings, now: number): BanDecision | null {
-    const key = `clientId\u0000${ip}\u0000${clientId}`;
+    const scope = banScopeOf(ip);
+    const key = `clientId\u0000${scope.value}\u0000${clientId}`;
     const w = this.current(key, settings, now, (start) => ({ start, count: 0 }));
     if (w instanceof IpIdentityWindow) return null;
     w.count++;
@@ -129,15 +139,16 @@ export class FailureTracker {
     return {
       kind: 'clientId',
       value: clientId,
-      ip,
+      ip: scope.value,
       until: now + settings.banSeconds * 1000,
-      description: `${settings.maxFailures} failed attempts by this client id from this IP within ${settings.windowSeconds}s`,
+      description: `${settings.maxFailures} failed attempts by this client id from ${scope.words} within ${settings.windowSeconds}s`,
     };
   }
 
   private async countIdentityAtIp(who: FailedAttempt, stableClientId: boolean, settings: AutoBanSettings, now: number): Promise<BanDecision | null> {
     const limits: IpLimits = { windowSeconds: settings.windowSeconds, maxDistinct: settings.ipMaxDistinct ?? DEFAULT_IP_MAX_DISTINCT };
-    const key = `ip\u0000${who.ip}`;
+    const scope = banScopeOf(who.ip);
+    const key = `ip\u0000${scope.value}`;
     const w = this.current(key, settings, now, (start) => new IpIdentityWindow(start));
     if (!(w instanceof IpIdentityWindow)) return null;
     const identity = ipIdentityOf(who, stableClientId);
@@ -149,7 +160,7 @@ export class FailureTracker {
     let count = local;
     if (this.shared) {
       try {
-        count = await this.shared.add(who.ip, identity, limits);
+        count = await this.shared.add(scope.value, identity, limits);
         // The shared window decides when counting starts afresh; this one follows it.
         w.start = count.start;
       } catch (err) {
@@ -161,10 +172,10 @@ export class FailureTracker {
     this.forget(key);
     const what = count.clientIds >= limits.maxDistinct ? `${count.clientIds} different client ids` : `${count.usernames} different usernames`;
     return {
-      kind: 'ip',
-      value: who.ip,
+      kind: scope.kind,
+      value: scope.value,
       until: now + settings.banSeconds * 1000,
-      description: `${what} failed from this IP within ${settings.windowSeconds}s`,
+      description: `${what} failed from ${scope.words} within ${settings.windowSeconds}s`,
     };
   }
 

@@ -4,7 +4,8 @@ import { IpIdentityWindow, type IpCount, type IpIdentity, type IpLimits } from '
 
 /**
  * The IP-wide failure count that every shard shares: one object per client
- * IP (named `ip:<address>`), holding one window of the distinct client ids
+ * IP as the bans see it (auth/ban-scope.ts), named `ip:<address>` for IPv4
+ * and `ip:<prefix>::/64` for IPv6, holding one window of the distinct client ids
  * and usernames that failed from it (auth/ip-identities.ts). Shards call it
  * only on a refusal, and only for an identity new to their own window, so a
  * reconnect storm of good devices never reaches it and a broken device
@@ -29,7 +30,7 @@ export class BanCounter extends DurableObject {
   }
 }
 
-/** The shards' side: the counter of one IP, reached by name. */
+/** The shards' side: the counter of one IP (an IPv6 /64), reached by name. */
 export function sharedIpCounter(namespace: DurableObjectNamespace<BanCounter>): SharedIpCounter {
   return {
     add: (ip, identity, limits) => namespace.get(namespace.idFromName(`ip:${ip}`)).add(identity, limits),

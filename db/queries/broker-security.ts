@@ -60,8 +60,14 @@ export async function findScramCredential(db: Db, username: string, mechanism: '
     .get();
 }
 
-/** Persists an automatic temporary ban so operators see it and every shard honours it. A client id ban names the IP it holds at. */
-export async function insertAutoBan(db: Db, ban: { kind: 'ip' | 'clientId'; value: string; ip?: string; until: number; now: number; description: string }) {
+/**
+ * Persists an automatic temporary ban so operators see it and every shard
+ * honours it. A client id ban names the IP it holds at (an IPv6 client's
+ * /64, as a CIDR range); an IPv6 client's IP-wide ban is a `cidr` row of its
+ * /64. The same ban made again, by another shard or after the last one ran
+ * out, extends the row it made: the /64 is always written the same way.
+ */
+export async function insertAutoBan(db: Db, ban: { kind: 'ip' | 'cidr' | 'clientId'; value: string; ip?: string; until: number; now: number; description: string }) {
   await db.batch([
     db
       .insert(blockedClients)

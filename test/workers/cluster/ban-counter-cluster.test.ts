@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:test';
 import type { IConnackPacket } from 'mqtt-packet';
 import { afterAll, describe, expect, it } from 'vitest';
+import { insertAutoBan } from '../../../db/queries/broker-security';
+import { openDb } from '../../../db/queries/db';
 import { api, tokens } from '../admin-support';
 import { RawClient } from '../raw-client';
 import { clusterSettled, idsOnShards, shardOf } from './cluster-support';
@@ -61,6 +63,35 @@ describe('automatic bans over four shards', () => {
     expect(await connack(device, { clientId: 'sn-000123' })).toBe(0);
     const rows = await env.DB.prepare(`SELECT kind, value, ip, description FROM blocked_clients WHERE source = 'auto' AND value = 'sn-000123'`).all();
     expect(rows.results).toEqual([{ kind: 'clientId', value: 'sn-000123', ip: stranger, description: '10 failed attempts by this client id from this IP within 60s' }]);
+  });
+
+  it('bans an IPv6 attacker by its /64 when it takes a new address in it for every attempt, on every shard', async () => {
+    const { admin } = await tokens();
+    await api('PUT', '/settings', {
+      token: admin,
+      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
+    });
+    const rotating = idsOnShards('v6-rotating-', [0, 1, 2, 3]);
+    const codes = [];
+    for (const [i, clientId] of rotating.entries()) codes.push(await connack(`2001:db8:77:1:${i + 1}::${i + 7}`, { clientId, username: 'fleet', password: 'guess' }));
+    expect(codes).toEqual([0x86, 0x86, 0x86, 0x86]);
+    // Any address in the /64 is refused as banned, on every shard; a device in the next /64 is not.
+    for (const [i, clientId] of idsOnShards('v6-after-ban-', [1, 3, 0]).entries()) {
+      expect(await connack(`2001:db8:77:1:ffff::${i + 1}`, { clientId }), clientId).toBe(0x8a);
+    }
+    expect(await connack('2001:db8:77:2::1', { clientId: 'v6-neighbour' })).toBe(0);
+    const rows = await env.DB.prepare(`SELECT kind, value, ip, description FROM blocked_clients WHERE source = 'auto' AND kind = 'cidr'`).all();
+    expect(rows.results).toEqual([{ kind: 'cidr', value: '2001:db8:77:1::/64', ip: null, description: '4 different client ids failed from this IPv6 /64 within 60s' }]);
+  });
+
+  it('keeps one row for a /64 banned again: the later ban extends it', async () => {
+    const db = openDb(env.DB);
+    const ban = { kind: 'cidr' as const, value: '2001:db8:78:1::/64', description: '4 different client ids failed from this IPv6 /64 within 60s' };
+    await insertAutoBan(db, { ...ban, until: 2_000_000_000_000, now: 1_000 });
+    await insertAutoBan(db, { ...ban, until: 2_000_000_060_000, now: 2_000 });
+    const rows = await env.DB.prepare(`SELECT value, expires_at FROM blocked_clients WHERE value = ?`).bind(ban.value).all();
+    expect(rows.results).toHaveLength(1);
+    expect(Number(rows.results[0].expires_at)).toBe(2_000_000_060_000);
   });
 
   it('does not ban an IP whose few broken devices keep retrying on their shards', async () => {
