@@ -12,7 +12,7 @@ export type BlockKind = BlockedClientRow['kind'];
 export interface BlockValues {
   kind: BlockKind;
   value: string;
-  /** clientId only: the IP the block applies to; null, every IP. */
+  /** clientId only: the IP address or CIDR range the block applies to; null, every IP. */
   ip: string | null;
   description: string | null;
   expiresAt: Date | null;

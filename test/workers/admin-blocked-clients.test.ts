@@ -109,6 +109,25 @@ describe('/blocked-clients', () => {
     expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4712', ip: 'somewhere' } }), 400, 'validation_error', 'ip');
   });
 
+  it('blocks a client id from an IPv6 /64 when the entry names one: every address in it, none outside', async () => {
+    const { admin } = await tokens();
+    const returnCode = async (ip: string, clientId: string) => {
+      const c = await RawClient.open(4, { 'CF-Connecting-IP': ip });
+      const ack = (await c.connect({ clientId })) as { returnCode: number };
+      c.close();
+      return ack.returnCode;
+    };
+    const scoped = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-6464', ip: '2001:db8:1:2::/64' } });
+    expect(scoped.status).toBe(201);
+    expect(scoped.body).toMatchObject({ kind: 'clientId', value: 'sn-6464', ip: '2001:db8:1:2::/64', source: 'manual' });
+    expect(await returnCode('2001:db8:1:2::1', 'sn-6464')).toBe(5);
+    expect(await returnCode('2001:db8:1:2:ffff:ffff:ffff:ffff', 'sn-6464')).toBe(5);
+    expect(await returnCode('2001:db8:1:3::1', 'sn-6464')).toBe(0);
+    expect(await returnCode('2001:db8:1:2::1', 'sn-6465')).toBe(0);
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-6464', ip: '2001:db8:1:2::/64' } }), 409, 'conflict', 'value');
+    expectError(await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-6464', ip: '2001:db8::/129' } }), 400, 'validation_error', 'ip');
+  });
+
   it('takes effect on the broker at once: a blocked client id is refused on its next CONNECT', async () => {
     const { admin } = await tokens();
     const before = await RawClient.open(4);

@@ -107,7 +107,7 @@ export function BlockedClientsPage() {
     <section>
       <PageHeader
         title="Blocked clients"
-        description="Checked before authentication: a blocked client is refused with Banned (0x8A). Automatic bans after repeated failures appear here too; a client id is banned only from the IP its failures came from."
+        description="Checked before authentication: a blocked client is refused with Banned (0x8A). Automatic bans after repeated failures appear here too; a client id is banned only from the IP its failures came from, and an IPv6 client counts as its /64."
       >
         {canWrite && (
           <button type="button" className="btn btn-primary" onClick={() => setEditing('new')}>
@@ -169,7 +169,7 @@ function BlockDialog({ entry, onClose, onSaved }: { entry: BlockedClient | null;
           error={fieldError('value')}
         />
         {kind === 'clientId' && (
-          <TextField label="From IP" name="ip" value={ip} onChange={setIp} hint="Empty blocks the client id from every IP." error={fieldError('ip')} />
+          <TextField label="From IP" name="ip" value={ip} onChange={setIp} hint="An address or a CIDR range (e.g. 2001:db8:1:2::/64). Empty blocks the client id from every IP." error={fieldError('ip')} />
         )}
         <div className="field">
           <label htmlFor="block-expires">Expires</label>

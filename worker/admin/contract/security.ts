@@ -49,7 +49,8 @@ export const BlockedClientSchema = z
     kind: z.enum(BLOCK_KINDS),
     value: z.string(),
     ip: z.string().nullable().openapi({
-      description: 'clientId entries only: the IP the block applies to; null blocks the client id from every IP. Automatic bans of a client id always name the IP its failures came from',
+      description:
+        'clientId entries only: the IP address or CIDR range the block applies to; null blocks the client id from every IP. Automatic bans of a client id always name where its failures came from: the IPv4 address, or the IPv6 /64 (`2001:db8:1:2::/64`)',
       example: '198.51.100.66',
     }),
     description: z.string().nullable(),

@@ -26,7 +26,10 @@ const BlockInput = z
       .max(64)
       .nullable()
       .optional()
-      .openapi({ description: 'clientId only: block the client id from this IP alone; null or absent blocks it from every IP', example: '198.51.100.66' }),
+      .openapi({
+        description: 'clientId only: block the client id from this IP address or CIDR range (an IPv6 /64: `2001:db8:1:2::/64`) alone; null or absent blocks it from every IP',
+        example: '198.51.100.66',
+      }),
     description: z.string().max(512).nullable().optional(),
     expiresAt: z
       .string()
@@ -42,7 +45,7 @@ const BlockInput = z
     }
     if (v.ip !== null && v.ip !== undefined) {
       if (v.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
-      else if (!isValidBlockIp(v.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'must be an IP address' });
+      else if (!isValidBlockIp(v.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'must be an IP address, a CIDR range or unknown' });
     }
   })
   .openapi('BlockedClientInput');

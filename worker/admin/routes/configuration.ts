@@ -86,7 +86,7 @@ const BlockDoc = z
     id,
     kind: z.enum(['clientId', 'username', 'ip', 'cidr', 'clientIdRegex', 'usernameRegex']),
     value: z.string().min(1).max(256),
-    ip: z.string().max(64).nullable().default(null).openapi({ description: 'clientId only: the IP the block applies to; null, every IP' }),
+    ip: z.string().max(64).nullable().default(null).openapi({ description: 'clientId only: the IP address or CIDR range the block applies to; null, every IP' }),
     description: nullableText(512),
     source: z.enum(['manual', 'auto']).default('manual'),
     expiresAt: time.nullable().default(null),
@@ -95,7 +95,7 @@ const BlockDoc = z
   .superRefine((b, ctx) => {
     if (!isValidBlockValue(b.kind, b.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: `not a valid ${b.kind}` });
     if (b.ip !== null && b.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
-    else if (b.ip !== null && !isValidBlockIp(b.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'not a valid IP' });
+    else if (b.ip !== null && !isValidBlockIp(b.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'not a valid IP or CIDR range' });
   })
   .openapi('ExportedBlockedClient');
 
