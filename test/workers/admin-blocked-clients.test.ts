@@ -3,6 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { api, auditEntries, configVersion, expectError, expectGuarded, tokens } from './admin-support';
 import { RawClient } from './raw-client';
 
+/** The CONNACK return code a 3.1.1 CONNECT with this client id gets from this address. */
+async function returnCode(ip: string, clientId: string): Promise<number> {
+  const c = await RawClient.open(4, { 'CF-Connecting-IP': ip });
+  const ack = (await c.connect({ clientId })) as { returnCode: number };
+  c.close();
+  return ack.returnCode;
+}
+
 describe('/blocked-clients', () => {
   it('creates, reads, lists with filters and computed status, updates and deletes; every change bumps config_version', async () => {
     const { admin, viewer } = await tokens();
@@ -86,12 +94,6 @@ describe('/blocked-clients', () => {
 
   it('blocks a client id from one IP alone when the entry names one, and everywhere when it does not', async () => {
     const { admin } = await tokens();
-    const returnCode = async (ip: string, clientId: string) => {
-      const c = await RawClient.open(4, { 'CF-Connecting-IP': ip });
-      const ack = (await c.connect({ clientId })) as { returnCode: number };
-      c.close();
-      return ack.returnCode;
-    };
     const scoped = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66' } });
     expect(scoped.status).toBe(201);
     expect(scoped.body).toMatchObject({ kind: 'clientId', value: 'sn-4711', ip: '198.51.100.66', source: 'manual' });
@@ -111,12 +113,6 @@ describe('/blocked-clients', () => {
 
   it('blocks a client id from an IPv6 /64 when the entry names one: every address in it, none outside', async () => {
     const { admin } = await tokens();
-    const returnCode = async (ip: string, clientId: string) => {
-      const c = await RawClient.open(4, { 'CF-Connecting-IP': ip });
-      const ack = (await c.connect({ clientId })) as { returnCode: number };
-      c.close();
-      return ack.returnCode;
-    };
     const scoped = await api('POST', '/blocked-clients', { token: admin, body: { kind: 'clientId', value: 'sn-6464', ip: '2001:db8:1:2::/64' } });
     expect(scoped.status).toBe(201);
     expect(scoped.body).toMatchObject({ kind: 'clientId', value: 'sn-6464', ip: '2001:db8:1:2::/64', source: 'manual' });
