@@ -342,24 +342,32 @@ describe('X.509 provider: only the verified issuer path is matched', () => {
     );
   });
 
-  it('ignores revocations and dates past a broken link, and keeps checking the verified path', async () => {
-    // An expired certificate the client tacked on does not matter...
-    const tackedOn = await run(await withCert(s.device, [s.intermediate, s.expired]));
-    expect(tackedOn.kind === 'accept' && tackedOn.identity.credentialId).toBe('fleet');
-    // ...nor does a revoked one...
+  it('holds every certificate the client sent against it: revoked or expired refuses, on the path or not', async () => {
+    // An expired certificate the client tacked on refuses it, as one on the path does...
+    expect(refusal(await run(await withCert(s.device, [s.intermediate, s.expired]))).code).toBe('X509_AUTHENTICATION_FAILURE');
+    // ...and so does a revoked one.
     const fp = (await tlsClientAuthFromPem(s.revoked.pem)).certFingerprintSHA256;
     const revokedTackedOn = await run(await withCert(s.device, [s.intermediate, s.revoked]), REQUIRED, source(CREDENTIALS, [{ fingerprintSHA256: fp }]));
-    expect(revokedTackedOn.kind).toBe('accept');
-    // ...but an expired or revoked issuer on the path still refuses.
+    expect(refusal(revokedTackedOn).code).toBe('CERTIFICATE_REVOKED');
     const oldCa = s.pki.ca('old-fleet', '/O=EdgeMQ Test/CN=Old Fleet CA', s.root, { startDate: '20200101000000Z', endDate: '20200201000000Z' });
     const oldDevice = s.pki.leaf('old-fleet-device', '/CN=device-002', oldCa);
     expect(refusal(await run(await withCert(oldDevice, [oldCa])))).toEqual({
       code: 'X509_AUTHENTICATION_FAILURE',
       detail: 'chain certificate "CN=Old Fleet CA,O=EdgeMQ Test" has expired (2020-02-01T00:00:00.000Z)',
     });
+  });
+
+  it('does not let a chain sent out of order hide its revoked issuer', async () => {
     const intermediateFp = (await tlsClientAuthFromPem(s.intermediate.pem)).certFingerprintSHA256;
-    const revokedIssuer = refusal(await run(await withCert(s.device, [s.intermediate]), REQUIRED, source(CREDENTIALS, [{ fingerprintSHA256: intermediateFp }])));
-    expect(revokedIssuer.code).toBe('CERTIFICATE_REVOKED');
+    for (const chain of [[s.intermediate], [s.root, s.intermediate], [s.stranger, s.intermediate]]) {
+      const answer = await run(await withCert(s.device, chain), REQUIRED, source(CREDENTIALS, [{ fingerprintSHA256: intermediateFp }]));
+      expect(refusal(answer).code).toBe('CERTIFICATE_REVOKED');
+    }
+  });
+
+  it('finds the issuer in a chain sent out of order, and matches it', async () => {
+    const answer = await run(await withCert(s.device, [s.root, s.intermediate]), REQUIRED, source([ADMINS, FLEET]));
+    expect(answer.kind === 'accept' && answer.identity.credentialId).toBe('fleet');
   });
 
   it('matches nothing above a leaf known only by its DN strings, and says so', async () => {

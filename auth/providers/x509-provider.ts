@@ -67,11 +67,11 @@ type X509RefusalCode = Extract<
  * with mosquitto's require_certificate and use_identity_as_username:
  *
  *   connection has TLS -> a certificate was presented -> the platform verified
- *   it -> it parses -> the chain is cut at the first certificate that did not
- *   issue the one before it -> nobody revoked what is left, and all of it is
- *   within its dates -> a credential matches the CN of the leaf or of its
- *   issuer (leaf first) -> the leaf has a CN -> the credential has rules for
- *   that CN -> the credential may use this client id.
+ *   it -> it parses -> nobody revoked anything the client sent, and all of it
+ *   is within its dates -> the issuer path is found among what was sent ->
+ *   a credential matches the CN of the leaf or of its issuer (leaf first) ->
+ *   the leaf has a CN -> the credential has rules for that CN -> the
+ *   credential may use this client id.
  *
  * The platform verifies the leaf only; the rest of the chain is whatever the
  * client sent (see issuer-path.ts), so a certificate the client appended or
@@ -105,14 +105,16 @@ export function createX509Provider(config: X509ProviderConfig, source: X509Crede
       if (!read.ok) return refuse('CANNOT_PARSE_SSL_CREDENTIALS', read.error);
       const cert = read.certificate;
 
-      const path = await verifyIssuerPath(cert.chain.map((c) => c.der));
-      // What lies past a broken link is the client's say-so: it can neither match nor be held against the client.
-      const verified = cert.chain.slice(0, path.length);
-
-      const revoked = checkRevocation(verified, await source.revocations());
+      // Anything the client sent counts against it: a revoked or expired certificate refuses it wherever it sits
+      // in the chain, so sending the chain out of order or padded cannot hide its revoked CA.
+      const revoked = checkRevocation(cert.chain, await source.revocations());
       if (revoked) return revoked;
-      const expired = checkValidity(verified, clock.now());
+      const expired = checkValidity(cert.chain, clock.now());
       if (expired) return expired;
+
+      // What is not on the verified issuer path is the client's say-so: it is never matched.
+      const path = await verifyIssuerPath(cert.chain.map((c) => c.der));
+      const verified = path.order.map((i) => cert.chain[i]);
 
       // Of the verified path, only the leaf and its issuer are proven genuine: only they may be matched.
       const proven = verified.slice(0, path.proven);

@@ -16,9 +16,9 @@ function pair(name: string, ca: KeyOptions & { selfSigned?: boolean }, leaf: Key
 
 describe('issuer path: genuine chains, by algorithm', () => {
   it('follows leaf, intermediate and root (ECDSA P-256 with SHA-256)', async () => {
-    expect(await verifyIssuerPath([s.device.der, s.intermediate.der, s.root.der])).toEqual({ length: 3, broken: null, proven: 2 });
-    expect(await verifyIssuerPath([s.device.der])).toEqual({ length: 1, broken: null, proven: 1 });
-    expect(await verifyIssuerPath([])).toEqual({ length: 0, broken: null, proven: 0 });
+    expect(await verifyIssuerPath([s.device.der, s.intermediate.der, s.root.der])).toEqual({ order: [0, 1, 2], broken: null, proven: 2 });
+    expect(await verifyIssuerPath([s.device.der])).toEqual({ order: [0], broken: null, proven: 1 });
+    expect(await verifyIssuerPath([])).toEqual({ order: [], broken: null, proven: 0 });
   });
 
   const cases: Array<[string, KeyOptions, KeyOptions]> = [
@@ -34,7 +34,7 @@ describe('issuer path: genuine chains, by algorithm', () => {
     const name = _label.replace(/[^a-z0-9]+/gi, '-');
     const { ca, leaf } = pair(name, caOptions, leafOptions);
     // The standard root (EC) signs the RSA and P-384 CAs: mixed chains are followed too.
-    expect(await verifyIssuerPath([leaf.der, ca.der, s.root.der])).toEqual({ length: 3, broken: null, proven: 2 });
+    expect(await verifyIssuerPath([leaf.der, ca.der, s.root.der])).toEqual({ order: [0, 1, 2], broken: null, proven: 2 });
   });
 });
 
@@ -42,7 +42,7 @@ describe('issuer path: certificates that are not the issuer', () => {
   it('stops at a certificate whose subject is not the issuer of the one before it', async () => {
     const forged = s.pki.ca('self-made', '/O=EdgeMQ Test/CN=EdgeMQ Admins');
     expect(await verifyIssuerPath([s.device.der, forged.der])).toEqual({
-      length: 1,
+      order: [0],
       broken: { index: 1, failure: { kind: 'not-issuer', reason: "its subject is not that certificate's issuer" } },
       proven: 1,
     });
@@ -53,7 +53,7 @@ describe('issuer path: certificates that are not the issuer', () => {
   it('stops at a certificate with the right subject but another key', async () => {
     const sameName = s.pki.ca('same-name', '/O=EdgeMQ Test/CN=Fleet Intermediate CA');
     expect(await verifyIssuerPath([s.device.der, sameName.der, s.root.der])).toEqual({
-      length: 1,
+      order: [0],
       broken: { index: 1, failure: { kind: 'not-issuer', reason: "its key does not verify that certificate's signature" } },
       proven: 1,
     });
@@ -62,10 +62,11 @@ describe('issuer path: certificates that are not the issuer', () => {
     expect(await checkIssuedBy(s.device.der, rsa.der)).toEqual({ kind: 'not-issuer', reason: "its RSA key cannot have made that certificate's signature" });
   });
 
-  it('keeps the links before the first broken one', async () => {
+  it('finds the path past a stray certificate, and names the stray', async () => {
     const stray = s.pki.ca('stray', '/CN=Stray');
     const path = await verifyIssuerPath([s.device.der, s.intermediate.der, stray.der, s.root.der]);
-    expect(path.length).toBe(2);
+    // The search goes on past the broken certificate: the root sent after it still issued the intermediate.
+    expect(path.order).toEqual([0, 1, 3]);
     expect(path.broken?.index).toBe(2);
   });
 
@@ -91,7 +92,7 @@ describe('issuer path: what a verified link does not prove', () => {
     const forger = s.pki.ca('relay-forger', '/CN=EdgeMQ Admins');
     const relay = s.pki.forge('relay-copy', '/O=EdgeMQ Test/CN=Fleet Intermediate CA', s.intermediate, forger);
     // Every link verifies: the signatures alone cannot tell the forger's certificate from a real root.
-    expect(await verifyIssuerPath([s.device.der, relay.der, forger.der])).toEqual({ length: 3, broken: null, proven: 2 });
+    expect(await verifyIssuerPath([s.device.der, relay.der, forger.der])).toEqual({ order: [0, 1, 2], broken: null, proven: 2 });
   });
 });
 

@@ -75,9 +75,14 @@ export interface LinkFailure {
 }
 
 export interface IssuerPath {
-  /** How many certificates, from the leaf, form the verified path; at least 1 (the leaf) for a non-empty chain. */
-  length: number;
-  /** Why certificate `length` is not on the path; null when the whole chain is. */
+  /**
+   * Indexes into the chain as sent, leaf (0) first, of the certificates that
+   * form the verified issuer path, each the issuer of the one before it.
+   * TLS lets a client send its chain in any order (RFC 8446 §4.4.2), so the
+   * path is looked for among everything sent, not read off in order.
+   */
+  order: number[];
+  /** Why no further certificate is on the path: the first one sent that is not, and its failure; null when every certificate is. */
   broken: { index: number; failure: LinkFailure } | null;
   /** How many certificates of the path are proven genuine without a trust anchor: the leaf and its issuer, at most 2. */
   proven: number;
@@ -87,17 +92,37 @@ export interface IssuerPath {
 const PROVEN_WITHOUT_ANCHOR = 2;
 
 /**
- * Walks the chain (leaf first) and answers how far it is a verified issuer
- * path. `null` stands for a certificate whose DER is not known (a leaf the
- * platform described by its DN strings only).
+ * Builds the verified issuer path from the leaf (index 0) upwards, taking at
+ * each step the first remaining certificate that issued the current one.
+ * `null` stands for a certificate whose DER is not known (a leaf the
+ * platform described by its DN strings only). The chain is at most a few
+ * certificates (the provider caps it), and names are compared before any
+ * signature is checked, so the search stays cheap.
  */
 export async function verifyIssuerPath(chain: Array<Uint8Array | null>): Promise<IssuerPath> {
-  const path = (length: number, broken: IssuerPath['broken']): IssuerPath => ({ length, broken, proven: Math.min(length, PROVEN_WITHOUT_ANCHOR) });
-  for (let i = 0; i + 1 < chain.length; i++) {
-    const failure = await checkIssuedBy(chain[i], chain[i + 1]);
-    if (failure) return path(i + 1, { index: i + 1, failure });
+  const order = chain.length > 0 ? [0] : [];
+  const remaining = chain.map((_, i) => i).slice(1);
+  let broken: IssuerPath['broken'] = null;
+  while (remaining.length > 0) {
+    const current = chain[order[order.length - 1]];
+    let firstFailure: LinkFailure | null = null;
+    let found = -1;
+    for (const [k, index] of remaining.entries()) {
+      const failure = await checkIssuedBy(current, chain[index]);
+      if (!failure) {
+        found = k;
+        break;
+      }
+      firstFailure ??= failure;
+    }
+    if (found < 0) {
+      broken = { index: remaining[0], failure: firstFailure! };
+      break;
+    }
+    order.push(remaining[found]);
+    remaining.splice(found, 1);
   }
-  return path(chain.length, null);
+  return { order, broken, proven: Math.min(order.length, PROVEN_WITHOUT_ANCHOR) };
 }
 
 /** Null when `issuer` issued `child`; otherwise why it is not shown to have. */
