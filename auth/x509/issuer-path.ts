@@ -14,9 +14,10 @@
  * Client-Cert-Chain header from a trusted proxy is no better: RFC 9440 lets
  * the proxy pass on whatever the client sent.
  *
- * So every link is checked here, leaf upwards: certificate i+1 is on the path
- * only if its subject is certificate i's issuer and its public key verifies
- * certificate i's signature. The walk stops at the first link that fails.
+ * So every link is checked here, leaf upwards: a certificate is the next on
+ * the path only if its subject is the current one's issuer and its public key
+ * verifies the current one's signature. It is looked for among everything
+ * sent, since TLS allows any order; the path ends where none is found.
  *
  * A verified link is not enough to make a certificate genuine, though. The
  * link proves that certificate i+1 holds the key that signed certificate i,
@@ -29,9 +30,9 @@
  * verifies. Only two certificates are proven without a trust anchor: the leaf
  * (the platform verified it) and its direct issuer, whose subject is the
  * issuer name inside the signed leaf and whose key verified the leaf's
- * signature. `proven` counts those; the rest of the path is still genuine
- * enough to be held against the client (revoked, expired), never enough to be
- * matched for access.
+ * signature. `proven` counts those; nothing else is ever matched for access
+ * (whereas revocation and dates are held against the client for everything
+ * it sent: x509-provider.ts).
  *
  * Names are compared as DER bytes, not as text: RFC 5280 §4.1.2.6 requires a
  * CA to encode its subject exactly as it encodes the issuer of what it signs,
