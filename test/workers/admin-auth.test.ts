@@ -90,6 +90,13 @@ describe('admin API: sign-in and bootstrap', () => {
     expect((await login(ADMIN.username, ADMIN.password, '203.0.113.23')).status).toBe(200);
   });
 
+  it('counts an IPv6 client as its /64, so rotating addresses inside it gains nothing', async () => {
+    for (let i = 0; i < 5; i++) expectError(await login('v6-target', `guess-${i}`, `2001:db8:bad:1::${i + 1}`), 401);
+    expectError(await login('v6-target', 'guess-next', '2001:db8:bad:1:ffff::9'), 429, 'too_many_attempts');
+    // Another /64 is another address.
+    expectError(await login('v6-target', 'guess-other', '2001:db8:bad:2::1'), 401);
+  });
+
   it('limits failed sign-ins per username across addresses, for guessing spread over many', async () => {
     // 100 failures from 25 addresses, 4 each: no address reaches its own limits.
     for (let a = 0; a < 25; a++) {

@@ -1,3 +1,4 @@
+import { banScopeOf } from '../../auth/ban-scope';
 import { clearLoginFailures, countLoginAttempt, uncountLoginAttempt } from '../../db/queries/login-attempts';
 import type { Db } from '../../db/queries/db';
 import { ApiError } from './errors';
@@ -29,7 +30,9 @@ export interface LoginKeys {
 export function loginKeys(ip: string, username: string): LoginKeys {
   // Usernames are compared as stored, but the limit must not be dodged by changing case.
   const user = username.toLowerCase();
-  return { ip: `ip:${ip}`, userAtIp: `user-ip:${ip}\u0000${user}`, user: `user:${user}` };
+  // An IPv6 client counts as its /64, as for MQTT bans: one host holds a whole /64 and could rotate through it.
+  const from = banScopeOf(ip).value;
+  return { ip: `ip:${from}`, userAtIp: `user-ip:${from}\u0000${user}`, user: `user:${user}` };
 }
 
 function limitOf(keys: LoginKeys, key: string): number {
