@@ -114,6 +114,8 @@ class Link {
   retryAt: number | null = null;
   /** When the current run of failed sends began; null while the link works. */
   failingSince: number | null = null;
+  /** When the batch in flight left; a call that never answers is as unreachable as one that fails. */
+  sentAt: number | null = null;
 
   constructor(
     readonly dest: number,
@@ -269,9 +271,15 @@ export class ClusterNode {
     return Promise.all(waits).then(() => undefined);
   }
 
-  /** A shard that has failed every send for ROUTE_WAIT_MS holds no SUBACK (see ROUTE_WAIT_MS). */
+  /** A shard that has failed every send, or not answered one, for ROUTE_WAIT_MS holds no SUBACK (see ROUTE_WAIT_MS). */
   private waitedLongEnough(link: Link, now: number): boolean {
-    return link.failingSince !== null && now - link.failingSince >= ROUTE_WAIT_MS;
+    const since = this.unreachableSince(link);
+    return since !== null && now - since >= ROUTE_WAIT_MS;
+  }
+
+  private unreachableSince(link: Link): number | null {
+    if (link.failingSince !== null) return link.failingSince;
+    return link.sending ? link.sentAt : null;
   }
 
   private stopWaitingFor(link: Link): void {
@@ -417,6 +425,7 @@ export class ClusterNode {
     if (!this.clustered) return;
     const now = this.deps.clock.now();
     for (const link of this.links.values()) {
+      if (link.lane === 'routes' && link.confirmWaiters.length > 0 && this.waitedLongEnough(link, now)) this.stopWaitingFor(link);
       if (!link.asking) this.askAboutHeld(link, now);
       if (link.sending || !link.hasWork()) continue;
       if (link.retryAt !== null && link.retryAt > now) continue;
@@ -432,6 +441,9 @@ export class ClusterNode {
     };
     for (const link of this.links.values()) {
       if (!link.sending && link.hasWork() && link.retryAt !== null) earlier(link.retryAt);
+      // SUBACKs waiting for a shard stop waiting at ROUTE_WAIT_MS even if no call ends before then.
+      const since = link.confirmWaiters.length > 0 ? this.unreachableSince(link) : null;
+      if (since !== null) earlier(since + ROUTE_WAIT_MS);
       const first = link.asking ? undefined : firstHeld(link);
       if (first) earlier(first.askAt);
     }
@@ -450,6 +462,7 @@ export class ClusterNode {
     // The store's rows only: the acks stay here, with their items.
     const batch: ClusterBatch = { from: this.self, to: link.dest, lane: link.lane, entries: items.map(({ seq, entry }) => ({ seq, entry })) };
     link.sending = true;
+    link.sentAt = this.deps.clock.now();
     link.sentThrough = items.reduce((last, item) => (item.seq !== null && item.seq > last ? item.seq : last), 0);
     this.applier?.countSent?.(items.length);
     this.deps.bus.deliver(batch).then(
@@ -460,6 +473,7 @@ export class ClusterNode {
 
   private confirmed(link: Link, items: PendingItem[], receipt: ClusterReceipt): void {
     link.sending = false;
+    link.sentAt = null;
     link.failures = 0;
     link.failingSince = null;
     link.retryAt = null;
@@ -494,6 +508,7 @@ export class ClusterNode {
 
   private failed(link: Link, items: PendingItem[], err: unknown): void {
     link.sending = false;
+    link.sentAt = null;
     link.failures++;
     // The retry's receipt names what the receiver still holds; an applied entry it released is not named again.
     link.releasedEarly.clear();

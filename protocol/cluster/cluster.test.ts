@@ -122,6 +122,28 @@ describe('one broker over several shards', () => {
     expect(sub.all<IPublishPacket>('publish').map(text)).toEqual(['hello', 'alert']);
   });
 
+  it('stops holding SUBACKs for a shard whose call does not answer within ROUTE_WAIT_MS', async () => {
+    const c = new ClusterHarness(3);
+    const sub = await clientOn(c, 0, 'sub');
+    // Shard 2 takes the call and never answers (a hung object; RPC has no timeout of its own).
+    c.delayReceipts.add(2);
+    const subscribed = sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'news/#', qos: 1 }] });
+    await c.settle();
+    await c.tick(ROUTE_WAIT_MS - 1);
+    expect(sub.received.filter((p) => p.cmd === 'suback')).toHaveLength(0);
+    await c.tick(1);
+    await subscribed;
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    // The answer comes at last: the link goes on as before.
+    c.delayReceipts.delete(2);
+    c.releaseReceipts();
+    await c.settle();
+    const again = sub.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'alerts/#', qos: 1 }] });
+    await c.settle();
+    await again;
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+  });
+
   it('applies a batch once when its receipt was lost, so QoS 2 stays exactly once', async () => {
     const c = new ClusterHarness(2);
     const sub = await clientOn(c, 1, 'sub');
