@@ -166,6 +166,13 @@ export function isValidBlockIp(ip: string): boolean {
   return ip === 'unknown' || (ip.includes('/') ? parseCidr(ip) !== null : parseIp(ip) !== null);
 }
 
+/** What is wrong with the IP a block entry names, or null: the admin API's and the configuration import's one rule. */
+export function blockIpProblem(kind: BlockKind, ip: string | null | undefined): string | null {
+  if (ip === null || ip === undefined) return null;
+  if (kind !== 'clientId') return 'only a clientId block can name an IP';
+  return isValidBlockIp(ip) ? null : 'must be an IP address, a CIDR range or unknown';
+}
+
 export function isValidBlockValue(kind: BlockKind, value: string): boolean {
   switch (kind) {
     case 'ip':

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isValidBlockIp, isValidBlockValue } from '../../../auth/blocklist';
+import { blockIpProblem, isValidBlockValue } from '../../../auth/blocklist';
 import {
   deleteBlockedClient,
   findBlockId,
@@ -43,10 +43,8 @@ const BlockInput = z
       const what = v.kind === 'ip' ? 'an IP address' : v.kind === 'cidr' ? 'a CIDR range' : v.kind.endsWith('Regex') ? 'a valid regular expression' : 'a value';
       ctx.addIssue({ code: 'custom', path: ['value'], message: `must be ${what}` });
     }
-    if (v.ip !== null && v.ip !== undefined) {
-      if (v.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
-      else if (!isValidBlockIp(v.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'must be an IP address, a CIDR range or unknown' });
-    }
+    const ipProblem = blockIpProblem(v.kind, v.ip);
+    if (ipProblem) ctx.addIssue({ code: 'custom', path: ['ip'], message: ipProblem });
   })
   .openapi('BlockedClientInput');
 

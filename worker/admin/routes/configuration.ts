@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { isValidBlockIp, isValidBlockValue } from '../../../auth/blocklist';
+import { blockIpProblem, isValidBlockValue } from '../../../auth/blocklist';
 import { isPasswordHash } from '../../../auth/passwords/password-hash';
 import { PROVIDER_TYPES } from '../../../auth/provider';
 import { brokerSettingsSchema, providerSettingsSchemas, topicRulesSchema } from '../../../auth/settings';
@@ -94,8 +94,8 @@ const BlockDoc = z
   })
   .superRefine((b, ctx) => {
     if (!isValidBlockValue(b.kind, b.value)) ctx.addIssue({ code: 'custom', path: ['value'], message: `not a valid ${b.kind}` });
-    if (b.ip !== null && b.kind !== 'clientId') ctx.addIssue({ code: 'custom', path: ['ip'], message: 'only a clientId block can name an IP' });
-    else if (b.ip !== null && !isValidBlockIp(b.ip)) ctx.addIssue({ code: 'custom', path: ['ip'], message: 'not a valid IP or CIDR range' });
+    const ipProblem = blockIpProblem(b.kind, b.ip);
+    if (ipProblem) ctx.addIssue({ code: 'custom', path: ['ip'], message: ipProblem });
   })
   .openapi('ExportedBlockedClient');
 
