@@ -101,15 +101,17 @@ const PROVEN_WITHOUT_ANCHOR = 2;
  * signature is checked, so the search stays cheap.
  */
 export async function verifyIssuerPath(chain: Array<Uint8Array | null>): Promise<IssuerPath> {
+  // Each certificate is decoded once, however often the search compares it.
+  const parts = chain.map(readParts);
   const order = chain.length > 0 ? [0] : [];
   const remaining = chain.map((_, i) => i).slice(1);
   let broken: IssuerPath['broken'] = null;
   while (remaining.length > 0) {
-    const current = chain[order[order.length - 1]];
+    const current = parts[order[order.length - 1]];
     let firstFailure: LinkFailure | null = null;
     let found = -1;
     for (const [k, index] of remaining.entries()) {
-      const failure = await checkIssuedBy(current, chain[index]);
+      const failure = await linkFailure(current, parts[index]);
       if (!failure) {
         found = k;
         break;
@@ -128,11 +130,20 @@ export async function verifyIssuerPath(chain: Array<Uint8Array | null>): Promise
 
 /** Null when `issuer` issued `child`; otherwise why it is not shown to have. */
 export async function checkIssuedBy(child: Uint8Array | null, issuer: Uint8Array | null): Promise<LinkFailure | null> {
-  if (child === null) return unverifiable('the certificate before it is not available in DER');
-  if (issuer === null) return unverifiable('it is not available in DER');
-  const c = certificateParts(child);
+  return linkFailure(readParts(child), readParts(issuer));
+}
+
+/** A certificate's parts, why it cannot be read, or null when its DER is not known. */
+type ReadParts = CertificateParts | string | null;
+
+function readParts(der: Uint8Array | null): ReadParts {
+  return der === null ? null : certificateParts(der);
+}
+
+async function linkFailure(c: ReadParts, p: ReadParts): Promise<LinkFailure | null> {
+  if (c === null) return unverifiable('the certificate before it is not available in DER');
+  if (p === null) return unverifiable('it is not available in DER');
   if (typeof c === 'string') return unverifiable(`the certificate before it cannot be read: ${c}`);
-  const p = certificateParts(issuer);
   if (typeof p === 'string') return unverifiable(`it cannot be read: ${p}`);
 
   // Step 1: the names. Cheap, and the commonest way a wrong certificate shows.
