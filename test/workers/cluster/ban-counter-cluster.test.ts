@@ -17,17 +17,21 @@ async function connack(ip: string, fields: Record<string, unknown>): Promise<num
   return ack.reasonCode ?? 0;
 }
 
+/** Bans on: 10 failures of a client id at one IP, or 4 distinct failing identities from one IP, within 60 s. */
+async function enableAutoBans() {
+  const { admin } = await tokens();
+  return api('PUT', '/settings', {
+    token: admin,
+    body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
+  });
+}
 
 // Nothing may be in flight between shards when this file's environment closes.
 afterAll(clusterSettled);
 
 describe('automatic bans over four shards', () => {
   it('bans an IP whose failing client ids land on different shards at the same threshold as one shard', async () => {
-    const { admin } = await tokens();
-    const settings = await api('PUT', '/settings', {
-      token: admin,
-      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
-    });
+    const settings = await enableAutoBans();
     expect(settings.status, JSON.stringify(settings.body)).toBe(200);
 
     // No basic credential exists, so every username/password attempt is refused (0x86).
@@ -49,11 +53,7 @@ describe('automatic bans over four shards', () => {
   });
 
   it('bans a client id only from the IP its failures came from: a stranger who knows it cannot lock the device out', async () => {
-    const { admin } = await tokens();
-    await api('PUT', '/settings', {
-      token: admin,
-      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
-    });
+    await enableAutoBans();
     const stranger = '198.51.100.66';
     const device = '203.0.113.120';
     const codes = [];
@@ -66,11 +66,7 @@ describe('automatic bans over four shards', () => {
   });
 
   it('bans an IPv6 attacker by its /64 when it takes a new address in it for every attempt, on every shard', async () => {
-    const { admin } = await tokens();
-    await api('PUT', '/settings', {
-      token: admin,
-      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
-    });
+    await enableAutoBans();
     const rotating = idsOnShards('v6-rotating-', [0, 1, 2, 3]);
     const codes = [];
     for (const [i, clientId] of rotating.entries()) codes.push(await connack(`2001:db8:77:1:${i + 1}::${i + 7}`, { clientId, username: 'fleet', password: 'guess' }));
@@ -95,11 +91,7 @@ describe('automatic bans over four shards', () => {
   });
 
   it('does not ban an IP whose few broken devices keep retrying on their shards', async () => {
-    const { admin } = await tokens();
-    await api('PUT', '/settings', {
-      token: admin,
-      body: { autoBan: { enabled: true, maxFailures: 10, windowSeconds: 60, banSeconds: 120, ipMaxDistinct: 4, scope: ['ip', 'clientId'] } },
-    });
+    await enableAutoBans();
     const ip = '203.0.113.90';
     const broken = idsOnShards('broken-', [0, 1, 2]);
     for (let round = 0; round < 3; round++) {
