@@ -33,6 +33,8 @@ export interface ClusterApplier {
   countDropped?(): void;
   /** A route change arrived; $SYS and the admin view may want to know. */
   routesChanged?(): void;
+  /** Whether a member of this shared group (`$share/<group>/<filter>`) is connected to this shard. */
+  hasConnectedMember(key: string): boolean;
 }
 
 /** Where one accepted message goes besides this shard's own subscribers. */
@@ -83,6 +85,14 @@ const ROUTE_LANE_KEY = 1024;
 const laneKey = (shard: number, lane: Lane) => (lane === 'routes' ? shard + ROUTE_LANE_KEY : shard);
 /** The held entry asked about soonest (Link.held keeps them in that order). */
 const firstHeld = (link: Link): HeldEntry | undefined => link.held.values().next().value;
+/**
+ * A shard tells the others which shared groups it has a connected member of
+ * as a route key with this prefix. No topic filter can start with it ('#'
+ * must be a filter's last character), so a shard running older code stores
+ * it as a route that never matches.
+ */
+const CONNECTED_PREFIX = '#connected/';
+const isShared = (key: string) => key.startsWith('$share/');
 
 /** The ordered, durable one-way channel from this shard to one other shard, for one lane. */
 class Link {
@@ -177,6 +187,13 @@ export class ClusterNode {
   private readonly links = new Map<number, Link>();
   /** Per shared group with members on other shards, whose turn is next. */
   private readonly groupCursor = new SharedGroupCursors();
+  /** Per shared group, the other shards that said a member of it is connected there. */
+  private readonly connectedElsewhere = new Map<string, Set<number>>();
+  /** Shared groups this shard told the others it has a connected member of. */
+  private readonly toldConnected = new Set<string>();
+  /** Shared groups whose members here connected, left, subscribed or unsubscribed in this event. */
+  private readonly membersChanged = new Set<string>();
+  private presenceQueued = false;
   private applier: ClusterApplier | null = null;
   private pumpQueued = false;
   /** Receiving side: entries from each shard whose recipients here are behind. */
@@ -202,8 +219,13 @@ export class ClusterNode {
   restore(): void {
     if (!this.clustered) return;
     for (const { shard, key } of this.deps.store.loadRoutes()) {
-      if (shard !== this.self && shard < this.shardCount) this.routes.add(shard, key);
+      if (shard >= this.shardCount) continue;
+      if (key.startsWith(CONNECTED_PREFIX)) this.restoreConnected(shard, key.slice(CONNECTED_PREFIX.length));
+      else if (shard !== this.self) this.routes.add(shard, key);
     }
+    // What was told before the restart is checked against the connections that came back.
+    for (const key of this.toldConnected) this.sharedMembersChanged(key);
+    for (const key of this.localKeys.keys()) if (isShared(key)) this.sharedMembersChanged(key);
     const now = this.deps.clock.now();
     for (const { dest: key, lastAppended, oldestUnconfirmed } of this.deps.store.loadLinks()) {
       const lane: Lane = key >= ROUTE_LANE_KEY ? 'routes' : 'messages';
@@ -235,6 +257,7 @@ export class ClusterNode {
     const count = this.localKeys.get(key) ?? 0;
     this.localKeys.set(key, count + 1);
     if (count === 0 && this.clustered) this.broadcast({ kind: 'route', key, add: true });
+    if (isShared(key)) this.sharedMembersChanged(key);
   }
 
   /** A local subscription with this filter is gone; the last one is announced. */
@@ -245,6 +268,58 @@ export class ClusterNode {
       if (count === 1 && this.clustered) this.broadcast({ kind: 'route', key, add: false });
     } else {
       this.localKeys.set(key, count - 1);
+    }
+    if (isShared(key)) this.sharedMembersChanged(key);
+  }
+
+  /**
+   * A member of this shared group connected or left. Once the event's work
+   * is done, the other shards are told if the group went from no connected
+   * member here to one, or back: they give its messages to shards with a
+   * connected member first (serveGroup).
+   */
+  sharedMembersChanged(key: string): void {
+    if (!this.clustered) return;
+    this.membersChanged.add(key);
+    if (this.presenceQueued) return;
+    this.presenceQueued = true;
+    queueMicrotask(() => {
+      this.presenceQueued = false;
+      this.tellConnectedMembers();
+    });
+  }
+
+  private tellConnectedMembers(): void {
+    const applier = this.applier;
+    if (!applier) return;
+    for (const key of this.membersChanged) {
+      const connected = applier.hasConnectedMember(key);
+      if (connected === this.toldConnected.has(key)) continue;
+      const stored = CONNECTED_PREFIX + key;
+      if (connected) {
+        this.toldConnected.add(key);
+        this.deps.store.addRoute(this.self, stored);
+      } else {
+        this.toldConnected.delete(key);
+        this.deps.store.removeRoute(this.self, stored);
+      }
+      this.broadcast({ kind: 'route', key: stored, add: connected });
+    }
+    this.membersChanged.clear();
+  }
+
+  private restoreConnected(shard: number, key: string): void {
+    if (shard === this.self) this.toldConnected.add(key);
+    else this.connectedOn(shard, key, true);
+  }
+
+  private connectedOn(shard: number, key: string, connected: boolean): void {
+    let shards = this.connectedElsewhere.get(key);
+    if (connected) {
+      if (!shards) this.connectedElsewhere.set(key, (shards = new Set()));
+      shards.add(shard);
+    } else if (shards?.delete(shard) && shards.size === 0) {
+      this.connectedElsewhere.delete(key);
     }
   }
 
@@ -324,34 +399,72 @@ export class ClusterNode {
   /**
    * One shard serves each message of a shared group: round-robin over the
    * shards that have members (this one included), skipping shards that were
-   * already offered it. `serveHere` tries a member on this shard (one that is
-   * connected, or persistent, and may read the topic); when it cannot, the
-   * next shard is asked, so a message is not lost because the shard whose
-   * turn it was has no member that may take it. `hereFirst`: another shard
-   * already chose this one.
+   * already offered it. Shards with a connected member come first, as a
+   * shard does among its own members (shared-groups.ts): a shard whose
+   * members are all offline persistent sessions would only queue the message
+   * while a connected member elsewhere could take it now. Only when no member
+   * is connected anywhere does a shard with a persistent member queue it.
+   * `serveHere` tries a member on this shard (only a connected one when
+   * asked, and one that may read the topic); when it cannot, the next shard
+   * is asked, so a message is not lost because the shard whose turn it was
+   * has no member that may take it.
    */
-  serveGroup(plan: ForwardPlan | null, key: string, hereHasMembers: boolean, serveHere: () => boolean, hereFirst = false): void {
-    const remote = (plan?.remoteGroups.get(key) ?? NO_SHARDS).filter((s) => s !== this.self && !plan!.passedOver.includes(s));
+  serveGroup(plan: ForwardPlan | null, key: string, hereHasMembers: boolean, serveHere: (connectedOnly: boolean) => boolean): void {
+    const remote = this.shardsToOffer(plan, key);
     if (remote.length === 0) {
-      if (hereHasMembers) serveHere();
+      if (hereHasMembers) serveHere(false);
       return;
     }
-    const candidates = hereHasMembers && !hereFirst ? [...remote, this.self].sort((a, b) => a - b) : [...remote].sort((a, b) => a - b);
-    const cursor = this.groupCursor.get(key);
-    this.groupCursor.set(key, cursor + 1);
-    if (hereFirst && hereHasMembers) {
-      if (serveHere()) return;
-      plan!.passedOver.push(this.self);
-    }
+    const candidates = hereHasMembers ? [...remote, this.self].sort((a, b) => a - b) : remote;
+    const turn = this.nextTurn(key);
+    if (this.serveConnected(plan!, key, candidates, turn, serveHere)) return;
     for (let i = 0; i < candidates.length; i++) {
-      const chosen = candidates[(cursor + i) % candidates.length];
+      const chosen = candidates[(turn + i) % candidates.length];
       if (chosen !== this.self) {
         this.to(plan!, chosen).groups.push(key);
         return;
       }
-      if (serveHere()) return;
+      if (serveHere(false)) return;
       plan!.passedOver.push(this.self);
     }
+  }
+
+  /**
+   * Another shard chose this one for a group's message, and no member here
+   * is connected (one left since that shard was told): a shard where one
+   * is connected takes it, if there is one not yet offered it. False when
+   * there is none.
+   */
+  serveGroupConnected(plan: ForwardPlan | null, key: string): boolean {
+    const remote = this.shardsToOffer(plan, key);
+    return remote.length > 0 && this.serveConnected(plan!, key, remote, this.nextTurn(key), () => false);
+  }
+
+  /** Round-robin over the candidates with a connected member; false when none has one or none here may take it. */
+  private serveConnected(plan: ForwardPlan, key: string, candidates: readonly number[], turn: number, serveHere: (connectedOnly: boolean) => boolean): boolean {
+    const elsewhere = this.connectedElsewhere.get(key);
+    const connected = candidates.filter((s) => (s === this.self ? this.applier?.hasConnectedMember(key) === true : elsewhere?.has(s) === true));
+    for (let i = 0; i < connected.length; i++) {
+      const chosen = connected[(turn + i) % connected.length];
+      if (chosen !== this.self) {
+        this.to(plan, chosen).groups.push(key);
+        return true;
+      }
+      if (serveHere(true)) return true;
+    }
+    return false;
+  }
+
+  /** The other shards with members of the group that were not offered this message yet, in index order. */
+  private shardsToOffer(plan: ForwardPlan | null, key: string): number[] {
+    if (!plan) return [];
+    return (plan.remoteGroups.get(key) ?? NO_SHARDS).filter((s) => s !== this.self && !plan.passedOver.includes(s)).sort((a, b) => a - b);
+  }
+
+  private nextTurn(key: string): number {
+    const turn = this.groupCursor.get(key);
+    this.groupCursor.set(key, turn + 1);
+    return turn;
   }
 
   private to(plan: ForwardPlan, shard: number) {
@@ -609,14 +722,15 @@ export class ClusterNode {
         applied = seq;
       }
       if (entry.kind === 'route') {
-        routesChanged = true;
-        if (entry.add) {
-          this.routes.add(batch.from, entry.key);
-          this.deps.store.addRoute(batch.from, entry.key);
-        } else {
-          this.routes.remove(batch.from, entry.key);
-          this.deps.store.removeRoute(batch.from, entry.key);
+        if (entry.add) this.deps.store.addRoute(batch.from, entry.key);
+        else this.deps.store.removeRoute(batch.from, entry.key);
+        if (entry.key.startsWith(CONNECTED_PREFIX)) {
+          this.connectedOn(batch.from, entry.key.slice(CONNECTED_PREFIX.length), entry.add);
+          continue;
         }
+        routesChanged = true;
+        if (entry.add) this.routes.add(batch.from, entry.key);
+        else this.routes.remove(batch.from, entry.key);
       } else {
         const behind = applier.applyForwarded(entry, now);
         // Only a QoS 1/2 publisher has an ack to withhold.

@@ -331,6 +331,101 @@ describe('shared subscriptions across shards', () => {
   });
 });
 
+describe('shared subscriptions across shards: connected members first', () => {
+  const persistent = { clean: false, properties: { sessionExpiryInterval: 3600 } };
+  const publishJobs = async (pub: TestClient, count: number, from = 0) => {
+    for (let i = from; i < from + count; i++) await pub.send({ cmd: 'publish', topic: `jobs/${i}`, payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+  };
+  const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => String(from + i));
+
+  /** An offline persistent member on shard 1, a connected member on shard 2, the publisher on shard 0. */
+  async function offlineAndConnectedMembers(policy: 'prefer_local' | 'round_robin') {
+    const c = new ClusterHarness(3, { config: { sharedSubscriptionPolicy: policy } });
+    const away = await clientOn(c, 1, 'away-worker', persistent);
+    await subscribe(c, away, '$share/workers/jobs/#');
+    away.close();
+    const online = await clientOn(c, 2, 'online-worker');
+    await subscribe(c, online, '$share/workers/jobs/#');
+    const pub = await clientOn(c, 0, 'pub');
+    await c.settle();
+    return { c, online, pub };
+  }
+
+  /** The offline member comes back on shard 1: what its session had queued. */
+  async function queuedForAway(c: ClusterHarness): Promise<string[]> {
+    const back = c.shards[1].client(5);
+    expect(await back.connect({ clientId: c.clientIdOn(1, 'away-worker'), ...persistent })).toMatchObject({ sessionPresent: true });
+    await c.settle();
+    return back.all<IPublishPacket>('publish').map(text);
+  }
+
+  for (const policy of ['prefer_local', 'round_robin'] as const) {
+    it(`gives every message to the connected member on another shard, none to an offline member's queue (${policy})`, async () => {
+      const { c, online, pub } = await offlineAndConnectedMembers(policy);
+      await publishJobs(pub, 10);
+      await c.settle();
+      expect(pub.all('puback')).toHaveLength(10);
+      expect(online.all<IPublishPacket>('publish').map(text)).toEqual(range(0, 10));
+      expect(await queuedForAway(c)).toEqual([]);
+    });
+  }
+
+  it('queues for the offline persistent member once no member is connected anywhere', async () => {
+    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
+    online.close();
+    await c.settle();
+    await publishJobs(pub, 5);
+    await c.settle();
+    expect(pub.all('puback')).toHaveLength(5);
+    expect(await queuedForAway(c)).toEqual(range(0, 5));
+  });
+
+  it('passes a message on to a shard with a connected member when the chosen shard’s member left before the sender heard', async () => {
+    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
+    // Shard 1's member comes back and shard 0 hears of it; then it leaves again while shard 0 cannot be told.
+    const back = c.shards[1].client(5);
+    await back.connect({ clientId: c.clientIdOn(1, 'away-worker'), ...persistent });
+    await c.settle();
+    c.down.add(0);
+    back.close();
+    await c.settle();
+    await publishJobs(pub, 10);
+    await c.settle();
+    // Shard 0 still offers shard 1 its turns; shard 1 hands them to shard 2, whose member is connected.
+    expect(c.batches.some((b) => b.from === 1 && b.to === 2 && b.entries.some((e) => e.entry.kind === 'publish'))).toBe(true);
+    expect(online.all<IPublishPacket>('publish').map(text).sort((a, b) => Number(a) - Number(b))).toEqual(range(0, 10));
+    // The acks of what shard 1 passed on wait for shard 1's word, which reaches shard 0 once it can be called again.
+    c.down.delete(0);
+    await c.tick(6000);
+    expect(pub.all('puback')).toHaveLength(10);
+    expect(await queuedForAway(c)).toEqual([]);
+  });
+
+  it('knows which shards have a connected member after the publisher’s shard restarts', async () => {
+    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
+    pub.close();
+    c.shards[0].restart();
+    const again = await clientOn(c, 0, 'pub-again');
+    await publishJobs(again, 6);
+    await c.settle();
+    expect(again.all('puback')).toHaveLength(6);
+    expect(online.all<IPublishPacket>('publish').map(text)).toEqual(range(0, 6));
+    expect(await queuedForAway(c)).toEqual([]);
+  });
+
+  it('tells the other shards its members are gone when a restart drops their connections', async () => {
+    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
+    // Shard 2 restarts: its member's socket is gone, so only the offline member's queue can take the messages.
+    c.shards[2].restart();
+    await c.settle();
+    expect(online.closed).toBe(true);
+    await publishJobs(pub, 4);
+    await c.settle();
+    expect(pub.all('puback')).toHaveLength(4);
+    expect(await queuedForAway(c)).toEqual(range(0, 4));
+  });
+});
+
 describe('shared subscriptions and topic ACLs across shards', () => {
   it('passes a message on to a shard whose member may read it when the chosen shard has none', async () => {
     const authorizer = {

@@ -498,6 +498,20 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     return conn && conn.state === 'connected' ? conn : undefined;
   }
 
+  /** Whether a member of this shared group is connected here (the cluster tells the other shards). */
+  hasConnectedMember(key: string): boolean {
+    for (const member of this.subscriptions.groupMembers(key)) {
+      const session = this.sessions.get(member.clientId);
+      if (session && this.connectionOf(session)) return true;
+    }
+    return false;
+  }
+
+  /** The session connected or lost its connection: the shared groups it is a member of may have gained or lost their last connected member here. */
+  private sharedMembershipChanged(session: Session): void {
+    for (const { filter } of this.subscriptions.forClient(session.clientId)) if (filter.startsWith('$share/')) this.cluster.sharedMembersChanged(filter);
+  }
+
   encode(conn: Connection, packet: Packet): Uint8Array {
     return encodePacket(packet, conn.protocolVersion ?? 4);
   }
@@ -579,6 +593,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   /** The session's connection is gone: decide its will and its lifetime. */
   sessionLostConnection(session: Session, cause: EndCause, now: number): void {
     session.connectionId = null;
+    this.sharedMembershipChanged(session);
     // Gone is not behind: publishers waiting for it go on (its queue, if it has one, keeps the messages).
     releaseHeldAcks(this, session);
     this.sys.clientsChanged();
@@ -655,6 +670,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   /** Writes a session CONNECT just opened or resumed; its queue and in-flight state follow when it starts or stops outliving its connection. */
   saveOpenedSession(session: Session, wasPersistent: boolean): void {
+    this.sharedMembershipChanged(session);
     if (wasPersistent && !session.persistent) {
       // The resumed session no longer outlives its connection: its durable queue moves to memory.
       this.delivery.moveQueueToMemory(session);

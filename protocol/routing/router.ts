@@ -22,7 +22,7 @@ const NOWHERE: Routed = { deliveries: 0, behind: [] };
 const NO_HOLDERS: readonly AckHolder[] = [];
 
 /** What routing uses of the cluster: the other shards' routes, and forwarding to them (over its MessageBus). */
-export type ClusterRouting = Pick<ClusterNode, 'self' | 'homeOf' | 'plan' | 'planOnward' | 'serveGroup' | 'forward'>;
+export type ClusterRouting = Pick<ClusterNode, 'self' | 'homeOf' | 'plan' | 'planOnward' | 'serveGroup' | 'serveGroupConnected' | 'forward'>;
 
 export interface RouterDeps {
   /** This shard's subscriptions. */
@@ -106,17 +106,22 @@ export class Router {
     if (!scope || scope.direct) for (const m of matches.direct) add(m.value);
     if (matches.shared.length > 0 || (plan && plan.remoteGroups.size > 0) || (scope && scope.groups.length > 0)) {
       const here = new Map(matches.shared.map((g) => [g.filter, g]));
-      const serveHere = (key: string) => () => {
+      const serveHere = (key: string) => (connectedOnly: boolean) => {
         const group = here.get(key);
-        const member = group ? sharedGroups.pickSharedMember(key, group.members.map((m) => m.value), message.topic) : null;
+        const members = group ? group.members.map((m) => m.value) : [];
+        const member =
+          members.length === 0 ? null : connectedOnly ? sharedGroups.pickConnectedMember(key, members, message.topic) : sharedGroups.pickSharedMember(key, members, message.topic);
         if (member) add(member);
         return member !== null;
       };
       if (scope) {
         for (const key of scope.groups) {
-          if (serveHere(key)()) continue;
-          // No member here may take it (ACLs, or it left): another shard with members gets it.
+          if (serveHere(key)(true)) continue;
+          // No member here is connected and may take it (it left since the sender was told, or the ACLs):
+          // a shard where one is connected gets it, else a persistent member here queues it, else another shard with members.
           plan ??= cluster.planOnward(message.topic, [...scope.passedOver, cluster.self]);
+          if (cluster.serveGroupConnected(plan, key)) continue;
+          if (serveHere(key)(false)) continue;
           cluster.serveGroup(plan, key, false, serveHere(key));
         }
       } else {

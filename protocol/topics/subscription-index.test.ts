@@ -104,6 +104,20 @@ describe('SubscriptionIndex shared subscriptions', () => {
     expect(m.shared.find((g) => g.group === 'g')!.members.map((s) => s.value)).toEqual(['a', 'b', 'e']);
   });
 
+  it('lists one group’s members by its $share string, and nothing for a group without members', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('a', '$share/g/jobs/+', 'a');
+    index.add('b', '$share/g/jobs/+', 'b');
+    index.add('c', '$share/h/jobs/+', 'c');
+    index.add('d', 'jobs/+', 'd');
+    expect(index.groupMembers('$share/g/jobs/+').map((m) => m.clientId)).toEqual(['a', 'b']);
+    expect(index.groupMembers('$share/h/jobs/+').map((m) => m.clientId)).toEqual(['c']);
+    index.remove('c', '$share/h/jobs/+');
+    expect(index.groupMembers('$share/h/jobs/+')).toEqual([]);
+    expect(index.groupMembers('$share/g/jobs/#')).toEqual([]);
+    expect(index.groupMembers('jobs/+')).toEqual([]);
+  });
+
   it('keeps the same group name on different filters as distinct groups (4.8.2)', () => {
     const index = new SubscriptionIndex<number>();
     index.add('a', '$share/consumer1/sport/tennis/+', 1);

@@ -155,6 +155,19 @@ export class SubscriptionIndex<T> {
     return this.byClient.get(clientId)?.get(filter)?.value;
   }
 
+  /** The members of one shared group, by its full `$share/<group>/<filter>` string; empty when it has none. */
+  groupMembers(sharedFilter: string): IndexedSubscription<T>[] {
+    const shared = parseSharedFilter(sharedFilter);
+    if (!shared) return [];
+    let node: TrieNode<T> | undefined = this.root;
+    for (const level of shared.filter.split('/')) {
+      node = node.child(level);
+      if (!node) return [];
+    }
+    const group = node.shared?.get(sharedFilter);
+    return group ? [...group.members.values()] : [];
+  }
+
   forClient(clientId: string): IndexedSubscription<T>[] {
     const own = this.byClient.get(clientId);
     return own ? [...own.values()] : [];

@@ -152,6 +152,33 @@ describe('40 a cluster of four shards is one broker', () => {
     expect(farInbox).toHaveLength(0);
   });
 
+  it('gives a shared group’s messages to a connected member on another shard, not to the queue of an offline one', async () => {
+    const persistent = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const awayId = idOn(1, 'away-member');
+    const away = await client(awayId, persistent);
+    await away.subscribeAsync('$share/fleet/tasks/+', { qos: 1 });
+    await away.endAsync();
+    const online = await client(idOn(2, 'online-member'));
+    const inbox = collectMessages(online);
+    await online.subscribeAsync('$share/fleet/tasks/+', { qos: 1 });
+    const producer = await client(idOn(3, 'task-producer'));
+    for (let i = 0; i < 20; i++) await producer.publishAsync(`tasks/${i}`, String(i), { qos: 1 });
+    await until(() => inbox.length >= 20, 15_000, 'every task');
+    expect(inbox.map((m) => Number(m.payload)).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    const queued = async () => (await api<{ connected: boolean; queueDepth: number }>('GET', `/sessions/${encodeURIComponent(awayId)}`)).body;
+    expect(await queued()).toMatchObject({ connected: false, queueDepth: 0 });
+
+    // With no member connected anywhere, the offline member's session keeps the group's messages.
+    await online.endAsync();
+    await producer.publishAsync('tasks/late', 'late', { qos: 1 });
+    let depth = 0;
+    for (let tries = 0; tries < 100 && depth !== 1; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      depth = (await queued()).queueDepth;
+    }
+    expect(depth).toBe(1);
+  });
+
   it('publishes a will to a subscriber on another shard when the device’s connection is lost', async () => {
     const watcher = await client(idOn(0, 'will-watcher'));
     const got = collectMessages(watcher);
