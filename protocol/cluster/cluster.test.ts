@@ -261,6 +261,31 @@ describe('retained messages are global', () => {
     expect(sub.all('pingresp')).toHaveLength(1);
   });
 
+  it('does not send a retained message from another shard after a newer live message on its topic reached the subscriber', async () => {
+    const c = new ClusterHarness(3);
+    const pub = await clientOn(c, 0, 'pub');
+    const changed = c.topicHomedOn(2, 'state');
+    const unchanged = c.topicHomedOn(2, `${changed}-other`);
+    await pub.send({ cmd: 'publish', topic: changed, payload: Buffer.from('old'), qos: 1, messageId: 1, retain: true });
+    await pub.send({ cmd: 'publish', topic: unchanged, payload: Buffer.from('kept'), qos: 1, messageId: 2, retain: true });
+    await c.settle();
+    const sub = await clientOn(c, 1, 'sub');
+    // Shard 2's answer with the retained messages is slow; a newer value of one topic goes out meanwhile.
+    c.delayRetained.add(2);
+    const subscribed = sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'state/#', qos: 1 }] });
+    await c.settle();
+    expect(sub.take<ISubackPacket>('suback').granted).toEqual([1]);
+    await pub.send({ cmd: 'publish', topic: changed, payload: Buffer.from('new'), qos: 1, messageId: 3, retain: false });
+    await c.settle();
+    c.releaseRetained();
+    await c.settle();
+    await subscribed;
+    expect(sub.all<IPublishPacket>('publish').map((p) => [p.topic, text(p), p.retain])).toEqual([
+      [changed, 'new', false],
+      [unchanged, 'kept', true],
+    ]);
+  });
+
   it('asks only the home shard for a filter without wildcards', async () => {
     const c = new ClusterHarness(4);
     const topic = c.topicHomedOn(3, 'exact');

@@ -3,6 +3,13 @@ import { SESSION_NEVER_EXPIRES } from '../store/records';
 import type { OwedAck } from './owed-ack';
 
 /**
+ * Live topics noted per session while retained messages from other shards
+ * are awaited: a bound on what a flood during a slow answer can make it hold.
+ * Past it, a retained message may follow a newer live one, as before.
+ */
+const LIVE_TOPICS_NOTED = 1_000;
+
+/**
  * In-memory view of one MQTT session. Sessions that store their delivery
  * state (persistent ones, and spilled ones) mirror every acknowledged change
  * to the store.
@@ -42,10 +49,42 @@ export class Session {
    */
   binding: unknown = undefined;
   loaded = false;
+  /**
+   * Topics delivered live to this session while retained messages from
+   * other shards are on their way to it (RetainedMessages.sendRetained):
+   * such a retained message is older than what was delivered, so it is not
+   * sent after it. Null while none is on its way.
+   */
+  private liveWhileAwaitingRetained: Set<string> | null = null;
+  private awaitingRetained = 0;
   private nextPacketId = 1;
   private nextOutboundSeq = 1;
 
   constructor(public record: SessionRecord) {}
+
+  /** Retained messages from another shard are on their way: live deliveries are noted until they arrive (doneAwaitingRetained). */
+  awaitRetained(): void {
+    this.awaitingRetained++;
+    this.liveWhileAwaitingRetained ??= new Set();
+  }
+
+  /** A message was delivered live; noted only while retained messages are awaited, and at most LIVE_TOPICS_NOTED topics. */
+  deliveredLive(topic: string): void {
+    const live = this.liveWhileAwaitingRetained;
+    if (live && live.size < LIVE_TOPICS_NOTED) live.add(topic);
+  }
+
+  /** Whether a live message on this topic reached the session while retained messages were awaited. */
+  hadLive(topic: string): boolean {
+    return this.liveWhileAwaitingRetained?.has(topic) ?? false;
+  }
+
+  doneAwaitingRetained(): void {
+    if (--this.awaitingRetained <= 0) {
+      this.awaitingRetained = 0;
+      this.liveWhileAwaitingRetained = null;
+    }
+  }
 
   get clientId(): string {
     return this.record.clientId;

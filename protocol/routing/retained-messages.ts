@@ -116,7 +116,10 @@ export class RetainedMessages {
   /**
    * Retained messages for a new subscription; RETAIN is always set on these
    * [MQTT-3.3.1-9]. Those stored here go at once; those whose home is another
-   * shard follow when it answers (the returned promise).
+   * shard follow when it answers (the returned promise). A live message on a
+   * topic may reach the subscription before that answer (it was published
+   * after the SUBACK); the retained one of that topic is then older, and is
+   * not sent after it, so the subscriber's last value stays the newest.
    */
   sendRetained(conn: Connection, session: Session, sub: SubscriptionRecord, now: number): Promise<void> | void {
     const shared = parseSharedFilter(sub.filter);
@@ -131,11 +134,14 @@ export class RetainedMessages {
     }
     const remote = this.remoteRetained(sub.filter);
     if (!remote) return;
-    return remote.then((messages) => {
-      if (recipients.findSession(session.clientId) !== session || recipients.connectionOf(session) !== conn) return;
-      const later = this.deps.clock.now();
-      for (const message of messages) if (!hasExpired(message, later)) this.deliverRetained(session, sub, message, later);
-    });
+    session.awaitRetained();
+    return remote
+      .then((messages) => {
+        if (recipients.findSession(session.clientId) !== session || recipients.connectionOf(session) !== conn) return;
+        const later = this.deps.clock.now();
+        for (const message of messages) if (!hasExpired(message, later) && !session.hadLive(message.topic)) this.deliverRetained(session, sub, message, later);
+      })
+      .finally(() => session.doneAwaitingRetained());
   }
 
   private deliverRetained(session: Session, sub: SubscriptionRecord, message: BrokerMessage, now: number): void {

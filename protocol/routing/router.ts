@@ -164,6 +164,7 @@ export class Router {
       if (!session) continue;
       // ACLs are checked on delivery too: the rules may have changed since SUBSCRIBE.
       if (!recipients.mayReceive(session, message.topic)) continue;
+      session.deliveredLive(message.topic);
       if (recipients.deliver(session, delivery, now)) routed.behind.push(session);
       routed.deliveries++;
     }

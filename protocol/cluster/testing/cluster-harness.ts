@@ -23,6 +23,9 @@ export class ClusterHarness {
   /** Shards whose receipts wait, after the batch was applied, until releaseReceipts(): calls that cross on the way. */
   readonly delayReceipts = new Set<number>();
   private readonly delayedReceipts: Array<() => void> = [];
+  /** Shards whose answers to retained look-ups wait until releaseRetained(): a slow answer. */
+  readonly delayRetained = new Set<number>();
+  private readonly delayedRetained: Array<() => void> = [];
   /** Batches delivered, per receiving shard. */
   readonly batches: ClusterBatch[] = [];
 
@@ -70,7 +73,9 @@ export class ClusterHarness {
       retained: async (to, filters) => {
         await Promise.resolve();
         if (this.down.has(to)) throw new Error(`shard ${to} is down`);
-        return structuredClone(this.shards[to].engine.retainedMatching(filters, this.clock.now()));
+        const answer = structuredClone(this.shards[to].engine.retainedMatching(filters, this.clock.now()));
+        if (this.delayRetained.has(to)) await new Promise<void>((resolve) => this.delayedRetained.push(resolve));
+        return answer;
       },
     };
   }
@@ -83,6 +88,11 @@ export class ClusterHarness {
   /** Lets the receipts delayed so far reach their senders. */
   releaseReceipts(): void {
     for (const resolve of this.delayedReceipts.splice(0)) resolve();
+  }
+
+  /** Lets the retained answers delayed so far reach the shards that asked. */
+  releaseRetained(): void {
+    for (const resolve of this.delayedRetained.splice(0)) resolve();
   }
 
   /** The shard a client id lands on. */
