@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import { parseCidr, parseIp } from './blocklist';
 
 /**
@@ -39,24 +40,14 @@ export function prefixWords(range: string): string | null {
 }
 
 function formatIpv4(bits: bigint): string {
-  return [24n, 16n, 8n, 0n].map((shift) => String((bits >> shift) & 0xffn)).join('.');
+  return ipaddr.fromByteArray(bytesOf(bits, 4)).toString();
 }
 
-/** RFC 5952: lower case, no leading zeros, the longest run of two or more zero groups (the first of equals) as `::`. */
+/** RFC 5952: lower case, no leading zeros, the longest run of zero groups as `::`. */
 function formatIpv6(bits: bigint): string {
-  const groups = Array.from({ length: 8 }, (_, i) => Number((bits >> BigInt(16 * (7 - i))) & 0xffffn));
-  let best = { start: -1, length: 1 };
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let end = i;
-    while (end < 8 && groups[end] === 0) end++;
-    if (end - i > best.length) best = { start: i, length: end - i };
-    i = end;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best.start < 0) return hex.join(':');
-  return `${hex.slice(0, best.start).join(':')}::${hex.slice(best.start + best.length).join(':')}`;
+  return (ipaddr.fromByteArray(bytesOf(bits, 16)) as ipaddr.IPv6).toRFC5952String();
+}
+
+function bytesOf(bits: bigint, length: number): number[] {
+  return Array.from({ length }, (_, i) => Number((bits >> BigInt(8 * (length - 1 - i))) & 0xffn));
 }

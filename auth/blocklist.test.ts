@@ -71,6 +71,15 @@ describe('block values', () => {
     expect(['2001:db8::/129', '10.0.0.0/', '10.0.0.0/x', 'example.org'].map(isValidBlockIp)).toEqual([false, false, false, false]);
   });
 
+  it('reads addresses only in their written forms, as the platform reports them', () => {
+    expect(['198.51.100.66', ' 198.51.100.66 ', '2001:DB8::1', '::', '::1', '2001:db8:0:0:0:0:0:1', '::ffff:198.51.100.66', '::FFFF:c633:6442'].map(isValidBlockIp)).toEqual(Array(8).fill(true));
+    // Classful, octal and hex IPv4 would name another address than the one written (010 is 8 in octal).
+    expect(['010.0.0.1', '0x7f.0.0.1', '127.1', '2130706433', '256.0.0.1', '1.2.3'].map(isValidBlockIp)).toEqual(Array(6).fill(false));
+    // No zone, no group of more than four hex digits, no non-decimal IPv4 tail.
+    expect(['fe80::1%eth0', '2001:db8:00001::1', '::ffff:0x7f.0.0.1', '::ffff:010.0.0.1', '1::2::3', 'g::1'].map(isValidBlockIp)).toEqual(Array(6).fill(false));
+    expect(new Blocklist([entry({ ip: '::ffff:198.51.100.66' })]).match(who('198.51.100.66'), 0)?.id).toBe('b1');
+  });
+
   it('reads an IPv4-mapped range as the IPv4 range it carries', () => {
     expect(parseCidr('::ffff:198.51.100.0/120')).toEqual(parseCidr('198.51.100.0/24'));
     expect(parseCidr('::ffff:0:0/96')).toEqual(parseCidr('0.0.0.0/0'));

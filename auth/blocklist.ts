@@ -1,3 +1,5 @@
+import ipaddr from 'ipaddr.js';
+
 /**
  * Blocked clients, checked before any authentication work so a blocked
  * device costs one map look-up. Entries come from D1 (operators) or from the
@@ -114,32 +116,40 @@ function normalizeIp(ip: string): string {
   return `${parsed.v6 ? 6 : 4}:${parsed.bits.toString(16)}`;
 }
 
+/**
+ * An address as bits: IPv4 in 32, IPv6 in 128. An IPv4-mapped IPv6 address
+ * (`::ffff:192.0.2.1`, also written in hex) is the IPv4 address it carries:
+ * the same client. Null for anything that is no address.
+ */
 export function parseIp(ip: string): { bits: bigint; v6: boolean } | null {
-  const s = ip.trim();
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(s)) {
-    const parts = s.split('.').map(Number);
-    if (parts.some((p) => p > 255)) return null;
-    return { bits: BigInt(((parts[0] << 24) >>> 0) + (parts[1] << 16) + (parts[2] << 8) + parts[3]), v6: false };
-  }
-  if (!s.includes(':') || !/^[0-9a-fA-F:.]+$/.test(s)) return null;
-  // IPv4-mapped IPv6 is the same client as its IPv4 form.
-  const mapped = /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(s);
-  if (mapped) return parseIp(mapped[1]);
-  const halves = s.split('::');
-  if (halves.length > 2) return null;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - tail.length;
-  if ((halves.length === 1 && missing !== 0) || missing < 0) return null;
-  const groups = [...head, ...Array(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  const address = parseAddress(ip.trim());
+  if (!address) return null;
+  if (address.kind() === 'ipv4') return { bits: bitsOf(address.toByteArray()), v6: false };
+  const v6 = address as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return { bits: bitsOf(v6.toIPv4Address().toByteArray()), v6: false };
+  return { bits: bitsOf(v6.toByteArray()), v6: true };
+}
+
+/**
+ * Parsed by ipaddr.js, in the written forms only: dotted-quad decimal IPv4,
+ * and IPv6 of up to four hex digits a group, without a zone. ipaddr.js also
+ * reads classful, hex and octal IPv4 (`127.1`, `0x7f.0.0.1`, `010.0.0.1` as
+ * 8.0.0.1), which an operator's block entry must not come to mean by surprise.
+ */
+function parseAddress(s: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s);
+  if (!/^[0-9a-f:.]+$/i.test(s) || !ipaddr.IPv6.isValid(s)) return null;
+  const groups = s.split(':');
+  const last = groups[groups.length - 1];
+  if (last.includes('.') ? !ipaddr.IPv4.isValidFourPartDecimal(last) : last.length > 4) return null;
+  if (groups.slice(0, -1).some((g) => g.length > 4)) return null;
+  return ipaddr.IPv6.parse(s);
+}
+
+function bitsOf(bytes: number[]): bigint {
   let bits = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return null;
-    bits = (bits << 16n) + BigInt(parseInt(g, 16));
-  }
-  // Also when written in hex (`::ffff:c000:201`).
-  if (bits >> 32n === 0xffffn) return { bits: bits & 0xffffffffn, v6: false };
-  return { bits, v6: true };
+  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
+  return bits;
 }
 
 export function parseCidr(value: string): { bits: bigint; mask: bigint; v6: boolean } | null {
