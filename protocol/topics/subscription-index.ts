@@ -67,6 +67,8 @@ class TrieNode<T> {
   }
 }
 
+const NO_MEMBERS: readonly never[] = [];
+
 /**
  * Subscriptions in a topic trie, so a PUBLISH visits only the branches its
  * levels can match instead of every subscription. Shared subscriptions are
@@ -155,17 +157,16 @@ export class SubscriptionIndex<T> {
     return this.byClient.get(clientId)?.get(filter)?.value;
   }
 
-  /** The members of one shared group, by its full `$share/<group>/<filter>` string; empty when it has none. */
-  groupMembers(sharedFilter: string): IndexedSubscription<T>[] {
+  /** The members of one shared group, by its full `$share/<group>/<filter>` string (not copied: asked per message); none when it has none. */
+  groupMembers(sharedFilter: string): Iterable<IndexedSubscription<T>> {
     const shared = parseSharedFilter(sharedFilter);
-    if (!shared) return [];
+    if (!shared) return NO_MEMBERS;
     let node: TrieNode<T> | undefined = this.root;
     for (const level of shared.filter.split('/')) {
       node = node.child(level);
-      if (!node) return [];
+      if (!node) return NO_MEMBERS;
     }
-    const group = node.shared?.get(sharedFilter);
-    return group ? [...group.members.values()] : [];
+    return node.shared?.get(sharedFilter)?.members.values() ?? NO_MEMBERS;
   }
 
   forClient(clientId: string): IndexedSubscription<T>[] {
