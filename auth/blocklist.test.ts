@@ -77,6 +77,8 @@ describe('block values', () => {
     expect(['010.0.0.1', '0x7f.0.0.1', '127.1', '2130706433', '256.0.0.1', '1.2.3'].map(isValidBlockIp)).toEqual(Array(6).fill(false));
     // No zone, no group of more than four hex digits, no non-decimal IPv4 tail.
     expect(['fe80::1%eth0', '2001:db8:00001::1', '::ffff:0x7f.0.0.1', '::ffff:010.0.0.1', '1::2::3', 'g::1'].map(isValidBlockIp)).toEqual(Array(6).fill(false));
+    // A dotted tail only as an IPv4-mapped address: the deprecated IPv4-compatible form is not read as one.
+    expect(['::1.2.3.4', '::0.0.0.0/96', '64:ff9b::1.2.3.4', '1:2:3:4:5:6:1.2.3.4'].map(isValidBlockIp)).toEqual(Array(4).fill(false));
     expect(new Blocklist([entry({ ip: '::ffff:198.51.100.66' })]).match(who('198.51.100.66'), 0)?.id).toBe('b1');
   });
 

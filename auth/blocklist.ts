@@ -141,8 +141,10 @@ function parseAddress(s: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   if (!/^[0-9a-f:.]+$/i.test(s) || !ipaddr.IPv6.isValid(s)) return null;
   const groups = s.split(':');
   const last = groups[groups.length - 1];
-  if (last.includes('.') ? !ipaddr.IPv4.isValidFourPartDecimal(last) : last.length > 4) return null;
-  if (groups.slice(0, -1).some((g) => g.length > 4)) return null;
+  // A dotted tail only as the platform writes an IPv4-mapped address: ipaddr.js would also read the
+  // deprecated IPv4-compatible `::192.0.2.1` as mapped, and `::0.0.0.0/96` as all of IPv4.
+  if (last.includes('.') ? !/^::ffff:/i.test(s) || groups.length !== 4 || !ipaddr.IPv4.isValidFourPartDecimal(last) : last.length > 4) return null;
+  if (groups.some((g) => g.length > 4 && !g.includes('.'))) return null;
   return ipaddr.IPv6.parse(s);
 }
 
