@@ -97,6 +97,12 @@ const isShared = (key: string) => key.startsWith('$share/');
 /** The ordered, durable one-way channel from this shard to one other shard, for one lane. */
 class Link {
   lastAppended = 0;
+  /**
+   * The last route change appended (routes lane): what a SUBACK waits for.
+   * A `#connected/` entry is not one; a member connecting must not hold up
+   * the next SUBACK.
+   */
+  lastRouteChange = 0;
   confirmedThrough = 0;
   /** Entries not yet confirmed, in order: durable ones (also in the store) and QoS 0 ones (memory only). */
   pending: PendingItem[] = [];
@@ -233,6 +239,8 @@ export class ClusterNode {
       if (dest === this.self || dest >= this.shardCount) continue;
       const link = this.link(dest, lane);
       link.lastAppended = lastAppended;
+      // Whatever was owed before the restart counts as route changes: SUBACKs wait for it, as before.
+      link.lastRouteChange = lastAppended;
       link.confirmedThrough = oldestUnconfirmed === null ? lastAppended : oldestUnconfirmed - 1;
       if (oldestUnconfirmed !== null) {
         for (;;) {
@@ -329,17 +337,17 @@ export class ClusterNode {
   }
 
   /**
-   * Resolves once every other shard has applied what this shard sent so far
-   * (route changes included), so a SUBACK can promise that publishes from
-   * anywhere now reach the new subscription. Null when nothing is owed.
+   * Resolves once every other shard has applied the route changes this
+   * shard sent so far, so a SUBACK can promise that publishes from anywhere
+   * now reach the new subscription. Null when nothing is owed.
    */
   whenConfirmed(): Promise<void> | null {
     const waits: Promise<void>[] = [];
     const now = this.deps.clock.now();
     for (const link of this.links.values()) {
-      if (link.lane !== 'routes' || link.lastAppended <= link.confirmedThrough) continue;
+      if (link.lane !== 'routes' || link.lastRouteChange <= link.confirmedThrough) continue;
       if (this.waitedLongEnough(link, now)) continue;
-      const seq = link.lastAppended;
+      const seq = link.lastRouteChange;
       waits.push(new Promise((resolve) => link.confirmWaiters.push({ seq, resolve })));
     }
     if (waits.length === 0) return null;
@@ -366,7 +374,13 @@ export class ClusterNode {
   }
 
   private broadcast(entry: ClusterEntry): void {
-    for (let dest = 0; dest < this.shardCount; dest++) if (dest !== this.self) this.appendDurable(this.link(dest, 'routes'), entry);
+    const routeChange = entry.kind === 'route' && !entry.key.startsWith(CONNECTED_PREFIX);
+    for (let dest = 0; dest < this.shardCount; dest++) {
+      if (dest === this.self) continue;
+      const link = this.link(dest, 'routes');
+      const item = this.appendDurable(link, entry);
+      if (routeChange) link.lastRouteChange = item.seq!;
+    }
   }
 
   // ---------------------------------------------------------------- publishing

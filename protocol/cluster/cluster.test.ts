@@ -286,6 +286,32 @@ describe('retained messages are global', () => {
     ]);
   });
 
+  it('sends the newest retained message to a session that subscribes again after its connection ended during a slow answer', async () => {
+    const c = new ClusterHarness(3);
+    const fields = { clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const pub = await clientOn(c, 0, 'pub');
+    const topic = c.topicHomedOn(2, 'state');
+    await pub.send({ cmd: 'publish', topic, payload: Buffer.from('old'), qos: 1, messageId: 1, retain: true });
+    await c.settle();
+    c.delayRetained.add(2);
+    const sub = await clientOn(c, 1, 'sub', fields);
+    void sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'state/#', qos: 0 }] });
+    await c.settle();
+    sub.close();
+    await c.settle();
+    // While the session is offline a newer value is retained (QoS 0: not queued for it).
+    await pub.send({ cmd: 'publish', topic, payload: Buffer.from('new'), qos: 0, retain: true });
+    await c.settle();
+    const again = c.shards[1].client(5);
+    await again.connect({ clientId: c.clientIdOn(1, 'sub'), ...fields });
+    const resubscribed = again.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'state/#', qos: 0 }] });
+    await c.settle();
+    c.releaseRetained();
+    await c.settle();
+    await resubscribed;
+    expect(again.all<IPublishPacket>('publish').map((p) => [p.topic, text(p), p.retain])).toEqual([[topic, 'new', true]]);
+  });
+
   it('asks only the home shard for a filter without wildcards', async () => {
     const c = new ClusterHarness(4);
     const topic = c.topicHomedOn(3, 'exact');
@@ -405,25 +431,67 @@ describe('shared subscriptions across shards: connected members first', () => {
     expect(await queuedForAway(c)).toEqual(range(0, 5));
   });
 
-  it('passes a message on to a shard with a connected member when the chosen shard’s member left before the sender heard', async () => {
-    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
-    // Shard 1's member comes back and shard 0 hears of it; then it leaves again while shard 0 cannot be told.
-    const back = c.shards[1].client(5);
-    await back.connect({ clientId: c.clientIdOn(1, 'away-worker'), ...persistent });
+  it('passes a message on to a shard with a connected member, not to one with an offline member, when the chosen shard’s member left before the sender heard', async () => {
+    const c = new ClusterHarness(4, { config: { sharedSubscriptionPolicy: 'round_robin' } });
+    const away = await clientOn(c, 1, 'away-worker', persistent);
+    await subscribe(c, away, '$share/workers/jobs/#');
+    away.close();
+    const online = await clientOn(c, 2, 'online-worker');
+    await subscribe(c, online, '$share/workers/jobs/#');
+    const leaving = await clientOn(c, 3, 'leaving-worker');
+    await subscribe(c, leaving, '$share/workers/jobs/#');
+    const pub = await clientOn(c, 0, 'pub');
     await c.settle();
+    // Shard 3's member leaves while shard 0 cannot be told: shard 0 still offers shard 3 its turns.
     c.down.add(0);
-    back.close();
+    leaving.close();
     await c.settle();
     await publishJobs(pub, 10);
     await c.settle();
-    // Shard 0 still offers shard 1 its turns; shard 1 hands them to shard 2, whose member is connected.
-    expect(c.batches.some((b) => b.from === 1 && b.to === 2 && b.entries.some((e) => e.entry.kind === 'publish'))).toBe(true);
+    expect(c.batches.some((b) => b.from === 3 && b.to === 2 && b.entries.some((e) => e.entry.kind === 'publish'))).toBe(true);
     expect(online.all<IPublishPacket>('publish').map(text).sort((a, b) => Number(a) - Number(b))).toEqual(range(0, 10));
-    // The acks of what shard 1 passed on wait for shard 1's word, which reaches shard 0 once it can be called again.
+    // The acks of what shard 3 passed on wait for shard 3's word, which reaches shard 0 once it can be called again.
     c.down.delete(0);
     await c.tick(6000);
     expect(pub.all('puback')).toHaveLength(10);
     expect(await queuedForAway(c)).toEqual([]);
+  });
+
+  it('queues for its own persistent member rather than pass a message to a shard whose member may be gone too', async () => {
+    const { c, online, pub } = await offlineAndConnectedMembers('round_robin');
+    // Shard 2's member leaves; shard 0 hears of it, shard 1 does not (its route lane from shard 2 is backing off).
+    c.down.add(1);
+    online.close();
+    await c.settle();
+    for (let i = 0; i < 8; i++) await c.tick(1000);
+    await c.tick(c.shards[2].engine.cluster.nextWakeAt()! - c.clock.now());
+    await publishJobs(pub, 1);
+    await c.settle(5);
+    c.down.delete(1);
+    await c.tick(200);
+    await c.tick(6000);
+    expect(pub.all('puback')).toHaveLength(1);
+    expect(await queuedForAway(c)).toEqual(['0']);
+  });
+
+  it('does not hold a SUBACK for the news that a member connected', async () => {
+    const c = new ClusterHarness(3);
+    const member = await clientOn(c, 1, 'member', persistent);
+    await subscribe(c, member, '$share/workers/jobs/#');
+    member.close();
+    const first = await clientOn(c, 1, 'first');
+    await subscribe(c, first, 'news/#');
+    await c.settle();
+    // Shard 2 cannot be reached; the member comes back, which shard 1 tells the others.
+    c.down.add(2);
+    const back = c.shards[1].client(5);
+    await back.connect({ clientId: c.clientIdOn(1, 'member'), ...persistent });
+    // A filter every shard already has a route for: nothing to wait for.
+    const second = await clientOn(c, 1, 'second');
+    const subscribed = second.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'news/#', qos: 1 }] });
+    await c.settle();
+    await subscribed;
+    expect(second.take<ISubackPacket>('suback').granted).toEqual([1]);
   });
 
   it('knows which shards have a connected member after the publisher’s shard restarts', async () => {

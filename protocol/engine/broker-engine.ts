@@ -593,6 +593,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   /** The session's connection is gone: decide its will and its lifetime. */
   sessionLostConnection(session: Session, cause: EndCause, now: number): void {
     session.connectionId = null;
+    session.forgetRetainedLookups();
     this.sharedMembershipChanged(session);
     // Gone is not behind: publishers waiting for it go on (its queue, if it has one, keeps the messages).
     releaseHeldAcks(this, session);

@@ -50,40 +50,43 @@ export class Session {
   binding: unknown = undefined;
   loaded = false;
   /**
-   * Topics delivered live to this session while retained messages from
-   * other shards are on their way to it (RetainedMessages.sendRetained):
-   * such a retained message is older than what was delivered, so it is not
-   * sent after it. Null while none is on its way.
+   * Retained look-ups on other shards for this connection's new
+   * subscriptions (RetainedMessages.sendRetained), each with the topics
+   * delivered live since it began: such a retained message is older than
+   * what was delivered, so it is not sent after it. Null while none is on
+   * its way.
    */
-  private liveWhileAwaitingRetained: Set<string> | null = null;
-  private awaitingRetained = 0;
+  private retainedLookups: Set<Set<string>> | null = null;
   private nextPacketId = 1;
   private nextOutboundSeq = 1;
 
   constructor(public record: SessionRecord) {}
 
-  /** Retained messages from another shard are on their way: live deliveries are noted until they arrive (doneAwaitingRetained). */
-  awaitRetained(): void {
-    this.awaitingRetained++;
-    this.liveWhileAwaitingRetained ??= new Set();
+  /** A retained look-up on another shard began: the topics delivered live until it ends are noted in the set returned. */
+  startRetainedLookup(): ReadonlySet<string> {
+    const live = new Set<string>();
+    (this.retainedLookups ??= new Set()).add(live);
+    return live;
   }
 
-  /** A message was delivered live; noted only while retained messages are awaited, and at most LIVE_TOPICS_NOTED topics. */
+  endRetainedLookup(live: ReadonlySet<string>): void {
+    this.retainedLookups?.delete(live as Set<string>);
+    if (this.retainedLookups?.size === 0) this.retainedLookups = null;
+  }
+
+  /** The connection ended: what its look-ups bring is not sent (sendRetained checks the connection), so nothing more is noted for them. */
+  forgetRetainedLookups(): void {
+    this.retainedLookups = null;
+  }
+
+  get awaitsRetained(): boolean {
+    return this.retainedLookups !== null;
+  }
+
+  /** A message reached this session live: noted for each retained look-up on its way, at most LIVE_TOPICS_NOTED topics each. */
   deliveredLive(topic: string): void {
-    const live = this.liveWhileAwaitingRetained;
-    if (live && live.size < LIVE_TOPICS_NOTED) live.add(topic);
-  }
-
-  /** Whether a live message on this topic reached the session while retained messages were awaited. */
-  hadLive(topic: string): boolean {
-    return this.liveWhileAwaitingRetained?.has(topic) ?? false;
-  }
-
-  doneAwaitingRetained(): void {
-    if (--this.awaitingRetained <= 0) {
-      this.awaitingRetained = 0;
-      this.liveWhileAwaitingRetained = null;
-    }
+    if (!this.retainedLookups) return;
+    for (const live of this.retainedLookups) if (live.size < LIVE_TOPICS_NOTED) live.add(topic);
   }
 
   get clientId(): string {

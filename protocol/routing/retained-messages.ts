@@ -134,14 +134,14 @@ export class RetainedMessages {
     }
     const remote = this.remoteRetained(sub.filter);
     if (!remote) return;
-    session.awaitRetained();
+    const live = session.startRetainedLookup();
     return remote
       .then((messages) => {
         if (recipients.findSession(session.clientId) !== session || recipients.connectionOf(session) !== conn) return;
         const later = this.deps.clock.now();
-        for (const message of messages) if (!hasExpired(message, later) && !session.hadLive(message.topic)) this.deliverRetained(session, sub, message, later);
+        for (const message of messages) if (!hasExpired(message, later) && !live.has(message.topic)) this.deliverRetained(session, sub, message, later);
       })
-      .finally(() => session.doneAwaitingRetained());
+      .finally(() => session.endRetainedLookup(live));
   }
 
   private deliverRetained(session: Session, sub: SubscriptionRecord, message: BrokerMessage, now: number): void {

@@ -4,6 +4,7 @@ import type { ClusterNode, ForwardPlan } from '../cluster/cluster-node';
 import type { DeliveryScope, ForwardedPublish } from '../cluster/messages';
 import type { AckHolder } from '../engine/owed-ack';
 import type { Recipients } from './recipients';
+import type { Session } from '../engine/session';
 import type { RetainedMessages } from './retained-messages';
 import type { SharedGroups } from './shared-groups';
 import type { SharedSubscriptionPolicy } from '../config';
@@ -116,12 +117,12 @@ export class Router {
       };
       if (scope) {
         for (const key of scope.groups) {
-          if (serveHere(key)(true)) continue;
-          // No member here is connected and may take it (it left since the sender was told, or the ACLs):
-          // a shard where one is connected gets it, else a persistent member here queues it, else another shard with members.
+          // A connected member here first, else a persistent one here queues it: this shard was chosen, and
+          // passing the message on could not bring it back here if the next shard's member is gone too.
+          if (serveHere(key)(false)) continue;
+          // No member here may take it (ACLs, or they left): a shard with a connected member gets it, else another shard with members.
           plan ??= cluster.planOnward(message.topic, [...scope.passedOver, cluster.self]);
           if (cluster.serveGroupConnected(plan, key)) continue;
-          if (serveHere(key)(false)) continue;
           cluster.serveGroup(plan, key, false, serveHere(key));
         }
       } else {
@@ -148,6 +149,20 @@ export class Router {
     return member !== null;
   }
 
+  /**
+   * Delivers, and notes the topic for the session's retained look-ups on
+   * other shards if the message was sent or queued (not dropped): the older
+   * retained message of that topic is then not sent after it.
+   */
+  private deliverLive(session: Session, delivery: Delivery, now: number): boolean {
+    const { recipients } = this.deps;
+    if (!session.awaitsRetained) return recipients.deliver(session, delivery, now);
+    const dropped = session.record.droppedMessages;
+    const behind = recipients.deliver(session, delivery, now);
+    if (session.record.droppedMessages === dropped && recipients.connectionOf(session)) session.deliveredLive(delivery.message.topic);
+    return behind;
+  }
+
   /** Forwards to the planned shards and delivers to this shard's sessions. */
   private deliverRouted(message: BrokerMessage, now: number, perClient: Map<string, Delivery> | null, remote: ForwardPlan | null): Routed {
     const { cluster, recipients } = this.deps;
@@ -164,8 +179,7 @@ export class Router {
       if (!session) continue;
       // ACLs are checked on delivery too: the rules may have changed since SUBSCRIBE.
       if (!recipients.mayReceive(session, message.topic)) continue;
-      session.deliveredLive(message.topic);
-      if (recipients.deliver(session, delivery, now)) routed.behind.push(session);
+      if (this.deliverLive(session, delivery, now)) routed.behind.push(session);
       routed.deliveries++;
     }
     return routed;
