@@ -474,6 +474,26 @@ describe('shared subscriptions across shards: connected members first', () => {
     expect(await queuedForAway(c)).toEqual(['0']);
   });
 
+  it('passes a message on to a connected member when the chosen shard’s member left and would not queue it (QoS 0 subscription)', async () => {
+    const c = new ClusterHarness(3, { config: { sharedSubscriptionPolicy: 'round_robin' } });
+    const away = await clientOn(c, 1, 'away-worker', persistent);
+    await subscribe(c, away, '$share/workers/jobs/#', 0);
+    const online = await clientOn(c, 2, 'online-worker');
+    await subscribe(c, online, '$share/workers/jobs/#');
+    const pub = await clientOn(c, 0, 'pub');
+    await c.settle();
+    // Shard 1's member leaves while shard 0 cannot be told: shard 0 still offers shard 1 its turns.
+    c.down.add(0);
+    away.close();
+    await c.settle();
+    await publishJobs(pub, 10);
+    await c.settle();
+    c.down.delete(0);
+    await c.tick(6000);
+    expect(pub.all('puback')).toHaveLength(10);
+    expect(online.all<IPublishPacket>('publish').map(text).sort((a, b) => Number(a) - Number(b))).toEqual(range(0, 10));
+  });
+
   it('does not hold a SUBACK for the news that a member connected', async () => {
     const c = new ClusterHarness(3);
     const member = await clientOn(c, 1, 'member', persistent);

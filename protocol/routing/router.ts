@@ -111,7 +111,7 @@ export class Router {
         const group = here.get(key);
         const members = group ? group.members.map((m) => m.value) : [];
         const member =
-          members.length === 0 ? null : connectedOnly ? sharedGroups.pickConnectedMember(key, members, message.topic) : sharedGroups.pickSharedMember(key, members, message.topic);
+          members.length === 0 ? null : connectedOnly ? sharedGroups.pickConnectedMember(key, members, message.topic) : sharedGroups.pickSharedMember(key, members, message.topic, message.qos);
         if (member) add(member);
         return member !== null;
       };

@@ -28,13 +28,19 @@ describe('SharedGroups', () => {
   it('takes connected members in turn, passing over those the ACLs refuse', () => {
     const groups = new SharedGroups(recipientsOf({ a: { connected: true }, b: { connected: true, denied: true }, c: { connected: true } }));
     const members = ['a', 'b', 'c'].map(member);
-    const picked = Array.from({ length: 4 }, () => groups.pickSharedMember('$share/g/t', members, 't')?.clientId);
+    const picked = Array.from({ length: 4 }, () => groups.pickSharedMember('$share/g/t', members, 't', 1)?.clientId);
     expect(picked).toEqual(['a', 'c', 'a', 'c']);
   });
 
   it('queues for a persistent member when none is connected, and finds no one otherwise', () => {
     const members = ['a', 'b'].map(member);
-    expect(new SharedGroups(recipientsOf({ a: { connected: false }, b: { connected: false, persistent: true } })).pickSharedMember('k', members, 't')?.clientId).toBe('b');
-    expect(new SharedGroups(recipientsOf({ a: { connected: false }, b: { connected: false } })).pickSharedMember('k', members, 't')).toBeNull();
+    expect(new SharedGroups(recipientsOf({ a: { connected: false }, b: { connected: false, persistent: true } })).pickSharedMember('k', members, 't', 1)?.clientId).toBe('b');
+    expect(new SharedGroups(recipientsOf({ a: { connected: false }, b: { connected: false } })).pickSharedMember('k', members, 't', 1)).toBeNull();
+  });
+
+  it('does not pick an offline member for a message it would not queue (QoS 0, the message’s or its subscription’s)', () => {
+    const offline = recipientsOf({ a: { connected: false, persistent: true } });
+    expect(new SharedGroups(offline).pickSharedMember('k', [member('a')], 't', 0)).toBeNull();
+    expect(new SharedGroups(offline).pickSharedMember('k', [{ ...member('a'), qos: 0 }], 't', 1)).toBeNull();
   });
 });

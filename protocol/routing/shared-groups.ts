@@ -1,4 +1,4 @@
-import type { SubscriptionRecord } from '../store/records';
+import type { QoS, SubscriptionRecord } from '../store/records';
 import { SharedGroupCursors } from '../topics/shared-group-cursors';
 import type { Recipients } from './recipients';
 
@@ -11,10 +11,12 @@ export class SharedGroups {
 
   /**
    * Round-robin over connected members; a persistent member queues when none
-   * is connected. Members the ACLs do not let receive this topic are passed
-   * over, so the message goes to one that may have it.
+   * is connected, if its delivery would be queued at all: at QoS 0 (the
+   * message's or its subscription's) an offline session gets nothing, so it
+   * is passed over and the message can go where a member takes it. Members
+   * the ACLs do not let receive this topic are passed over too.
    */
-  pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string): SubscriptionRecord | null {
+  pickSharedMember(groupKey: string, members: SubscriptionRecord[], topic: string, qos: QoS): SubscriptionRecord | null {
     const connected = this.pickConnectedMember(groupKey, members, topic);
     if (connected) return connected;
     const { recipients } = this;
@@ -22,7 +24,7 @@ export class SharedGroups {
     for (let i = 0; i < members.length; i++) {
       const idx = (start + i) % members.length;
       const session = recipients.findSession(members[idx].clientId);
-      if (session?.persistent && recipients.mayReceive(session, topic)) {
+      if (session?.persistent && Math.min(members[idx].qos, qos) > 0 && recipients.mayReceive(session, topic)) {
         this.sharedCursor.set(groupKey, idx + 1);
         return members[idx];
       }
