@@ -57,7 +57,14 @@ export class SqliteClusterStore implements ClusterStore {
     if (entry.kind === 'route') {
       this.sql.exec(`INSERT INTO cluster_outbox (dest, seq, kind, topic, payload, meta) VALUES (?, ?, ?, ?, NULL, ?)`, dest, seq, 'route', entry.key, JSON.stringify({ add: entry.add }));
     } else {
-      const meta = JSON.stringify({ direct: entry.direct, groups: entry.groups, retain: entry.retain, passedOver: entry.passedOver, message: encodeMessageMeta(entry.message) });
+      const meta = JSON.stringify({
+        direct: entry.direct,
+        groups: entry.groups,
+        retain: entry.retain,
+        passedOver: entry.passedOver,
+        passedOverByGroup: entry.passedOverByGroup,
+        message: encodeMessageMeta(entry.message),
+      });
       this.sql.exec(
         `INSERT INTO cluster_outbox (dest, seq, kind, topic, payload, meta) VALUES (?, ?, ?, ?, ?, ?)`,
         dest,
@@ -123,7 +130,15 @@ export class SqliteClusterStore implements ClusterStore {
 }
 
 function rowToEntry(r: Record<string, SqlStorageValue>): ClusterEntry {
-  const meta = JSON.parse(r.meta as string) as { add?: boolean; direct?: boolean; groups?: string[]; retain?: boolean; passedOver?: number[]; message?: string };
+  const meta = JSON.parse(r.meta as string) as {
+    add?: boolean;
+    direct?: boolean;
+    groups?: string[];
+    retain?: boolean;
+    passedOver?: number[];
+    passedOverByGroup?: Record<string, number[]>;
+    message?: string;
+  };
   if (r.kind === 'route') return { kind: 'route', key: r.topic as string, add: Boolean(meta.add) };
   return {
     kind: 'publish',
@@ -132,5 +147,7 @@ function rowToEntry(r: Record<string, SqlStorageValue>): ClusterEntry {
     groups: meta.groups ?? [],
     retain: Boolean(meta.retain),
     passedOver: meta.passedOver ?? [],
+    // Rows written by older code have no per-group lists: passedOver then stands for every group.
+    ...(meta.passedOverByGroup ? { passedOverByGroup: meta.passedOverByGroup } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { AckHolder, OwedAck } from '../engine/owed-ack';
 import type { BrokerMessage } from '../store/records';
 import type { ClusterStore } from './cluster-store';
 import type { MessageBus } from './message-bus';
-import type { ClusterBatch, ClusterEntry, ClusterReceipt, ForwardedPublish } from './messages';
+import { passedOverFor, type ClusterBatch, type ClusterEntry, type ClusterReceipt, type DeliveryScope, type ForwardedPublish } from './messages';
 import { SharedGroupCursors } from '../topics/shared-group-cursors';
 import { RouteTable } from './route-table';
 import { shardIndexFor } from './shard-hash';
@@ -43,8 +43,8 @@ export interface ForwardPlan {
   remote: Map<number, { direct: boolean; groups: string[]; retain: boolean }>;
   /** Per shared group with members on other shards, those shards. */
   remoteGroups: Map<string, number[]>;
-  /** Shards that were offered a shared group and had no member that could take it. */
-  passedOver: number[];
+  /** Per shared group, the shards that were offered it and had no member that could take it. */
+  passedOver: Map<string, number[]>;
 }
 
 const NO_GROUPS = new Map<string, number[]>();
@@ -392,19 +392,20 @@ export class ClusterNode {
    * shard has a shared group for it.
    */
   plan(topic: string, retainHome: number | null): ForwardPlan | null {
-    return this.planFor(topic, retainHome, NO_SHARDS, true);
+    return this.planFor(topic, retainHome, null, true);
   }
 
-  /** For a message another shard forwarded: only its shared groups may go on, to shards not yet offered them. */
-  planOnward(topic: string, passedOver: readonly number[]): ForwardPlan | null {
-    return this.planFor(topic, null, passedOver, false);
+  /** For a message another shard forwarded: only its shared groups may go on, each to shards not yet offered it (nor back here). */
+  planOnward(topic: string, scope: DeliveryScope): ForwardPlan | null {
+    return this.planFor(topic, null, scope, false);
   }
 
-  private planFor(topic: string, retainHome: number | null, passedOver: readonly number[], direct: boolean): ForwardPlan | null {
+  private planFor(topic: string, retainHome: number | null, scope: DeliveryScope | null, direct: boolean): ForwardPlan | null {
     if (!this.clustered) return null;
     const matches = this.routes.match(topic);
     if ((!direct || matches.direct.length === 0) && matches.groups.size === 0 && retainHome === null) return null;
-    const plan: ForwardPlan = { remote: new Map(), remoteGroups: matches.groups.size > 0 ? matches.groups : NO_GROUPS, passedOver: [...passedOver] };
+    const plan: ForwardPlan = { remote: new Map(), remoteGroups: matches.groups.size > 0 ? matches.groups : NO_GROUPS, passedOver: new Map() };
+    if (scope) for (const key of scope.groups) plan.passedOver.set(key, [...passedOverFor(scope, key), this.self]);
     if (direct) for (const shard of matches.direct) this.to(plan, shard).direct = true;
     if (retainHome !== null) this.to(plan, retainHome).retain = true;
     return plan;
@@ -439,7 +440,7 @@ export class ClusterNode {
         return;
       }
       if (serveHere(false)) return;
-      plan!.passedOver.push(this.self);
+      this.passedOverOf(plan!, key).push(this.self);
     }
   }
 
@@ -472,7 +473,14 @@ export class ClusterNode {
   /** The other shards with members of the group that were not offered this message yet, in index order. */
   private shardsToOffer(plan: ForwardPlan | null, key: string): number[] {
     if (!plan) return [];
-    return (plan.remoteGroups.get(key) ?? NO_SHARDS).filter((s) => s !== this.self && !plan.passedOver.includes(s)).sort((a, b) => a - b);
+    const passedOver = this.passedOverOf(plan, key);
+    return (plan.remoteGroups.get(key) ?? NO_SHARDS).filter((s) => s !== this.self && !passedOver.includes(s)).sort((a, b) => a - b);
+  }
+
+  private passedOverOf(plan: ForwardPlan, key: string): number[] {
+    let shards = plan.passedOver.get(key);
+    if (!shards) plan.passedOver.set(key, (shards = []));
+    return shards;
   }
 
   private nextTurn(key: string): number {
@@ -497,7 +505,10 @@ export class ClusterNode {
     for (const [dest, p] of plan.remote) {
       const link = this.link(dest, 'messages');
       if (!p.direct && p.groups.length === 0 && !p.retain) continue;
-      const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain, passedOver: plan.passedOver };
+      const passedOverByGroup: Record<string, number[]> = {};
+      for (const key of p.groups) passedOverByGroup[key] = [...this.passedOverOf(plan, key)];
+      const passedOver = [...new Set(Object.values(passedOverByGroup).flat())];
+      const entry: ForwardedPublish = { kind: 'publish', message, direct: p.direct, groups: p.groups, retain: p.retain, passedOver, passedOverByGroup };
       // A retained message (even QoS 0) replaces state on its home shard, so it must not be lost.
       if (message.qos === 0 && !p.retain) {
         if (link.volatileCount >= MAX_VOLATILE_PER_LINK) {

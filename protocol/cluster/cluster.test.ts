@@ -564,6 +564,46 @@ describe('shared subscriptions and topic ACLs across shards', () => {
   });
 });
 
+describe('shared subscriptions: several groups in one message', () => {
+  it('does not lose one group’s message because the publisher’s shard was passed over for another group', async () => {
+    const authorizer = {
+      canPublish: () => true,
+      canSubscribe: () => true,
+      canReceive: (p: { clientId: string }, topic: string) => !(p.clientId.startsWith('viewer') && topic.includes('secret')),
+    };
+    const persistent = { clean: false, properties: { sessionExpiryInterval: 3600 } };
+    const c = new ClusterHarness(3, { authorizer, config: { sharedSubscriptionPolicy: 'round_robin' } });
+    // Group A: a connected member on shard 0 that may not read secrets, an offline persistent one on shard 1.
+    const viewer = await clientOn(c, 0, 'viewer-a');
+    await subscribe(c, viewer, '$share/A/jobs/#');
+    const a1 = await clientOn(c, 1, 'a1', persistent);
+    await subscribe(c, a1, '$share/A/jobs/#');
+    a1.close();
+    // Group B: connected members on shards 0 and 2.
+    const b0 = await clientOn(c, 0, 'b0');
+    await subscribe(c, b0, '$share/B/jobs/+');
+    const b2 = await clientOn(c, 2, 'b2');
+    await subscribe(c, b2, '$share/B/jobs/+');
+    const pub = await clientOn(c, 0, 'pub');
+    await c.settle();
+    // One message for group A only puts the two groups' turns out of step.
+    await pub.send({ cmd: 'publish', topic: 'jobs/x/y', payload: Buffer.from('warmup'), qos: 1, messageId: 100, retain: false });
+    await c.settle();
+    // b2 leaves while shard 0 cannot be told: shard 0 still offers shard 2 its turns of group B,
+    // while for group A it passes itself over (its member may not read secrets).
+    c.down.add(0);
+    b2.close();
+    await c.settle();
+    for (let i = 0; i < 4; i++) await pub.send({ cmd: 'publish', topic: 'jobs/secret', payload: Buffer.from(String(i)), qos: 1, messageId: i + 1, retain: false });
+    await c.settle();
+    c.down.delete(0);
+    await c.tick(6000);
+    expect(pub.all('puback')).toHaveLength(5);
+    // Shard 2 hands group B's turns back to shard 0, whose member b0 is the only one left.
+    expect(b0.all<IPublishPacket>('publish').map(text).sort((a, b) => Number(a) - Number(b))).toEqual(['0', '1', '2', '3']);
+  });
+});
+
 describe('QoS 0 between shards', () => {
   it('drops and counts QoS 0 messages past 1,000 waiting for an unreachable shard, and delivers the rest when it is back', async () => {
     const c = new ClusterHarness(2, { config: { maxPublishRate: 0 } });

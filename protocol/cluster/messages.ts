@@ -18,8 +18,15 @@ export interface ForwardedPublish {
   groups: string[];
   /** The receiving shard is the topic's retained home: store (or, if empty, delete) it there. */
   retain: boolean;
-  /** Shards that had no member of these groups that could take the message; it is not offered to them again. */
+  /** Every shard in passedOverByGroup, for shards running older code, which read only this. */
   passedOver: number[];
+  /**
+   * Per group, the shards that had no member of it that could take the
+   * message; it is not offered that group again. Per group, because a shard
+   * passed over for one group may have a member of another waiting. Absent
+   * in entries written by older code: passedOver then stands for every group.
+   */
+  passedOverByGroup?: Record<string, number[]>;
 }
 
 /** The sending shard gained its first, or lost its last, subscription with this filter (shared ones keep their `$share/` prefix). */
@@ -59,4 +66,11 @@ export interface DeliveryScope {
   direct: boolean;
   groups: readonly string[];
   passedOver: readonly number[];
+  passedOverByGroup?: Readonly<Record<string, readonly number[]>>;
+}
+
+/** The shards a forwarded message's group `key` was already offered to, without a member there that could take it. */
+export function passedOverFor(scope: DeliveryScope, key: string): readonly number[] {
+  const byGroup = scope.passedOverByGroup;
+  return byGroup && Object.hasOwn(byGroup, key) ? byGroup[key] : scope.passedOver;
 }

@@ -121,7 +121,7 @@ export class Router {
           // passing the message on could not bring it back here if the next shard's member is gone too.
           if (serveHere(key)(false)) continue;
           // No member here may take it (ACLs, or they left): a shard with a connected member gets it, else another shard with members.
-          plan ??= cluster.planOnward(message.topic, [...scope.passedOver, cluster.self]);
+          plan ??= cluster.planOnward(message.topic, scope);
           if (cluster.serveGroupConnected(plan, key)) continue;
           cluster.serveGroup(plan, key, false, serveHere(key));
         }
