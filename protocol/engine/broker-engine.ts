@@ -509,6 +509,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   /** The session connected or lost its connection: the shared groups it is a member of may have gained or lost their last connected member here. */
   private sharedMembershipChanged(session: Session): void {
+    if (!this.cluster.clustered) return;
     for (const { filter } of this.subscriptions.forClient(session.clientId)) if (filter.startsWith('$share/')) this.cluster.sharedMembersChanged(filter);
   }
 
