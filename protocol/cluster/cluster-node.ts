@@ -422,9 +422,11 @@ export class ClusterNode {
    * `serveHere` tries a member on this shard (only a connected one when
    * asked, and one that may read the topic); when it cannot, the next shard
    * is asked, so a message is not lost because the shard whose turn it was
-   * has no member that may take it.
+   * has no member that may take it. A QoS 0 message (`queueable` false) stops
+   * where no member is connected: an offline session does not queue it, so
+   * offering it to the shards with offline members would only cost calls.
    */
-  serveGroup(plan: ForwardPlan | null, key: string, hereHasMembers: boolean, serveHere: (connectedOnly: boolean) => boolean): void {
+  serveGroup(plan: ForwardPlan | null, key: string, hereHasMembers: boolean, serveHere: (connectedOnly: boolean) => boolean, queueable = true): void {
     const remote = this.shardsToOffer(plan, key);
     if (remote.length === 0) {
       if (hereHasMembers) serveHere(false);
@@ -433,6 +435,7 @@ export class ClusterNode {
     const candidates = hereHasMembers ? [...remote, this.self].sort((a, b) => a - b) : remote;
     const turn = this.nextTurn(key);
     if (this.serveConnected(plan!, key, candidates, turn, serveHere)) return;
+    if (!queueable) return;
     for (let i = 0; i < candidates.length; i++) {
       const chosen = candidates[(turn + i) % candidates.length];
       if (chosen !== this.self) {

@@ -494,6 +494,53 @@ describe('shared subscriptions across shards: connected members first', () => {
     expect(online.all<IPublishPacket>('publish').map(text).sort((a, b) => Number(a) - Number(b))).toEqual(range(0, 10));
   });
 
+  it('sends a QoS 0 message to no shard whose group members are all offline, and queues a QoS 1 one on one of them', async () => {
+    const c = new ClusterHarness(3);
+    for (const shard of [1, 2]) {
+      const away = await clientOn(c, shard, `away-${shard}`, persistent);
+      await subscribe(c, away, '$share/workers/jobs/#');
+      away.close();
+    }
+    const pub = await clientOn(c, 0, 'pub');
+    await c.settle();
+    const before = c.batches.length;
+    await pub.send({ cmd: 'publish', topic: 'jobs/q0', payload: Buffer.from('q0'), qos: 0, retain: false });
+    await c.settle();
+    // An offline session does not queue QoS 0: asking the shards with offline members would only cost calls.
+    expect(c.batches.slice(before).filter((b) => b.entries.some((e) => e.entry.kind === 'publish'))).toEqual([]);
+    await pub.send({ cmd: 'publish', topic: 'jobs/q1', payload: Buffer.from('q1'), qos: 1, messageId: 1, retain: false });
+    await c.settle();
+    expect(pub.take('puback')).toMatchObject({ messageId: 1, reasonCode: 0 });
+    const queued: string[] = [];
+    for (const shard of [1, 2]) {
+      const back = c.shards[shard].client(5);
+      await back.connect({ clientId: c.clientIdOn(shard, `away-${shard}`), ...persistent });
+      await c.settle();
+      queued.push(...back.all<IPublishPacket>('publish').map(text));
+    }
+    expect(queued).toEqual(['q1']);
+  });
+
+  it('answers PUBACK 0x00, not 0x10, when a shared group matched but its only member is offline at QoS 0', async () => {
+    const c = new ClusterHarness(1);
+    const member = await clientOn(c, 0, 'member', persistent);
+    await subscribe(c, member, '$share/g/jobs/#', 0);
+    member.close();
+    const plain = await clientOn(c, 0, 'plain', persistent);
+    await subscribe(c, plain, 'direct/#', 0);
+    plain.close();
+    const pub = await clientOn(c, 0, 'pub');
+    await pub.send({ cmd: 'publish', topic: 'jobs/1', payload: Buffer.from('1'), qos: 1, messageId: 1, retain: false });
+    await pub.send({ cmd: 'publish', topic: 'direct/1', payload: Buffer.from('1'), qos: 1, messageId: 2, retain: false });
+    await pub.send({ cmd: 'publish', topic: 'nobody/1', payload: Buffer.from('1'), qos: 1, messageId: 3, retain: false });
+    await c.settle();
+    expect(pub.all('puback')).toMatchObject([
+      { messageId: 1, reasonCode: 0 },
+      { messageId: 2, reasonCode: 0 },
+      { messageId: 3, reasonCode: 0x10 },
+    ]);
+  });
+
   it('does not hold a SUBACK for the news that a member connected', async () => {
     const c = new ClusterHarness(3);
     const member = await clientOn(c, 1, 'member', persistent);

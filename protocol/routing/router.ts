@@ -15,6 +15,12 @@ import type { SharedSubscriptionPolicy } from '../config';
  * and batches on their way to other shards.
  */
 export interface Routed {
+  /**
+   * Sessions and other shards it went to; a shared group with members here
+   * that none could take (offline, at QoS 0) counts once, as a subscription
+   * it matched: the PUBACK says 0x00, as for a plain subscription whose
+   * offline session drops it, not 0x10 No matching subscribers.
+   */
   deliveries: number;
   behind: AckHolder[];
 }
@@ -123,18 +129,20 @@ export class Router {
           // No member here may take it (ACLs, or they left): a shard with a connected member gets it, else another shard with members.
           plan ??= cluster.planOnward(message.topic, scope);
           if (cluster.serveGroupConnected(plan, key)) continue;
-          cluster.serveGroup(plan, key, false, serveHere(key));
+          cluster.serveGroup(plan, key, false, serveHere(key), message.qos > 0);
         }
       } else {
         const keys = new Set([...here.keys(), ...(plan?.remoteGroups.keys() ?? [])]);
         for (const key of keys) {
           if (this.servedLocally(key, here.get(key), message, add)) continue;
-          cluster.serveGroup(plan, key, here.has(key), serveHere(key));
+          cluster.serveGroup(plan, key, here.has(key), serveHere(key), message.qos > 0);
         }
       }
     }
     const remote = plan && plan.remote.size > 0 ? plan : null;
-    return this.deliverRouted(message, now, perClient, remote);
+    const routed = this.deliverRouted(message, now, perClient, remote);
+    if (routed.deliveries === 0 && matches.shared.length > 0) return { deliveries: 1, behind: routed.behind };
+    return routed;
   }
 
   /**
