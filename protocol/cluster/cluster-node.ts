@@ -5,6 +5,7 @@ import type { ClusterStore } from './cluster-store';
 import type { MessageBus } from './message-bus';
 import { passedOverFor, type ClusterBatch, type ClusterEntry, type ClusterReceipt, type DeliveryScope, type ForwardedPublish } from './messages';
 import { SharedGroupCursors } from '../topics/shared-group-cursors';
+import { isSharedFilter } from '../topics/validate';
 import { RouteTable } from './route-table';
 import { shardIndexFor } from './shard-hash';
 
@@ -92,7 +93,6 @@ const firstHeld = (link: Link): HeldEntry | undefined => link.held.values().next
  * it as a route that never matches.
  */
 const CONNECTED_PREFIX = '#connected/';
-const isShared = (key: string) => key.startsWith('$share/');
 
 /** The ordered, durable one-way channel from this shard to one other shard, for one lane. */
 class Link {
@@ -231,7 +231,7 @@ export class ClusterNode {
     }
     // What was told before the restart is checked against the connections that came back.
     for (const key of this.toldConnected) this.sharedMembersChanged(key);
-    for (const key of this.localKeys.keys()) if (isShared(key)) this.sharedMembersChanged(key);
+    for (const key of this.localKeys.keys()) if (isSharedFilter(key)) this.sharedMembersChanged(key);
     const now = this.deps.clock.now();
     for (const { dest: key, lastAppended, oldestUnconfirmed } of this.deps.store.loadLinks()) {
       const lane: Lane = key >= ROUTE_LANE_KEY ? 'routes' : 'messages';
@@ -265,7 +265,7 @@ export class ClusterNode {
     const count = this.localKeys.get(key) ?? 0;
     this.localKeys.set(key, count + 1);
     if (count === 0 && this.clustered) this.broadcast({ kind: 'route', key, add: true });
-    if (isShared(key)) this.sharedMembersChanged(key);
+    if (isSharedFilter(key)) this.sharedMembersChanged(key);
   }
 
   /** A local subscription with this filter is gone; the last one is announced. */
@@ -277,7 +277,7 @@ export class ClusterNode {
     } else {
       this.localKeys.set(key, count - 1);
     }
-    if (isShared(key)) this.sharedMembersChanged(key);
+    if (isSharedFilter(key)) this.sharedMembersChanged(key);
   }
 
   /**

@@ -9,6 +9,7 @@ import type { SessionStore } from '../store/session-store';
 import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, SessionRecord, SubscriptionRecord } from '../store/records';
 import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
+import { isSharedFilter } from '../topics/validate';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { forgetOwedAcks, heldAcksDueAt, whenCaughtUp, releaseHeldAcks } from './flow-control';
@@ -510,7 +511,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   /** The session connected or lost its connection: the shared groups it is a member of may have gained or lost their last connected member here. */
   private sharedMembershipChanged(session: Session): void {
     if (!this.cluster.clustered) return;
-    for (const { filter } of this.subscriptions.forClient(session.clientId)) if (filter.startsWith('$share/')) this.cluster.sharedMembersChanged(filter);
+    for (const { filter } of this.subscriptions.forClient(session.clientId)) if (isSharedFilter(filter)) this.cluster.sharedMembersChanged(filter);
   }
 
   encode(conn: Connection, packet: Packet): Uint8Array {

@@ -124,6 +124,11 @@ function filterLevels(filter: string): number {
   return levels;
 }
 
+/** Whether a validated filter is a shared subscription's (`$share/<group>/<filter>`). */
+export function isSharedFilter(filter: string): boolean {
+  return filter.startsWith(SHARE_PREFIX);
+}
+
 /** `$share/g/a/b` -> { group: 'g', filter: 'a/b' }; other filters -> null. Expects a validated filter. */
 export function parseSharedFilter(filter: string): { group: string; filter: string } | null {
   if (!filter.startsWith(SHARE_PREFIX)) return null;
