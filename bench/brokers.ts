@@ -38,12 +38,13 @@ export interface BrokerStats {
   clusterCalls?: number;
 }
 
-export type BrokerKey = 'floor' | 'floorgw' | 'floorapart' | 'edgemq' | 'edgemq4' | 'edgemqapart' | 'aedes' | 'mosquitto';
+export type BrokerKey = 'floor' | 'floorgw' | 'floorapart' | 'edgemq' | 'edgemqdirect' | 'edgemq4' | 'edgemqapart' | 'aedes' | 'mosquitto';
 export const brokerNames: Record<BrokerKey, string> = {
   floor: 'floor',
   floorgw: 'floor behind a gateway',
   floorapart: 'floor, gateway apart',
   edgemq: 'EdgeMQ',
+  edgemqdirect: 'EdgeMQ, direct',
   edgemq4: 'EdgeMQ ×4',
   edgemqapart: 'EdgeMQ, gateway apart',
   aedes: 'aedes',
@@ -63,6 +64,9 @@ function apartLabeller(clientPort: number): Labeller {
     return Number(entry) === clientPort ? GATEWAY_PROCESS : SHARDS_PROCESS;
   };
 }
+
+/** EdgeMQ with the client's socket in the one shard (BROKER_GATEWAY=direct): no gateway hop, as the floor has none. */
+export const DIRECT_BENCH_VARS = { BROKER_GATEWAY: 'direct' };
 
 /** EdgeMQ as a cluster of four shards: the load generator's random client ids spread over them, so most traffic crosses shards. */
 export const CLUSTER_BENCH_VARS = { BROKER_SHARDS: '4' };
@@ -143,11 +147,13 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
   const label: Labeller = options.gatewayApart ? apartLabeller(handle.port) : (p) => (p.comm === 'node' ? 'node (launcher, Miniflare)' : p.comm);
   const workerd = processes.find((p) => p.comm === 'workerd');
   return {
-    name: options.gatewayApart ? brokerNames.edgemqapart : 'EdgeMQ',
+    name: options.gatewayApart ? brokerNames.edgemqapart : options.vars?.BROKER_GATEWAY === 'direct' ? brokerNames.edgemqdirect : 'EdgeMQ',
     url: handle.wsUrl,
     transport: options.gatewayApart
       ? 'ws:// to the same bundle in two workerd processes through Miniflare (`scripts/local-runtime.mjs --gateway-apart`): clients reach the Worker (edge gateway) in one, which reaches the shards in the other through the dev registry, path /mqtt'
-      : 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
+      : options.vars?.BROKER_GATEWAY === 'direct'
+        ? 'ws:// to workerd through Miniflare (the production bundle, `BROKER_GATEWAY=direct`: the Worker hands the upgrade to the one shard, which holds the client socket), path /mqtt'
+        : 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
     inspectorPort,
@@ -322,6 +328,7 @@ export const starters: Record<BrokerKey, () => Promise<RunningBroker>> = {
   floorgw: () => startFloor({ gateway: true }),
   floorapart: () => startFloor({ apart: true }),
   edgemq: startEdgeMQ,
+  edgemqdirect: () => startEdgeMQ({ vars: DIRECT_BENCH_VARS }),
   edgemq4: () => startEdgeMQ({ vars: CLUSTER_BENCH_VARS }),
   edgemqapart: () => startEdgeMQ({ gatewayApart: true }),
   aedes: startAedes,

@@ -28,7 +28,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { brokerNames, CLUSTER_BENCH_VARS, GATEWAY_PROCESS, SHARDS_PROCESS, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
+import { brokerNames, CLUSTER_BENCH_VARS, DIRECT_BENCH_VARS, GATEWAY_PROCESS, SHARDS_PROCESS, startEdgeMQ, starters, type BrokerKey, type BrokerStats, type RunningBroker } from './brokers';
 import { cpuDelta, sampleCpu, type CpuDelta } from './proc';
 import { startProfiler, type ProfileSummary } from './profile';
 import {
@@ -308,6 +308,7 @@ async function withLimit<T>(work: Promise<T>, ms: number, what: string): Promise
 
 async function startBroker(key: BrokerKey, run: Run): Promise<RunningBroker> {
   if (key === 'edgemq') return startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql });
+  if (key === 'edgemqdirect') return startEdgeMQ({ vars: { ...run.edgemqVars, ...DIRECT_BENCH_VARS }, setupSql: run.edgemqSql });
   if (key === 'edgemq4') return startEdgeMQ({ vars: { ...run.edgemqVars, ...CLUSTER_BENCH_VARS }, setupSql: run.edgemqSql });
   if (key === 'edgemqapart') return startEdgeMQ({ vars: run.edgemqVars, setupSql: run.edgemqSql, gatewayApart: true });
   return starters[key]();

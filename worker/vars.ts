@@ -25,8 +25,8 @@ type SecurityVars = Vars<
   | 'JWT_HMAC_SECRET'
 >;
 
-/** How many broker shards client ids are spread over (worker/gateway/shard-count.ts). */
-type ClusterVars = Vars<'BROKER_SHARDS'>;
+/** How many broker shards client ids are spread over (worker/gateway/shard-count.ts), and where client sockets end (gateway-mode.ts). */
+type ClusterVars = Vars<'BROKER_SHARDS' | 'BROKER_GATEWAY'>;
 
 /**
  * What a broker shard reads of the environment: D1, the other shards (as

@@ -56,8 +56,16 @@ interface DevHandle {
 export async function startBroker(options: StartBrokerOptions = {}): Promise<BrokerHandle> {
   const ownsDir = !options.persistDir;
   const persistDir = options.persistDir ? path.resolve(options.persistDir) : await mkdtemp(path.join(os.tmpdir(), 'edgemq-e2e-'));
-  // EDGEMQ_TEST_SHARDS: the e2e projects run the whole suite with one shard and with four (vitest.config.mts).
-  const vars = { ALLOW_ANONYMOUS: 'true', ACL_DEFAULT_POLICY: 'allow', CONFIG_RECHECK_SECONDS: '0', BROKER_SHARDS: testShardCount(), ...options.vars };
+  // EDGEMQ_TEST_SHARDS: the e2e projects run the whole suite with one shard and with four (vitest.config.mts);
+  // EDGEMQ_TEST_GATEWAY: e2e-direct runs the wire-level suites with the client sockets in the shard.
+  const vars = {
+    ALLOW_ANONYMOUS: 'true',
+    ACL_DEFAULT_POLICY: 'allow',
+    CONFIG_RECHECK_SECONDS: '0',
+    BROKER_SHARDS: testShardCount(),
+    BROKER_GATEWAY: testGatewayMode(),
+    ...options.vars,
+  };
   let dev: DevHandle | null = null;
   let lastOutput = '';
   try {
@@ -125,6 +133,11 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, timeoutMs = 50
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** Where this e2e project's client sockets end (EDGEMQ_TEST_GATEWAY: `relay` unless set; worker/gateway/gateway-mode.ts). */
+export function testGatewayMode(): string {
+  return process.env.EDGEMQ_TEST_GATEWAY ?? 'relay';
 }
 
 /** How many broker shards this e2e project runs (EDGEMQ_TEST_SHARDS, 1 unless set). */

@@ -2,6 +2,9 @@ import { Hono } from 'hono';
 import type { Env } from '../env';
 import { ApiError } from '../errors';
 import { acceptAtEdge } from '../gateway/websocket-adapter';
+import { connectToShard } from '../gateway/direct-to-shard';
+import { parseGatewayMode } from '../gateway/gateway-mode';
+import { createBrokerRouter } from '../broker-router';
 import { buildTrustedContext } from '../trusted-context';
 
 /** Subprotocols MQTT clients offer: `mqtt` (3.1.1 and 5.0) and the legacy `mqttv3.1`. */
@@ -32,11 +35,15 @@ export function readMqttUpgrade(request: Request): { subprotocol: string } | Api
 
 /**
  * The edge gateway terminates the socket and reads the CONNECT before any
- * shard is involved. The trusted context is built here from platform fields
- * only; nothing else the client sent reaches a Durable Object.
+ * shard is involved; with `BROKER_GATEWAY=direct` the one shard takes the
+ * socket instead (worker/gateway/gateway-mode.ts). The trusted context is
+ * built here from platform fields only; nothing else the client sent reaches
+ * a Durable Object.
  */
-export function acceptMqttUpgrade(request: Request, env: Env, subprotocol: string): Response {
-  return acceptAtEdge(env, buildTrustedContext(request, subprotocol));
+export function acceptMqttUpgrade(request: Request, env: Env, subprotocol: string): Response | Promise<Response> {
+  const trusted = buildTrustedContext(request, subprotocol);
+  if (parseGatewayMode(env.BROKER_GATEWAY, env.BROKER_SHARDS) === 'direct') return connectToShard(createBrokerRouter(env).shard(0), trusted);
+  return acceptAtEdge(env, trusted);
 }
 
 /** Whether a request URL is the MQTT endpoint: every device connection asks this once, before the router (worker/index.ts). */
