@@ -7,8 +7,11 @@
  *   --only a,b     brokers to run: floor, floorgw (the floor behind a relaying
  *                  gateway Worker), floorapart (that gateway in its own workerd
  *                  process), edgemq, edgemq4 (EdgeMQ with four shards),
- *                  edgemqapart (EdgeMQ with its gateway in its own workerd
- *                  process), aedes, mosquitto (default: all eight)
+ *                  edgemqdirect (EdgeMQ with BROKER_GATEWAY=direct: the one
+ *                  shard holds the client sockets, as the floor does; the
+ *                  targets are judged on it when it runs), edgemqapart
+ *                  (EdgeMQ with its gateway in its own workerd process),
+ *                  aedes, mosquitto (default: all nine)
  *   --quick        smaller counts and windows, for a fast check
  *   --runs a,b     only these scenarios (lat0, lat1, tp0, tp1, fan, tp0acl, fanacl, conn, flood, floodLimited)
  *   --framing a,b  only these client framings: mqttjs, packet (default: both)
@@ -65,7 +68,15 @@ for (const a of args) if (a.startsWith('--') && !known.has(a)) throw new Error(`
 
 const quick = flag('--quick');
 const profiling = flag('--profile') || (!quick && !flag('--no-profile'));
-const only = (option('--only') ?? 'floor,floorgw,floorapart,edgemq,edgemq4,edgemqapart,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
+const only = (option('--only') ?? 'floor,floorgw,floorapart,edgemq,edgemqdirect,edgemq4,edgemqapart,aedes,mosquitto').split(',').map((s) => s.trim().toLowerCase()) as BrokerKey[];
+/**
+ * The broker the targets judge: a broker in one Durable Object against the
+ * floor, which is one too. EdgeMQ with BROKER_GATEWAY=direct is that; the
+ * default EdgeMQ adds the edge gateway's hop, which the floor behind a
+ * gateway and the per-shard and same-hop comparisons in the report account for.
+ */
+const subjectKey: BrokerKey = only.includes('edgemqdirect') ? 'edgemqdirect' : 'edgemq';
+const SUBJECT = brokerNames[subjectKey];
 for (const key of only) if (!(key in starters)) throw new Error(`unknown broker "${key}" (${Object.keys(starters).join(', ')})`);
 const framings = (option('--framing') ?? allFramings.join(',')).split(',').map((s) => s.trim()) as Framing[];
 for (const f of framings) if (!allFramings.includes(f)) throw new Error(`unknown framing "${f}" (${allFramings.join(', ')})`);
@@ -392,14 +403,15 @@ function medianOutcome(attempts: Outcome[], primary: Metric): Outcome {
 }
 
 const profileDir = path.join(os.tmpdir(), 'edgemq-bench-profiles');
-if (profiling && only.includes('edgemq')) {
-  console.log('\n== EdgeMQ again, with the V8 profiler attached to the Worker');
+if (profiling && only.includes(subjectKey)) {
+  console.log(`\n== ${SUBJECT} again, with the V8 profiler attached to the Worker`);
   await mkdir(profileDir, { recursive: true });
   for (const run of profiledRuns) {
     const log: Log = (line) => console.log(`   ${run.title} (profiled): ${line}`);
     let broker: RunningBroker;
     try {
-      broker = await withLimit(startEdgeMQ({ inspector: true, vars: run.edgemqVars, setupSql: run.edgemqSql }), 120_000, 'start-up');
+      const vars = { ...run.edgemqVars, ...(subjectKey === 'edgemqdirect' ? DIRECT_BENCH_VARS : {}) };
+      broker = await withLimit(startEdgeMQ({ inspector: true, vars, setupSql: run.edgemqSql }), 120_000, 'start-up');
     } catch (err) {
       profiles[run.id] = { error: `did not start: ${firstLine(err)}` };
       break;
@@ -454,18 +466,18 @@ const cell = (broker: string, m: Metric): string => {
   if (!o.ok) return `failed: ${o.error.replace(/\|/g, '\\|')}`;
   return show(m, o.result);
 };
-/** `of`'s value ÷ `other`'s (EdgeMQ's, unless another broker is named). */
-const ratio = (m: Metric, other: string, of = 'EdgeMQ'): number | null => {
+/** `of`'s value ÷ `other`'s (the targets' subject's, unless another broker is named). */
+const ratio = (m: Metric, other: string, of = SUBJECT): number | null => {
   const e = valueOf(of, m);
   const o = valueOf(other, m);
   return e === null || o === null || o === 0 || !Number.isFinite(e) || !Number.isFinite(o) ? null : e / o;
 };
 const fmtRatio = (r: number | null) => (r === null ? '—' : `${r >= 10 ? r.toFixed(0) : r.toFixed(2)}×`);
-/** The ratio of every repetition (EdgeMQ's i-th run ÷ the floor's i-th run, which ran right before it). */
+/** The ratio of every repetition (the subject's i-th run ÷ the floor's i-th run of the same repetition). */
 const ratioSpread = (m: Metric): string => {
   // The spread is of each run's primary value, so only that metric's row shows it.
   if (metrics.find((x) => x.run === m.run) !== m) return '';
-  const e = outcomes.EdgeMQ?.[m.run];
+  const e = outcomes[SUBJECT]?.[m.run];
   const f = outcomes.floor?.[m.run];
   if (!e?.ok || !f?.ok || !e.spread || !f.spread || e.spread.length !== f.spread.length) return '';
   return e.spread.map((v, i) => fmtRatio(f.spread![i] && Number.isFinite(v / f.spread![i]) ? v / f.spread![i] : null)).join(' / ');
@@ -481,7 +493,9 @@ const judge = (m: Metric, r: number | null, broker: string): Verdict => {
   const e = outcomes[broker]?.[m.run];
   return { metric: m, ratio: r, pass: r === null || !e?.ok ? null : m.target!.pass(r, e.result) };
 };
-const verdicts: Verdict[] = metrics.filter((m) => m.target && runOf(m.run)).map((m) => judge(m, ratio(m, 'floor'), 'EdgeMQ'));
+const verdicts: Verdict[] = metrics.filter((m) => m.target && runOf(m.run)).map((m) => judge(m, ratio(m, 'floor'), SUBJECT));
+/** With the direct broker as the subject, the default EdgeMQ (edge gateway) against the same floor, unjudged. */
+const relayRatios = SUBJECT !== 'EdgeMQ' && brokersRun.includes('EdgeMQ');
 const mark = (v: Verdict | undefined) => (!v ? '' : v.pass === null ? 'NOT MEASURED' : v.pass ? 'PASS' : '**MISSED**');
 
 /**
@@ -529,7 +543,10 @@ p(
     'the **floor behind a gateway** (the same object behind the least relaying Worker a broker with many shards needs), ' +
     'EdgeMQ, the floor behind a gateway and EdgeMQ again with the gateway in its own workerd process (**gateway apart**), aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
     'and every scenario with two client framings: **MQTT.js framing** (MQTT.js on Node as it is, several WebSocket frames per packet) and ' +
-    '**one frame per packet** (as browsers and paho send). EdgeMQ\'s targets are ratios to the floor from the same run, with one frame per packet. ' +
+    '**one frame per packet** (as browsers and paho send). EdgeMQ\'s targets are ratios to the floor from the same run, with one frame per packet' +
+    (SUBJECT === 'EdgeMQ'
+      ? '. '
+      : `, judged on **${SUBJECT}** (\`BROKER_GATEWAY=direct\`: the one shard holds the client sockets, as the floor's one object does); the default EdgeMQ, whose edge gateway relays every frame, is shown beside it against the same floor. `) +
     (repetitions > 1
       ? `Every scenario runs ${repetitions} times, each on freshly started brokers that take turns (${brokersRun.join(', ')}), so each repetition compares them under the same load on the machine; tables show the run with the median value, and the per-broker tables list every run's value.`
       : 'Every scenario gets freshly started brokers. Numbers come from one run; rerun before drawing conclusions.'),
@@ -540,16 +557,16 @@ const measured = verdicts.filter((v) => v.pass !== null);
 const missed = verdicts.filter((v) => v.pass === false);
 const unmeasured = verdicts.filter((v) => v.pass === null);
 p('## Summary', '');
-if (!only.includes('edgemq') || !only.includes('floor')) {
+if (!only.includes(subjectKey) || !only.includes('floor')) {
   p('EdgeMQ and the floor were not both part of this run, so no target was checked.', '');
 } else {
   p(measured.length ? `**${measured.length - missed.length} of ${verdicts.length} targets met.**` : `**None of the ${verdicts.length} targets could be checked.**`);
   if (missed.length) {
     p('', `Targets MISSED (${missed.length}):`, '');
     for (const v of missed) {
-      const e = outcomes.EdgeMQ?.[v.metric.run];
+      const e = outcomes[SUBJECT]?.[v.metric.run];
       const lost = e?.ok && (e.result as RateResult).lost ? `, with ${(e.result as RateResult).lost} acknowledged messages lost` : '';
-      p(`- MISSED: ${v.metric.title}: EdgeMQ is at ${fmtRatio(v.ratio)} the floor${lost}; the target is ${v.metric.target!.text}.`);
+      p(`- MISSED: ${v.metric.title}: ${SUBJECT} is at ${fmtRatio(v.ratio)} the floor${lost}; the target is ${v.metric.target!.text}.`);
     }
   }
   if (unmeasured.length) {
@@ -557,6 +574,17 @@ if (!only.includes('edgemq') || !only.includes('floor')) {
     for (const v of unmeasured) p(`- ${v.metric.title} (target ${v.metric.target!.text})`);
   }
   p('');
+  if (relayRatios) {
+    const relay = verdicts.map((v) => ({ v, r: ratio(v.metric, 'floor', 'EdgeMQ') })).filter((x) => x.r !== null);
+    if (relay.length) {
+      p(
+        `**The default EdgeMQ** (\`BROKER_GATEWAY=relay\`, the edge gateway relaying every frame to the shard) against the same floor: ` +
+          relay.map(({ v, r }) => `${v.metric.title} ${fmtRatio(r)} (${v.metric.target!.pass(r!, (outcomes.EdgeMQ![v.metric.run] as { result: Result }).result) ? 'within' : 'outside'} the target)`).join('; ') +
+          '.',
+        '',
+      );
+    }
+  }
   const shardMeasured = shardVerdicts.filter((v) => v.pass !== null);
   if (shardMeasured.length) {
     p(
@@ -578,19 +606,20 @@ if (!only.includes('edgemq') || !only.includes('floor')) {
 }
 
 p('## Results', '');
-const ratioCols = peers.map((b) => `EdgeMQ ÷ ${b}`);
-p(`| scenario | ${brokersRun.join(' | ')} | ${ratioCols.join(' | ')} | EdgeMQ ÷ floor, every run | target | result |`);
+const ratioCols = [...peers.map((b) => `${SUBJECT} ÷ ${b}`), ...(relayRatios ? ['EdgeMQ ÷ floor'] : [])];
+p(`| scenario | ${brokersRun.join(' | ')} | ${ratioCols.join(' | ')} | ${SUBJECT} ÷ floor, every run | target | result |`);
 p(`| --- | ${brokersRun.map(() => '---:').join(' | ')} | ${ratioCols.map(() => '---:').join(' | ')} | --- | --- | --- |`);
 for (const framing of framings) {
   for (const m of metrics.filter((x) => x.framing === framing && runOf(x.run))) {
     const v = verdicts.find((x) => x.metric === m);
-    p(`| ${m.title} | ${brokersRun.map((b) => cell(b, m)).join(' | ')} | ${peers.map((b) => fmtRatio(ratio(m, b))).join(' | ')} | ${ratioSpread(m)} | ${m.target?.text ?? ''} | ${mark(v)} |`);
+    const ratios = [...peers.map((b) => fmtRatio(ratio(m, b))), ...(relayRatios ? [fmtRatio(ratio(m, 'floor', 'EdgeMQ'))] : [])];
+    p(`| ${m.title} | ${brokersRun.map((b) => cell(b, m)).join(' | ')} | ${ratios.join(' | ')} | ${ratioSpread(m)} | ${m.target?.text ?? ''} | ${mark(v)} |`);
   }
 }
 p('');
 p(
   'Latency is lower-is-better (publish on one connection to delivery on another, measured from a timestamp in the payload), and so is a lower ratio for it; ' +
-    'every other row is higher-is-better. "EdgeMQ ÷ floor, every run" divides each of EdgeMQ\'s runs by the floor\'s run of the same repetition, which ran just before it.',
+    `every other row is higher-is-better. "${SUBJECT} ÷ floor, every run" divides each of its runs by the floor\'s run of the same repetition.`,
   '',
 );
 
@@ -841,9 +870,9 @@ if (brokersRun.some((b) => frameRows.some((run) => outcomes[b]?.[run.id]?.ok))) 
 }
 
 if (Object.keys(profiles).length > 0) {
-  p('## EdgeMQ CPU profile', '');
+  p(`## ${SUBJECT} CPU profile`, '');
   p(
-    'Each EdgeMQ scenario run once more, with one frame per packet, with the V8 sampling profiler attached to the Worker\'s isolate (which also runs the Durable Object), ' +
+    `Each ${SUBJECT} scenario run once more,` + ' with one frame per packet, with the V8 sampling profiler attached to the Worker\'s isolate (which also runs the Durable Object), ' +
       'through workerd\'s inspector. Self time is attributed to the original source files through the bundle\'s source map. ' +
       '"Busy" excludes idle samples; `(program)` is time V8 saw outside JavaScript (the runtime\'s own work: WebSocket event dispatch, I/O, SQLite), ' +
       'and "runtime APIs" are calls such as `WebSocket.send` whose time is spent in workerd on JavaScript\'s behalf. ' +
