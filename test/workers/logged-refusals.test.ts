@@ -53,6 +53,24 @@ describe('LoggedRefusals, on the shard\'s SQLite', () => {
       expect(logged.size()).toBe(2);
     });
   });
+
+  it('finds an id noted after the table was emptied, and one left by an earlier instance', async () => {
+    await runInDurableObject(shard(), (_instance, state) => {
+      state.storage.sql.exec('DELETE FROM logged_refusals');
+      const logged = new LoggedRefusals(state.storage.sql, 100);
+      // Empty: nothing to read, and nothing found.
+      expect(logged.take('lr-x')).toBe(false);
+      logged.noteAll(['lr-x', 'lr-y'], 1_000);
+      expect(logged.take('lr-x')).toBe(true);
+      expect(logged.take('lr-y')).toBe(true);
+      // Emptied by takes, then noted again: still found.
+      logged.noteAll(['lr-z'], 2_000);
+      expect(logged.take('lr-z')).toBe(true);
+      // A row written before this instance (a restart): the next one finds it.
+      logged.noteAll(['lr-w'], 3_000);
+      expect(new LoggedRefusals(state.storage.sql, 100).take('lr-w')).toBe(true);
+    });
+  });
 });
 
 describe('clearing the Unauthorized Clients log on a successful CONNECT', () => {
