@@ -68,6 +68,12 @@ export interface ConnectionSnapshot {
   clientIdAssigned?: true;
   /** A re-authentication exchange was open (Connection.reauthenticating). Absent when not. */
   reauthenticating?: true;
+  /**
+   * A packet of it had been arriving for a while, its first bytes held only
+   * in memory (Connection.partialSince): an instance that wakes with this set
+   * cannot read the rest, so it ends the connection. Absent when not.
+   */
+  midPacket?: true;
 }
 
 export interface AuthRequest {

@@ -147,6 +147,24 @@ describe('PacketFramer', () => {
     expect(framer.bufferedBytes).toBe(0);
   });
 
+  it('reserves memory as a large packet arrives, not when its header announces it', () => {
+    const framer = new PacketFramer(LIMIT);
+    const big = publishOfSize(200_000);
+    // The header and a few bytes: five bytes from the client must not hold 200 KB of the broker's memory.
+    expect(framer.push(big.subarray(0, 8))).toEqual([]);
+    expect(framer.bufferedBytes).toBe(8);
+    expect(framer.reservedBytes).toBeLessThanOrEqual(4096);
+    const out: Uint8Array[] = [];
+    for (let at = 8; at < big.byteLength; at += 1000) {
+      out.push(...framer.push(big.subarray(at, Math.min(at + 1000, big.byteLength))));
+      if (out.length === 0) expect(framer.reservedBytes).toBeLessThanOrEqual(Math.max(4096, 2 * framer.bufferedBytes));
+    }
+    expect(out).toHaveLength(1);
+    expect(same(out[0], big)).toBe(true);
+    expect(framer.bufferedBytes).toBe(0);
+    expect(framer.reservedBytes).toBe(0);
+  });
+
   it('refuses an oversized packet whose header arrives in pieces', () => {
     const framer = new PacketFramer(LIMIT);
     expect(framer.push(Uint8Array.from([0x30, 0xff]))).toEqual([]);

@@ -62,15 +62,21 @@ function packetSize(bytes: Uint8Array, start: number, end: number, maxPacketSize
  *
  * A packet lying wholly inside one chunk is returned as a view of that chunk,
  * without copying: callers must not modify a chunk after pushing it. A packet
- * spread over several chunks is copied once into a buffer of its exact size,
- * allocated only after its header has shown that it fits the size limit.
+ * spread over several chunks is copied into a buffer that grows with the bytes
+ * that arrive (up to its size, once its header has shown that it fits the
+ * limit): a header alone, which costs a client five bytes, never reserves
+ * the whole announced size.
  */
+/** What a packet spread over chunks reserves before its bytes arrive: small packets get their whole size at once. */
+const INITIAL_PENDING_BYTES = 4096;
+
 export class PacketFramer {
   /** Start of a fixed header whose Remaining Length is still incomplete. */
   private readonly header = new Uint8Array(MAX_HEADER_BYTES);
   private headerLength = 0;
-  /** A packet whose header is known, being filled from successive chunks. */
+  /** A packet whose header is known, being filled from successive chunks; `pendingSize` is its whole size. */
   private pending: Uint8Array | null = null;
+  private pendingSize = 0;
   private filled = 0;
 
   /** @param maxPacketSize largest acceptable packet, fixed header included (as MQTT 5 Maximum Packet Size). */
@@ -84,9 +90,15 @@ export class PacketFramer {
     return this.pending !== null ? this.filled : this.headerLength;
   }
 
+  /** Memory held for the packet in progress: at most twice what arrived of it, or INITIAL_PENDING_BYTES. */
+  get reservedBytes(): number {
+    return this.pending !== null ? this.pending.byteLength : this.headerLength;
+  }
+
   reset(): void {
     this.headerLength = 0;
     this.pending = null;
+    this.pendingSize = 0;
     this.filled = 0;
   }
 
@@ -122,8 +134,7 @@ export class PacketFramer {
           offset += total;
           continue;
         }
-        this.pending = new Uint8Array(total);
-        this.filled = 0;
+        this.startPending(total, 0);
         offset = this.fill(chunk, offset, out);
       }
     } catch (err) {
@@ -140,14 +151,12 @@ export class PacketFramer {
       this.header[this.headerLength++] = chunk[offset++];
       const total = packetSize(this.header, 0, this.headerLength, this.maxPacketSize);
       if (total === INCOMPLETE) continue;
-      const packet = new Uint8Array(total);
-      packet.set(this.header.subarray(0, this.headerLength));
       if (total === this.headerLength) {
         // No body (PINGREQ, a bare DISCONNECT): complete already.
-        out.push(packet);
+        out.push(this.header.slice(0, total));
       } else {
-        this.pending = packet;
-        this.filled = this.headerLength;
+        this.startPending(total, this.headerLength);
+        this.pending!.set(this.header.subarray(0, this.headerLength));
       }
       this.headerLength = 0;
       return offset;
@@ -155,14 +164,28 @@ export class PacketFramer {
     return offset;
   }
 
+  /** A packet of `size` bytes begins, `filled` of them already known. */
+  private startPending(size: number, filled: number): void {
+    this.pendingSize = size;
+    this.filled = filled;
+    this.pending = new Uint8Array(Math.min(size, Math.max(INITIAL_PENDING_BYTES, filled)));
+  }
+
   private fill(chunk: Uint8Array, offset: number, out: Uint8Array[]): number {
-    const packet = this.pending!;
-    const take = Math.min(packet.byteLength - this.filled, chunk.byteLength - offset);
-    packet.set(chunk.subarray(offset, offset + take), this.filled);
-    this.filled += take;
-    if (this.filled === packet.byteLength) {
-      out.push(packet);
+    const take = Math.min(this.pendingSize - this.filled, chunk.byteLength - offset);
+    const needed = this.filled + take;
+    if (needed > this.pending!.byteLength) {
+      // Doubling keeps the copies few; never beyond the announced size.
+      const grown = new Uint8Array(Math.min(this.pendingSize, Math.max(needed, this.pending!.byteLength * 2)));
+      grown.set(this.pending!.subarray(0, this.filled));
+      this.pending = grown;
+    }
+    this.pending!.set(chunk.subarray(offset, offset + take), this.filled);
+    this.filled = needed;
+    if (this.filled === this.pendingSize) {
+      out.push(this.pending!);
       this.pending = null;
+      this.pendingSize = 0;
       this.filled = 0;
     }
     return offset + take;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
+import * as mqtt from 'mqtt-packet';
 import { EngineHarness, type TestClient } from './testing/engine-harness';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -282,6 +283,73 @@ describe('re-authentication (MQTT 5, 4.12.1)', () => {
     const other = await connectedWithMethod(h);
     await other.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'Y' } });
     expect(other.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x82);
+  });
+});
+
+describe('a packet split over frames, and hibernation', () => {
+  const publishBytes = (topic: string, payload: string | Uint8Array) =>
+    new Uint8Array(
+      mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false } as IPublishPacket, { protocolVersion: 5 }),
+    );
+
+  it('joins a packet that finishes soon after it began, across a hibernation that came later', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'split/#', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    const bytes = publishBytes('split/a', 'whole');
+    await pub.sendRaw(bytes.subarray(0, 4));
+    h.tick(100);
+    await pub.sendRaw(bytes.subarray(4));
+    expect(text(sub.take<IPublishPacket>('publish'))).toBe('whole');
+    // Long after, the shard hibernates: nothing was marked, the connection goes on.
+    h.tick(60_000);
+    expect(h.snapshots.get(pub.id)?.midPacket).toBeUndefined();
+    h.hibernate();
+    await pub.sendRaw(publishBytes('split/b', 'after'));
+    expect(text(sub.take<IPublishPacket>('publish'))).toBe('after');
+    expect(pub.closed).toBe(false);
+  });
+
+  it('ends a connection whose partial packet the shard lost to hibernation, as a network loss: DISCONNECT 0x83 and the will', async () => {
+    const h = new EngineHarness();
+    const watcher = h.client(5);
+    await watcher.connect();
+    await watcher.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'will/#', qos: 0 }] });
+    const slow = h.client(5);
+    await slow.connect({ will: { topic: 'will/slow', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    // The payload of this PUBLISH, read on its own, would be a DISCONNECT (0xE0 0x00): exactly what must not happen.
+    const bytes = publishBytes('t', Uint8Array.from([0xe0, 0x00]));
+    await slow.sendRaw(bytes.subarray(0, 5));
+    // The alarm marks the connection before the shard may hibernate (hibernationGuardMs, half the platform's idle time).
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.snapshots.get(slow.id)?.midPacket).toBe(true);
+    h.hibernate();
+    expect(slow.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x83);
+    expect(slow.closed).toBe(true);
+    expect(text(watcher.take<IPublishPacket>('publish'))).toBe('gone');
+  });
+
+  it('clears the mark once the slow packet completes, so a later hibernation ends nothing', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'slow/#', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    const bytes = publishBytes('slow/a', 'late');
+    await pub.sendRaw(bytes.subarray(0, 3));
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.snapshots.get(pub.id)?.midPacket).toBe(true);
+    await pub.sendRaw(bytes.subarray(3));
+    expect(text(sub.take<IPublishPacket>('publish'))).toBe('late');
+    expect(h.snapshots.get(pub.id)?.midPacket).toBeUndefined();
+    h.hibernate();
+    await pub.sendRaw(publishBytes('slow/b', 'next'));
+    expect(text(sub.take<IPublishPacket>('publish'))).toBe('next');
+    expect(pub.closed).toBe(false);
   });
 });
 

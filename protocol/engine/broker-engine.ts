@@ -185,6 +185,13 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    */
   endConnectionsLostWhileAway(): void {
     const now = this.clock.now();
+    for (const conn of [...this.connections.values()]) {
+      // The start of a packet it was sending went with the instance that hibernated: what comes
+      // next is the rest of that packet, which cannot be read as packets. Ended as a network loss (its will goes out).
+      if (conn.midPacketMarked && conn.state !== 'closed') {
+        this.disconnect(conn, RC.IMPLEMENTATION_SPECIFIC_ERROR, 'a packet in progress was lost while the broker was idle; send it again', 'network');
+      }
+    }
     for (const session of [...this.sessions.values()]) {
       if (session.connectionId !== null) continue;
       if (session.record.disconnectedAt === null) {
@@ -222,8 +229,38 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       // What the client sent before the broken header is handled first (a DISCONNECT among it included).
       return this.endInputWith(conn, frameError.completed, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
     }
+    this.notePartialPacket(conn);
     if (packets.length === 0) return;
     return this.take(conn, packets);
+  }
+
+  /**
+   * Keeps Connection.partialSince: a packet split over frames (MQTT.js on
+   * Node, or a large one) is normally whole within milliseconds; one still
+   * partial after hibernationGuardMs is marked in the snapshot by the alarm
+   * (markPartialPackets), before the shard may hibernate and lose its start.
+   */
+  private notePartialPacket(conn: Connection): void {
+    if (conn.framer.bufferedBytes > 0) {
+      if (conn.partialSince !== null) return;
+      const now = this.clock.now();
+      conn.partialSince = now;
+      this.scheduleWake(now + this.config.hibernationGuardMs);
+      return;
+    }
+    if (conn.partialSince === null) return;
+    conn.partialSince = null;
+    if (conn.midPacketMarked) {
+      conn.midPacketMarked = false;
+      if (conn.state !== 'closed') this.saveSnapshot(conn, this.clock.now());
+    }
+  }
+
+  /** The alarm's part of notePartialPacket: a packet partial for hibernationGuardMs is marked in its connection's snapshot. */
+  private markPartialPackets(conn: Connection, now: number): void {
+    if (conn.partialSince === null || conn.midPacketMarked || now < conn.partialSince + this.config.hibernationGuardMs) return;
+    conn.midPacketMarked = true;
+    this.saveSnapshot(conn, now);
   }
 
   /**
@@ -304,6 +341,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   onTimer(judging = true): void {
     const now = this.clock.now();
     for (const conn of [...this.connections.values()]) {
+      this.markPartialPackets(conn, now);
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
         if (now >= conn.openedAt + this.config.connectTimeoutMs) {
           // No CONNECT in time: close without CONNACK [MQTT-3.1.4-1 spirit; mosquitto does the same].
@@ -349,6 +387,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       if (t !== null && (next === null || t < next)) next = t;
     };
     for (const conn of this.connections.values()) {
+      if (conn.partialSince !== null && !conn.midPacketMarked) consider(conn.partialSince + this.config.hibernationGuardMs);
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') consider(conn.openedAt + this.config.connectTimeoutMs);
       else consider(conn.keepaliveDeadline());
     }

@@ -70,6 +70,15 @@ export class Connection {
   deliveryStateStored = false;
   /** Set once the client sent DISCONNECT, so the close that follows is not a network loss. */
   endCause: EndCause | null = null;
+  /**
+   * Since when the framer has held part of a packet (null: nothing held).
+   * Those bytes live in memory only, so one that stays partial long enough
+   * for the shard to hibernate is marked in the snapshot (midPacketMarked),
+   * and an instance that wakes with the mark ends the connection rather than
+   * read the rest of the packet as packets of its own.
+   */
+  partialSince: number | null = null;
+  midPacketMarked = false;
 
   constructor(
     readonly id: string,
@@ -108,6 +117,7 @@ export class Connection {
       ...(this.authenticationMethod !== null ? { authenticationMethod: this.authenticationMethod } : {}),
       ...(this.assignedClientId !== null ? { clientIdAssigned: true as const } : {}),
       ...(this.reauthenticating ? { reauthenticating: true as const } : {}),
+      ...(this.midPacketMarked ? { midPacket: true as const } : {}),
     };
   }
 
@@ -128,6 +138,7 @@ export class Connection {
     c.authenticationMethod = s.authenticationMethod ?? null;
     if (s.clientIdAssigned && s.clientId) c.assignedClientId = s.clientId;
     c.reauthenticating = s.reauthenticating === true;
+    c.midPacketMarked = s.midPacket === true;
     // A socket that hibernated before CONNACK lost its half-done handshake; the
     // connect timeout closes it.
     c.state = s.clientId ? 'connected' : 'awaiting-connect';
