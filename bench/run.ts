@@ -204,7 +204,7 @@ for (const id of chosen ?? []) if (!allScenarios.some((r) => r.id === id)) throw
 const runs = withFramings(chosen ? allScenarios.filter((r) => chosen.includes(r.id)) : allScenarios, framings);
 const isFlood = (id: string) => id.startsWith('flood');
 /** Brokers a run applies to: the EdgeMQ-only variants (ACLs, its publish rate limit) run on EdgeMQ alone. */
-const appliesTo = (run: Run, key: BrokerKey) => !run.edgemqVars || key === 'edgemq' || key === 'edgemq4';
+const appliesTo = (run: Run, key: BrokerKey) => !run.edgemqVars || key === 'edgemq' || key === 'edgemqdirect' || key === 'edgemq4';
 /**
  * The profiled pass uses small counts whatever the flags, and the framing of
  * the targets: a QoS 0 backlog keeps the isolate busy after the window, and
@@ -541,7 +541,7 @@ if (!quick && repetitions < defaultRepetitions) p(`**Reduced run**: ${repetition
 p(
   '`npm run bench` drives a **floor reference** (the least an MQTT forwarder in one Durable Object can do, on the same local runtime as EdgeMQ), ' +
     'the **floor behind a gateway** (the same object behind the least relaying Worker a broker with many shards needs), ' +
-    'EdgeMQ, the floor behind a gateway and EdgeMQ again with the gateway in its own workerd process (**gateway apart**), aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
+    'EdgeMQ, EdgeMQ with the client sockets in its one shard (**direct**, `BROKER_GATEWAY=direct`), the floor behind a gateway and EdgeMQ again with the gateway in its own workerd process (**gateway apart**), aedes and mosquitto with the same load generator (MQTT.js over `ws://`, MQTT 3.1.1, 64-byte payloads), each broker on loopback on the same machine, ' +
     'and every scenario with two client framings: **MQTT.js framing** (MQTT.js on Node as it is, several WebSocket frames per packet) and ' +
     '**one frame per packet** (as browsers and paho send). EdgeMQ\'s targets are ratios to the floor from the same run, with one frame per packet' +
     (SUBJECT === 'EdgeMQ'
@@ -560,7 +560,10 @@ p('## Summary', '');
 if (!only.includes(subjectKey) || !only.includes('floor')) {
   p('EdgeMQ and the floor were not both part of this run, so no target was checked.', '');
 } else {
-  p(measured.length ? `**${measured.length - missed.length} of ${verdicts.length} targets met.**` : `**None of the ${verdicts.length} targets could be checked.**`);
+  p(
+    (measured.length ? `**${measured.length - missed.length} of ${verdicts.length} targets met**` : `**None of the ${verdicts.length} targets could be checked**`) +
+      (SUBJECT === 'EdgeMQ' ? '.' : ` by ${SUBJECT} (\`BROKER_GATEWAY=direct\`, one shard; not the default, which relays through the edge gateway: see the line on the default EdgeMQ below).`),
+  );
   if (missed.length) {
     p('', `Targets MISSED (${missed.length}):`, '');
     for (const v of missed) {

@@ -28,7 +28,7 @@ export class LoggedRefusals {
   ) {
     sql.exec(`CREATE TABLE IF NOT EXISTS logged_refusals (client_id TEXT PRIMARY KEY, at INTEGER NOT NULL)`);
     sql.exec(`CREATE INDEX IF NOT EXISTS logged_refusals_at ON logged_refusals (at)`);
-    this.mayHoldRows = this.size() > 0;
+    this.mayHoldRows = this.holdsAny();
   }
 
   /** Refusals of these client ids are on their way to the log. */
@@ -54,7 +54,7 @@ export class LoggedRefusals {
     if (this.sql.exec(`SELECT 1 FROM logged_refusals WHERE client_id = ?`, clientId).toArray().length === 0) return false;
     this.sql.exec(`DELETE FROM logged_refusals WHERE client_id = ?`, clientId);
     // The last one gone: later CONNECTs skip the read again.
-    if (this.size() === 0) this.mayHoldRows = false;
+    if (!this.holdsAny()) this.mayHoldRows = false;
     return true;
   }
 
@@ -64,6 +64,11 @@ export class LoggedRefusals {
       `DELETE FROM logged_refusals WHERE at < (SELECT at FROM logged_refusals ORDER BY at DESC LIMIT 1 OFFSET ?)`,
       this.maxRows - 1,
     );
+  }
+
+  /** One row read at most, however many there are (COUNT would read them all, on every wake). */
+  private holdsAny(): boolean {
+    return this.sql.exec(`SELECT 1 FROM logged_refusals LIMIT 1`).toArray().length > 0;
   }
 
   size(): number {

@@ -79,6 +79,8 @@ export const brokerConfigSchema = z.object({
   // Bounded by default: one shard handles every connection's packets in turn, so one runaway publisher would delay everyone.
   MQTT_MAX_PUBLISH_RATE: intVar(1000, 0, 1_000_000),
   MQTT_MAX_PENDING_BYTES: intVar(1_048_576, 1024, 268_435_455),
+  // Over all connections not yet accepted, per shard: partial packets and packets waiting behind authentication.
+  MQTT_MAX_CONNECTING_BYTES: intVar(16_777_216, 65_536, 1_073_741_824),
   // Which member of a shared subscription group gets a message when members sit on several shards.
   MQTT_SHARED_SUBSCRIPTION_POLICY: enumVar(SHARED_SUBSCRIPTION_POLICIES, 'prefer_local'),
 });
@@ -119,6 +121,8 @@ export interface BrokerConfig {
   maxPublishRate: number;
   /** Bytes of packets held for a connection while its CONNECT is still being authenticated. */
   maxPendingBytes: number;
+  /** Bytes held for every connection not yet accepted together (protocol/engine/connecting-bytes.ts). */
+  maxConnectingBytes: number;
   /**
    * `prefer_local`: a connected member on the publisher's shard takes the
    * message when there is one, so no call to another shard is made (as
@@ -165,6 +169,7 @@ export function parseBrokerConfig(vars: Record<string, unknown>): BrokerConfig {
     aclDenialsBeforeDisconnect: v.MQTT_ACL_DENIALS_BEFORE_DISCONNECT,
     maxPublishRate: v.MQTT_MAX_PUBLISH_RATE,
     maxPendingBytes: v.MQTT_MAX_PENDING_BYTES,
+    maxConnectingBytes: v.MQTT_MAX_CONNECTING_BYTES,
     sharedSubscriptionPolicy: v.MQTT_SHARED_SUBSCRIPTION_POLICY,
     passwordHashBudget: { perSecond: v.AUTH_MAX_HASHES_PER_SECOND, burst: v.AUTH_HASH_BURST },
   };

@@ -115,6 +115,35 @@ describe('CONNECT / CONNACK', () => {
     expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'suback', 'publish', 'puback']);
   });
 
+  it('bounds what every connection not yet accepted holds together, refusing the largest holder first', async () => {
+    const h = new EngineHarness({ config: { maxConnectingBytes: 100_000 } });
+    // Three sockets that never finish a CONNECT announcing 60,000 bytes, each sending part of it.
+    const connectHeader = (total: number) => {
+      const remaining = total - 4;
+      return Uint8Array.from([0x10, (remaining & 0x7f) | 0x80, ((remaining >> 7) & 0x7f) | 0x80, remaining >> 14]);
+    };
+    const [a, b, c] = [h.client(5), h.client(5), h.client(5)];
+    await a.sendRaw(connectHeader(60_000));
+    // A header alone reserves little (the framer grows with the bytes), so no one is over the bound yet.
+    expect(h.engine.connecting.bytes).toBeLessThan(5_000);
+    await a.sendRaw(new Uint8Array(45_000));
+    await b.sendRaw(connectHeader(60_000));
+    await b.sendRaw(new Uint8Array(20_000));
+    expect([a.closed, b.closed]).toEqual([false, false]);
+    // c pushes the total past 100,000: a, holding most, is refused; b and c go on.
+    await c.sendRaw(connectHeader(60_000));
+    await c.sendRaw(new Uint8Array(40_000));
+    expect([a.closed, b.closed, c.closed]).toEqual([true, false, false]);
+    expect(h.engine.connecting.bytes).toBeLessThanOrEqual(100_000);
+    // A device that connects meanwhile in one frame holds nothing and is accepted.
+    const device = h.client(5);
+    expect(await device.connect({ clientId: 'device' })).toMatchObject({ cmd: 'connack', reasonCode: 0 });
+    // What the refused and the accepted held is given back.
+    b.close();
+    c.close();
+    expect(h.engine.connecting.bytes).toBe(0);
+  });
+
   it('refuses with 0x97 a client that sends more than the pending limit before its CONNACK', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

@@ -10,6 +10,7 @@ import type { BrokerCounters, BrokerMessage, Delivery, OutboundRecord, SessionRe
 import { SubscriptionIndex } from '../topics/subscription-index';
 import { RetainedIndex } from '../topics/retained-index';
 import { isSharedFilter } from '../topics/validate';
+import { ConnectingBytes } from './connecting-bytes';
 import { Connection, type EndCause } from './connection';
 import { Session } from './session';
 import { forgetOwedAcks, heldAcksDueAt, whenCaughtUp, releaseHeldAcks } from './flow-control';
@@ -82,6 +83,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   readonly cluster: ClusterNode;
 
   readonly connections = new Map<string, Connection>();
+  /** Bytes held for connections not yet accepted, over all of them, within MQTT_MAX_CONNECTING_BYTES. */
+  readonly connecting = new ConnectingBytes(
+    () => this.config.maxConnectingBytes,
+    () => this.connections.values(),
+  );
   readonly sessions = new Map<string, Session>();
   readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
   readonly retained = new RetainedIndex<BrokerMessage>();
@@ -230,8 +236,24 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       return this.endInputWith(conn, frameError.completed, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
     }
     this.notePartialPacket(conn);
+    if ((conn.state !== 'connected' || conn.connectingBytes !== 0) && !this.withinConnectingBytes(conn)) return;
     if (packets.length === 0) return;
     return this.take(conn, packets);
+  }
+
+  /**
+   * Counts what a connection not yet accepted holds (ConnectingBytes) and
+   * refuses the largest holders while the shard's total is past
+   * MQTT_MAX_CONNECTING_BYTES: 0x97 (Quota Exceeded) in a 5.0 CONNACK, a
+   * closed socket otherwise. False when `conn` itself was refused.
+   */
+  private withinConnectingBytes(conn: Connection): boolean {
+    for (const refused of this.connecting.update(conn)) {
+      refused.pending = [];
+      refused.pendingBytes = 0;
+      this.disconnect(refused, RC.QUOTA_EXCEEDED, `the broker holds more than ${this.config.maxConnectingBytes} bytes for connections not accepted yet`);
+    }
+    return conn.state !== 'closed';
   }
 
   /**
@@ -303,6 +325,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       return;
     }
     conn.pending.push(...packets);
+    if (conn.state !== 'connected') this.withinConnectingBytes(conn);
   }
 
   /** A text frame or similar transport-level violation (caught here, or by the edge gateway and reported). */
@@ -416,6 +439,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
             const rest = conn.pending;
             conn.pending = [];
             conn.pendingBytes = 0;
+            // Accepted or refused, what it held while authenticating no longer counts against the shard's bound.
+            if (conn.connectingBytes !== 0) this.withinConnectingBytes(conn);
             if (rest.length > 0 && conn.state !== 'closed') return this.processPackets(conn, rest) ?? undefined;
           });
         return conn.busy;
@@ -617,11 +642,13 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   endConnection(conn: Connection, cause: EndCause): void {
     if (conn.state === 'closed') {
       this.connections.delete(conn.id);
+      this.connecting.release(conn);
       return;
     }
     const wasConnected = conn.state === 'connected';
     conn.state = 'closed';
     this.connections.delete(conn.id);
+    this.connecting.release(conn);
     forgetOwedAcks(conn);
     if (conn.inboundTopicAliases.size > 0) this.store.deleteTopicAliases(conn.id);
     if (!wasConnected || !conn.clientId) return;

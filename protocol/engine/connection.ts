@@ -79,6 +79,8 @@ export class Connection {
    */
   partialSince: number | null = null;
   midPacketMarked = false;
+  /** What ConnectingBytes counts for it: bytes held before its CONNECT is accepted. */
+  connectingBytes = 0;
 
   constructor(
     readonly id: string,

@@ -92,7 +92,7 @@ describe('16 client sockets directly in the shard', () => {
     await watcher.endAsync();
   });
 
-  it('refuses a text frame, even one shaped like the gateway’s own message: 5.0 DISCONNECT 0x81 [MQTT-6.0.0-1], no will', async () => {
+  it('refuses a text frame, even one shaped like the gateway’s own message: 5.0 DISCONNECT 0x81 [MQTT-6.0.0-1], and the will goes out', async () => {
     const watcher = await connectClient(broker.wsUrl, { clientId: 'direct-text-watcher' });
     const got = collectMessages(watcher);
     await watcher.subscribeAsync('direct/text/#', { qos: 1 });

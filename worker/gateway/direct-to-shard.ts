@@ -1,5 +1,6 @@
 import type { TrustedContext } from '../../protocol/ports';
 import type { ShardStub } from '../broker-router';
+import { errorBody } from '../errors';
 import { encodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../trusted-context';
 
 /**
@@ -12,16 +13,23 @@ import { encodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../trusted-context
  */
 export async function connectToShard(shard: ShardStub, trusted: TrustedContext): Promise<Response> {
   const forShard: TrustedContext = { ...trusted, assignedClientId: null, keepaliveAtEdge: false };
-  const response = await shard.fetch(
-    new Request('https://broker.internal/connect', {
-      method: 'GET',
-      headers: {
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Protocol': trusted.subprotocol,
-        [TRUSTED_CONTEXT_HEADER]: encodeTrustedContext(forShard),
-      },
-    }),
-  );
+  let response: Response;
+  try {
+    response = await shard.fetch(
+      new Request('https://broker.internal/connect', {
+        method: 'GET',
+        headers: {
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Protocol': trusted.subprotocol,
+          [TRUSTED_CONTEXT_HEADER]: encodeTrustedContext(forShard),
+        },
+      }),
+    );
+  } catch (err) {
+    // The shard could not be reached (reset, overloaded): the client retries, as after a 1011 from the gateway.
+    console.error('edgemq: could not reach the broker shard', err);
+    return Response.json(errorBody('shard_unavailable', 'the broker shard could not be reached; try again'), { status: 503, headers: { 'Retry-After': '1' } });
+  }
   if (response.status !== 101 || !response.webSocket) return response;
   // The runtime negotiates extensions with the client from the Worker's own response, not the object's:
   // an empty Sec-WebSocket-Extensions refuses permessage-deflate here, as the edge gateway does
