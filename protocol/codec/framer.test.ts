@@ -153,16 +153,27 @@ describe('PacketFramer', () => {
     // The header and a few bytes: five bytes from the client must not hold 200 KB of the broker's memory.
     expect(framer.push(big.subarray(0, 8))).toEqual([]);
     expect(framer.bufferedBytes).toBe(8);
-    expect(framer.reservedBytes).toBeLessThanOrEqual(4096);
+    expect(framer.reservedBytes).toBeLessThanOrEqual(1024);
     const out: Uint8Array[] = [];
     for (let at = 8; at < big.byteLength; at += 1000) {
       out.push(...framer.push(big.subarray(at, Math.min(at + 1000, big.byteLength))));
-      if (out.length === 0) expect(framer.reservedBytes).toBeLessThanOrEqual(Math.max(4096, 2 * framer.bufferedBytes));
+      if (out.length === 0) expect(framer.reservedBytes).toBeLessThanOrEqual(Math.max(1024, 2 * framer.bufferedBytes));
     }
     expect(out).toHaveLength(1);
     expect(same(out[0], big)).toBe(true);
     expect(framer.bufferedBytes).toBe(0);
     expect(framer.reservedBytes).toBe(0);
+  });
+
+  it('grows a packet whose header came a byte at a time, keeping the header bytes', () => {
+    const framer = new PacketFramer(LIMIT);
+    const big = publishOfSize(5_000);
+    // 0x30 and a two-byte Remaining Length, one byte per chunk.
+    for (let i = 0; i < 3; i++) expect(framer.push(big.subarray(i, i + 1))).toEqual([]);
+    expect(framer.reservedBytes).toBeLessThanOrEqual(1024);
+    const out = pushAll(framer, splitAt(big.subarray(3), 700, 1500, 3000));
+    expect(out).toHaveLength(1);
+    expect(same(out[0], big)).toBe(true);
   });
 
   it('refuses an oversized packet whose header arrives in pieces', () => {

@@ -68,7 +68,7 @@ function packetSize(bytes: Uint8Array, start: number, end: number, maxPacketSize
  * the whole announced size.
  */
 /** What a packet spread over chunks reserves before its bytes arrive: small packets get their whole size at once. */
-const INITIAL_PENDING_BYTES = 4096;
+const INITIAL_PENDING_BYTES = 1024;
 
 export class PacketFramer {
   /** Start of a fixed header whose Remaining Length is still incomplete. */

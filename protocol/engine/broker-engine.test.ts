@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
+import type { Packet, IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
 import * as mqtt from 'mqtt-packet';
 import { EngineHarness, type TestClient } from './testing/engine-harness';
 
@@ -142,6 +142,51 @@ describe('CONNECT / CONNACK', () => {
     b.close();
     c.close();
     expect(h.engine.connecting.bytes).toBe(0);
+  });
+
+  it('refuses with a 0x97 CONNACK the largest of the connections waiting on authentication, and counts nothing once they are answered', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const h = new EngineHarness({
+      config: { maxConnectingBytes: 65_536 },
+      authenticator: {
+        authenticate: async (r) => {
+          await gate;
+          return { ok: true, username: r.username };
+        },
+      },
+    });
+    const [big, small] = [h.client(5), h.client(5)];
+    const connecting = [big, small].map((c) => c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: c.id }));
+    const publish = (n: number) => ({ cmd: 'publish', topic: 'held', payload: Buffer.alloc(n, 1), qos: 0, retain: false, dup: false });
+    // Held behind the authentication that has not answered yet: 40 KB and 10 KB, then another 20 KB from the first.
+    const sends = [big.send(publish(40_000)), small.send(publish(10_000))];
+    expect(h.engine.connecting.bytes).toBeGreaterThan(50_000);
+    sends.push(big.send(publish(20_000)));
+    expect(big.received).toMatchObject([{ cmd: 'connack', reasonCode: 0x97 }]);
+    expect(big.closed).toBe(true);
+    release();
+    await Promise.all([...connecting, ...sends]);
+    expect(small.take<IConnackPacket>('connack').reasonCode).toBe(0);
+    expect(small.closed).toBe(false);
+    expect(h.engine.connecting.bytes).toBe(0);
+  });
+
+  it('stops counting a client once its CONNECT is accepted, even with the start of its next packet in the same frame', async () => {
+    const h = new EngineHarness({ config: { maxConnectingBytes: 65_536 } });
+    const device = h.client(5);
+    const connect = mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'device' } as Packet, { protocolVersion: 5 });
+    const next = mqtt.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(5_000, 1), qos: 0, retain: false, dup: false } as Packet, { protocolVersion: 5 });
+    await device.sendRaw(new Uint8Array(Buffer.concat([connect, next.subarray(0, 10)])));
+    expect(device.take<IConnackPacket>('connack').reasonCode).toBe(0);
+    expect(h.engine.connecting.bytes).toBe(0);
+    // Sockets that never finish a CONNECT fill the bound: they are refused, the accepted device is not.
+    const idle = Array.from({ length: 80 }, () => h.client(5));
+    for (const c of idle) await c.sendRaw(Uint8Array.from([0x10, 0xff, 0x7f]));
+    expect(device.closed).toBe(false);
+    expect(idle.some((c) => c.closed)).toBe(true);
+    await device.sendRaw(new Uint8Array(next.subarray(10)));
+    expect(device.closed).toBe(false);
   });
 
   it('refuses with 0x97 a client that sends more than the pending limit before its CONNACK', async () => {
@@ -359,6 +404,37 @@ describe('a packet split over frames, and hibernation', () => {
     expect(slow.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x83);
     expect(slow.closed).toBe(true);
     expect(text(watcher.take<IPublishPacket>('publish'))).toBe('gone');
+  });
+
+  it('wakes for a split packet only while it is incomplete', async () => {
+    const h = new EngineHarness();
+    const pub = h.client(5);
+    await pub.connect();
+    const before = h.engine.nextWakeAt();
+    const bytes = publishBytes('split/w', 'x');
+    await pub.sendRaw(bytes.subarray(0, 3));
+    expect(h.engine.nextWakeAt()).toBe(h.clock.now() + h.config.hibernationGuardMs);
+    await pub.sendRaw(bytes.subarray(3));
+    // Whole again: the alarm is where it was, not brought forward by every packet MQTT.js splits.
+    expect(h.engine.nextWakeAt()).toBe(before);
+  });
+
+  it('ends a connection marked before its CONNECT was whole when it sends again after waking, and one broken by a bad header is not marked', async () => {
+    const h = new EngineHarness();
+    const early = h.client(5);
+    const connect = new Uint8Array(mqtt.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 0, clientId: 'early' } as Packet, { protocolVersion: 5 }));
+    await early.sendRaw(connect.subarray(0, 6));
+    const broken = h.client(5);
+    await broken.sendRaw(Uint8Array.from([0x30, 0x05, 0x00]));
+    await broken.sendRaw(Uint8Array.from([0x30, 0xff, 0xff, 0xff, 0xff]));
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.snapshots.get(early.id)?.midPacket).toBe(true);
+    expect(h.snapshots.get(broken.id)?.midPacket).toBeUndefined();
+    h.hibernate();
+    // The rest of the CONNECT would read as garbage: the connection ends instead.
+    await early.sendRaw(connect.subarray(6));
+    expect(early.closed).toBe(true);
+    expect(early.received).toHaveLength(0);
   });
 
   it('clears the mark once the slow packet completes, so a later hibernation ends nothing', async () => {

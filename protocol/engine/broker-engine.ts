@@ -84,10 +84,12 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   readonly connections = new Map<string, Connection>();
   /** Bytes held for connections not yet accepted, over all of them, within MQTT_MAX_CONNECTING_BYTES. */
-  readonly connecting = new ConnectingBytes(
-    () => this.config.maxConnectingBytes,
-    () => this.connections.values(),
-  );
+  readonly connecting = new ConnectingBytes(() => this.config.maxConnectingBytes);
+  /**
+   * Connections with a packet partly received and not yet marked (notePartialPacket), in the order their
+   * packets began: the first one's deadline is the earliest, so nextWakeAt reads it without a search.
+   */
+  private readonly partialPackets = new Set<Connection>();
   readonly sessions = new Map<string, Session>();
   readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
   readonly retained = new RetainedIndex<BrokerMessage>();
@@ -194,9 +196,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     for (const conn of [...this.connections.values()]) {
       // The start of a packet it was sending went with the instance that hibernated: what comes
       // next is the rest of that packet, which cannot be read as packets. Ended as a network loss (its will goes out).
-      if (conn.midPacketMarked && conn.state !== 'closed') {
-        this.disconnect(conn, RC.IMPLEMENTATION_SPECIFIC_ERROR, 'a packet in progress was lost while the broker was idle; send it again', 'network');
-      }
+      if (conn.midPacketMarked && conn.partialSince === null && conn.state !== 'closed') this.partialPacketLost(conn);
     }
     for (const session of [...this.sessions.values()]) {
       if (session.connectionId !== null) continue;
@@ -223,10 +223,14 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const conn = this.connections.get(connectionId);
     if (!conn || conn.state === 'closed' || conn.inputEnded) return;
     this.counters.bytesReceived += bytes.byteLength;
+    if (conn.midPacketMarked && conn.partialSince === null) return this.partialPacketLost(conn);
     let packets: Uint8Array[];
     try {
       packets = conn.framer.push(bytes);
     } catch (err) {
+      // The framer forgot the broken packet: nothing of it is held any more.
+      this.notePartialPacket(conn);
+      if (conn.connectingBytes !== 0) this.connecting.update(conn);
       if (!(err instanceof FrameError)) {
         this.internalError(conn, err);
         return;
@@ -236,9 +240,23 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       return this.endInputWith(conn, frameError.completed, frameError.kind === 'packet-too-large' ? RC.PACKET_TOO_LARGE : RC.MALFORMED_PACKET, frameError.message);
     }
     this.notePartialPacket(conn);
-    if ((conn.state !== 'connected' || conn.connectingBytes !== 0) && !this.withinConnectingBytes(conn)) return;
+    if (conn.state === 'connected' && conn.connectingBytes === 0) return packets.length === 0 ? undefined : this.take(conn, packets);
+    if (!this.withinConnectingBytes(conn)) return;
     if (packets.length === 0) return;
-    return this.take(conn, packets);
+    const handled = this.take(conn, packets);
+    // A CONNECT accepted at once with the start of the next packet behind it: no longer counted as connecting.
+    if (!handled && conn.connectingBytes !== 0) this.withinConnectingBytes(conn);
+    return handled;
+  }
+
+  /**
+   * A connection whose snapshot says a packet was arriving when the shard
+   * hibernated (midPacket): its start went with the memory, and what comes
+   * now is the rest of it, which cannot be read as packets. Ended as a
+   * network loss, so its will goes out.
+   */
+  private partialPacketLost(conn: Connection): void {
+    this.disconnect(conn, RC.IMPLEMENTATION_SPECIFIC_ERROR, 'a packet in progress was lost while the broker was idle; send it again', 'network');
   }
 
   /**
@@ -265,24 +283,33 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   private notePartialPacket(conn: Connection): void {
     if (conn.framer.bufferedBytes > 0) {
       if (conn.partialSince !== null) return;
-      const now = this.clock.now();
-      conn.partialSince = now;
-      this.scheduleWake(now + this.config.hibernationGuardMs);
+      conn.partialSince = this.clock.now();
+      this.partialPackets.add(conn);
       return;
     }
     if (conn.partialSince === null) return;
     conn.partialSince = null;
+    this.partialPackets.delete(conn);
     if (conn.midPacketMarked) {
       conn.midPacketMarked = false;
       if (conn.state !== 'closed') this.saveSnapshot(conn, this.clock.now());
     }
   }
 
-  /** The alarm's part of notePartialPacket: a packet partial for hibernationGuardMs is marked in its connection's snapshot. */
-  private markPartialPackets(conn: Connection, now: number): void {
-    if (conn.partialSince === null || conn.midPacketMarked || now < conn.partialSince + this.config.hibernationGuardMs) return;
-    conn.midPacketMarked = true;
-    this.saveSnapshot(conn, now);
+  /** When the oldest unmarked partial packet is due to be marked (nextWakeAt); null when there is none. */
+  private partialPacketDueAt(): number | null {
+    const oldest = this.partialPackets.values().next().value;
+    return oldest ? oldest.partialSince! + this.config.hibernationGuardMs : null;
+  }
+
+  /** The alarm's part of notePartialPacket: packets partial for hibernationGuardMs are marked in their connections' snapshots. */
+  private markPartialPackets(now: number): void {
+    for (const conn of this.partialPackets) {
+      if (now < conn.partialSince! + this.config.hibernationGuardMs) break;
+      this.partialPackets.delete(conn);
+      conn.midPacketMarked = true;
+      this.saveSnapshot(conn, now);
+    }
   }
 
   /**
@@ -363,8 +390,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    */
   onTimer(judging = true): void {
     const now = this.clock.now();
+    this.markPartialPackets(now);
     for (const conn of [...this.connections.values()]) {
-      this.markPartialPackets(conn, now);
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
         if (now >= conn.openedAt + this.config.connectTimeoutMs) {
           // No CONNECT in time: close without CONNACK [MQTT-3.1.4-1 spirit; mosquitto does the same].
@@ -395,9 +422,13 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   }
 
   nextWakeAt(): number | null {
+    // Asked after every event: no array, no search.
     const retry = this.cluster.nextWakeAt();
-    if (retry === null) return this.wakeAt;
-    return this.wakeAt === null ? retry : Math.min(this.wakeAt, retry);
+    const partial = this.partialPacketDueAt();
+    let next = this.wakeAt;
+    if (retry !== null && (next === null || retry < next)) next = retry;
+    if (partial !== null && (next === null || partial < next)) next = partial;
+    return next;
   }
 
   scheduleWake(at: number): void {
@@ -410,7 +441,6 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       if (t !== null && (next === null || t < next)) next = t;
     };
     for (const conn of this.connections.values()) {
-      if (conn.partialSince !== null && !conn.midPacketMarked) consider(conn.partialSince + this.config.hibernationGuardMs);
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') consider(conn.openedAt + this.config.connectTimeoutMs);
       else consider(conn.keepaliveDeadline());
     }
@@ -643,12 +673,14 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     if (conn.state === 'closed') {
       this.connections.delete(conn.id);
       this.connecting.release(conn);
+      this.partialPackets.delete(conn);
       return;
     }
     const wasConnected = conn.state === 'connected';
     conn.state = 'closed';
     this.connections.delete(conn.id);
     this.connecting.release(conn);
+    this.partialPackets.delete(conn);
     forgetOwedAcks(conn);
     if (conn.inboundTopicAliases.size > 0) this.store.deleteTopicAliases(conn.id);
     if (!wasConnected || !conn.clientId) return;

@@ -13,12 +13,10 @@ import type { Connection } from './connection';
  */
 export class ConnectingBytes {
   private total = 0;
+  /** The connections counted now (connectingBytes > 0): the only ones a refusal searches. */
+  private readonly holders = new Set<Connection>();
 
-  constructor(
-    private readonly limit: () => number,
-    /** Every open connection: searched only when the bound is passed. */
-    private readonly connections: () => Iterable<Connection>,
-  ) {}
+  constructor(private readonly limit: () => number) {}
 
   get bytes(): number {
     return this.total;
@@ -34,6 +32,8 @@ export class ConnectingBytes {
     if (held === conn.connectingBytes) return [];
     this.total += held - conn.connectingBytes;
     conn.connectingBytes = held;
+    if (held === 0) this.holders.delete(conn);
+    else this.holders.add(conn);
     if (this.total <= this.limit()) return [];
     return this.largestUntilWithin();
   }
@@ -42,11 +42,12 @@ export class ConnectingBytes {
   release(conn: Connection): void {
     this.total -= conn.connectingBytes;
     conn.connectingBytes = 0;
+    this.holders.delete(conn);
   }
 
   private largestUntilWithin(): Connection[] {
-    // Only over the bound, which takes bytes clients really sent: each search refuses at least the largest holding.
-    const byHolding = [...this.connections()].filter((c) => c.connectingBytes > 0).sort((a, b) => b.connectingBytes - a.connectingBytes);
+    // Only past the bound, and only among the holders: each search refuses at least the largest holding.
+    const byHolding = [...this.holders].sort((a, b) => b.connectingBytes - a.connectingBytes);
     const refused: Connection[] = [];
     let total = this.total;
     for (const conn of byHolding) {
