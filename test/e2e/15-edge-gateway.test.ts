@@ -5,7 +5,8 @@ import WebSocket from 'ws';
 import { startAdminBroker } from '../support/admin-broker';
 import type { AdminCall } from '../support/admin-session';
 import type { BrokerHandle } from '../support/broker-process';
-import { collectMessages, connackPacket, connectClient, RawWsClient, until } from './mqtt-clients';
+import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
+import { expectAssignedClientId, expectMalformedConnectsRefused, expectRateLimitCutOff, shardEvents as eventsOf } from './connection-duties';
 
 /**
  * What the edge gateway in the Worker does for real clients, shown with the
@@ -16,12 +17,6 @@ import { collectMessages, connackPacket, connectClient, RawWsClient, until } fro
  */
 const ADMIN = { username: 'admin', password: 'e2e-admin-password-gateway' };
 
-interface DurableObjectEvents {
-  webSocketMessagesIn: number;
-  webSocketMessagesOut: number;
-  upgrades: number;
-  alarms: number;
-}
 
 let broker: BrokerHandle;
 let api: AdminCall;
@@ -33,11 +28,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-async function shardEvents(): Promise<DurableObjectEvents> {
-  const res = await api<{ durableObject: DurableObjectEvents }>('GET', '/stats');
-  expect(res.status).toBe(200);
-  return res.body.durableObject;
-}
+const shardEvents = () => eventsOf(api);
 
 describe('15 edge gateway', () => {
   it('answers PINGREQ at the edge: fifty pings, and the shard receives no WebSocket message', async () => {
@@ -134,60 +125,16 @@ describe('15 edge gateway', () => {
   });
 
   it('cuts off a publisher beyond MQTT_MAX_PUBLISH_RATE at the edge: DISCONNECT 0x96, and nothing past the burst is delivered', async () => {
-    const sub = await connectClient(broker.wsUrl, { clientId: 'gw-rate-sub' });
-    const got = collectMessages(sub);
-    await sub.subscribeAsync('gw/rate', { qos: 0 });
-    const raw = await RawWsClient.open(broker.wsUrl, 5);
-    await raw.connect({ clientId: 'gw-flooder' });
-    const one = codec.generate({ cmd: 'publish', topic: 'gw/rate', payload: Buffer.from('f'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
-    // 1,100 PUBLISH in one frame against the default 1,000 a second.
-    raw.sendBytes(Buffer.concat(Array.from({ length: 1100 }, () => one)));
-    expect((await raw.next<IDisconnectPacket>('disconnect', 10_000)).reasonCode).toBe(0x96);
-    await raw.waitClosed();
-    await until(() => got.length >= 1000, 10_000, 'the burst');
-    await new Promise((r) => setTimeout(r, 300));
-    // The bucket refills one token a millisecond, and the local runtime's clock may
-    // move while the frame is handled; the 100 past the burst never arrive.
-    expect(got.length).toBeGreaterThanOrEqual(1000);
-    expect(got.length).toBeLessThan(1100);
-    await sub.endAsync();
+    await expectRateLimitCutOff(broker.wsUrl, 'gw');
   });
 
   it('assigns the client id of a 5.0 client that sent none, and the session lives under it', async () => {
-    const c = await connectClient(broker.wsUrl, { clientId: '' });
-    const assigned = connackPacket(c).properties?.assignedClientIdentifier;
-    expect(assigned).toMatch(/^edgemq-[0-9a-f-]{36}$/);
-    const session = await api<{ clientId: string; connected: boolean }>('GET', `/sessions/${encodeURIComponent(assigned!)}`);
-    expect(session.status).toBe(200);
-    expect(session.body).toMatchObject({ clientId: assigned, connected: true });
-    await c.endAsync();
+    await expectAssignedClientId(broker.wsUrl, api);
   });
 
   it('refuses malformed CONNECTs at the edge with the bytes the shard sends, and the shard never hears of them', async () => {
     const before = await shardEvents();
-    // 5.0 CONNECT with Receive Maximum 0, a Protocol Error [MQTT-3.1.2.11.3].
-    const v5 = await RawWsClient.open(broker.wsUrl, 5);
-    v5.sendBytes(Buffer.from('1011 0004 4d515454 05 02 001e 03 210000 0001 61'.replace(/ /g, ''), 'hex'));
-    const refused = await v5.next<IConnackPacket>('connack');
-    expect(refused.reasonCode).toBe(0x82);
-    expect(refused.properties?.reasonString).toMatch(/receiveMaximum/);
-    await v5.waitClosed();
-    // Protocol level 9: 3.1.1 return code 1 [MQTT-3.1.2-2].
-    const level = await RawWsClient.open(broker.wsUrl, 4);
-    level.sendBytes(Buffer.from('100d 0004 4d515454 09 02 001e 0001 61'.replace(/ /g, ''), 'hex'));
-    expect(await level.next<IConnackPacket>('connack')).toMatchObject({ returnCode: 1 });
-    await level.waitClosed();
-    // 3.1.1 with an empty client id and Clean Session 0: return code 2 [MQTT-3.1.3-8].
-    const emptyId = await RawWsClient.open(broker.wsUrl, 4);
-    emptyId.sendBytes(Buffer.from('100c 0004 4d515454 04 00 001e 0000'.replace(/ /g, ''), 'hex'));
-    expect(await emptyId.next<IConnackPacket>('connack')).toMatchObject({ returnCode: 2 });
-    await emptyId.waitClosed();
-    // A first packet that is not CONNECT: closed without an answer [MQTT-3.1.0-1].
-    const ping = await RawWsClient.open(broker.wsUrl, 4);
-    ping.sendBytes(Buffer.from([0xc0, 0x00]));
-    await ping.waitClosed();
-    expect(ping.packets).toHaveLength(0);
-
+    await expectMalformedConnectsRefused(broker.wsUrl);
     const after = await shardEvents();
     expect(after.upgrades).toBe(before.upgrades);
     expect(after.webSocketMessagesIn).toBe(before.webSocketMessagesIn);

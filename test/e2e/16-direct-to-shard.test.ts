@@ -4,7 +4,8 @@ import * as codec from 'mqtt-packet';
 import { startAdminBroker } from '../support/admin-broker';
 import type { AdminCall } from '../support/admin-session';
 import type { BrokerHandle } from '../support/broker-process';
-import { collectMessages, connackPacket, connectClient, RawWsClient, until } from './mqtt-clients';
+import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
+import { expectAssignedClientId, expectMalformedConnectsRefused, expectRateLimitCutOff, shardEvents as eventsOf } from './connection-duties';
 
 /**
  * BROKER_GATEWAY=direct with real clients: the Worker hands the upgrade to
@@ -16,10 +17,6 @@ import { collectMessages, connackPacket, connectClient, RawWsClient, until } fro
  */
 const ADMIN = { username: 'admin', password: 'e2e-admin-password-direct' };
 
-interface DurableObjectEvents {
-  webSocketMessagesIn: number;
-  upgrades: number;
-}
 
 let broker: BrokerHandle;
 let api: AdminCall;
@@ -31,11 +28,7 @@ afterAll(async () => {
   await broker?.stop();
 });
 
-async function shardEvents(): Promise<DurableObjectEvents> {
-  const res = await api<{ durableObject: DurableObjectEvents }>('GET', '/stats');
-  expect(res.status).toBe(200);
-  return res.body.durableObject;
-}
+const shardEvents = () => eventsOf(api);
 
 describe('16 client sockets directly in the shard', () => {
   it('answers PINGREQ in the shard: ten pings, ten PINGRESPs, ten WebSocket messages to the shard', async () => {
@@ -112,48 +105,19 @@ describe('16 client sockets directly in the shard', () => {
   });
 
   it('cuts off a publisher beyond MQTT_MAX_PUBLISH_RATE in the shard: DISCONNECT 0x96, and nothing past the burst is delivered', async () => {
-    const sub = await connectClient(broker.wsUrl, { clientId: 'direct-rate-sub' });
-    const got = collectMessages(sub);
-    await sub.subscribeAsync('direct/rate', { qos: 0 });
-    const raw = await RawWsClient.open(broker.wsUrl, 5);
-    await raw.connect({ clientId: 'direct-flooder' });
-    const one = codec.generate({ cmd: 'publish', topic: 'direct/rate', payload: Buffer.from('f'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
-    raw.sendBytes(Buffer.concat(Array.from({ length: 1100 }, () => one)));
-    expect((await raw.next<IDisconnectPacket>('disconnect', 10_000)).reasonCode).toBe(0x96);
-    await raw.waitClosed();
-    await until(() => got.length >= 1000, 10_000, 'the burst');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(got.length).toBeGreaterThanOrEqual(1000);
-    expect(got.length).toBeLessThan(1100);
-    await sub.endAsync();
+    await expectRateLimitCutOff(broker.wsUrl, 'direct');
   });
 
   it('assigns the client id of a 5.0 client that sent none in the shard, and the session lives under it', async () => {
-    const c = await connectClient(broker.wsUrl, { clientId: '' });
-    const assigned = connackPacket(c).properties?.assignedClientIdentifier;
-    expect(assigned).toMatch(/^edgemq-[0-9a-f-]{36}$/);
-    const session = await api<{ clientId: string; connected: boolean }>('GET', `/sessions/${encodeURIComponent(assigned!)}`);
-    expect(session.status).toBe(200);
-    expect(session.body).toMatchObject({ clientId: assigned, connected: true });
-    await c.endAsync();
+    await expectAssignedClientId(broker.wsUrl, api);
   });
 
-  it('answers a malformed CONNECT from the shard with the same bytes the gateway sends', async () => {
+  it('answers malformed CONNECTs from the shard with the same bytes the gateway sends', async () => {
     const before = await shardEvents();
-    // 5.0 CONNECT with Receive Maximum 0, a Protocol Error [MQTT-3.1.2.11.3].
-    const v5 = await RawWsClient.open(broker.wsUrl, 5);
-    v5.sendBytes(Buffer.from('1011 0004 4d515454 05 02 001e 03 210000 0001 61'.replace(/ /g, ''), 'hex'));
-    const refused = await v5.next<IConnackPacket>('connack');
-    expect(refused.reasonCode).toBe(0x82);
-    await v5.waitClosed();
-    // Protocol level 9: 3.1.1 return code 1 [MQTT-3.1.2-2].
-    const level = await RawWsClient.open(broker.wsUrl, 4);
-    level.sendBytes(Buffer.from('100d 0004 4d515454 09 02 001e 0001 61'.replace(/ /g, ''), 'hex'));
-    expect(await level.next<IConnackPacket>('connack')).toMatchObject({ returnCode: 1 });
-    await level.waitClosed();
-    // Here the shard itself took both sockets and read both CONNECTs.
+    await expectMalformedConnectsRefused(broker.wsUrl);
+    // Here the shard itself took the four sockets and read each first packet.
     const after = await shardEvents();
-    expect(after.upgrades - before.upgrades).toBe(2);
-    expect(after.webSocketMessagesIn - before.webSocketMessagesIn).toBe(2);
+    expect(after.upgrades - before.upgrades).toBe(4);
+    expect(after.webSocketMessagesIn - before.webSocketMessagesIn).toBe(4);
   });
 });
