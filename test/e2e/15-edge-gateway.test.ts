@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IConnackPacket, IDisconnectPacket } from 'mqtt-packet';
 import * as codec from 'mqtt-packet';
 import WebSocket from 'ws';
 import { startAdminBroker } from '../support/admin-broker';
 import type { AdminCall } from '../support/admin-session';
 import type { BrokerHandle } from '../support/broker-process';
 import { collectMessages, connectClient, RawWsClient, until } from './mqtt-clients';
-import { expectAssignedClientId, expectMalformedConnectsRefused, expectRateLimitCutOff, shardEvents as eventsOf } from './connection-duties';
+import { expectAssignedClientId, expectKeepaliveExpiryWithWill, expectMalformedConnectsRefused, expectRateLimitCutOff, shardEvents as eventsOf } from './connection-duties';
 
 /**
  * What the edge gateway in the Worker does for real clients, shown with the
@@ -49,24 +48,8 @@ describe('15 edge gateway', () => {
   });
 
   it('enforces the keepalive at the edge: 5.0 DISCONNECT 0x8D, and the will reaches a subscriber', async () => {
-    const watcher = await connectClient(broker.wsUrl, { clientId: 'gw-will-watcher' });
-    const got = collectMessages(watcher);
-    await watcher.subscribeAsync('gw/will/#', { qos: 1 });
-
-    const silent = await RawWsClient.open(broker.wsUrl, 5);
-    const ack = (await silent.connect({
-      clientId: 'gw-silent',
-      keepalive: 1,
-      will: { topic: 'gw/will/silent', payload: Buffer.from('gone quiet'), qos: 1, retain: false },
-    })) as IConnackPacket;
-    expect(ack.reasonCode).toBe(0);
-    // The client sends nothing more: after 1.5 s the edge tells the shard, which answers as its own timer did.
-    const disconnect = await silent.next<IDisconnectPacket>('disconnect', 10_000);
-    expect(disconnect.reasonCode).toBe(0x8d);
-    await silent.waitClosed();
-    await until(() => got.length === 1, 10_000, 'the will');
-    expect(got[0]).toMatchObject({ topic: 'gw/will/silent', payload: 'gone quiet' });
-    await watcher.endAsync();
+    // After 1.5 s of silence the edge tells the shard, which ends the connection as its own timer would.
+    await expectKeepaliveExpiryWithWill(broker.wsUrl, 'gw');
   });
 
   it('keeps a 3.1.1 connection alive on PINGREQ alone and closes it once they stop', async () => {

@@ -82,3 +82,24 @@ export async function expectMalformedConnectsRefused(wsUrl: string): Promise<voi
   await ping.waitClosed();
   expect(ping.packets).toHaveLength(0);
 }
+
+/** A 5.0 client silent past 1.5 x its keepalive [MQTT-3.1.2-22] gets DISCONNECT 0x8D, and its will reaches a subscriber. */
+export async function expectKeepaliveExpiryWithWill(wsUrl: string, prefix: string): Promise<void> {
+  const watcher = await connectClient(wsUrl, { clientId: `${prefix}-will-watcher` });
+  const got = collectMessages(watcher);
+  await watcher.subscribeAsync(`${prefix}/will/#`, { qos: 1 });
+  const silent = await RawWsClient.open(wsUrl, 5);
+  const ack = (await silent.connect({
+    clientId: `${prefix}-silent`,
+    keepalive: 1,
+    will: { topic: `${prefix}/will/silent`, payload: Buffer.from('gone quiet'), qos: 1, retain: false },
+  })) as IConnackPacket;
+  expect(ack.reasonCode).toBe(0);
+  // The client sends nothing more: ended as a network loss, so the will goes out.
+  const disconnect = await silent.next<IDisconnectPacket>('disconnect', 10_000);
+  expect(disconnect.reasonCode).toBe(0x8d);
+  await silent.waitClosed();
+  await until(() => got.length === 1, 10_000, 'the will');
+  expect(got[0]).toMatchObject({ topic: `${prefix}/will/silent`, payload: 'gone quiet' });
+  await watcher.endAsync();
+}
