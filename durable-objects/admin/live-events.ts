@@ -33,6 +33,13 @@ export function combineEvents(...listeners: BrokerEvents[]): BrokerEvents {
 export class LiveEventStream {
   /** Where connected clients came from, so a disconnect event can say it. */
   private readonly ipOfClient = new Map<string, string>();
+  /**
+   * Whether a dashboard may be listening: false once a broadcast found no
+   * listener, true again when one is accepted. Asking the runtime for the
+   * tagged sockets on every connect and disconnect, with nobody watching
+   * (nearly always), was a call per connection for nothing.
+   */
+  private mayHaveListeners: boolean | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -45,17 +52,19 @@ export class LiveEventStream {
   readonly events: BrokerEvents = {
     clientConnected: ({ clientId, username, ip }) => {
       this.ipOfClient.set(clientId, ip);
-      this.broadcast({ shard: this.shard(), type: 'connected', at: this.now(), clientId, username, ip });
+      this.broadcast(() => ({ shard: this.shard(), type: 'connected', at: this.now(), clientId, username, ip }));
     },
     clientDisconnected: ({ clientId, reason }) => {
       const ip = this.ipOfClient.get(clientId) ?? null;
       this.ipOfClient.delete(clientId);
-      const username = this.engine().sessions.get(clientId)?.record.username ?? null;
-      this.broadcast({ shard: this.shard(), type: 'disconnected', at: this.now(), clientId, username, ip, reason });
+      this.broadcast(() => {
+        const username = this.engine().sessions.get(clientId)?.record.username ?? null;
+        return { shard: this.shard(), type: 'disconnected', at: this.now(), clientId, username, ip, reason };
+      });
     },
     connectRefused: ({ clientId, username, ip, reasonCode, reason }) => {
       const code = reason?.code ?? `0x${reasonCode.toString(16).padStart(2, '0')}`;
-      this.broadcast({ shard: this.shard(), type: 'auth-failure', at: this.now(), clientId, username, ip, reasonCode: code, reason: reason?.text });
+      this.broadcast(() => ({ shard: this.shard(), type: 'auth-failure', at: this.now(), clientId, username, ip, reasonCode: code, reason: reason?.text }));
     },
   };
 
@@ -73,6 +82,7 @@ export class LiveEventStream {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [ADMIN_EVENTS_TAG]);
+    this.mayHaveListeners = true;
     const protocol = request.headers.get(ADMIN_EVENTS_PROTOCOL_HEADER);
     return new Response(null, { status: 101, webSocket: client, headers: protocol ? { 'Sec-WebSocket-Protocol': protocol } : {} });
   }
@@ -81,10 +91,13 @@ export class LiveEventStream {
     return new Date(this.clock.now()).toISOString();
   }
 
-  private broadcast(event: LiveEvent): void {
+  /** The event is built only when someone listens. */
+  private broadcast(event: () => LiveEvent): void {
+    if (this.mayHaveListeners === false) return;
     const listeners = this.ctx.getWebSockets(ADMIN_EVENTS_TAG);
-    if (listeners.length === 0) return;
-    const text = JSON.stringify(event);
+    this.mayHaveListeners = listeners.length > 0;
+    if (!this.mayHaveListeners) return;
+    const text = JSON.stringify(event());
     for (const ws of listeners) {
       try {
         ws.send(text);

@@ -270,6 +270,22 @@ describe('/events', () => {
       stream.ws.close(1000, 'done');
     }
 
+    // Nobody listens now; connects go by unannounced. A dashboard that opens the stream afterwards still gets the next ones.
+    const unwatched = await RawClient.open(5);
+    await unwatched.connect({ clientId: 'live-unwatched' });
+    unwatched.close();
+    const late = await openEvents(admin, 'query');
+    const again = await RawClient.open(5);
+    await again.connect({ clientId: 'live-2' });
+    const seen = await until(
+      async () => late.events,
+      (e) => e.some((x) => x.type === 'connected' && x.clientId === 'live-2'),
+      `a connected event after the stream reopened; got ${JSON.stringify(late.events)}`,
+    );
+    expect(seen.some((e) => e.clientId === 'live-unwatched')).toBe(false);
+    again.close();
+    late.ws.close(1000, 'done');
+
     const anonymous = await SELF.fetch(`${BASE}/events`, { headers: { Upgrade: 'websocket' } });
     expect(anonymous.status).toBe(401);
     const badToken = await SELF.fetch(`${BASE}/events`, { headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'bearer.nope' } });
