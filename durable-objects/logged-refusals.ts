@@ -2,8 +2,8 @@
  * The client ids this shard has put in the Unauthorized Clients log, in its
  * own SQLite. A client that later connects is removed from the log, and only
  * an id found here costs a D1 write: the other successful CONNECTs, nearly
- * all of them on a healthy fleet, cost one read of local storage instead of
- * a D1 delete each. That keeps a reconnect storm after a deploy off D1, and
+ * all of them on a healthy fleet, cost at most one read of local storage
+ * (none while this shard has logged no one) instead of a D1 delete each. That keeps a reconnect storm after a deploy off D1, and
  * locally the delete batches of four shards cost the runtime about 17 KiB of
  * memory per idle connection (docs/reliability.md).
  *
@@ -48,7 +48,7 @@ export class LoggedRefusals {
     }
   }
 
-  /** True (and forgotten here) when `clientId` is in the log; a read only, when it is not. */
+  /** True (and forgotten here) when `clientId` is in the log; a read only when it is not, and none while nothing is. */
   take(clientId: string): boolean {
     if (!this.mayHoldRows) return false;
     if (this.sql.exec(`SELECT 1 FROM logged_refusals WHERE client_id = ?`, clientId).toArray().length === 0) return false;

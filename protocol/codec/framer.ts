@@ -55,6 +55,9 @@ function packetSize(bytes: Uint8Array, start: number, end: number, maxPacketSize
   return total;
 }
 
+/** What a packet spread over chunks reserves before its bytes arrive: small packets get their whole size at once. */
+const INITIAL_PENDING_BYTES = 1024;
+
 /**
  * Splits a byte stream into whole MQTT packets. WebSocket frames need not line
  * up with packets (MQTT.js sends a CONNECT as nine frames), so bytes are
@@ -67,9 +70,6 @@ function packetSize(bytes: Uint8Array, start: number, end: number, maxPacketSize
  * limit): a header alone, which costs a client five bytes, never reserves
  * the whole announced size.
  */
-/** What a packet spread over chunks reserves before its bytes arrive: small packets get their whole size at once. */
-const INITIAL_PENDING_BYTES = 1024;
-
 export class PacketFramer {
   /** Start of a fixed header whose Remaining Length is still incomplete. */
   private readonly header = new Uint8Array(MAX_HEADER_BYTES);

@@ -194,9 +194,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   endConnectionsLostWhileAway(): void {
     const now = this.clock.now();
     for (const conn of [...this.connections.values()]) {
-      // The start of a packet it was sending went with the instance that hibernated: what comes
-      // next is the rest of that packet, which cannot be read as packets. Ended as a network loss (its will goes out).
-      if (conn.midPacketMarked && conn.partialSince === null && conn.state !== 'closed') this.partialPacketLost(conn);
+      if (conn.lostPartialPacket) this.partialPacketLost(conn);
     }
     for (const session of [...this.sessions.values()]) {
       if (session.connectionId !== null) continue;
@@ -223,7 +221,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const conn = this.connections.get(connectionId);
     if (!conn || conn.state === 'closed' || conn.inputEnded) return;
     this.counters.bytesReceived += bytes.byteLength;
-    if (conn.midPacketMarked && conn.partialSince === null) return this.partialPacketLost(conn);
+    if (conn.lostPartialPacket) return this.partialPacketLost(conn);
     let packets: Uint8Array[];
     try {
       packets = conn.framer.push(bytes);
@@ -670,17 +668,12 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   /** Bookkeeping when a connection ends, however it ended. */
   endConnection(conn: Connection, cause: EndCause): void {
-    if (conn.state === 'closed') {
-      this.connections.delete(conn.id);
-      this.connecting.release(conn);
-      this.partialPackets.delete(conn);
-      return;
-    }
-    const wasConnected = conn.state === 'connected';
-    conn.state = 'closed';
     this.connections.delete(conn.id);
     this.connecting.release(conn);
     this.partialPackets.delete(conn);
+    if (conn.state === 'closed') return;
+    const wasConnected = conn.state === 'connected';
+    conn.state = 'closed';
     forgetOwedAcks(conn);
     if (conn.inboundTopicAliases.size > 0) this.store.deleteTopicAliases(conn.id);
     if (!wasConnected || !conn.clientId) return;

@@ -79,6 +79,11 @@ export class Connection {
    */
   partialSince: number | null = null;
   midPacketMarked = false;
+
+  /** Restored with the mark but without the packet's start, which went with the memory of the instance that hibernated. */
+  get lostPartialPacket(): boolean {
+    return this.midPacketMarked && this.partialSince === null;
+  }
   /** What ConnectingBytes counts for it: bytes held before its CONNECT is accepted. */
   connectingBytes = 0;
 

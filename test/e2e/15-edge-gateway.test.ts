@@ -16,7 +16,6 @@ import { expectAssignedClientId, expectKeepaliveExpiryWithWill, expectMalformedC
  */
 const ADMIN = { username: 'admin', password: 'e2e-admin-password-gateway' };
 
-
 let broker: BrokerHandle;
 let api: AdminCall;
 

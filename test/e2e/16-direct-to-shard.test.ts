@@ -17,7 +17,6 @@ import { expectAssignedClientId, expectKeepaliveExpiryWithWill, expectMalformedC
  */
 const ADMIN = { username: 'admin', password: 'e2e-admin-password-direct' };
 
-
 let broker: BrokerHandle;
 let api: AdminCall;
 

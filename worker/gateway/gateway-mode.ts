@@ -20,6 +20,18 @@ export class GatewayModeError extends Error {}
  * count: a typo or a `direct` with several shards refuses every upgrade
  * rather than send clients somewhere their sessions are not.
  */
+/** Parsed once per isolate and environment, not per upgrade; a configuration error is thrown again each time. */
+const modeOf = new WeakMap<object, GatewayMode>();
+
+export function gatewayModeOf(env: { BROKER_GATEWAY?: string; BROKER_SHARDS?: string }): GatewayMode {
+  let mode = modeOf.get(env);
+  if (!mode) {
+    mode = parseGatewayMode(env.BROKER_GATEWAY, env.BROKER_SHARDS);
+    modeOf.set(env, mode);
+  }
+  return mode;
+}
+
 export function parseGatewayMode(value: unknown, shardsVar: unknown): GatewayMode {
   const mode = value === undefined || value === null || value === '' ? 'relay' : String(value).trim().toLowerCase();
   if (mode !== 'relay' && mode !== 'direct') {

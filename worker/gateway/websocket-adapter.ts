@@ -2,7 +2,7 @@ import { parseBrokerConfig, type BrokerConfig } from '../../protocol/config';
 import type { TrustedContext } from '../../protocol/ports';
 import { createBrokerRouter } from '../broker-router';
 import type { Env } from '../env';
-import { encodeTrustedContext, TRUSTED_CONTEXT_HEADER } from '../trusted-context';
+import { clientUpgradeResponse, shardUpgradeRequest } from './upgrades';
 import { EdgeConnection, type EdgeIo, type EdgeLimits } from './edge-connection';
 
 /** Parsed once per isolate and environment, not per connection. */
@@ -72,17 +72,9 @@ export function acceptAtEdge(env: Env, trusted: TrustedContext): Response {
         assignedClientId,
         keepaliveAtEdge: true,
       };
-      const request = new Request('https://broker.internal/connect', {
-        method: 'GET',
-        headers: {
-          Upgrade: 'websocket',
-          'Sec-WebSocket-Protocol': trusted.subprotocol,
-          [TRUSTED_CONTEXT_HEADER]: encodeTrustedContext(forShard),
-        },
-      });
       router
         .shardForClient(clientId)
-        .fetch(request)
+        .fetch(shardUpgradeRequest(forShard))
         .then((response) => {
           const ws = response.webSocket;
           if (response.status !== 101 || !ws) {
@@ -141,12 +133,5 @@ export function acceptAtEdge(env: Env, trusted: TrustedContext): Response {
     edge.clientClosed(1011, 'client connection failed');
   });
 
-  return new Response(null, {
-    status: 101,
-    webSocket: client,
-    // An empty Sec-WebSocket-Extensions makes the runtime refuse permessage-deflate
-    // where the socket leaves the Worker: deflating small binary packets costs the
-    // client and the runtime more CPU than the broker spends on them.
-    headers: { 'Sec-WebSocket-Protocol': trusted.subprotocol, 'Sec-WebSocket-Extensions': '' },
-  });
+  return clientUpgradeResponse(client, trusted.subprotocol);
 }

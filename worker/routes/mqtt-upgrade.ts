@@ -3,7 +3,7 @@ import type { Env } from '../env';
 import { ApiError } from '../errors';
 import { acceptAtEdge } from '../gateway/websocket-adapter';
 import { connectToShard } from '../gateway/direct-to-shard';
-import { parseGatewayMode } from '../gateway/gateway-mode';
+import { gatewayModeOf } from '../gateway/gateway-mode';
 import { createBrokerRouter } from '../broker-router';
 import { buildTrustedContext } from '../trusted-context';
 
@@ -42,7 +42,7 @@ export function readMqttUpgrade(request: Request): { subprotocol: string } | Api
  */
 export function acceptMqttUpgrade(request: Request, env: Env, subprotocol: string): Response | Promise<Response> {
   const trusted = buildTrustedContext(request, subprotocol);
-  if (parseGatewayMode(env.BROKER_GATEWAY, env.BROKER_SHARDS) === 'direct') return connectToShard(createBrokerRouter(env).shard(0), trusted);
+  if (gatewayModeOf(env) === 'direct') return connectToShard(createBrokerRouter(env).shard(0), trusted);
   return acceptAtEdge(env, trusted);
 }
 
