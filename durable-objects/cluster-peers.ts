@@ -1,6 +1,6 @@
 import type { ShardEnv } from '../worker/vars';
 import { parseShardCount } from '../worker/gateway/shard-count';
-import { shardName } from '../worker/gateway/shard-picker';
+import { shardIdOf } from '../worker/gateway/shard-picker';
 import type { ShardPeer } from './shard-peer';
 import type { ShardIdentityStore } from './shard-identity';
 
@@ -25,7 +25,7 @@ export class ClusterPeers {
   }
 
   shard(index: number): DurableObjectStub<ShardPeer> {
-    return this.env.BROKER.get(this.env.BROKER.idFromName(shardName(index)));
+    return this.env.BROKER.get(shardIdOf(this.env.BROKER, index));
   }
 
   /** Every shard but this one (shard-identity.ts). */

@@ -3,8 +3,8 @@
  * own SQLite. A client that later connects is removed from the log, and only
  * an id found here costs a D1 write: the other successful CONNECTs, nearly
  * all of them on a healthy fleet, cost at most one read of local storage
- * (none while this shard has logged no one) instead of a D1 delete each. That keeps a reconnect storm after a deploy off D1, and
- * locally the delete batches of four shards cost the runtime about 17 KiB of
+ * (none while this shard has logged no one) instead of a D1 delete each.
+ * That keeps a reconnect storm after a deploy off D1, and locally the delete batches of four shards cost the runtime about 17 KiB of
  * memory per idle connection (docs/reliability.md).
  *
  * One client id always lands on the same shard, so this shard is the only

@@ -1,7 +1,7 @@
 import type { BrokerShard } from '../durable-objects/broker-shard';
 import type { Env } from './env';
 import { parseShardCount } from './gateway/shard-count';
-import { shardIndexFor, shardName } from './gateway/shard-picker';
+import { shardIdOf, shardIndexFor, shardName } from './gateway/shard-picker';
 
 export type ShardStub = DurableObjectStub<BrokerShard>;
 
@@ -21,23 +21,9 @@ export interface BrokerRouter {
 /** The name the one shard has always had; shard 0 of N keeps it. */
 export const SINGLE_SHARD_NAME = shardName(0);
 
-/**
- * Shard ids per namespace, made once per isolate: `idFromName` hashes the
- * name, and every connection asks for one (about 9% of a direct connection's
- * CPU in the benchmark's profile). An id is a value, safe to keep across
- * requests; stubs are made per request.
- */
-const shardIds = new WeakMap<object, DurableObjectId[]>();
-
-function shardId(namespace: Env['BROKER'], index: number): DurableObjectId {
-  let ids = shardIds.get(namespace);
-  if (!ids) shardIds.set(namespace, (ids = []));
-  return (ids[index] ??= namespace.idFromName(shardName(index)));
-}
-
 export function createBrokerRouter(env: Env): BrokerRouter {
   const shardCount = parseShardCount(env.BROKER_SHARDS);
-  const stub = (index: number) => env.BROKER.get(shardId(env.BROKER, index));
+  const stub = (index: number) => env.BROKER.get(shardIdOf(env.BROKER, index));
   return {
     shardCount,
     shardIndexForClient: (clientId) => shardIndexFor(clientId, shardCount),

@@ -1,7 +1,7 @@
 import type { MessageBus } from '../../protocol/cluster/message-bus';
 import type { ClusterBatch, ClusterReceipt } from '../../protocol/cluster/messages';
 import type { BrokerMessage } from '../../protocol/store/records';
-import { shardName } from '../../worker/gateway/shard-picker';
+import { shardIdOf } from '../../worker/gateway/shard-picker';
 
 /** What a shard offers the other shards over RPC (BrokerShard implements it). */
 export interface ClusterPeer extends Rpc.DurableObjectBranded {
@@ -22,7 +22,7 @@ export function rpcMessageBus<Peer extends ClusterPeer>(namespace: DurableObject
   const peer = (index: number) => {
     let stub = stubs.get(index);
     if (!stub) {
-      stub = namespace.get(namespace.idFromName(shardName(index)));
+      stub = namespace.get(shardIdOf(namespace, index));
       stubs.set(index, stub);
     }
     return stub;

@@ -15,11 +15,6 @@ export type GatewayMode = 'relay' | 'direct';
 
 export class GatewayModeError extends Error {}
 
-/**
- * Parses `BROKER_GATEWAY` against `BROKER_SHARDS`. Loud, like the shard
- * count: a typo or a `direct` with several shards refuses every upgrade
- * rather than send clients somewhere their sessions are not.
- */
 /** Parsed once per isolate and environment, not per upgrade; a configuration error is thrown again each time. */
 const modeOf = new WeakMap<object, GatewayMode>();
 
@@ -32,6 +27,11 @@ export function gatewayModeOf(env: { BROKER_GATEWAY?: string; BROKER_SHARDS?: st
   return mode;
 }
 
+/**
+ * Parses `BROKER_GATEWAY` against `BROKER_SHARDS`. Loud, like the shard
+ * count: a typo or a `direct` with several shards refuses every upgrade
+ * rather than send clients somewhere their sessions are not.
+ */
 export function parseGatewayMode(value: unknown, shardsVar: unknown): GatewayMode {
   const mode = value === undefined || value === null || value === '' ? 'relay' : String(value).trim().toLowerCase();
   if (mode !== 'relay' && mode !== 'direct') {
