@@ -36,6 +36,12 @@ export class Blocklist {
   /** clientId entries that name a CIDR range, by client id. */
   private readonly clientIdCidrs = new Map<string, Cidr[]>();
   private readonly regexes: Array<{ entry: BlockEntry; re: RegExp; field: 'clientId' | 'username' }> = [];
+  /**
+   * Exact entries keyed by an IP (`ip`, and client ids at one IP). Without
+   * any, a CONNECT's address is not parsed at all: most shards block no one,
+   * and parsing it was most of this check's cost on every connect.
+   */
+  private ipKeyedEntries = 0;
 
   constructor(entries: BlockEntry[] = []) {
     for (const e of entries) this.add(e);
@@ -45,7 +51,8 @@ export class Blocklist {
     switch (entry.kind) {
       case 'clientId': {
         if (!entry.ip?.includes('/')) {
-          this.exact.set(entry.ip ? clientIdAtIpKey(entry.value, entry.ip) : `clientId\u0000${entry.value}`, entry);
+          if (entry.ip) this.setIpKeyed(clientIdAtIpKey(entry.value, normalizeIp(entry.ip)), entry);
+          else this.exact.set(`clientId\u0000${entry.value}`, entry);
           return;
         }
         const parsed = parseCidr(entry.ip);
@@ -56,8 +63,10 @@ export class Blocklist {
         return;
       }
       case 'username':
+        this.exact.set(`username\u0000${entry.value}`, entry);
+        return;
       case 'ip':
-        this.exact.set(`${entry.kind}\u0000${entry.kind === 'ip' ? normalizeIp(entry.value) : entry.value}`, entry);
+        this.setIpKeyed(`ip\u0000${normalizeIp(entry.value)}`, entry);
         return;
       case 'cidr': {
         const parsed = parseCidr(entry.value);
@@ -73,14 +82,20 @@ export class Blocklist {
     }
   }
 
+  private setIpKeyed(key: string, entry: BlockEntry): void {
+    if (!this.exact.has(key)) this.ipKeyedEntries++;
+    this.exact.set(key, entry);
+  }
+
   /** The first active entry that blocks this attempt, or null. */
   match(who: { clientId: string; username: string | null; ip: string }, now: number): BlockEntry | null {
     const active = (e: BlockEntry | undefined) => (e && (e.expiresAt === null || e.expiresAt > now) ? e : null);
+    const ip = this.ipKeyedEntries > 0 ? normalizeIp(who.ip) : null;
     const hit =
       active(this.exact.get(`clientId\u0000${who.clientId}`)) ??
-      active(this.exact.get(clientIdAtIpKey(who.clientId, who.ip))) ??
+      (ip !== null ? active(this.exact.get(clientIdAtIpKey(who.clientId, ip))) : null) ??
       (who.username !== null ? active(this.exact.get(`username\u0000${who.username}`)) : null) ??
-      active(this.exact.get(`ip\u0000${normalizeIp(who.ip)}`));
+      (ip !== null ? active(this.exact.get(`ip\u0000${ip}`)) : null);
     if (hit) return hit;
     const atPrefix = this.clientIdCidrs.get(who.clientId);
     if (this.cidrs.length > 0 || atPrefix) {
@@ -97,8 +112,9 @@ export class Blocklist {
   }
 }
 
-function clientIdAtIpKey(clientId: string, ip: string): string {
-  return `clientIdAtIp\u0000${normalizeIp(ip)}\u0000${clientId}`;
+/** The key of a client id entry at one IP, given that IP normalized. */
+function clientIdAtIpKey(clientId: string, normalizedIp: string): string {
+  return `clientIdAtIp\u0000${normalizedIp}\u0000${clientId}`;
 }
 
 /** Operator regexes match the whole value; an invalid one blocks nothing rather than everything. */

@@ -638,3 +638,53 @@ describe('decodePacket: PUBLISH and PUBACK in 3.1/3.1.1', () => {
     }
   });
 });
+
+describe('decodePacket: CONNECT in 3.1/3.1.1', () => {
+  /** What mqtt-packet's own parser makes of the bytes. */
+  function reference(bytes: Uint8Array, protocolVersion: 3 | 4): Record<string, unknown> {
+    const parser = mqtt.parser({ protocolVersion });
+    const packets: unknown[] = [];
+    parser.on('packet', (p: unknown) => packets.push(p));
+    parser.parse(Buffer.from(bytes));
+    expect(packets).toHaveLength(1);
+    return { ...(packets[0] as object) };
+  }
+
+  it('gives the same packet as mqtt-packet for every flag and field, ASCII or not', () => {
+    const wills = [undefined, { topic: 'dev/1/status', payload: Buffer.from('offline'), qos: 1, retain: true }, { topic: 'ü', payload: Buffer.alloc(0), qos: 2, retain: false }];
+    const logins = [{}, { username: 'device-7' }, { username: 'device-7', password: Buffer.from([0, 0xff, 0x10]) }, { username: 'ünï', password: Buffer.from('p') }];
+    let checked = 0;
+    for (const protocolVersion of [3, 4] as const) {
+      for (const clientId of protocolVersion === 4 ? ['', 'sensor-42', 'ü-id'] : ['sensor-42']) {
+        for (const clean of clientId === '' ? [true] : [true, false]) {
+          for (const will of wills) {
+            for (const login of logins) {
+              const packet = { cmd: 'connect', protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT', protocolVersion, clientId, clean, keepalive: 300, ...(will ? { will } : {}), ...login };
+              const bytes = new Uint8Array(mqtt.generate(packet as mqtt.Packet, { protocolVersion }));
+              const r = decodePacket(bytes, null);
+              expect(r.ok).toBe(true);
+              expect({ ...(r.ok ? r.packet : {}) }).toEqual(reference(bytes, protocolVersion));
+              checked++;
+            }
+          }
+        }
+      }
+    }
+    expect(checked).toBe((1 + 2 + 2 + 2) * wills.length * logins.length);
+  });
+
+  it('still refuses what the general parser refuses, with its reason', () => {
+    const good = [0x10, 0x0f, ...str('MQTT'), 0x04, 0x02, 0x00, 0x3c, ...str('abc')];
+    expect(ok(decodePacket(Uint8Array.from(good), null))).toMatchObject({ clientId: 'abc', keepalive: 60, clean: true });
+    const withFlags = (flags: number) => Uint8Array.from(good.map((b, i) => (i === 9 ? flags : b)));
+    // Reserved flag [MQTT-3.1.2-3], will QoS 3, will QoS and will retain without a will, password without a user name.
+    expect(decodePacket(withFlags(0x03), null)).toMatchObject({ ok: false, reasonCode: MALFORMED });
+    for (const flags of [0x1e, 0x0a, 0x22, 0x42]) expect(decodePacket(withFlags(flags), null)).toMatchObject({ ok: false, reasonCode: MALFORMED });
+    // A client id running past the packet, a byte after the last field, U+0000 in the client id.
+    expect(decodePacket(Uint8Array.from([...good.slice(0, 13), 0x00, 0x04, 0x61, 0x62, 0x63].map((b, i) => (i === 1 ? 0x0f : b))), null).ok).toBe(false);
+    expect(decodePacket(Uint8Array.from([0x10, 0x10, ...good.slice(2), 0x00]), null)).toMatchObject({ ok: false, message: expect.stringContaining('beyond its last field') });
+    expect(decodePacket(Uint8Array.from(good.map((b, i) => (i === 15 ? 0x00 : b))), null)).toMatchObject({ ok: false, reasonCode: MALFORMED });
+    // Fixed header flags must be 0 [MQTT-2.2.2-2].
+    expect(decodePacket(Uint8Array.from([0x12, ...good.slice(1)]), null).ok).toBe(false);
+  });
+});

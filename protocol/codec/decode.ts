@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import type { IPublishPacket, Packet, QoS } from 'mqtt-packet';
+import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { filterSyntaxProblem } from '../topics/validate';
 import { MqttPacketParser, PacketClass, type ParsingPacket } from './mqtt-packet-internals';
 
@@ -602,7 +602,8 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
 
 function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type: number): DecodeResult {
   if (version !== 5) {
-    const common = type === PUBLISH ? publishOf(raw, headerSize) : type === PUBACK ? pubackOf(raw, headerSize) : null;
+    const common =
+      type === PUBLISH ? publishOf(raw, headerSize) : type === PUBACK ? pubackOf(raw, headerSize) : type === CONNECT ? connectOf(raw, headerSize) : null;
     if (common !== null) return { ok: true, packet: common };
   }
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -669,6 +670,85 @@ function pubackOf(raw: Uint8Array, headerSize: number): Packet | null {
   // mqtt-packet's parser leaves these fields of its packet object at their defaults on a PUBACK too.
   const packet = { cmd: 'puback' as const, retain: false, qos: 0, dup: false, length: 2, topic: null, payload: null, messageId: id };
   return packet;
+}
+
+/** A two-byte length and where its bytes start, or null when they do not fit before `end`. */
+function lengthPrefixedAt(raw: Uint8Array, at: number, end: number): { start: number; end: number } | null {
+  if (at + 2 > end) return null;
+  const start = at + 2;
+  const stop = start + ((raw[at] << 8) | raw[at + 1]);
+  return stop > end ? null : { start, end: stop };
+}
+
+/**
+ * A well-formed 3.1/3.1.1 CONNECT read directly, as the same object
+ * mqtt-packet's parser builds (checked in decode.test.ts): every device's
+ * first packet, at every reconnect, where the general parser's state machine
+ * and its `debug` calls were a tenth of a connection's CPU in the shard.
+ * Strings must be ASCII without U+0000; anything else (non-ASCII text, a
+ * reserved or inconsistent flag, a field that does not fit, bytes after the
+ * last field, a bridge level) returns null and goes the general way, so
+ * every refusal keeps its exact reason. connectVersion has already checked
+ * the protocol name and level.
+ */
+function connectOf(raw: Uint8Array, headerSize: number): IConnectPacket | null {
+  if (raw[0] !== 0x10) return null;
+  const end = raw.length;
+  const name = lengthPrefixedAt(raw, headerSize, end);
+  if (name === null || name.end + 4 > end) return null;
+  const protocolVersion = raw[name.end];
+  if (protocolVersion !== 3 && protocolVersion !== 4) return null;
+  const flags = raw[name.end + 1];
+  const hasWill = (flags & 0x04) !== 0;
+  const willQos = (flags >> 3) & 0x03;
+  const willRetain = (flags & 0x20) !== 0;
+  const hasPassword = (flags & 0x40) !== 0;
+  const hasUsername = (flags & 0x80) !== 0;
+  // Reserved bit, will QoS 3, will QoS or retain without a will, password without a user name.
+  if ((flags & 0x01) !== 0 || willQos === 3 || (!hasWill && (willQos !== 0 || willRetain)) || (hasPassword && !hasUsername)) return null;
+
+  const clientIdField = lengthPrefixedAt(raw, name.end + 4, end);
+  if (clientIdField === null) return null;
+  const clientId = asciiText(raw, clientIdField.start, clientIdField.end);
+  if (clientId === null) return null;
+  let at = clientIdField.end;
+  const packet: IConnectPacket = {
+    cmd: 'connect',
+    protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+    protocolVersion,
+    clean: (flags & 0x02) !== 0,
+    keepalive: (raw[name.end + 2] << 8) | raw[name.end + 3],
+    clientId,
+  };
+  if (hasWill) {
+    const topicField = lengthPrefixedAt(raw, at, end);
+    if (topicField === null) return null;
+    const topic = asciiText(raw, topicField.start, topicField.end);
+    const payloadField = topic === null ? null : lengthPrefixedAt(raw, topicField.end, end);
+    if (topic === null || payloadField === null) return null;
+    packet.will = { retain: willRetain, qos: willQos as QoS, topic, payload: viewOf(raw, payloadField) };
+    at = payloadField.end;
+  }
+  if (hasUsername) {
+    const usernameField = lengthPrefixedAt(raw, at, end);
+    const username = usernameField === null ? null : asciiText(raw, usernameField.start, usernameField.end);
+    if (usernameField === null || username === null) return null;
+    packet.username = username;
+    at = usernameField.end;
+  }
+  if (hasPassword) {
+    const passwordField = lengthPrefixedAt(raw, at, end);
+    if (passwordField === null) return null;
+    packet.password = viewOf(raw, passwordField);
+    at = passwordField.end;
+  }
+  if (at !== end) return null;
+  // The fields mqtt-packet's packet object has for every packet, at the values its parser leaves on a CONNECT.
+  return Object.assign({ retain: false, qos: 0, dup: false, length: end - headerSize, topic: null, payload: null }, packet);
+}
+
+function viewOf(raw: Uint8Array, field: { start: number; end: number }): Buffer {
+  return Buffer.from(raw.buffer, raw.byteOffset + field.start, field.end - field.start);
 }
 
 /**

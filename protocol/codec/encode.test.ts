@@ -248,6 +248,18 @@ describe('PUBLISH and acknowledgements in 3.1/3.1.1', () => {
         const packet = { cmd, messageId: 0x0102 } as Packet;
         expect(Buffer.from(encodePacket(packet, protocolVersion)).equals(mqtt.generate(packet, { protocolVersion }))).toBe(true);
       }
+      for (const sessionPresent of [false, true]) {
+        for (const returnCode of [0, 1, 2, 3, 4, 5]) {
+          const packet = { cmd: 'connack', sessionPresent, returnCode } as Packet;
+          expect([...encodePacket(packet, protocolVersion)]).toEqual([...mqtt.generate(packet, { protocolVersion })]);
+        }
+      }
+    }
+  });
+
+  it('throw, as the general path does, on a CONNACK without a return code', () => {
+    for (const returnCode of [undefined, '0']) {
+      expect(() => encodePacket({ cmd: 'connack', sessionPresent: false, returnCode } as Packet, 4)).toThrow();
     }
   });
 });

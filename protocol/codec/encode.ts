@@ -128,8 +128,8 @@ const ACK_TYPES: Record<string, number> = { puback: 0x40, pubrec: 0x50, pubrel: 
 const MAX_TOPIC_BYTES = 0xffff;
 
 /**
- * PUBLISH and its acknowledgements in 3.1/3.1.1, written directly: they are
- * the packets of every message, and mqtt-packet's generator builds an event
+ * PUBLISH and its acknowledgements in 3.1/3.1.1, written directly, and CONNACK:
+ * they are the packets of every message and every connection, and mqtt-packet's generator builds an event
  * emitter and a list of parts for each. The bytes are the same as
  * mqtt-packet's (checked in encode.test.ts); anything unusual (a string
  * payload, an empty or oversized topic) returns null and goes the general way.
@@ -162,6 +162,12 @@ function encodeCommon(packet: Packet): Uint8Array | null {
     }
     out.set(payload, at);
     return out;
+  }
+  if (packet.cmd === 'connack') {
+    // Every device's answer at every reconnect; mqtt-packet's generator costs an emitter and a list of parts for four bytes.
+    const rc = packet.returnCode;
+    if (typeof rc !== 'number' || !Number.isInteger(rc) || rc < 0 || rc > 0xff) return null;
+    return Buffer.from([0x20, 0x02, packet.sessionPresent ? 0x01 : 0x00, rc]);
   }
   const type = ACK_TYPES[packet.cmd];
   if (type === undefined) return null;

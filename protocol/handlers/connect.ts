@@ -7,7 +7,7 @@ import type { AuthDecision } from '../ports';
 import { CONNACK_V3, RC, connackReturnCodeFor } from '../reason-codes';
 import type { BrokerMessage, ProtocolVersion, SessionRecord, WillRecord } from '../store/records';
 import { SESSION_NEVER_EXPIRES } from '../store/records';
-import { validateTopicName } from '../topics/validate';
+import { exceedsByteLength, validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 
 /**
@@ -182,7 +182,7 @@ function refuse(engine: EngineApi, conn: Connection, d: Extract<AuthDecision, { 
 
 function checkClientId(engine: EngineApi, conn: Connection, packet: IConnectPacket, version: ProtocolVersion): string | null {
   let clientId = packet.clientId ?? '';
-  const tooLong = new TextEncoder().encode(clientId).byteLength > engine.config.maxClientIdLength;
+  const tooLong = exceedsByteLength(clientId, engine.config.maxClientIdLength);
   if (tooLong) {
     engine.send(conn, connackFailure(conn, version, RC.CLIENT_IDENTIFIER_NOT_VALID, CONNACK_V3.IDENTIFIER_REJECTED));
     engine.closeConnection(conn, 'protocol-error', 1000, 'client identifier not valid');

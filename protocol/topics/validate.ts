@@ -14,7 +14,7 @@ const SHARE_PREFIX = '$share/';
  * UTF-8 length without encoding: this runs on every PUBLISH, so no buffer is
  * allocated. A lone surrogate counts 3 bytes, as TextEncoder would write U+FFFD.
  */
-function exceedsByteLength(s: string, max: number): boolean {
+export function exceedsByteLength(s: string, max: number): boolean {
   // Every UTF-16 unit is at least 1 and at most 3 UTF-8 bytes (a pair is 4 for 2 units).
   if (s.length > max) return true;
   if (s.length * 3 <= max) return false;
