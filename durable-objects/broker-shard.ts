@@ -93,7 +93,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
           this.run(() => this.engine.endConnectionsLostWhileAway());
         }
       };
-      const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock);
+      const sessionPrincipals = new SessionPrincipals(authorizer, principals, clock, (clientId) => this.engine.sessions.get(clientId)?.rowStored === true);
       this.security.onAccepted = sessionPrincipals.onAccepted;
       this.forgetEndedPrincipals = (allowance) => sessionPrincipals.forgetEnded(this.engine.sessions, allowance);
       this.admin = new ShardAdmin(ctx, () => this.engine, () => this.syncAlarm(), clock, this.cluster.identity);
@@ -119,6 +119,7 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
         authenticator: this.security.authenticator,
         authorizer,
         events: combineEvents(this.security.events, this.admin.live.events),
+        sessionStored: sessionPrincipals.sessionStored,
       });
       // $SYS/broker/... sums the cluster: the other shards' figures come over RPC, only while $SYS has subscribers.
       this.engine.sys.useCluster(this.cluster.figures);

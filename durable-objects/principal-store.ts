@@ -60,22 +60,37 @@ export const ENDED_PRINCIPALS_SLACK = 1024;
 export class SessionPrincipals {
   /** Client ids whose CONNECT authenticated but is not answered yet, with how many such CONNECTs each has. */
   private readonly unsettled = new Map<string, number>();
+  /**
+   * Identities bound to client ids whose session has no row yet: saved when
+   * it is written (sessionStored), in the same event, so a principal is in
+   * SQLite whenever its session is. A clean session without a will is
+   * written only before the shard may hibernate (BrokerEngine.saveOpenedSession),
+   * and most short connections end before that, its principal unwritten too.
+   */
+  private readonly unsaved = new Map<string, AuthenticatedIdentity>();
 
   constructor(
     private readonly authorizer: AclAuthorizer,
     private readonly store: PrincipalStore,
     private readonly clock: Clock,
+    /** Whether the client id's current session has its row (Session.rowStored); false when it has no session. */
+    private readonly sessionRowStored: (clientId: string) => boolean = () => true,
   ) {}
 
   /**
    * ShardSecurity.onAccepted for topic ACLs: binds the identity a CONNECT
-   * authenticated as and saves it at once, then, told the CONNECT's fate,
-   * keeps it or puts back (in memory and in storage) the binding it replaced.
-   * The binding's token goes with the decision, for the session it opens.
+   * (or a re-authentication) authenticated as, and saves it now if the
+   * client's session has its row, or else with the row; then, told the
+   * CONNECT's fate, keeps it or puts back (in memory and in storage) the
+   * binding it replaced. The binding's token goes with the decision, for the
+   * session it opens.
    */
   readonly onAccepted = (clientId: string, identity: AuthenticatedIdentity) => {
     const binding = this.authorizer.bindPrincipal(clientId, identity);
-    this.store.save(clientId, identity, this.clock.now());
+    const withRow = !this.sessionRowStored(clientId);
+    const unsavedBefore = this.unsaved.get(clientId);
+    if (withRow) this.unsaved.set(clientId, identity);
+    else this.store.save(clientId, identity, this.clock.now());
     this.unsettled.set(clientId, (this.unsettled.get(clientId) ?? 0) + 1);
     const settle = (accepted: boolean): void => {
       const left = (this.unsettled.get(clientId) ?? 1) - 1;
@@ -83,11 +98,25 @@ export class SessionPrincipals {
       else this.unsettled.delete(clientId);
       if (accepted) return binding.keep();
       binding.undo();
+      if (withRow) {
+        // Nothing was written: only what waits for the row goes back.
+        if (unsavedBefore) this.unsaved.set(clientId, unsavedBefore);
+        else this.unsaved.delete(clientId);
+        return;
+      }
       const kept = this.authorizer.boundIdentity(clientId);
       if (kept) this.store.save(clientId, kept, this.clock.now());
       else this.store.delete(clientId);
     };
     return { settle, binding: binding.binding };
+  };
+
+  /** BrokerEngineDeps.sessionStored: the session's row was just written, and its principal goes with it. */
+  readonly sessionStored = (clientId: string): void => {
+    const identity = this.unsaved.get(clientId);
+    if (identity === undefined) return;
+    this.unsaved.delete(clientId);
+    this.store.save(clientId, identity, this.clock.now());
   };
 
   /**
@@ -106,6 +135,7 @@ export class SessionPrincipals {
   forgetEnded(sessions: { has(clientId: string): boolean; readonly size: number }, allowance: number): void {
     if (this.authorizer.boundCount <= sessions.size + this.unsettled.size + allowance) return;
     const gone = this.authorizer.unbindUnless((id) => sessions.has(id) || this.unsettled.has(id));
+    for (const clientId of gone) this.unsaved.delete(clientId);
     this.store.deleteAll(gone);
   }
 }

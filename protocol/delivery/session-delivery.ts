@@ -24,6 +24,8 @@ export interface DeliveryPort {
   scheduleWake(at: number): void;
   /** Records in the connection's snapshot whether its session's delivery state is in the store, for the instance that wakes after hibernation. */
   markDeliveryStateStored(conn: Connection, stored: boolean): void;
+  /** Writes the session's row (and what the host keeps with it). */
+  writeSessionRow(session: Session): void;
 }
 
 /**
@@ -119,7 +121,7 @@ export class SessionDelivery {
     session.record.droppedMessages++;
     this.port.counters.messagesDropped++;
     // A spilled session's row is what the woken shard reads back, its drops included.
-    if (session.storesDeliveryState) this.port.store.saveSession(session.record);
+    if (session.storesDeliveryState) this.port.writeSessionRow(session);
   }
 
   /** Queues within both bounds (count and bytes); past them the message is dropped and counted for this session. */
@@ -415,6 +417,8 @@ export class SessionDelivery {
 
   private writeDeliveryState(session: Session): void {
     const { store } = this.port;
+    // Delivery rows never exist without their session's row: the woken shard finds them through it (and deletes them with it).
+    if (!session.rowStored) this.port.writeSessionRow(session);
     for (const record of session.outbound.values()) store.saveOutbound(record);
     for (const id of session.inboundQos2) store.saveInboundQos2(session.clientId, id);
     for (const delivery of session.memoryQueue) store.enqueue(session.clientId, delivery);

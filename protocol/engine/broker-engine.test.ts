@@ -846,6 +846,52 @@ describe('wills', () => {
   });
 });
 
+describe('when a session row is written', () => {
+  const storedIds = (h: EngineHarness) => h.store.loadSessions().map((s) => s.clientId).sort();
+
+  it('writes a clean session without a will when the shard may hibernate, all due rows in one alarm, and never one that ended first', async () => {
+    const told: string[] = [];
+    const h = new EngineHarness({ sessionStored: (clientId) => told.push(clientId) });
+    const guard = h.config.hibernationGuardMs;
+    const openedAt = h.clock.now();
+    for (const clientId of ['short', 'stays-1', 'stays-2']) await h.client(4).connect({ clientId, clean: true, keepalive: 60 });
+    expect(storedIds(h)).toEqual([]);
+    // The alarm is asked for when the first row falls due, before any keepalive.
+    expect(h.engine.nextWakeAt()).toBe(openedAt + guard);
+    const short = [...h.clients.values()][0];
+    await short.send({ cmd: 'disconnect' });
+    h.tick(guard - 1);
+    expect(storedIds(h)).toEqual([]);
+    h.tick(1);
+    expect(storedIds(h)).toEqual(['stays-1', 'stays-2']);
+    expect(told).toEqual(['stays-1', 'stays-2']);
+    // Written once: the next alarm has no rows to write.
+    h.tick(guard);
+    expect(told).toEqual(['stays-1', 'stays-2']);
+  });
+
+  it('writes at once a session that outlives its connection, or has a will, and tells the host each time', async () => {
+    const told: string[] = [];
+    const h = new EngineHarness({ sessionStored: (clientId) => told.push(clientId) });
+    await h.client(4).connect({ clientId: 'persistent', clean: false });
+    await h.client(5).connect({ clientId: 'expiring', clean: true, properties: { sessionExpiryInterval: 60 } });
+    await h.client(4).connect({ clientId: 'with-will', clean: true, will: { topic: 'w', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    expect(storedIds(h)).toEqual(['expiring', 'persistent', 'with-will']);
+    expect(told).toEqual(['persistent', 'expiring', 'with-will']);
+  });
+
+  it('writes the row of a clean session taken over by one that outlives its connection, and not the one it replaced', async () => {
+    const h = new EngineHarness();
+    const first = h.client(4);
+    await first.connect({ clientId: 'same', clean: true });
+    await h.client(4).connect({ clientId: 'same', clean: false });
+    expect(first.closed).toBe(true);
+    expect(h.store.loadSessions().filter((s) => s.clientId === 'same')).toHaveLength(1);
+    h.tick(h.config.hibernationGuardMs);
+    expect(storedIds(h)).toEqual(['same']);
+  });
+});
+
 describe('persistent sessions', () => {
   it('queues QoS 1 while offline, resumes with session present and redelivers unacknowledged with DUP', async () => {
     const h = new EngineHarness();

@@ -81,6 +81,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   readonly authorizer: Authorizer;
   readonly events: BrokerEvents;
   readonly cluster: ClusterNode;
+  private readonly sessionStored: ((clientId: string) => void) | undefined;
 
   readonly connections = new Map<string, Connection>();
   /** Bytes held for connections not yet accepted, over all of them, within MQTT_MAX_CONNECTING_BYTES. */
@@ -90,6 +91,12 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    * packets began: the first one's deadline is the earliest, so nextWakeAt reads it without a search.
    */
   private readonly partialPackets = new Set<Connection>();
+  /**
+   * Sessions opened without their row (saveOpenedSession), in the order they
+   * opened, each with when the alarm writes it: the first is the earliest, so
+   * nextWakeAt reads it without a search.
+   */
+  private readonly unstoredRows = new Map<Session, number>();
   readonly sessions = new Map<string, Session>();
   readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
   readonly retained = new RetainedIndex<BrokerMessage>();
@@ -107,6 +114,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   constructor(deps: BrokerEngineDeps) {
     ({ config: this.config, store: this.store, transport: this.transport, clock: this.clock, authenticator: this.authenticator, authorizer: this.authorizer } = deps);
     this.events = deps.events ?? {};
+    this.sessionStored = deps.sessionStored;
     this.cluster = deps.cluster ?? singleShard(deps.clock);
     this.cluster.attach(this);
     const now = this.clock.now();
@@ -147,7 +155,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    * restart) are ended by endConnectionsLostWhileAway, called next.
    */
   restore(snapshots: ConnectionSnapshot[]): void {
-    for (const record of this.store.loadSessions()) this.sessions.set(record.clientId, new Session(record));
+    for (const record of this.store.loadSessions()) {
+      const session = new Session(record);
+      session.rowStored = true;
+      this.sessions.set(record.clientId, session);
+    }
     for (const sub of this.store.loadSubscriptions()) {
       if (this.sessions.has(sub.clientId)) {
         this.subscriptions.add(sub.clientId, sub.filter, sub);
@@ -389,6 +401,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   onTimer(judging = true): void {
     const now = this.clock.now();
     this.markPartialPackets(now);
+    this.storeDueSessionRows(now);
     for (const conn of [...this.connections.values()]) {
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
         if (now >= conn.openedAt + this.config.connectTimeoutMs) {
@@ -423,9 +436,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     // Asked after every event: no array, no search.
     const retry = this.cluster.nextWakeAt();
     const partial = this.partialPacketDueAt();
+    const row = this.unstoredRows.values().next().value;
     let next = this.wakeAt;
     if (retry !== null && (next === null || retry < next)) next = retry;
     if (partial !== null && (next === null || partial < next)) next = partial;
+    if (row !== undefined && (next === null || row < next)) next = row;
     return next;
   }
 
@@ -708,7 +723,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       this.endSession(session, now);
       return;
     }
-    this.store.saveSession(session.record);
+    this.writeSessionRow(session);
     if (session.record.willDueAt !== null) this.scheduleWake(session.record.willDueAt);
     const expiresAt = session.expiresAt();
     if (expiresAt !== null) this.scheduleWake(expiresAt);
@@ -719,6 +734,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     if (session.record.will && session.record.willDueAt !== null) this.publishWill(session, now);
     releaseHeldAcks(this, session);
     this.sessions.delete(session.clientId);
+    this.unstoredRows.delete(session);
     for (const { filter } of this.subscriptions.forClient(session.clientId)) this.cluster.localSubscriptionRemoved(filter);
     this.subscriptions.removeClient(session.clientId);
     this.store.deleteSession(session.clientId);
@@ -729,7 +745,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const will = session.record.will;
     session.record.will = null;
     session.record.willDueAt = null;
-    if (this.sessions.get(session.clientId) === session && session.persistent) this.store.saveSession(session.record);
+    if (this.sessions.get(session.clientId) === session && session.persistent) this.writeSessionRow(session);
     if (!will) return;
     const message: BrokerMessage = {
       ...will.message,
@@ -773,12 +789,42 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     } else if (!wasPersistent && session.persistent) {
       this.delivery.persistSessionState(session);
     }
-    this.store.saveSession(session.record);
+    if (session.rowStored || session.persistent || session.record.will !== null) {
+      this.writeSessionRow(session);
+      return;
+    }
+    // Ends with its connection and has no will: nothing needs its row before the shard may hibernate.
+    if (!this.unstoredRows.has(session)) {
+      const due = this.clock.now() + this.config.hibernationGuardMs;
+      this.unstoredRows.set(session, due);
+      this.scheduleWake(due);
+    }
   }
 
   saveSession(session: Session): void {
-    // Every open session has a row (saveOpenedSession), clean ones included: the woken shard reads them all back.
-    if (this.sessions.get(session.clientId) === session) this.store.saveSession(session.record);
+    // Every open session has a row once the shard may hibernate, clean ones included: the woken shard reads them all back.
+    if (this.sessions.get(session.clientId) === session) this.writeSessionRow(session);
+  }
+
+  /** The one way a session's row is written: the host stores what belongs with it (sessionStored) in the same event. */
+  writeSessionRow(session: Session): void {
+    this.unstoredRows.delete(session);
+    session.rowStored = true;
+    this.store.saveSession(session.record);
+    this.sessionStored?.(session.clientId);
+  }
+
+  /**
+   * The alarm's part of saveOpenedSession: sessions open for
+   * hibernationGuardMs get their rows, all in this one event, before the
+   * platform may hibernate the shard under their sockets. Those already
+   * ended were taken out by endSession.
+   */
+  private storeDueSessionRows(now: number): void {
+    for (const [session, due] of this.unstoredRows) {
+      if (now < due) break;
+      this.writeSessionRow(session);
+    }
   }
 
   markDeliveryStateStored(conn: Connection, stored: boolean): void {

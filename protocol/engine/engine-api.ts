@@ -19,6 +19,12 @@ export interface BrokerEngineDeps {
   authenticator: Authenticator;
   authorizer: Authorizer;
   events?: BrokerEvents;
+  /**
+   * Called whenever a session's row is written, so the host stores what
+   * belongs with it in the same event (the shard: the identity its ACLs are
+   * judged by, durable-objects/principal-store.ts).
+   */
+  sessionStored?: (clientId: string) => void;
   /** This shard's place in the cluster; a single shard when absent. */
   cluster?: ClusterNode;
 }

@@ -50,6 +50,14 @@ export class Session {
   binding: unknown = undefined;
   loaded = false;
   /**
+   * Its row is in the store. A session that ends with its connection and has
+   * no will is written only hibernationGuardMs after CONNECT, by the alarm
+   * (BrokerEngine.saveOpenedSession): until the shard may hibernate nothing
+   * reads the row, and a socket lost with the whole instance takes such a
+   * session with it, so most short connections never write one.
+   */
+  rowStored = false;
+  /**
    * Retained look-ups on other shards for this connection's new
    * subscriptions (RetainedMessages.sendRetained), each with the topics
    * delivered live since it began: such a retained message is older than

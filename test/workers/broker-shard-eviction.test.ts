@@ -1,9 +1,9 @@
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket, IPubrecPacket, IPubcompPacket, IPubackPacket } from 'mqtt-packet';
 import { RawClient } from './raw-client';
+import { untilShardMayHibernate } from './hibernation';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
-import { defaultBrokerConfig } from '../../protocol/config';
 
 const shard = () => env.BROKER.get(env.BROKER.idFromName(SINGLE_SHARD_NAME));
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -136,6 +136,7 @@ describe('broker shard inside workerd', () => {
     await sub.connect({ clientId: 'hib-sub' });
     sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'hib/+', qos: 1 }] });
     await sub.next('suback');
+    await untilShardMayHibernate(shard());
     await evictDurableObject(shard(), { webSockets: 'hibernate' });
     const pub = await RawClient.open(5);
     await pub.connect({ clientId: 'hib-pub' });
@@ -162,8 +163,7 @@ describe('broker shard inside workerd', () => {
     expect(inFlight.map(text)).toEqual(['m1', 'm2']);
 
     // Left unacknowledged past hibernationGuardMs, they move to SQLite at the alarm: before the platform may hibernate.
-    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.hibernationGuardMs + 300));
-    await runDurableObjectAlarm(shard());
+    await untilShardMayHibernate(shard());
     const stored = await runInDurableObject(shard(), (_instance, state) => ({
       outbound: state.storage.sql.exec('SELECT COUNT(*) AS n FROM outbound WHERE client_id = ?', 'hib-clean').one().n,
       queue: state.storage.sql.exec('SELECT COUNT(*) AS n FROM queue WHERE client_id = ?', 'hib-clean').one().n,
@@ -203,8 +203,7 @@ describe('broker shard inside workerd', () => {
     sub.send({ cmd: 'pubcomp', messageId: delivered.messageId });
 
     // The PUBREL is late: at the alarm past hibernationGuardMs the open flow moves to SQLite.
-    await new Promise((resolve) => setTimeout(resolve, defaultBrokerConfig.hibernationGuardMs + 300));
-    await runDurableObjectAlarm(shard());
+    await untilShardMayHibernate(shard());
     const storedIds = () =>
       runInDurableObject(shard(), (_instance, state) =>
         state.storage.sql.exec('SELECT packet_id FROM inbound_qos2 WHERE client_id = ?', 'hib-q2-pub').toArray().map((r) => r.packet_id),

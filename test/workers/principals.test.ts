@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { RawClient } from './raw-client';
+import { untilShardMayHibernate } from './hibernation';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
 import { AclAuthorizer } from '../../auth/acl/acl-authorizer';
 import { PrincipalStore, SessionPrincipals } from '../../durable-objects/principal-store';
@@ -22,7 +23,7 @@ async function principalsOf(ids: string[]) {
 }
 
 describe('principals of ended sessions', () => {
-  it('are forgotten, in memory and in SQLite, while those of live and persistent sessions stay', async () => {
+  it('are forgotten, in memory and in SQLite, while those of live and persistent sessions stay, written with their sessions', async () => {
     const run = crypto.randomUUID().slice(0, 8);
     const ids = { online: `online-${run}`, offline: `offline-${run}`, gone: [1, 2, 3].map((i) => `gone-${i}-${run}`) };
     const all = [ids.online, ids.offline, ...ids.gone];
@@ -42,6 +43,10 @@ describe('principals of ended sessions', () => {
 
     // The shard's alarm (statistics, configuration recheck) comes at least once a minute while it has connections.
     await runDurableObjectAlarm(shard());
+    // The live clean session has no will: its row, and its principal with it, wait until the shard may hibernate.
+    // Those that ended before were never written.
+    expect(await principalsOf(all)).toEqual({ stored: [ids.offline], bound: [ids.online, ids.offline] });
+    await untilShardMayHibernate(shard());
     const kept = [ids.offline, ids.online].sort();
     expect(await principalsOf(all)).toEqual({ stored: kept, bound: [ids.online, ids.offline] });
     online.close();
@@ -54,7 +59,7 @@ describe('principals of ended sessions', () => {
     const second = await RawClient.open(5);
     await second.connect({ clientId, clean: true });
     await first.waitClosed();
-    await runDurableObjectAlarm(shard());
+    await untilShardMayHibernate(shard());
     expect(await principalsOf([clientId])).toEqual({ stored: [clientId], bound: [clientId] });
     second.close();
   });
@@ -86,5 +91,31 @@ describe('principals of ended sessions', () => {
       bound: 2,
       after: ['answering', 'live'],
     });
+  });
+
+  it('waits for the session row when it has none, and puts back only what waited when a CONNECT is refused', async () => {
+    const stub = env.BROKER.get(env.BROKER.idFromName(`principals-with-row-${crypto.randomUUID()}`));
+    const result = await runInDurableObject(stub, (_instance, state) => {
+      const authorizer = new AclAuthorizer();
+      const rowStored = new Set<string>(['stored']);
+      const principals = new SessionPrincipals(authorizer, new PrincipalStore(state.storage.sql), { now: () => 1 }, (id) => rowStored.has(id));
+      const as = (username: string) => ({ username }) as unknown as AuthenticatedIdentity;
+      const stored = () =>
+        state.storage.sql.exec(`SELECT client_id, identity FROM principals ORDER BY client_id`).toArray().map((r) => `${r.client_id}:${JSON.parse(String(r.identity)).username}`);
+      // A session with its row: saved at once, as before. One without: bound now, saved with its row.
+      principals.onAccepted('stored', as('a')).settle(true);
+      principals.onAccepted('waiting', as('b')).settle(true);
+      const first = stored();
+      // A second CONNECT for the waiting id authenticates as someone else, and is refused (its will): the first identity waits again.
+      principals.onAccepted('waiting', as('c')).settle(false);
+      const boundAfterRefusal = (authorizer.boundIdentity('waiting') as { username: string } | null)?.username;
+      principals.sessionStored('waiting');
+      const withRow = stored();
+      // Written once: a later row write of the same session writes no principal again.
+      state.storage.sql.exec(`DELETE FROM principals WHERE client_id = 'waiting'`);
+      principals.sessionStored('waiting');
+      return { first, boundAfterRefusal, withRow, again: stored() };
+    });
+    expect(result).toEqual({ first: ['stored:a'], boundAfterRefusal: 'b', withRow: ['stored:a', 'waiting:b'], again: ['stored:a'] });
   });
 });

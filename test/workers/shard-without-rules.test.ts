@@ -2,6 +2,7 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { describe, expect, it } from 'vitest';
 import type { IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { RawClient } from './raw-client';
+import { untilShardMayHibernate } from './hibernation';
 import { whileRulesUnreadable } from './rules-unreadable';
 import { SINGLE_SHARD_NAME } from '../../worker/broker-router';
 
@@ -46,6 +47,7 @@ describe('a shard that wakes and cannot read its rules from D1', () => {
   it('tells a 5.0 client why it closes: DISCONNECT 0x89, Server busy', async () => {
     const pub = await RawClient.open(5);
     await pub.connect({ clientId: 'norules-pub5' });
+    await untilShardMayHibernate(shard());
     await whileRulesUnreadable(async () => {
       await evictDurableObject(shard(), { webSockets: 'hibernate' });
       pub.send({ cmd: 'publish', topic: 'norules/5', payload: Buffer.from('x'), qos: 1, messageId: 3, retain: false, dup: false });

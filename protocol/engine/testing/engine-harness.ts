@@ -31,6 +31,8 @@ export interface HarnessOptions {
   authorizer?: Authorizer;
   /** This engine's place in a cluster: a new node per boot, as a restarted shard gets (protocol/cluster/testing). */
   cluster?: () => ClusterNode;
+  /** BrokerEngineDeps.sessionStored. */
+  sessionStored?: (clientId: string) => void;
 }
 
 export class EngineHarness {
@@ -65,13 +67,20 @@ export class EngineHarness {
       authenticator: this.options.authenticator ?? { authenticate: (r) => ({ ok: true, username: r.username }) },
       authorizer: this.options.authorizer ?? allowAllAuthorizer,
       cluster: this.options.cluster?.(),
+      sessionStored: this.options.sessionStored,
     });
     this.engine.restore(snapshots);
     this.engine.endConnectionsLostWhileAway();
   }
 
-  /** Simulates hibernation: memory is lost, open sockets and storage stay. */
+  /**
+   * Simulates hibernation: memory is lost, open sockets and storage stay.
+   * The platform hibernates an object only after about ten seconds without
+   * an event, so first the time passes in which the alarm would have run
+   * whatever falls due within hibernationGuardMs (config.ts).
+   */
   hibernate(): void {
+    this.tick(this.config.hibernationGuardMs);
     const live = [...this.clients.values()].filter((c) => !c.closed).map((c) => this.snapshots.get(c.id)!).filter(Boolean);
     this.boot(live);
   }

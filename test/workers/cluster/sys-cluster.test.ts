@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import type { IPublishPacket } from 'mqtt-packet';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../raw-client';
+import { untilShardMayHibernate } from '../hibernation';
 import { clusterSettled, idsOnShards, shardStub } from './cluster-support';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
@@ -60,6 +61,7 @@ describe('$SYS over four shards', () => {
     await watcher.drain('publish', 50);
 
     // Memory gone, sockets kept: what the shard had fetched is lost, as after hibernation.
+    await untilShardMayHibernate(shardStub(1));
     await evictDurableObject(shardStub(1));
     expect(await runDurableObjectAlarm(shardStub(1))).toBe(true);
     const values = new Map((await watcher.drain<IPublishPacket>('publish', 100)).map((p) => [p.topic, text(p)]));
