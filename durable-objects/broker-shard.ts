@@ -191,19 +191,26 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
     this.syncAlarm();
   }
 
-  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    await this.readRulesBeforeWill(this.clientIdOf(ws));
-    this.run(() => this.socketGone(ws));
-    try {
-      ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
-    } catch {
-      // Already closed.
-    }
+  // Not async, as webSocketMessage: every device's close comes here, and the rules are almost never missing.
+  override webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> | void {
+    const closed = () => {
+      this.run(() => this.socketGone(ws));
+      try {
+        ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+      } catch {
+        // Already closed.
+      }
+    };
+    const reading = this.readRulesBeforeWill(this.clientIdOf(ws));
+    if (reading) return reading.then(closed);
+    closed();
   }
 
-  override async webSocketError(ws: WebSocket): Promise<void> {
-    await this.readRulesBeforeWill(this.clientIdOf(ws));
-    this.run(() => this.socketGone(ws));
+  override webSocketError(ws: WebSocket): Promise<void> | void {
+    const gone = () => this.run(() => this.socketGone(ws));
+    const reading = this.readRulesBeforeWill(this.clientIdOf(ws));
+    if (reading) return reading.then(gone);
+    gone();
   }
 
   /**
@@ -212,11 +219,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
    * may be judged now, so the rules are read first, in order with every
    * other event. If D1 still does not answer the will is refused, as
    * deny-all decides: a will is acknowledged to no one, and letting it
-   * through unjudged could publish where its client may not.
+   * through unjudged could publish where its client may not. Undefined when
+   * there is nothing to wait for.
    */
-  private async readRulesBeforeWill(clientId: string | null): Promise<void> {
-    if (this.security.hasRules || !clientId || !this.engine.sessions.get(clientId)?.record.will) return;
-    await this.ctx.blockConcurrencyWhile(() => this.readRules());
+  private readRulesBeforeWill(clientId: string | null): Promise<void> | undefined {
+    if (this.security.hasRules || !clientId || !this.engine.sessions.get(clientId)?.record.will) return undefined;
+    return this.ctx.blockConcurrencyWhile(() => this.readRules());
   }
 
   override async alarm(): Promise<void> {

@@ -18,10 +18,9 @@ const TLS_CLIENT_AUTH_MAX_FIELD = 16_384;
  * requests arrive as https://, so the same rule is truthful there too.
  */
 export function buildTrustedContext(request: Request, subprotocol: string): TrustedContext {
-  const url = new URL(request.url);
   const cf = (request as { cf?: IncomingRequestCfProperties }).cf;
   const tlsVersion = cf?.tlsVersion;
-  const tls = usedTls(url, tlsVersion);
+  const tls = usedTls(request.url, tlsVersion);
   let tlsClientAuth: Record<string, string> | null = null;
   const raw = cf?.tlsClientAuth as unknown;
   if (raw && typeof raw === 'object') {
@@ -42,8 +41,9 @@ export function buildTrustedContext(request: Request, subprotocol: string): Trus
   };
 }
 
-function usedTls(url: URL, tlsVersion: unknown): boolean {
-  if (url.protocol === 'https:') return true;
+/** `url` as the runtime serializes a request's URL: its scheme is lower case. */
+function usedTls(url: string, tlsVersion: unknown): boolean {
+  if (url.startsWith('https:')) return true;
   return typeof tlsVersion === 'string' && tlsVersion !== '' && tlsVersion !== 'NONE';
 }
 

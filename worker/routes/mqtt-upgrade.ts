@@ -14,6 +14,8 @@ export const MQTT_PATH = '/mqtt';
 
 export function chooseSubprotocol(header: string | null): string | null {
   if (!header) return null;
+  // What every MQTT client offers, alone: no list to split on each of a reconnect storm's upgrades.
+  if (header === 'mqtt') return header;
   const offered = header.split(',').map((p) => p.trim().toLowerCase());
   return MQTT_SUBPROTOCOLS.find((p) => offered.includes(p)) ?? null;
 }
