@@ -87,9 +87,7 @@ export class SessionPrincipals {
    */
   readonly onAccepted = (clientId: string, identity: AuthenticatedIdentity) => {
     const binding = this.authorizer.bindPrincipal(clientId, identity);
-    const withRow = !this.sessionRowStored(clientId);
-    const unsavedBefore = this.unsaved.get(clientId);
-    if (withRow) this.unsaved.set(clientId, identity);
+    if (!this.sessionRowStored(clientId)) this.unsaved.set(clientId, identity);
     else this.store.save(clientId, identity, this.clock.now());
     this.unsettled.set(clientId, (this.unsettled.get(clientId) ?? 0) + 1);
     const settle = (accepted: boolean): void => {
@@ -98,13 +96,13 @@ export class SessionPrincipals {
       else this.unsettled.delete(clientId);
       if (accepted) return binding.keep();
       binding.undo();
-      if (withRow) {
-        // Nothing was written: only what waits for the row goes back.
-        if (unsavedBefore) this.unsaved.set(clientId, unsavedBefore);
+      // What is bound now decides, wherever it must be kept: another CONNECT for the id may have authenticated meanwhile.
+      const kept = this.authorizer.boundIdentity(clientId);
+      if (!this.sessionRowStored(clientId)) {
+        if (kept) this.unsaved.set(clientId, kept);
         else this.unsaved.delete(clientId);
         return;
       }
-      const kept = this.authorizer.boundIdentity(clientId);
       if (kept) this.store.save(clientId, kept, this.clock.now());
       else this.store.delete(clientId);
     };

@@ -880,6 +880,20 @@ describe('when a session row is written', () => {
     expect(told).toEqual(['persistent', 'expiring', 'with-will']);
   });
 
+  it('writes the row of a clean session with its first subscription, which is never stored without it', async () => {
+    const h = new EngineHarness();
+    const c = h.client(4);
+    await c.connect({ clientId: 'subscriber', clean: true });
+    expect(storedIds(h)).toEqual([]);
+    await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'cmd/subscriber', qos: 1 }] });
+    expect(storedIds(h)).toEqual(['subscriber']);
+    expect(h.store.loadSubscriptions().map((s) => s.filter)).toEqual(['cmd/subscriber']);
+    // Lost with the whole instance (a deploy): the woken shard finds the session, and ends it as a network loss.
+    h.restart();
+    expect(storedIds(h)).toEqual([]);
+    expect(h.store.loadSubscriptions()).toEqual([]);
+  });
+
   it('writes the row of a clean session taken over by one that outlives its connection, and not the one it replaced', async () => {
     const h = new EngineHarness();
     const first = h.client(4);

@@ -947,6 +947,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   addSubscription(record: SubscriptionRecord): boolean {
     const isNew = !this.subscriptions.get(record.clientId, record.filter);
     this.subscriptions.add(record.clientId, record.filter, record);
+    // A subscription is stored only with its session's row: the shard that wakes finds it through that row, and a
+    // session ending then tells the other shards its routes are gone (a row alone would be deleted without a word).
+    const session = this.sessions.get(record.clientId);
+    if (session && !session.rowStored) this.writeSessionRow(session);
     this.store.saveSubscription(record);
     if (isNew) this.cluster.localSubscriptionAdded(record.filter);
     return isNew;

@@ -109,6 +109,13 @@ describe('principals of ended sessions', () => {
       // A second CONNECT for the waiting id authenticates as someone else, and is refused (its will): the first identity waits again.
       principals.onAccepted('waiting', as('c')).settle(false);
       const boundAfterRefusal = (authorizer.boundIdentity('waiting') as { username: string } | null)?.username;
+      // Two CONNECTs for another waiting id authenticate, and the first is refused after the second: the second's identity waits.
+      principals.onAccepted('raced', as('d'));
+      const refusedFirst = principals.onAccepted('raced', as('e'));
+      const second = principals.onAccepted('raced', as('f'));
+      refusedFirst.settle(false);
+      second.settle(true);
+      principals.sessionStored('raced');
       principals.sessionStored('waiting');
       const withRow = stored();
       // Written once: a later row write of the same session writes no principal again.
@@ -116,6 +123,6 @@ describe('principals of ended sessions', () => {
       principals.sessionStored('waiting');
       return { first, boundAfterRefusal, withRow, again: stored() };
     });
-    expect(result).toEqual({ first: ['stored:a'], boundAfterRefusal: 'b', withRow: ['stored:a', 'waiting:b'], again: ['stored:a'] });
+    expect(result).toEqual({ first: ['stored:a'], boundAfterRefusal: 'b', withRow: ['raced:f', 'stored:a', 'waiting:b'], again: ['raced:f', 'stored:a'] });
   });
 });
