@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Packet, IAuthPacket, IConnackPacket, IDisconnectPacket, IPublishPacket, ISubackPacket, IPubackPacket, IPubrecPacket, IUnsubackPacket, IPubcompPacket } from 'mqtt-packet';
 import * as mqtt from 'mqtt-packet';
 import { EngineHarness, type TestClient } from './testing/engine-harness';
+import { MemorySessionStore } from '../store/memory-session-store';
 
 const text = (p: IPublishPacket) => Buffer.from(p.payload as Uint8Array).toString();
 
@@ -851,7 +852,11 @@ describe('when a session row is written', () => {
 
   it('writes a clean session without a will when the shard may hibernate, all due rows in one alarm, and never one that ended first', async () => {
     const told: string[] = [];
-    const h = new EngineHarness({ sessionStored: (clientId) => told.push(clientId) });
+    const store = new MemorySessionStore();
+    const deleted: string[] = [];
+    const deleteSession = store.deleteSession.bind(store);
+    store.deleteSession = (clientId) => (deleted.push(clientId), deleteSession(clientId));
+    const h = new EngineHarness({ store, sessionStored: (clientId) => told.push(clientId) });
     const guard = h.config.hibernationGuardMs;
     const openedAt = h.clock.now();
     for (const clientId of ['short', 'stays-1', 'stays-2']) await h.client(4).connect({ clientId, clean: true, keepalive: 60 });
@@ -868,6 +873,11 @@ describe('when a session row is written', () => {
     // Written once: the next alarm has no rows to write.
     h.tick(guard);
     expect(told).toEqual(['stays-1', 'stays-2']);
+    // The short one left nothing to delete; one with its row deletes it when it ends.
+    expect(deleted).toEqual([]);
+    await [...h.clients.values()][1].send({ cmd: 'disconnect' });
+    expect(deleted).toEqual(['stays-1']);
+    expect(storedIds(h)).toEqual(['stays-2']);
   });
 
   it('writes at once a session that outlives its connection, or has a will, and tells the host each time', async () => {

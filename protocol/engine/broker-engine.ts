@@ -737,7 +737,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.unstoredRows.delete(session);
     for (const { filter } of this.subscriptions.forClient(session.clientId)) this.cluster.localSubscriptionRemoved(filter);
     this.subscriptions.removeClient(session.clientId);
-    this.store.deleteSession(session.clientId);
+    // A session without its row has nothing stored: every other row is written only after it (addSubscription, spills).
+    if (session.rowStored) this.store.deleteSession(session.clientId);
     this.sys.subscriptionsChanged();
   }
 
