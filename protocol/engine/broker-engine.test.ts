@@ -880,6 +880,18 @@ describe('when a session row is written', () => {
     expect(storedIds(h)).toEqual(['stays-2']);
   });
 
+  it('writes with the due rows those due within the next second, so a reconnect storm costs about one alarm a second', async () => {
+    const h = new EngineHarness();
+    await h.client(4).connect({ clientId: 'first', clean: true });
+    h.clock.advance(900);
+    await h.client(4).connect({ clientId: 'soon-after', clean: true });
+    h.clock.advance(200);
+    await h.client(4).connect({ clientId: 'later', clean: true });
+    h.tick(h.config.hibernationGuardMs - 1_100);
+    expect(storedIds(h)).toEqual(['first', 'soon-after']);
+    expect(h.engine.nextWakeAt()).toBe(h.clock.now() + 1_100);
+  });
+
   it('writes at once a session that outlives its connection, or has a will, and tells the host each time', async () => {
     const told: string[] = [];
     const h = new EngineHarness({ sessionStored: (clientId) => told.push(clientId) });

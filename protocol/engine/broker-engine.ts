@@ -61,6 +61,9 @@ function singleShard(clock: Clock): ClusterNode {
   });
 }
 
+/** How far ahead of their time the alarm writes the rows of clean sessions (storeDueSessionRows). */
+const ROW_BATCH_MS = 1_000;
+
 /**
  * The MQTT broker for one shard, free of platform calls. Every packet is
  * handled synchronously against a synchronous store, except CONNECT's
@@ -788,7 +791,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       // Deleting the stored session took its subscriptions with it; they live on with the session.
       for (const sub of this.subscriptions.forClient(session.clientId)) this.store.saveSubscription(sub.value);
     } else if (!wasPersistent && session.persistent) {
+      const hadRow = session.rowStored;
       this.delivery.persistSessionState(session);
+      // Moving its delivery state wrote the row first, as it stands now.
+      if (!hadRow && session.rowStored) return;
     }
     if (session.rowStored || session.persistent || session.record.will !== null) {
       this.writeSessionRow(session);
@@ -818,12 +824,14 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   /**
    * The alarm's part of saveOpenedSession: sessions open for
    * hibernationGuardMs get their rows, all in this one event, before the
-   * platform may hibernate the shard under their sockets. Those already
-   * ended were taken out by endSession.
+   * platform may hibernate the shard under their sockets, and with them
+   * those due within ROW_BATCH_MS (early is harmless), so a reconnect storm
+   * costs about one alarm a second rather than one per connection. Those
+   * already ended were taken out by endSession.
    */
   private storeDueSessionRows(now: number): void {
     for (const [session, due] of this.unstoredRows) {
-      if (now < due) break;
+      if (now + ROW_BATCH_MS < due) break;
       this.writeSessionRow(session);
     }
   }
