@@ -54,8 +54,9 @@ export class PrincipalStore {
 export const ENDED_PRINCIPALS_SLACK = 1024;
 
 /**
- * The principals of one shard's sessions: bound in the authorizer and saved
- * when a CONNECT authenticates, forgotten when the session has ended.
+ * The principals of one shard's sessions: bound in the authorizer when a
+ * CONNECT authenticates, saved with the session's row, forgotten when the
+ * session has ended.
  */
 export class SessionPrincipals {
   /** Client ids whose CONNECT authenticated but is not answered yet, with how many such CONNECTs each has. */
