@@ -193,24 +193,25 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
 
   // Not async, as webSocketMessage: every device's close comes here, and the rules are almost never missing.
   override webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> | void {
-    const closed = () => {
+    return this.whenItsWillCanBeJudged(ws, () => {
       this.run(() => this.socketGone(ws));
       try {
         ws.close(code === 1005 || code === 1006 ? 1000 : code, reason);
       } catch {
         // Already closed.
       }
-    };
-    const reading = this.readRulesBeforeWill(this.clientIdOf(ws));
-    if (reading) return reading.then(closed);
-    closed();
+    });
   }
 
   override webSocketError(ws: WebSocket): Promise<void> | void {
-    const gone = () => this.run(() => this.socketGone(ws));
+    return this.whenItsWillCanBeJudged(ws, () => this.run(() => this.socketGone(ws)));
+  }
+
+  /** Runs `then` once the socket's will, if any, can be judged (readRulesBeforeWill): at once, as a rule. */
+  private whenItsWillCanBeJudged(ws: WebSocket, then: () => void): Promise<void> | void {
     const reading = this.readRulesBeforeWill(this.clientIdOf(ws));
-    if (reading) return reading.then(gone);
-    gone();
+    if (reading) return reading.then(then);
+    then();
   }
 
   /**

@@ -88,8 +88,7 @@ export class SessionPrincipals {
    */
   readonly onAccepted = (clientId: string, identity: AuthenticatedIdentity) => {
     const binding = this.authorizer.bindPrincipal(clientId, identity);
-    if (!this.sessionRowStored(clientId)) this.unsaved.set(clientId, identity);
-    else this.store.save(clientId, identity, this.clock.now());
+    this.keep(clientId, identity);
     this.unsettled.set(clientId, (this.unsettled.get(clientId) ?? 0) + 1);
     const settle = (accepted: boolean): void => {
       const left = (this.unsettled.get(clientId) ?? 1) - 1;
@@ -97,18 +96,22 @@ export class SessionPrincipals {
       else this.unsettled.delete(clientId);
       if (accepted) return binding.keep();
       binding.undo();
-      // What is bound now decides, wherever it must be kept: another CONNECT for the id may have authenticated meanwhile.
-      const kept = this.authorizer.boundIdentity(clientId);
-      if (!this.sessionRowStored(clientId)) {
-        if (kept) this.unsaved.set(clientId, kept);
-        else this.unsaved.delete(clientId);
-        return;
-      }
-      if (kept) this.store.save(clientId, kept, this.clock.now());
-      else this.store.delete(clientId);
+      // What is bound now decides: another CONNECT for the id may have authenticated meanwhile.
+      this.keep(clientId, this.authorizer.boundIdentity(clientId));
     };
     return { settle, binding: binding.binding };
   };
+
+  /** The client id's identity (null: none) where it belongs now: in SQLite if its session has its row, else waiting for it. */
+  private keep(clientId: string, identity: AuthenticatedIdentity | null): void {
+    if (!this.sessionRowStored(clientId)) {
+      if (identity) this.unsaved.set(clientId, identity);
+      else this.unsaved.delete(clientId);
+      return;
+    }
+    if (identity) this.store.save(clientId, identity, this.clock.now());
+    else this.store.delete(clientId);
+  }
 
   /** BrokerEngineDeps.sessionStored: the session's row was just written, and its principal goes with it. */
   readonly sessionStored = (clientId: string): void => {

@@ -688,20 +688,18 @@ function lengthPrefixedAt(raw: Uint8Array, at: number, end: number): { start: nu
  * Strings must be ASCII without U+0000; anything else (non-ASCII text, a
  * reserved or inconsistent flag, a field that does not fit, bytes after the
  * last field, a bridge level) returns null and goes the general way, so
- * every refusal keeps its exact reason. The protocol name is checked here
- * too: connectVersion checks it only for a connection's first packet, and a
- * second CONNECT must close as mqtt-packet's parser decides.
+ * every refusal keeps its exact reason. The protocol name and level are
+ * asked of connectVersion here too: decodePacket asks it only for a
+ * connection's first packet, and a second CONNECT must close as
+ * mqtt-packet's parser decides.
  */
 function connectOf(raw: Uint8Array, headerSize: number): IConnectPacket | null {
   if (raw[0] !== 0x10) return null;
   const end = raw.length;
   const name = lengthPrefixedAt(raw, headerSize, end);
   if (name === null || name.end + 4 > end) return null;
-  const level = raw[name.end];
-  const nameLength = name.end - name.start;
-  // The pairs connectVersion accepts: "MQTT" with 4, "MQIsdp" with 3.
-  if (level === 4 ? !bytesEqual(raw, name.start, nameLength, MQTT) : level !== 3 || !bytesEqual(raw, name.start, nameLength, MQISDP)) return null;
-  const protocolVersion = level === 4 ? 4 : 3;
+  const protocolVersion = connectVersion(raw, headerSize);
+  if (protocolVersion !== 3 && protocolVersion !== 4) return null;
   const flags = raw[name.end + 1];
   const hasWill = (flags & 0x04) !== 0;
   const willQos = (flags >> 3) & 0x03;

@@ -791,10 +791,10 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       // Deleting the stored session took its subscriptions with it; they live on with the session.
       for (const sub of this.subscriptions.forClient(session.clientId)) this.store.saveSubscription(sub.value);
     } else if (!wasPersistent && session.persistent) {
-      const hadRow = session.rowStored;
+      // Its row first: delivery rows never exist without it.
+      this.writeSessionRow(session);
       this.delivery.persistSessionState(session);
-      // Moving its delivery state wrote the row first, as it stands now.
-      if (!hadRow && session.rowStored) return;
+      return;
     }
     if (session.rowStored || session.persistent || session.record.will !== null) {
       this.writeSessionRow(session);

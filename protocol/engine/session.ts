@@ -51,7 +51,8 @@ export class Session {
   loaded = false;
   /**
    * Its row is in the store. A session that ends with its connection and has
-   * no will is written only hibernationGuardMs after CONNECT, by the alarm
+   * no will is written only when it first stores something else (a
+   * subscription, a spill) or hibernationGuardMs after CONNECT, by the alarm
    * (BrokerEngine.saveOpenedSession): until the shard may hibernate nothing
    * reads the row, and a socket lost with the whole instance takes such a
    * session with it, so most short connections never write one.
