@@ -466,7 +466,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
 
   private flushOutbox(): void {
     this.flushQueued = false;
-    for (const id of [...this.outbox.keys()]) this.flush(id);
+    // flush deletes the entry it sends, which a Map's iteration allows.
+    for (const id of this.outbox.keys()) this.flush(id);
   }
 
   private flush(id: string): void {
@@ -498,15 +499,12 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
 
   /** One alarm multiplexes every engine timer: set it to the earliest deadline. */
   private syncAlarm(): void {
-    const engineNext = this.engine.nextWakeAt();
-    const recheck = this.security.nextRecheckAt(this.sockets.size > 0);
-    let next = [engineNext, recheck, this.admin.stats.nextSampleAt(this.sockets.size > 0)].reduce<number | null>(
-      (a, b) => (a === null ? b : b === null ? a : Math.min(a, b)),
-      null,
-    );
+    // After every event: no array.
+    const connected = this.sockets.size > 0;
+    let next = earliest(earliest(this.engine.nextWakeAt(), this.security.nextRecheckAt(connected)), this.admin.stats.nextSampleAt(connected));
     // Wills of connections a restart dropped wait for the rules too: the alarm keeps trying for them
     // (only while there are sessions, whose presence is what makes the alarm read D1).
-    if (this.lostConnectionsWaitForRules && this.waitingForRules) next = next === null ? this.rulesRetryAt : Math.min(next, this.rulesRetryAt);
+    if (this.lostConnectionsWaitForRules && this.waitingForRules) next = earliest(next, this.rulesRetryAt);
     // Timers held back for the rules wait for the next try (rulesReadForTimers).
     if (next !== null && next < this.rulesRetryAt && this.waitingForRules) next = this.rulesRetryAt;
     if (next === null) {
@@ -521,4 +519,8 @@ export class BrokerShard extends DurableObject<ShardEnv> implements ShardPeer {
       void this.ctx.storage.setAlarm(next);
     }
   }
+}
+
+function earliest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.min(a, b);
 }

@@ -572,7 +572,9 @@ function reasonCodeOf(err: Error, version: 3 | 4 | 5): number {
  * `protocolVersion` is the connection's version, or null before CONNECT: then
  * only a CONNECT is accepted and its own version is used.
  *
- * Binary fields and the PUBLISH payload are views of `raw`, not copies.
+ * Binary fields and the PUBLISH payload are views of `raw`, not copies: read
+ * them as Uint8Array. mqtt-packet's types say Buffer, but the PUBLISH read
+ * directly (publishOf) gives a plain view.
  */
 export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null): DecodeResult {
   const headerSize = fixedHeaderSize(raw);
@@ -652,7 +654,8 @@ function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
     dup,
     length: raw.length - headerSize,
     topic,
-    payload: Buffer.from(raw.buffer, raw.byteOffset + payloadAt, raw.length - payloadAt),
+    // A plain view, not a Buffer: the runtime's Buffer.from costs more than the rest of this function.
+    payload: raw.subarray(payloadAt) as Buffer,
   };
   if (qos > 0) {
     const id = (raw[topicEnd] << 8) | raw[topicEnd + 1];

@@ -3,7 +3,7 @@ import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { decodePacket } from './decode';
-import { encodePacket } from './encode';
+import { encodePacket, encodePublish311, isPublish311Qos0AsEncoded } from './encode';
 
 /** Parses with plain mqtt-packet, as a client would: server-to-client packets are not decodePacket's business. */
 function parseAsClient(bytes: Uint8Array, protocolVersion: 3 | 4 | 5): Record<string, unknown> {
@@ -255,6 +255,28 @@ describe('PUBLISH and acknowledgements in 3.1/3.1.1', () => {
         }
       }
     }
+  });
+
+  it('tell a QoS 0 PUBLISH that arrived as encodePublish311 would write it from one that did not', () => {
+    const topics = ['a', 'bench/tp/123-4', 'sensors/ü/temp', `${'x'.repeat(300)}/y`];
+    // Remaining Lengths of one, two and three bytes.
+    const payloads = [0, 64, 200, 20_000].map((n) => new Uint8Array(n).fill(0x61));
+    for (const topic of topics) {
+      for (const payload of payloads) {
+        const arrived = new Uint8Array(mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, { protocolVersion: 4 }));
+        const ascii = !topic.includes('ü');
+        expect(isPublish311Qos0AsEncoded(arrived, topic)).toBe(ascii);
+        expect([...encodePublish311(topic, payload, 0, false, false, undefined)!]).toEqual([...arrived]);
+        const retained = new Uint8Array(mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, { protocolVersion: 4 }));
+        expect(isPublish311Qos0AsEncoded(retained, topic)).toBe(false);
+        const atQos1 = new Uint8Array(mqtt.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, messageId: 1, retain: false, dup: false }, { protocolVersion: 4 }));
+        expect(isPublish311Qos0AsEncoded(atQos1, topic)).toBe(false);
+      }
+    }
+    // A Remaining Length of 5 in two bytes, and a topic that is not the one decoded from the bytes.
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x85, 0x00, 0x00, 0x01, 0x74, 0x01, 0x02]), 't')).toBe(false);
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]), 'tt')).toBe(false);
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]), 't')).toBe(true);
   });
 
   it('throw, as the general path does, on a CONNACK without a return code', () => {

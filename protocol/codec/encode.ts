@@ -137,41 +137,97 @@ const MAX_TOPIC_BYTES = 0xffff;
 function encodeCommon(packet: Packet): Uint8Array | null {
   if (packet.cmd === 'publish') {
     const { topic, payload, qos } = packet;
-    if (typeof topic !== 'string' || topic.length === 0 || !(payload instanceof Uint8Array) || (qos !== 0 && qos !== 1 && qos !== 2)) return null;
+    if (typeof topic !== 'string' || !(payload instanceof Uint8Array) || (qos !== 0 && qos !== 1 && qos !== 2)) return null;
     if (qos > 0) checkPacketId(packet);
-    const topicBytes = Buffer.byteLength(topic, 'utf8');
-    if (topicBytes > MAX_TOPIC_BYTES) return null;
-    const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.byteLength;
-    const headerBytes = remaining < 0x80 ? 2 : remaining < 0x4000 ? 3 : remaining < 0x200000 ? 4 : 5;
-    const out = Buffer.allocUnsafe(headerBytes + remaining);
-    out[0] = 0x30 | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0);
-    let at = 1;
-    let r = remaining;
-    do {
-      let b = r % 128;
-      r = Math.floor(r / 128);
-      if (r > 0) b |= 0x80;
-      out[at++] = b;
-    } while (r > 0);
-    out[at++] = topicBytes >> 8;
-    out[at++] = topicBytes & 0xff;
-    at += out.write(topic, at, topicBytes, 'utf8');
-    if (qos > 0) {
-      out[at++] = packet.messageId! >> 8;
-      out[at++] = packet.messageId! & 0xff;
-    }
-    out.set(payload, at);
-    return out;
+    return encodePublish311(topic, payload, qos, packet.retain, packet.dup, packet.messageId);
   }
   if (packet.cmd === 'connack') {
     // Every device's answer at every reconnect; mqtt-packet's generator costs an emitter and a list of parts for four bytes.
     const rc = packet.returnCode;
     if (typeof rc !== 'number' || !Number.isInteger(rc) || rc < 0 || rc > 0xff) return null;
-    return Buffer.from([0x20, 0x02, packet.sessionPresent ? 0x01 : 0x00, rc]);
+    return new Uint8Array([0x20, 0x02, packet.sessionPresent ? 0x01 : 0x00, rc]);
   }
   const type = ACK_TYPES[packet.cmd];
   if (type === undefined) return null;
   checkPacketId(packet as { messageId?: number });
   const id = (packet as { messageId: number }).messageId;
-  return Buffer.from([type, 0x02, id >> 8, id & 0xff]);
+  return new Uint8Array([type, 0x02, id >> 8, id & 0xff]);
+}
+
+const utf8 = new TextEncoder();
+
+/**
+ * True when `raw`, a PUBLISH as it arrived, is byte for byte what
+ * encodePublish311 writes for its topic (`topic`, as decoded) and payload at
+ * QoS 0 without retain or DUP: its first byte says so, its Remaining Length
+ * takes the fewest bytes, and its topic is ASCII, so its text is its bytes
+ * (any byte beyond ASCII decodes to a character beyond it).
+ */
+export function isPublish311Qos0AsEncoded(raw: Uint8Array, topic: string): boolean {
+  if (raw[0] !== 0x30) return false;
+  let remaining = 0;
+  let multiplier = 1;
+  let at = 1;
+  for (; at < raw.length && at <= 4; at++) {
+    remaining += (raw[at] & 0x7f) * multiplier;
+    multiplier *= 128;
+    if ((raw[at] & 0x80) === 0) break;
+  }
+  const headerBytes = at + 1;
+  if (headerBytes + remaining !== raw.length || headerBytes !== headerBytesFor(remaining)) return false;
+  if (((raw[headerBytes] << 8) | raw[headerBytes + 1]) !== topic.length) return false;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** A fixed header's size for a Remaining Length, written in the fewest bytes [MQTT-1.5.5-1]. */
+function headerBytesFor(remaining: number): number {
+  return remaining < 0x80 ? 2 : remaining < 0x4000 ? 3 : remaining < 0x200000 ? 4 : 5;
+}
+
+/**
+ * A 3.1/3.1.1 PUBLISH, the packet of every delivery, written into a plain
+ * Uint8Array: the runtime's Buffer is JavaScript over it, and its
+ * allocation, `byteLength` and `write` cost more per message than the rest of
+ * the encoding. A topic is almost always ASCII, written as is; any other is
+ * encoded once. Null when the topic is empty or too long for its length
+ * field, which the general path then refuses as mqtt-packet does.
+ */
+export function encodePublish311(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain: boolean, dup: boolean, messageId: number | undefined): Uint8Array | null {
+  if (topic.length === 0) return null;
+  let encodedTopic: Uint8Array | null = null;
+  for (let i = 0; i < topic.length; i++) {
+    if (topic.charCodeAt(i) > 0x7f) {
+      encodedTopic = utf8.encode(topic);
+      break;
+    }
+  }
+  const topicBytes = encodedTopic === null ? topic.length : encodedTopic.byteLength;
+  if (topicBytes > MAX_TOPIC_BYTES) return null;
+  const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payload.byteLength;
+  const headerBytes = headerBytesFor(remaining);
+  const out = new Uint8Array(headerBytes + remaining);
+  out[0] = 0x30 | (dup ? 0x08 : 0) | (qos << 1) | (retain ? 0x01 : 0);
+  let at = 1;
+  let r = remaining;
+  do {
+    let b = r % 128;
+    r = Math.floor(r / 128);
+    if (r > 0) b |= 0x80;
+    out[at++] = b;
+  } while (r > 0);
+  out[at++] = topicBytes >> 8;
+  out[at++] = topicBytes & 0xff;
+  if (encodedTopic === null) {
+    for (let i = 0; i < topicBytes; i++) out[at++] = topic.charCodeAt(i);
+  } else {
+    out.set(encodedTopic, at);
+    at += topicBytes;
+  }
+  if (qos > 0) {
+    out[at++] = messageId! >> 8;
+    out[at++] = messageId! & 0xff;
+  }
+  out.set(payload, at);
+  return out;
 }

@@ -33,3 +33,25 @@ describe('PublishEncoder', () => {
     expect(encoder.encodePublish(conn, qos1, 1, false, undefined)).not.toBe(encoder.encodePublish(conn, qos1, 1, false, undefined));
   });
 });
+
+describe('PublishEncoder.adopt', () => {
+  const arrived = Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]);
+
+  it('hands the adopted bytes to the message\'s live QoS 0 deliveries to 3.1/3.1.1 subscribers, and to nothing else', () => {
+    const encoder = new PublishEncoder();
+    encoder.adopt(message, arrived);
+    expect(encoder.encodePublish(connection('a', 4), delivery(), null, false, undefined)).toBe(arrived);
+    expect(encoder.encodePublish(connection('b', 5), delivery(), null, false, undefined)).not.toBe(arrived);
+    const retained = { ...delivery(), retain: true };
+    expect(encoder.encodePublish(connection('c', 4), retained, null, false, undefined)[0]).toBe(0x31);
+    const other: BrokerMessage = { ...message };
+    expect(encoder.encodePublish(connection('d', 4), { ...delivery(), message: other }, null, false, undefined)).not.toBe(arrived);
+  });
+
+  it('does not adopt bytes for a message with an expiry, whose deliveries carry what is left of it', () => {
+    const encoder = new PublishEncoder();
+    const expiring: BrokerMessage = { ...message, expiresAt: 60_000 };
+    encoder.adopt(expiring, arrived);
+    expect(encoder.encodePublish(connection('a', 4), { ...delivery(), message: expiring }, null, false, undefined)).not.toBe(arrived);
+  });
+});

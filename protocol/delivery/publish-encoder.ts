@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import type { IPublishPacket } from 'mqtt-packet';
-import { encodePacket } from '../codec/encode';
+import { encodePacket, encodePublish311 } from '../codec/encode';
 import type { Connection } from '../engine/connection';
 import type { BrokerMessage, Delivery } from '../store/records';
 
@@ -11,13 +11,69 @@ import type { BrokerMessage, Delivery } from '../store/records';
  * fan-out encodes it once: the last such PUBLISH is kept.
  */
 export class PublishEncoder {
-  private lastShared: { message: BrokerMessage; key: string; bytes: Uint8Array } | null = null;
+  private lastShared: SharedEncoding | null = null;
+
+  /**
+   * `bytes` are what encodePublish would write for `message` to a 3.1/3.1.1
+   * subscriber at QoS 0, live (no retain flag, no DUP, no expiry, which
+   * 3.1.1 messages do not have): its PUBLISH as it arrived, checked by
+   * isPublish311Qos0AsEncoded. They become the shared encoding, so the
+   * message's routing writes nothing for those subscribers.
+   */
+  adopt(message: BrokerMessage, bytes: Uint8Array): void {
+    if (message.expiresAt !== null) return;
+    this.lastShared = { message, layout: 4, qos: 0, retain: false, dup: false, expiry: undefined, bytes };
+  }
 
   encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
     const shareable = packetId === null && delivery.subscriptionIds.length === 0;
-    const key = shareable ? `${conn.protocolVersion === 5 ? 5 : 4}|${delivery.qos}|${delivery.retain}|${dup}|${expiry}` : '';
+    const layout = conn.protocolVersion === 5 ? 5 : 4;
+    const { message, qos, retain } = delivery;
     const cached = this.lastShared;
-    if (shareable && cached !== null && cached.message === delivery.message && cached.key === key) return cached.bytes;
+    if (
+      shareable &&
+      cached !== null &&
+      cached.message === message &&
+      cached.layout === layout &&
+      cached.qos === qos &&
+      cached.retain === retain &&
+      cached.dup === dup &&
+      cached.expiry === expiry
+    ) {
+      return cached.bytes;
+    }
+    const bytes = layout === 5 ? this.encodePublish5(delivery, packetId, dup, expiry) : this.encodePublish311(delivery, packetId, dup);
+    if (shareable) this.lastShared = { message, layout, qos, retain, dup, expiry, bytes };
+    return bytes;
+  }
+
+  private encodePublish311(delivery: Delivery, packetId: number | null, dup: boolean): Uint8Array {
+    const { message } = delivery;
+    // The general encoder below refuses what this cannot write (an empty or oversized topic), with its reason.
+    return (
+      encodePublish311(message.topic, message.payload, delivery.qos, delivery.retain, dup, packetId ?? undefined) ??
+      encodePacket(this.packetOf(delivery, packetId, dup), 4)
+    );
+  }
+
+  private encodePublish5(delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
+    const { message } = delivery;
+    const packet = this.packetOf(delivery, packetId, dup);
+    const p = message.properties;
+    const properties: NonNullable<IPublishPacket['properties']> = {};
+    if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
+    if (expiry !== undefined) properties.messageExpiryInterval = expiry;
+    if (p.contentType !== undefined) properties.contentType = p.contentType;
+    if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
+    if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
+    if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
+    if (delivery.subscriptionIds.length === 1) properties.subscriptionIdentifier = delivery.subscriptionIds[0];
+    else if (delivery.subscriptionIds.length > 1) properties.subscriptionIdentifier = delivery.subscriptionIds;
+    if (Object.keys(properties).length > 0) packet.properties = properties;
+    return encodePacket(packet, 5);
+  }
+
+  private packetOf(delivery: Delivery, packetId: number | null, dup: boolean): IPublishPacket {
     const { message } = delivery;
     const packet: IPublishPacket = {
       cmd: 'publish',
@@ -28,21 +84,17 @@ export class PublishEncoder {
       dup,
     };
     if (packetId !== null) packet.messageId = packetId;
-    if (conn.protocolVersion === 5) {
-      const p = message.properties;
-      const properties: NonNullable<IPublishPacket['properties']> = {};
-      if (p.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = p.payloadFormatIndicator;
-      if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-      if (p.contentType !== undefined) properties.contentType = p.contentType;
-      if (p.responseTopic !== undefined) properties.responseTopic = p.responseTopic;
-      if (p.correlationData !== undefined) properties.correlationData = Buffer.from(p.correlationData);
-      if (p.userProperties !== undefined) properties.userProperties = p.userProperties;
-      if (delivery.subscriptionIds.length === 1) properties.subscriptionIdentifier = delivery.subscriptionIds[0];
-      else if (delivery.subscriptionIds.length > 1) properties.subscriptionIdentifier = delivery.subscriptionIds;
-      if (Object.keys(properties).length > 0) packet.properties = properties;
-    }
-    const bytes = encodePacket(packet, conn.protocolVersion ?? 4);
-    if (shareable) this.lastShared = { message, key, bytes };
-    return bytes;
+    return packet;
   }
+}
+
+/** The PUBLISH bytes of one message, and what they depend on besides it: the layout (5.0, or 3.1 and 3.1.1 alike) and the fixed header's flags. */
+interface SharedEncoding {
+  message: BrokerMessage;
+  layout: 4 | 5;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+  expiry: number | undefined;
+  bytes: Uint8Array;
 }

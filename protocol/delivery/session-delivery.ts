@@ -2,7 +2,7 @@ import type { Packet } from 'mqtt-packet';
 import type { BrokerConfig } from '../config';
 import type { Clock } from '../ports';
 import type { SessionStore } from '../store/session-store';
-import { queuedSize, type BrokerCounters, type Delivery, type OutboundRecord } from '../store/records';
+import { queuedSize, type BrokerCounters, type BrokerMessage, type Delivery, type OutboundRecord } from '../store/records';
 import type { Connection } from '../engine/connection';
 import type { Session } from '../engine/session';
 import type { AckHolder } from '../engine/owed-ack';
@@ -38,6 +38,11 @@ export class SessionDelivery {
   private readonly encoder = new PublishEncoder();
 
   constructor(private readonly port: DeliveryPort) {}
+
+  /** A message about to be routed arrived as the bytes its 3.1/3.1.1 QoS 0 deliveries are (PublishEncoder.adopt). */
+  sendsAsReceived(message: BrokerMessage, bytes: Uint8Array): void {
+    this.encoder.adopt(message, bytes);
+  }
 
   /**
    * Hands one message to one session: send now, or queue (bounded), or drop.

@@ -1200,3 +1200,77 @@ describe('$SYS', () => {
     expect(c.all('publish')).toHaveLength(0);
   });
 });
+
+describe('a 3.1.1 QoS 0 PUBLISH forwarded as it arrived', () => {
+  const publishBytes = (fields: Record<string, unknown>) =>
+    new Uint8Array(mqtt.generate({ cmd: 'publish', topic: 'f/a', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, ...fields } as Packet, { protocolVersion: 4 }));
+
+  it('reaches 3.1/3.1.1 subscribers at QoS 0 as the very bytes it came in, and every other subscriber as its own encoding', async () => {
+    const h = new EngineHarness();
+    const v4 = h.client(4);
+    const v3 = h.client(3);
+    const v5 = h.client(5);
+    const atQos1 = h.client(4);
+    for (const [c, qos] of [[v4, 0], [v3, 0], [v5, 0], [atQos1, 1]] as const) {
+      await c.connect();
+      await c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'f/#', qos }] });
+      c.take('suback');
+    }
+    const pub = h.client(4);
+    await pub.connect();
+    const sent = publishBytes({});
+    await pub.sendRaw(sent);
+    // Not written again: the buffer the publisher's bytes arrived in.
+    expect(v4.frames.at(-1)!.buffer).toBe(sent.buffer);
+    expect(v3.frames.at(-1)!.buffer).toBe(sent.buffer);
+    expect([...v4.frames.at(-1)!]).toEqual([...sent]);
+    // 5.0 has a property length; a QoS 0 message stays QoS 0 for a QoS 1 subscription [MQTT-3.8.4-8], in its own buffer all the same.
+    expect(v5.take<IPublishPacket>('publish')).toMatchObject({ topic: 'f/a', qos: 0 });
+    expect(v5.frames.at(-1)!.buffer).not.toBe(sent.buffer);
+    expect(atQos1.take<IPublishPacket>('publish')).toMatchObject({ topic: 'f/a', qos: 0 });
+  });
+
+  it('writes anew what must differ from what arrived: the retain flag of a live delivery [MQTT-3.3.1-9], and the packet identifier of each QoS 1 delivery', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(4);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'f/#', qos: 1 }] });
+    sub.take('suback');
+    const pub = h.client(4);
+    await pub.connect();
+    await pub.sendRaw(publishBytes({ retain: true }));
+    const live = sub.frames.at(-1)!;
+    expect(live[0]).toBe(0x30);
+    expect(sub.take<IPublishPacket>('publish')).toMatchObject({ topic: 'f/a', retain: false, qos: 0 });
+    await pub.sendRaw(publishBytes({ qos: 1, messageId: 0x4242 }));
+    const qos1 = sub.take<IPublishPacket>('publish');
+    expect(qos1).toMatchObject({ topic: 'f/a', qos: 1 });
+    expect(qos1.messageId).not.toBe(0x4242);
+  });
+});
+
+describe('a message\'s payload and the frame it arrived in', () => {
+  const retained = (topic: string, payload: Buffer) =>
+    new Uint8Array(mqtt.generate({ cmd: 'publish', topic, payload, qos: 0, retain: true, dup: false } as Packet, { protocolVersion: 4 }));
+
+  it('keeps a view of a frame that held only its packet, and copies the payload out of a frame that held more', async () => {
+    const h = new EngineHarness();
+    const pub = h.client(4);
+    await pub.connect();
+    const alone = retained('p/alone', Buffer.from('a'));
+    await pub.sendRaw(alone);
+    // Two packets in one frame: the first one's payload would keep the second, 1 KiB, alive in a queue that counts one byte.
+    const first = retained('p/first', Buffer.from('b'));
+    const second = retained('p/second', Buffer.alloc(1024, 1));
+    const frame = new Uint8Array(first.byteLength + second.byteLength);
+    frame.set(first);
+    frame.set(second, first.byteLength);
+    await pub.sendRaw(frame);
+    const [a] = h.engine.retainedMatching(['p/alone'], h.clock.now());
+    const [b] = h.engine.retainedMatching(['p/first'], h.clock.now());
+    expect(a.payload.buffer).toBe(alone.buffer);
+    expect(b.payload.buffer).not.toBe(frame.buffer);
+    expect(b.payload.buffer.byteLength).toBe(1);
+    expect(Buffer.from(b.payload).toString()).toBe('b');
+  });
+});

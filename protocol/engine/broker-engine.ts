@@ -231,7 +231,11 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.scheduleWake(now + this.config.connectTimeoutMs);
   }
 
-  /** Bytes from the socket. Returns a promise only while an asynchronous step is running. */
+  /**
+   * Bytes from the socket. Returns a promise only while an asynchronous step
+   * is running. The engine may keep views of `bytes` (a message's payload):
+   * the caller must not write to them afterwards.
+   */
   receive(connectionId: string, bytes: Uint8Array): Promise<void> | void {
     const conn = this.connections.get(connectionId);
     if (!conn || conn.state === 'closed' || conn.inputEnded) return;
@@ -508,7 +512,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
       return;
     }
     try {
-      const result = this.dispatch(conn, decoded.packet, now);
+      const result = this.dispatch(conn, decoded.packet, raw, now);
       if (result) return result;
     } catch (err) {
       this.internalError(conn, err);
@@ -521,7 +525,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.flushCounters(now, false);
   }
 
-  private dispatch(conn: Connection, packet: Packet, now: number): Promise<void> | void {
+  private dispatch(conn: Connection, packet: Packet, raw: Uint8Array, now: number): Promise<void> | void {
     if (conn.state === 'awaiting-connect') {
       if (packet.cmd !== 'connect') {
         // The first packet must be CONNECT [MQTT-3.1.0-1].
@@ -545,7 +549,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     }
     switch (packet.cmd) {
       case 'publish':
-        return handlePublish(this, conn, session, packet, now);
+        return handlePublish(this, conn, session, packet, raw, now);
       case 'puback':
         return handlePuback(this, conn, session, packet);
       case 'pubrec':
@@ -885,7 +889,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
 
   // ---------------------------------------------------------------- routing (protocol/routing/)
 
-  acceptMessage(message: BrokerMessage, now: number): Routed {
+  acceptMessage(message: BrokerMessage, now: number, asReceived?: Uint8Array): Routed {
+    if (asReceived) this.delivery.sendsAsReceived(message, asReceived);
     return this.router.acceptMessage(message, now);
   }
 

@@ -72,7 +72,12 @@ export interface EngineApi extends Readonly<Required<Pick<BrokerEngineDeps, 'con
   countAclDenial(conn: Connection): number;
 
   // routing and delivery
-  acceptMessage(message: BrokerMessage, now: number): Routed;
+  /**
+   * Retains and routes a message. `asReceived`: the PUBLISH as it arrived,
+   * when it is byte for byte what a 3.1/3.1.1 subscriber receives live at QoS 0
+   * (isPublish311Qos0AsEncoded), sent to those subscribers as it is.
+   */
+  acceptMessage(message: BrokerMessage, now: number, asReceived?: Uint8Array): Routed;
   ensureLoaded(session: Session): void;
   resumeInflight(conn: Connection, session: Session, now: number): void;
   awaitPubcomp(session: Session, record: OutboundRecord): void;

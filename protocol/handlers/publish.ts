@@ -7,6 +7,7 @@ import { RC } from '../reason-codes';
 import type { BrokerMessage, MessageProperties } from '../store/records';
 import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
+import { isPublish311Qos0AsEncoded } from '../codec/encode';
 
 /**
  * Inbound PUBLISH, in these steps: checkRate, resolveTopicAlias,
@@ -17,7 +18,7 @@ import { isValidUtf8 } from './utf8';
  * PUBACK/PUBREC is a promise the broker can keep across eviction; while a
  * recipient is behind it waits, which is how publishers are slowed.
  */
-export function handlePublish(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, now: number): void {
+export function handlePublish(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, raw: Uint8Array, now: number): void {
   engine.countPublishReceived();
   if (!checkRate(engine, conn, now)) return;
   const topic = resolveTopicAlias(engine, conn, packet);
@@ -27,7 +28,7 @@ export function handlePublish(engine: EngineApi, conn: Connection, session: Sess
   if (!dedupeQos2(engine, conn, session, packet)) return;
   if (!checkReceiveMaximum(engine, conn, session, packet)) return;
   if (!authorize(engine, conn, session, packet, topic)) return;
-  const routed = accept(engine, conn, session, packet, topic, now);
+  const routed = accept(engine, conn, session, packet, raw, topic, now);
   acknowledgeOrWithhold(engine, conn, packet, routed);
 }
 
@@ -91,7 +92,7 @@ function authorize(engine: EngineApi, conn: Connection, session: Session, packet
 }
 
 /** The broker takes the message: retained, routed (queued durably for persistent sessions), QoS 2 receipt recorded. */
-function accept(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, topic: string, now: number): Routed {
+function accept(engine: EngineApi, conn: Connection, session: Session, packet: IPublishPacket, raw: Uint8Array, topic: string, now: number): Routed {
   const props = conn.protocolVersion === 5 ? packet.properties ?? {} : {};
   const properties: MessageProperties = {};
   if (props.payloadFormatIndicator !== undefined) properties.payloadFormatIndicator = props.payloadFormatIndicator;
@@ -102,7 +103,7 @@ function accept(engine: EngineApi, conn: Connection, session: Session, packet: I
   if (props.userProperties !== undefined) properties.userProperties = { ...props.userProperties };
   const message: BrokerMessage = {
     topic,
-    payload: new Uint8Array(packet.payload as Uint8Array),
+    payload: ownBytes(packet.payload as Uint8Array),
     qos: packet.qos,
     retain: packet.retain,
     properties,
@@ -110,9 +111,29 @@ function accept(engine: EngineApi, conn: Connection, session: Session, packet: I
     origin: session.clientId,
     createdAt: now,
   };
-  const routed = engine.acceptMessage(message, now);
+  // The bytes that arrived are what 3.1/3.1.1 subscribers get live at QoS 0: forwarded as they are, as a relay would.
+  const asReceived = conn.protocolVersion !== 5 && isPublish311Qos0AsEncoded(raw, topic) ? raw : undefined;
+  const routed = engine.acceptMessage(message, now, asReceived);
   if (packet.qos === 2) engine.recordInboundQos2(session, packet.messageId!);
   return routed;
+}
+
+/**
+ * A view of a frame may pin at most this many bytes beyond its payload: a
+ * packet header and a topic of ordinary length.
+ */
+const MAX_PINNED_BYTES = 256;
+
+/**
+ * The payload as the message keeps it. The decoder gives a view of the bytes
+ * that arrived (BrokerEngine.receive: they are not written again). A view of
+ * a frame that held little more than this packet is kept as it is; a copy
+ * would cost an allocation per message. A view of a larger frame (several
+ * packets in one) is copied, so a message that waits in a queue never keeps
+ * alive bytes that the queue's bounds do not count.
+ */
+function ownBytes(payload: Uint8Array): Uint8Array {
+  return payload.buffer.byteLength - payload.byteLength <= MAX_PINNED_BYTES ? payload : new Uint8Array(payload);
 }
 
 /** PUBACK/PUBREC now, or once the recipients that are behind catch up; always in arrival order (flow-control.ts). */

@@ -109,6 +109,8 @@ export class EngineHarness {
 
 export class TestClient {
   readonly received: Packet[] = [];
+  /** Every buffer the engine sent to this client, as it sent it. */
+  readonly frames: Uint8Array[] = [];
   closed = false;
   private readonly parser: ReturnType<typeof mqtt.parser>;
 
@@ -125,6 +127,7 @@ export class TestClient {
   }
 
   deliver(bytes: Uint8Array): void {
+    this.frames.push(bytes);
     this.parser.parse(Buffer.from(bytes));
   }
 
