@@ -276,7 +276,15 @@ describe('PUBLISH and acknowledgements in 3.1/3.1.1', () => {
     // A Remaining Length of 5 in two bytes, and a topic that is not the one decoded from the bytes.
     expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x85, 0x00, 0x00, 0x01, 0x74, 0x01, 0x02]), 't')).toBe(false);
     expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]), 'tt')).toBe(false);
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]), 'u')).toBe(false);
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x03, 0x00, 0x05, 0x74]), 'ttttt')).toBe(false);
+    expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x02, 0x00, 0x00]), '')).toBe(false);
     expect(isPublish311Qos0AsEncoded(Uint8Array.from([0x30, 0x05, 0x00, 0x01, 0x74, 0x01, 0x02]), 't')).toBe(true);
+    // A Remaining Length of four bytes.
+    const large = new Uint8Array(3_000_000).fill(0x62);
+    const arrived = encodePublish311('t', large, 0, false, false, undefined)!;
+    expect(arrived.byteLength - large.byteLength - 3).toBe(5);
+    expect(isPublish311Qos0AsEncoded(arrived, 't')).toBe(true);
   });
 
   it('throw, as the general path does, on a CONNACK without a return code', () => {

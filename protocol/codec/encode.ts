@@ -158,10 +158,10 @@ const utf8 = new TextEncoder();
 
 /**
  * True when `raw`, a PUBLISH as it arrived, is byte for byte what
- * encodePublish311 writes for its topic (`topic`, as decoded) and payload at
+ * encodePublish311 writes for `topic` and the rest of `raw` as payload at
  * QoS 0 without retain or DUP: its first byte says so, its Remaining Length
- * takes the fewest bytes, and its topic is ASCII, so its text is its bytes
- * (any byte beyond ASCII decodes to a character beyond it).
+ * takes the fewest bytes, and its topic field holds `topic`, in ASCII,
+ * which the encoder writes as it is.
  */
 export function isPublish311Qos0AsEncoded(raw: Uint8Array, topic: string): boolean {
   if (raw[0] !== 0x30) return false;
@@ -175,8 +175,12 @@ export function isPublish311Qos0AsEncoded(raw: Uint8Array, topic: string): boole
   }
   const headerBytes = at + 1;
   if (headerBytes + remaining !== raw.length || headerBytes !== headerBytesFor(remaining)) return false;
-  if (((raw[headerBytes] << 8) | raw[headerBytes + 1]) !== topic.length) return false;
-  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) > 0x7f) return false;
+  const topicAt = headerBytes + 2;
+  if (topic.length === 0 || topicAt + topic.length > raw.length || ((raw[headerBytes] << 8) | raw[headerBytes + 1]) !== topic.length) return false;
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c > 0x7f || raw[topicAt + i] !== c) return false;
+  }
   return true;
 }
 

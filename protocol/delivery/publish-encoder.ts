@@ -8,10 +8,12 @@ import type { BrokerMessage, Delivery } from '../store/records';
  * Turns a delivery into PUBLISH bytes for one connection. A PUBLISH without a
  * packet identifier or subscription identifiers is the same bytes for every
  * subscriber on the same protocol (3.1 and 3.1.1 share one layout), so a
- * fan-out encodes it once: the last such PUBLISH is kept.
+ * fan-out encodes it once per layout: the last such PUBLISH of each is kept.
  */
 export class PublishEncoder {
-  private lastShared: SharedEncoding | null = null;
+  /** The last shared PUBLISH in the 3.1/3.1.1 layout, and in 5.0's: a fan-out to both alternates between them. */
+  private lastShared311: SharedEncoding | null = null;
+  private lastShared5: SharedEncoding | null = null;
 
   /**
    * `bytes` are what encodePublish would write for `message` to a 3.1/3.1.1
@@ -21,15 +23,14 @@ export class PublishEncoder {
    * message's routing writes nothing for those subscribers.
    */
   adopt(message: BrokerMessage, bytes: Uint8Array): void {
-    if (message.expiresAt !== null) return;
-    this.lastShared = { message, layout: 4, qos: 0, retain: false, dup: false, expiry: undefined, bytes };
+    this.lastShared311 = { message, layout: 4, qos: 0, retain: false, dup: false, expiry: undefined, bytes };
   }
 
   encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
     const shareable = packetId === null && delivery.subscriptionIds.length === 0;
     const layout = conn.protocolVersion === 5 ? 5 : 4;
     const { message, qos, retain } = delivery;
-    const cached = this.lastShared;
+    const cached = layout === 5 ? this.lastShared5 : this.lastShared311;
     if (
       shareable &&
       cached !== null &&
@@ -43,7 +44,11 @@ export class PublishEncoder {
       return cached.bytes;
     }
     const bytes = layout === 5 ? this.encodePublish5(delivery, packetId, dup, expiry) : this.encodePublish311(delivery, packetId, dup);
-    if (shareable) this.lastShared = { message, layout, qos, retain, dup, expiry, bytes };
+    if (shareable) {
+      const encoding: SharedEncoding = { message, layout, qos, retain, dup, expiry, bytes };
+      if (layout === 5) this.lastShared5 = encoding;
+      else this.lastShared311 = encoding;
+    }
     return bytes;
   }
 

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
 import type { EngineApi, Routed } from '../engine/engine-api';
 import type { Connection } from '../engine/connection';
@@ -119,21 +120,24 @@ function accept(engine: EngineApi, conn: Connection, session: Session, packet: I
 }
 
 /**
- * A view of a frame may pin at most this many bytes beyond its payload: a
- * packet header and a topic of ordinary length.
+ * A message's payload may keep alive at most this many bytes of its frame
+ * beyond itself: a packet header and a topic of ordinary length.
  */
 const MAX_PINNED_BYTES = 256;
 
 /**
- * The payload as the message keeps it. The decoder gives a view of the bytes
- * that arrived (BrokerEngine.receive: they are not written again). A view of
- * a frame that held little more than this packet is kept as it is; a copy
- * would cost an allocation per message. A view of a larger frame (several
- * packets in one) is copied, so a message that waits in a queue never keeps
- * alive bytes that the queue's bounds do not count.
+ * The payload as the message keeps it: always a plain Uint8Array. The
+ * decoder gives a view of the bytes that arrived (BrokerEngine.receive: they
+ * are not written again). A view of a frame that holds at most
+ * MAX_PINNED_BYTES beyond the payload is kept, as a copy would cost an
+ * allocation per message; any other (a frame of several packets) is copied,
+ * so a message waiting in a queue keeps alive at most those few bytes that
+ * the queue's bounds do not count.
  */
 function ownBytes(payload: Uint8Array): Uint8Array {
-  return payload.buffer.byteLength - payload.byteLength <= MAX_PINNED_BYTES ? payload : new Uint8Array(payload);
+  if (payload.buffer.byteLength - payload.byteLength > MAX_PINNED_BYTES) return new Uint8Array(payload);
+  // The general parser's payload is a Buffer view: the message keeps the same bytes as a plain view.
+  return Buffer.isBuffer(payload) ? new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) : payload;
 }
 
 /** PUBACK/PUBREC now, or once the recipients that are behind catch up; always in arrival order (flow-control.ts). */
