@@ -1276,3 +1276,31 @@ describe('a message\'s payload and the frame it arrived in', () => {
     expect(Buffer.from(b.payload).toString()).toBe('b');
   });
 });
+
+describe('a connection\'s snapshot', () => {
+  it('is written when its CONNECT is accepted, or by the alarm once hibernationGuardMs has passed, so a connection that waits survives hibernation', async () => {
+    // Long enough for the waiting client to outlast the guard twice (hibernate() lets it pass again).
+    const h = new EngineHarness({ config: { connectTimeoutMs: 60_000 } });
+    const waiting = h.client(4);
+    const prompt = h.client(4);
+    // Nothing written at the upgrade: almost every client sends its CONNECT at once.
+    expect(h.snapshots.has(waiting.id)).toBe(false);
+    expect(h.snapshots.has(prompt.id)).toBe(false);
+    await prompt.connect();
+    expect(h.snapshots.get(prompt.id)).toMatchObject({ clientId: prompt.id });
+    expect(h.engine.nextWakeAt()).toBe(h.clock.now() + h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.snapshots.get(waiting.id)).toMatchObject({ connectionId: waiting.id, clientId: null });
+    // hibernate() lets the guard pass again, as the platform does, and then forgets everything in memory.
+    h.hibernate();
+    expect(await waiting.connect()).toMatchObject({ returnCode: 0 });
+  });
+
+  it('is never written for a connection that ends before the alarm', async () => {
+    const h = new EngineHarness();
+    const brief = h.client(4);
+    brief.close();
+    h.tick(h.config.hibernationGuardMs);
+    expect(h.snapshots.has(brief.id)).toBe(false);
+  });
+});

@@ -100,6 +100,13 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
    * nextWakeAt reads it without a search.
    */
   private readonly unstoredRows = new Map<Session, number>();
+  /**
+   * Connections opened without a snapshot (openConnection), in the order
+   * they opened: almost every one is accepted, and its snapshot written, well
+   * within hibernationGuardMs; the alarm writes the others' before the shard
+   * may hibernate. The first is the earliest, so nextWakeAt reads it without a search.
+   */
+  private readonly unsnapshotted = new Set<Connection>();
   readonly sessions = new Map<string, Session>();
   readonly subscriptions = new SubscriptionIndex<SubscriptionRecord>();
   readonly retained = new RetainedIndex<BrokerMessage>();
@@ -227,7 +234,8 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const now = this.clock.now();
     const conn = new Connection(connectionId, trusted, now, this.config.maxPacketSize);
     this.connections.set(connectionId, conn);
-    this.saveSnapshot(conn, now);
+    // Its snapshot waits: the CONNECT's acceptance writes it, or the alarm before the shard may hibernate (snapshotWaitingConnections).
+    this.unsnapshotted.add(conn);
     this.scheduleWake(now + this.config.connectTimeoutMs);
   }
 
@@ -408,6 +416,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
   onTimer(judging = true): void {
     const now = this.clock.now();
     this.markPartialPackets(now);
+    this.snapshotWaitingConnections(now);
     this.storeDueSessionRows(now);
     for (const conn of [...this.connections.values()]) {
       if (conn.state === 'awaiting-connect' || conn.state === 'authenticating') {
@@ -444,10 +453,13 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const retry = this.cluster.nextWakeAt();
     const partial = this.partialPacketDueAt();
     const row = this.unstoredRows.values().next().value;
+    const waiting = this.unsnapshotted.values().next().value;
+    const snapshot = waiting === undefined ? null : waiting.openedAt + this.config.hibernationGuardMs;
     let next = this.wakeAt;
     if (retry !== null && (next === null || retry < next)) next = retry;
     if (partial !== null && (next === null || partial < next)) next = partial;
     if (row !== undefined && (next === null || row < next)) next = row;
+    if (snapshot !== null && (next === null || snapshot < next)) next = snapshot;
     return next;
   }
 
@@ -693,6 +705,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.connections.delete(conn.id);
     this.connecting.release(conn);
     this.partialPackets.delete(conn);
+    this.unsnapshotted.delete(conn);
     if (conn.state === 'closed') return;
     const wasConnected = conn.state === 'connected';
     conn.state = 'closed';
@@ -845,8 +858,22 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     this.saveSnapshot(conn, this.clock.now());
   }
 
+  /**
+   * The alarm's part of openConnection: connections open for
+   * hibernationGuardMs without a snapshot (no CONNECT accepted yet) get one,
+   * with those due within ROW_BATCH_MS, before the platform may hibernate the
+   * shard and a socket without an attachment would no longer be known.
+   */
+  private snapshotWaitingConnections(now: number): void {
+    for (const conn of this.unsnapshotted) {
+      if (now + ROW_BATCH_MS < conn.openedAt + this.config.hibernationGuardMs) break;
+      this.saveSnapshot(conn, now);
+    }
+  }
+
   /** The socket's attachment: what survives hibernation of this connection. */
   saveSnapshot(conn: Connection, now: number): void {
+    this.unsnapshotted.delete(conn);
     conn.lastSnapshotAt = now;
     this.transport.saveConnectionSnapshot(conn.id, conn.snapshot());
   }
