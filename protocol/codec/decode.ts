@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { filterSyntaxProblem } from '../topics/validate';
+import { fixedHeaderSize } from './fixed-header';
 import { MqttPacketParser, PacketClass, type ParsingPacket } from './mqtt-packet-internals';
 
 export type DecodeResult =
@@ -503,26 +504,6 @@ function parserFor(version: 3 | 4 | 5): StrictParser {
 
 function fail(reasonCode: number, message: string): DecodeResult {
   return { ok: false, reasonCode, message };
-}
-
-/** Size of the fixed header, or a reason why the bytes are not exactly one packet. */
-function fixedHeaderSize(raw: Uint8Array): number | string {
-  let remaining = 0;
-  let multiplier = 1;
-  let i = 1;
-  for (;;) {
-    if (i === 5) return 'remaining length longer than four bytes';
-    if (i >= raw.length) return 'truncated fixed header';
-    const b = raw[i++];
-    remaining += (b & 0x7f) * multiplier;
-    multiplier *= 128;
-    if ((b & 0x80) === 0) {
-      if (b === 0 && i > 2) return 'remaining length not minimally encoded'; // [MQTT-1.5.5-1]
-      break;
-    }
-  }
-  if (i + remaining !== raw.length) return `remaining length ${remaining} does not match the ${raw.length - i} bytes given`;
-  return i;
 }
 
 const MQTT = [0x4d, 0x51, 0x54, 0x54];

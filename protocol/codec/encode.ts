@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import * as mqtt from 'mqtt-packet';
 import type { Packet } from 'mqtt-packet';
+import { fixedHeaderSize } from './fixed-header';
 
 type Properties = Record<string, unknown>;
 
@@ -108,15 +109,7 @@ export function encodePacket(packet: Packet, protocolVersion: 3 | 4 | 5): Uint8A
   // mqtt-packet gives up on some invalid input (an oversized string, a
   // property it cannot size) by returning a short or empty buffer; catch that
   // here rather than put a corrupt packet on the wire.
-  let remaining = 0;
-  let multiplier = 1;
-  let i = 1;
-  for (; i < bytes.length && i <= 4; i++) {
-    remaining += (bytes[i] & 0x7f) * multiplier;
-    multiplier *= 128;
-    if ((bytes[i] & 0x80) === 0) break;
-  }
-  if (bytes.length < 2 || i + 1 + remaining !== bytes.length) {
+  if (typeof fixedHeaderSize(bytes) === 'string') {
     throw new Error(`cannot encode ${packet.cmd}: invalid field values`);
   }
   return bytes;
@@ -165,16 +158,9 @@ const utf8 = new TextEncoder();
  */
 export function isPublish311Qos0AsEncoded(raw: Uint8Array, topic: string): boolean {
   if (raw[0] !== 0x30) return false;
-  let remaining = 0;
-  let multiplier = 1;
-  let at = 1;
-  for (; at < raw.length && at <= 4; at++) {
-    remaining += (raw[at] & 0x7f) * multiplier;
-    multiplier *= 128;
-    if ((raw[at] & 0x80) === 0) break;
-  }
-  const headerBytes = at + 1;
-  if (headerBytes + remaining !== raw.length || headerBytes !== headerBytesFor(remaining)) return false;
+  // A number: exactly one packet, its Remaining Length in the fewest bytes.
+  const headerBytes = fixedHeaderSize(raw);
+  if (typeof headerBytes === 'string') return false;
   const topicAt = headerBytes + 2;
   if (topic.length === 0 || topicAt + topic.length > raw.length || ((raw[headerBytes] << 8) | raw[headerBytes + 1]) !== topic.length) return false;
   for (let i = 0; i < topic.length; i++) {

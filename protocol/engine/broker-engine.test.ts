@@ -1296,6 +1296,17 @@ describe('a connection\'s snapshot', () => {
     expect(await waiting.connect()).toMatchObject({ returnCode: 0 });
   });
 
+  it('brings the alarm to hibernationGuardMs after the upgrade while a connection waits, and to nothing earlier', () => {
+    const h = new EngineHarness({ config: { connectTimeoutMs: 60_000 } });
+    const openedAt = h.clock.now();
+    const waiting = h.client(4);
+    h.tick(1_000);
+    h.client(4);
+    expect(h.engine.nextWakeAt()).toBe(openedAt + h.config.hibernationGuardMs);
+    h.tick(h.config.hibernationGuardMs - 1_000);
+    expect(h.snapshots.has(waiting.id)).toBe(true);
+  });
+
   it('is never written for a connection that ends before the alarm', async () => {
     const h = new EngineHarness();
     const brief = h.client(4);

@@ -121,7 +121,8 @@ export class Connection {
       requestProblemInformation: this.requestProblemInformation,
       ...(this.deliveryStateStored ? { deliveryStateStored: true } : {}),
       ...(this.askedSessionExpiry !== null ? { askedSessionExpiry: this.askedSessionExpiry } : {}),
-      ...(this.authenticationMethod !== null ? { authenticationMethod: this.authenticationMethod } : {}),
+      // Only once accepted: before, it is whatever the client sent, and the alarm may snapshot a connection still authenticating.
+      ...(this.authenticationMethod !== null && this.state === 'connected' ? { authenticationMethod: this.authenticationMethod } : {}),
       ...(this.assignedClientId !== null ? { clientIdAssigned: true as const } : {}),
       ...(this.reauthenticating ? { reauthenticating: true as const } : {}),
       ...(this.midPacketMarked ? { midPacket: true as const } : {}),
