@@ -23,7 +23,7 @@ export class PublishEncoder {
    * message's routing writes nothing for those subscribers.
    */
   adopt(message: BrokerMessage, bytes: Uint8Array): void {
-    this.lastShared311 = { message, layout: 4, qos: 0, retain: false, dup: false, expiry: undefined, bytes };
+    this.lastShared311 = { message, qos: 0, retain: false, dup: false, expiry: undefined, bytes };
   }
 
   encodePublish(conn: Connection, delivery: Delivery, packetId: number | null, dup: boolean, expiry: number | undefined): Uint8Array {
@@ -35,7 +35,6 @@ export class PublishEncoder {
       shareable &&
       cached !== null &&
       cached.message === message &&
-      cached.layout === layout &&
       cached.qos === qos &&
       cached.retain === retain &&
       cached.dup === dup &&
@@ -45,7 +44,7 @@ export class PublishEncoder {
     }
     const bytes = layout === 5 ? this.encodePublish5(delivery, packetId, dup, expiry) : this.encodePublish311(delivery, packetId, dup);
     if (shareable) {
-      const encoding: SharedEncoding = { message, layout, qos, retain, dup, expiry, bytes };
+      const encoding: SharedEncoding = { message, qos, retain, dup, expiry, bytes };
       if (layout === 5) this.lastShared5 = encoding;
       else this.lastShared311 = encoding;
     }
@@ -93,10 +92,9 @@ export class PublishEncoder {
   }
 }
 
-/** The PUBLISH bytes of one message, and what they depend on besides it: the layout (5.0, or 3.1 and 3.1.1 alike) and the fixed header's flags. */
+/** The PUBLISH bytes of one message in one layout, and what they depend on besides it: the fixed header's flags and the expiry they carry. */
 interface SharedEncoding {
   message: BrokerMessage;
-  layout: 4 | 5;
   qos: number;
   retain: boolean;
   dup: boolean;
