@@ -120,6 +120,10 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
       inspectorPort,
       bundleDir,
       gatewayApart: options.gatewayApart ?? false,
+      // No dashboard: locally Miniflare routes every request through its emulation of the platform's
+      // asset routing, a Worker of its own in the same process that the floor does not have and that
+      // on Cloudflare costs the Worker nothing (scripts/local-runtime.mjs --no-static-assets).
+      staticAssets: false,
       // Same queue headroom as mosquitto below, so neither drops QoS 1 messages under load.
       // ACL_DEFAULT_POLICY=allow with no rules is "ACLs off"; the ACL scenarios turn them on.
       // No publish rate limit unless a scenario asks: aedes and mosquitto have none, and the capacity rows compare like with like.
@@ -149,11 +153,11 @@ export async function startEdgeMQ(options: { inspector?: boolean; vars?: Record<
   return {
     name: options.gatewayApart ? brokerNames.edgemqapart : options.vars?.BROKER_GATEWAY === 'direct' ? brokerNames.edgemqdirect : 'EdgeMQ',
     url: handle.wsUrl,
-    transport: options.gatewayApart
+    transport: `${options.gatewayApart
       ? 'ws:// to the same bundle in two workerd processes through Miniflare (`scripts/local-runtime.mjs --gateway-apart`): clients reach the Worker (edge gateway) in one, which reaches the shards in the other through the dev registry, path /mqtt'
       : options.vars?.BROKER_GATEWAY === 'direct'
         ? 'ws:// to workerd through Miniflare (the production bundle, `BROKER_GATEWAY=direct`: the Worker hands the upgrade to the one shard, which holds the client socket), path /mqtt'
-        : 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt',
+        : 'ws:// to workerd through Miniflare (the production bundle; Durable Object with SQLite storage on disk), path /mqtt'}; without the dashboard's static assets, so without Miniflare's asset router in front (\`--no-static-assets\`)`,
     runtime: workerd ? await workerdVersion(workerd.pid) : undefined,
     processes,
     inspectorPort,

@@ -137,9 +137,12 @@ export async function d1Execute(persistDir, sql) {
  * (for profiling); nothing attaches to it unless asked. bundleDir runs a
  * bundle made earlier (`wrangler deploy --dry-run --outdir`) instead of
  * bundling at every start. gatewayApart runs the shards and the Worker in
- * two workerd processes (local-runtime.mjs --gateway-apart).
+ * two workerd processes (local-runtime.mjs --gateway-apart). staticAssets
+ * false leaves the dashboard out, and with it the local emulation of the
+ * platform's asset routing in front of every request (local-runtime.mjs
+ * --no-static-assets).
  */
-export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, bundleDir, gatewayApart = false, forward = false, readyTimeoutMs = 90_000, onExit }) {
+export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars = {}, envFile, inspectorPort, bundleDir, gatewayApart = false, staticAssets = true, forward = false, readyTimeoutMs = 90_000, onExit }) {
   for (const wanted of [port, tlsPort]) {
     if (wanted && !(await portIsFree(wanted))) throw new Error(`port ${wanted} on 127.0.0.1 is already in use`);
   }
@@ -149,19 +152,20 @@ export async function startLocalBroker({ port = 0, tlsPort = 0, persistDir, vars
     let listenTlsPort = tlsPort || (await freePort());
     while (listenTlsPort === listenPort) listenTlsPort = await freePort();
     try {
-      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, forward, readyTimeoutMs, onExit });
+      return await launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, staticAssets, forward, readyTimeoutMs, onExit });
     } catch (error) {
       if ((port && tlsPort) || !error.portInUse || attempt >= 3) throw error;
     }
   }
 }
 
-async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, forward, readyTimeoutMs, onExit }) {
+async function launch({ listenPort, listenTlsPort, persistDir, vars, envFile, inspectorPort, bundleDir, gatewayApart, staticAssets, forward, readyTimeoutMs, onExit }) {
   const args = ['--port', String(listenPort), '--tls-port', String(listenTlsPort), '--persist-to', persistDir];
   if (envFile) args.push('--env-file', envFile);
   if (inspectorPort !== undefined) args.push('--inspector-port', String(inspectorPort));
   if (bundleDir !== undefined) args.push('--bundle-dir', bundleDir);
   if (gatewayApart) args.push('--gateway-apart');
+  if (!staticAssets) args.push('--no-static-assets');
   for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
 
   // Its own process group, so one signal reaches workerd as well.

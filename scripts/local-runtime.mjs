@@ -11,6 +11,7 @@
 //
 //   node scripts/local-runtime.mjs --port N --persist-to DIR [--env-file F]
 //        [--var KEY:VALUE ...] [--inspector-port N] [--tls-port N] [--bundle-dir DIR]
+//        [--gateway-apart] [--no-static-assets]
 //
 // --tls-port also serves wss:// and https:// there, with a self-signed
 // certificate made under DIR/tls (scripts/local-tls.mjs).
@@ -24,6 +25,13 @@
 // on one thread, so this is how the benchmark measures a shard's own cost.
 // One shard only (BROKER_SHARDS=1).
 // It prints "shards: <url>", where the shards' process serves the same Worker.
+// --no-static-assets leaves out wrangler.toml's [assets] (the dashboard).
+// Miniflare emulates the platform's routing between assets and the Worker
+// with a router Worker of its own, in the same workerd process, in front of
+// every request: locally about 270 µs of CPU per MQTT connection on the
+// benchmark machine, more than a third of what the broker itself spends on
+// one (docs/benchmarks.md). On Cloudflare that routing is the platform's and
+// not the Worker's CPU, so the benchmark measures the broker without it.
 //
 // SIGTERM/SIGINT/SIGHUP shut workerd down.
 import { spawn } from 'node:child_process';
@@ -49,6 +57,7 @@ const { values } = parseArgs({
     'tls-port': { type: 'string' },
     'bundle-dir': { type: 'string' },
     'gateway-apart': { type: 'boolean', default: false },
+    'no-static-assets': { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -109,6 +118,7 @@ try {
   if (!prebuilt) await bundle(bundleDir);
   // modulesRules only matter to a source tree; the bundle's modules are listed below.
   const { modulesRules: _rules, ...workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(configPath).workerOptions;
+  if (values['no-static-assets']) delete workerOptions.assets;
   const bindings = { ...workerOptions.bindings, ...secretsAndLocalVars(values['env-file']), ...cliVars(values.var) };
   const inspectorPort = values['inspector-port'] === undefined ? undefined : Number(values['inspector-port']);
   const worker = {
