@@ -1,8 +1,10 @@
 import { Buffer } from 'node:buffer';
 import type { IConnectPacket, IPublishPacket, Packet, QoS } from 'mqtt-packet';
 import { filterSyntaxProblem } from '../topics/validate';
+import { asciiText } from './ascii';
 import { fixedHeaderSize } from './fixed-header';
 import { MqttPacketParser, PacketClass, type ParsingPacket } from './mqtt-packet-internals';
+import type { TopicMemo } from './topic-memo';
 
 export type DecodeResult =
   | { ok: true; packet: Packet }
@@ -555,9 +557,10 @@ function reasonCodeOf(err: Error, version: 3 | 4 | 5): number {
  *
  * Binary fields and the PUBLISH payload are views of `raw`, not copies: read
  * them as Uint8Array. mqtt-packet's types say Buffer, but the PUBLISH read
- * directly (publishOf) gives a plain view.
+ * directly (publishOf) gives a plain view. `topics`, the connection's memo,
+ * gives a PUBLISH to the same topic as the one before it the same string.
  */
-export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null): DecodeResult {
+export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null, topics?: TopicMemo): DecodeResult {
   const headerSize = fixedHeaderSize(raw);
   if (typeof headerSize === 'string') return fail(MALFORMED, headerSize);
   const type = raw[0] >> 4;
@@ -577,16 +580,16 @@ export function decodePacket(raw: Uint8Array, protocolVersion: 3 | 4 | 5 | null)
     if (serverOnly) return fail(PROTOCOL_ERROR, `${serverOnly} is sent only by a server`);
   }
 
-  const result = decodeAs(version, raw, headerSize, type);
+  const result = decodeAs(version, raw, headerSize, type, topics);
   // A CONNECT that names its version but is broken still gets an answer the client can read.
   if (!result.ok && protocolVersion === null) result.connectProtocolVersion = version;
   return result;
 }
 
-function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type: number): DecodeResult {
+function decodeAs(version: 3 | 4 | 5, raw: Uint8Array, headerSize: number, type: number, topics: TopicMemo | undefined): DecodeResult {
   if (version !== 5) {
     const common =
-      type === PUBLISH ? publishOf(raw, headerSize) : type === PUBACK ? pubackOf(raw, headerSize) : type === CONNECT ? connectOf(raw, headerSize) : null;
+      type === PUBLISH ? publishOf(raw, headerSize, topics) : type === PUBACK ? pubackOf(raw, headerSize) : type === CONNECT ? connectOf(raw, headerSize) : null;
     if (common !== null) return { ok: true, packet: common };
   }
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -616,7 +619,7 @@ const QOS_OF_FLAGS: readonly [QoS, QoS, QoS, null] = [0, 1, 2, null];
  * general path would refuse or treat specially returns null and goes that
  * way, so refusals keep their exact reason.
  */
-function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
+function publishOf(raw: Uint8Array, headerSize: number, topics: TopicMemo | undefined): Packet | null {
   const flags = raw[0] & 0x0f;
   const qos = QOS_OF_FLAGS[(flags >> 1) & 0x03];
   const dup = (flags & 0x08) !== 0;
@@ -626,7 +629,7 @@ function publishOf(raw: Uint8Array, headerSize: number): Packet | null {
   const topicEnd = topicAt + ((raw[headerSize] << 8) | raw[headerSize + 1]);
   const payloadAt = topicEnd + (qos > 0 ? 2 : 0);
   if (payloadAt > raw.length) return null;
-  const topic = asciiText(raw, topicAt, topicEnd);
+  const topic = topics ? topics.textOf(raw, topicAt, topicEnd) : asciiText(raw, topicAt, topicEnd);
   if (topic === null) return null;
   const packet: IPublishPacket = {
     cmd: 'publish',
@@ -735,20 +738,6 @@ function connectOf(raw: Uint8Array, headerSize: number): IConnectPacket | null {
 
 function viewOf(raw: Uint8Array, field: { start: number; end: number }): Buffer {
   return Buffer.from(raw.buffer, raw.byteOffset + field.start, field.end - field.start);
-}
-
-/**
- * A string of printable-range ASCII (1–127) as text, or null for anything
- * else (UTF-8 beyond ASCII, U+0000), which the strict parser then checks.
- */
-function asciiText(raw: Uint8Array, start: number, end: number): string | null {
-  let text = '';
-  for (let i = start; i < end; i++) {
-    const c = raw[i];
-    if (c === 0 || c > 0x7f) return null;
-    text += String.fromCharCode(c);
-  }
-  return text;
 }
 
 /** Rules mqtt-packet leaves to the receiver. */

@@ -544,6 +544,50 @@ describe('publish and subscribe', () => {
     expect(sub.all('publish')).toHaveLength(1);
   });
 
+  it('refuses a topic name with a wildcard after valid ones to the same and another topic [MQTT-3.3.2-2]', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/#', qos: 0 }] });
+    const publish = (topic: string) => ({ cmd: 'publish', topic, payload: Buffer.from(topic), qos: 0, retain: false, dup: false });
+    const v4 = h.client(4);
+    await v4.connect();
+    await v4.send(publish('a/b'));
+    await v4.send(publish('a/b'));
+    await v4.send(publish('a/+'));
+    expect(v4.closed).toBe(true);
+    const v5 = h.client(5);
+    await v5.connect();
+    await v5.send(publish('a/b'));
+    await v5.send(publish('a/c'));
+    await v5.send(publish('a/c'));
+    await v5.send(publish('a/#'));
+    expect(v5.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x90);
+    expect(sub.all<IPublishPacket>('publish').map((p) => p.topic)).toEqual(['a/b', 'a/b', 'a/b', 'a/c', 'a/c']);
+  });
+
+  it('reaches the subscribers of the moment when a topic is published again after subscriptions changed', async () => {
+    const h = new EngineHarness();
+    const first = h.client(4);
+    await first.connect();
+    await first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't/x', qos: 0 }] });
+    const second = h.client(4);
+    await second.connect();
+    const pub = h.client(4);
+    await pub.connect();
+    const publish = (n: number) => pub.send({ cmd: 'publish', topic: 't/x', payload: Buffer.from(String(n)), qos: 0, retain: false, dup: false });
+    await publish(1);
+    await second.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 't/+', qos: 0 }] });
+    await publish(2);
+    await first.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['t/x'] });
+    await publish(3);
+    await second.send({ cmd: 'disconnect' });
+    await publish(4);
+    const payloads = (c: TestClient) => c.all<IPublishPacket>('publish').map((p) => text(p));
+    expect(payloads(first)).toEqual(['1', '2']);
+    expect(payloads(second)).toEqual(['2', '3']);
+  });
+
   it('does not match $ topics with leading wildcards', async () => {
     const h = new EngineHarness();
     const sub = h.client(5);

@@ -514,7 +514,7 @@ export class BrokerEngine implements EngineApi, ClusterApplier, DeliveryPort, Re
     const now = this.clock.now();
     conn.lastActivityAt = now;
     this.counters.messagesReceived++;
-    const decoded = decodePacket(raw, conn.state === 'awaiting-connect' ? null : conn.protocolVersion);
+    const decoded = decodePacket(raw, conn.state === 'awaiting-connect' ? null : conn.protocolVersion, conn.topics);
     if (!decoded.ok) {
       if (conn.state === 'awaiting-connect') {
         this.refuseUndecodableConnect(conn, decoded);

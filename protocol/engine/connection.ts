@@ -1,4 +1,5 @@
 import { PacketFramer } from '../codec/framer';
+import { TopicMemo } from '../codec/topic-memo';
 import type { ConnectionSnapshot, TrustedContext } from '../ports';
 import type { ProtocolVersion } from '../store/records';
 import type { OwedAck } from './owed-ack';
@@ -38,6 +39,9 @@ export class Connection {
    */
   askedSessionExpiry: boolean | null = null;
   inboundTopicAliases = new Map<number, string>();
+  /** The last topic this client published to, decoded once (TopicMemo), and the last one found valid. */
+  readonly topics = new TopicMemo();
+  validTopic: string | null = null;
   /** Raw packets that arrived while an asynchronous step (authentication) was running. */
   pending: Uint8Array[] = [];
   pendingBytes = 0;

@@ -41,8 +41,13 @@ function checkRate(engine: EngineApi, conn: Connection, now: number): boolean {
 }
 
 function validateTopic(engine: EngineApi, conn: Connection, topic: string): boolean {
+  // The same topic as this client's last valid one, usually the very same string (TopicMemo): the limits have not changed.
+  if (topic === conn.validTopic) return true;
   const problem = validateTopicName(topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
-  if (problem === null) return true;
+  if (problem === null) {
+    conn.validTopic = topic;
+    return true;
+  }
   // An invalid topic name is a protocol violation [MQTT-3.3.2-2]: 0x90 in 5.0, close in 3.1.1.
   engine.disconnect(conn, RC.TOPIC_NAME_INVALID, `topic name invalid: ${problem}`);
   return false;

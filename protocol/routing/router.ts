@@ -150,7 +150,7 @@ export class Router {
    * no other shard is asked (one call fewer per message when publishers and
    * members share a shard). Otherwise the shards with members take turns.
    */
-  private servedLocally(key: string, group: { members: Array<{ value: SubscriptionRecord }> } | undefined, message: BrokerMessage, add: (sub: SubscriptionRecord) => void): boolean {
+  private servedLocally(key: string, group: { members: ReadonlyArray<{ value: SubscriptionRecord }> } | undefined, message: BrokerMessage, add: (sub: SubscriptionRecord) => void): boolean {
     if (this.deps.sharedSubscriptionPolicy !== 'prefer_local' || !group) return false;
     const member = this.deps.sharedGroups.pickConnectedMember(key, group.members.map((m) => m.value), message.topic);
     if (member) add(member);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../test/support/seeded-random';
 import { topicMatchesFilter } from './match';
-import { SubscriptionIndex, type TopicMatches } from './subscription-index';
+import { MATCH_CACHE_SUBSCRIPTIONS, MATCH_CACHE_TOPIC_LENGTH, MATCH_CACHE_TOPICS, SubscriptionIndex, type TopicMatches } from './subscription-index';
 import { randomTopics } from './test-support';
 import { parseSharedFilter } from './validate';
 
@@ -185,12 +185,91 @@ describe('SubscriptionIndex shared subscriptions', () => {
     expect(index.nodeCount).toBe(0);
   });
 
-  it('hands out member lists the caller may change without affecting the index', () => {
+  it('a member joining or leaving a group is seen by the next match of a topic matched before', () => {
     const index = new SubscriptionIndex<number>();
     index.add('a', '$share/g/t', 1);
+    expect(index.match('t').shared[0].members.map((s) => s.clientId)).toEqual(['a']);
     index.add('b', '$share/g/t', 2);
-    index.match('t').shared[0].members.reverse();
     expect(index.match('t').shared[0].members.map((s) => s.clientId)).toEqual(['a', 'b']);
+    index.remove('a', '$share/g/t');
+    expect(index.match('t').shared[0].members.map((s) => s.clientId)).toEqual(['b']);
+  });
+});
+
+describe('SubscriptionIndex: matches kept between changes', () => {
+  it('hands out the same result for a topic until the index changes', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a', 'x/+', 1);
+    const first = index.match('x/y');
+    expect(index.match('x/y')).toBe(first);
+    index.add('b', 'x/#', 2);
+    const second = index.match('x/y');
+    expect(second).not.toBe(first);
+    expect(second.direct.map((s) => s.clientId).sort()).toEqual(['a', 'b']);
+    expect(first.direct.map((s) => s.clientId)).toEqual(['a']);
+  });
+
+  it('forgets a topic when a subscription it matched goes, or one elsewhere', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a', 'x/y', 1);
+    index.add('b', 'other', 2);
+    expect(index.match('x/y').direct).toHaveLength(1);
+    index.remove('a', 'x/y');
+    expect(index.match('x/y').direct).toHaveLength(0);
+    index.add('a', 'x/y', 1);
+    expect(index.match('x/y').direct).toHaveLength(1);
+    index.removeClient('b');
+    expect(index.match('x/y').direct.map((s) => s.clientId)).toEqual(['a']);
+  });
+
+  it('a subscription replaced with new options is seen through a kept result', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a', 'x/y', 1);
+    const kept = index.match('x/y');
+    index.add('a', 'x/y', 2);
+    expect(index.match('x/y')).toBe(kept);
+    expect(kept.direct[0].value).toBe(2);
+  });
+
+  it('keeps no topic longer than MATCH_CACHE_TOPIC_LENGTH', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a', '#', 1);
+    const long = 'l/'.repeat(MATCH_CACHE_TOPIC_LENGTH / 2) + 'x';
+    expect(index.match(long)).not.toBe(index.match(long));
+    expect(index.match(long).direct).toHaveLength(1);
+    const short = 'l/'.repeat(MATCH_CACHE_TOPIC_LENGTH / 2 - 1) + 'x';
+    expect(index.match(short)).toBe(index.match(short));
+  });
+
+  it('keeps at most MATCH_CACHE_SUBSCRIPTIONS subscriptions across the results it keeps', () => {
+    const index = new SubscriptionIndex<number>();
+    const half = MATCH_CACHE_SUBSCRIPTIONS / 2;
+    for (let i = 0; i < half; i++) index.add(`c${i}`, '#', i);
+    const a = index.match('a');
+    const b = index.match('b');
+    expect(index.match('a')).toBe(a);
+    expect(index.match('b')).toBe(b);
+    // A third result of the same size would pass the bound: everything kept is forgotten first.
+    const c = index.match('c');
+    expect(index.match('c')).toBe(c);
+    expect(index.match('a')).not.toBe(a);
+    expect(index.match('a').direct).toHaveLength(half);
+  });
+
+  it('keeps no result larger than MATCH_CACHE_SUBSCRIPTIONS', () => {
+    const index = new SubscriptionIndex<number>();
+    for (let i = 0; i <= MATCH_CACHE_SUBSCRIPTIONS; i++) index.add(`c${i}`, '#', i);
+    expect(index.match('a')).not.toBe(index.match('a'));
+  });
+
+  it('keeps at most MATCH_CACHE_TOPICS topics', () => {
+    const index = new SubscriptionIndex<number>();
+    index.add('a', '#', 1);
+    const first = index.match('t0');
+    for (let i = 1; i < MATCH_CACHE_TOPICS; i++) index.match(`t${i}`);
+    expect(index.match('t0')).toBe(first);
+    index.match(`t${MATCH_CACHE_TOPICS}`);
+    expect(index.match('t0')).not.toBe(first);
   });
 });
 

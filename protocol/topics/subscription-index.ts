@@ -12,10 +12,17 @@ export interface SharedGroupMatch<T> {
   /** The full `$share/<group>/<filter>` string. */
   filter: string;
   /** Insertion order, so a round-robin cursor over it stays meaningful. */
-  members: IndexedSubscription<T>[];
+  readonly members: readonly IndexedSubscription<T>[];
 }
 
+/** Read-only: match() may hand the same result out again. */
 export interface TopicMatches<T> {
+  readonly direct: readonly IndexedSubscription<T>[];
+  readonly shared: readonly SharedGroupMatch<T>[];
+}
+
+/** What walk() builds before match() hands it out. */
+interface MatchesBeingFound<T> {
   direct: IndexedSubscription<T>[];
   shared: SharedGroupMatch<T>[];
 }
@@ -70,6 +77,16 @@ class TrieNode<T> {
 const NO_MEMBERS: readonly never[] = [];
 
 /**
+ * Bounds of what match() keeps between changes: topics, the subscriptions
+ * their results hold together (a topic that 10,000 wildcard subscribers
+ * match holds 10,000), and the length of a topic kept. Past either count
+ * everything kept is forgotten at once.
+ */
+export const MATCH_CACHE_TOPICS = 1024;
+export const MATCH_CACHE_SUBSCRIPTIONS = 65_536;
+export const MATCH_CACHE_TOPIC_LENGTH = 256;
+
+/**
  * Subscriptions in a topic trie, so a PUBLISH visits only the branches its
  * levels can match instead of every subscription. Shared subscriptions are
  * indexed by their inner filter (so the '$' rule applies to it) and grouped
@@ -80,6 +97,17 @@ export class SubscriptionIndex<T> {
   private readonly byClient = new Map<string, Map<string, IndexedSubscription<T>>>();
   private count = 0;
   private nodes = 0;
+  /**
+   * What match() found for recent topics, until the next change to the
+   * index: devices publish to the same topics again and again, and a look-up
+   * by a topic string the memo of its connection hands back (TopicMemo)
+   * finds its hash already computed, where the trie walk splits the topic
+   * and builds its arrays anew. Emptied by every add of a new entry and every
+   * removal; a replaced entry is the same object, so what is kept sees its
+   * new value.
+   */
+  private readonly matched = new Map<string, TopicMatches<T>>();
+  private matchedSubscriptions = 0;
 
   /** Adds or replaces; a replaced subscription keeps its place [MQTT-3.8.4-3]. */
   add(clientId: string, filter: string, value: T): void {
@@ -89,6 +117,7 @@ export class SubscriptionIndex<T> {
       existing.value = value;
       return;
     }
+    this.forgetMatches();
     const entry: IndexedSubscription<T> = { clientId, filter, value };
     const shared = parseSharedFilter(filter);
     const node = this.descend(shared ? shared.filter : filter);
@@ -116,6 +145,7 @@ export class SubscriptionIndex<T> {
     if (!own?.delete(filter)) return false;
     if (own.size === 0) this.byClient.delete(clientId);
     this.count--;
+    this.forgetMatches();
 
     const shared = parseSharedFilter(filter);
     const levels = (shared ? shared.filter : filter).split('/');
@@ -195,8 +225,29 @@ export class SubscriptionIndex<T> {
     return out;
   }
 
+  /** Every subscription matching `topic`. The result may be kept and handed out again (its type is read-only). */
   match(topic: string): TopicMatches<T> {
-    const result: TopicMatches<T> = { direct: [], shared: [] };
+    const kept = this.matched.get(topic);
+    if (kept) return kept;
+    const result = this.walk(topic);
+    if (topic.length > MATCH_CACHE_TOPIC_LENGTH) return result;
+    let size = result.direct.length;
+    for (const g of result.shared) size += g.members.length;
+    if (size > MATCH_CACHE_SUBSCRIPTIONS) return result;
+    if (this.matched.size >= MATCH_CACHE_TOPICS || this.matchedSubscriptions + size > MATCH_CACHE_SUBSCRIPTIONS) this.forgetMatches();
+    this.matched.set(topic, result);
+    this.matchedSubscriptions += size;
+    return result;
+  }
+
+  private forgetMatches(): void {
+    if (this.matched.size === 0) return;
+    this.matched.clear();
+    this.matchedSubscriptions = 0;
+  }
+
+  private walk(topic: string): TopicMatches<T> {
+    const result: MatchesBeingFound<T> = { direct: [], shared: [] };
     const levels = topic.split('/');
     const last = levels.length;
     // Wildcards at the first level never match a topic starting with '$' [MQTT-4.7.2-1].
@@ -243,7 +294,7 @@ export class SubscriptionIndex<T> {
   }
 }
 
-function collect<T>(node: TrieNode<T>, result: TopicMatches<T>): void {
+function collect<T>(node: TrieNode<T>, result: MatchesBeingFound<T>): void {
   if (node.direct) for (const entry of node.direct.values()) result.direct.push(entry);
   if (node.shared) {
     for (const [filter, group] of node.shared) result.shared.push({ group: group.group, filter, members: [...group.members.values()] });
