@@ -65,7 +65,7 @@ const port = Number(values.port);
 const persistDir = values['persist-to'];
 const tlsPort = values['tls-port'] === undefined ? null : Number(values['tls-port']);
 if (!Number.isInteger(port) || port < 1 || port > 65535 || !persistDir || (tlsPort !== null && (!Number.isInteger(tlsPort) || tlsPort < 1 || tlsPort > 65535))) {
-  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N] [--tls-port N] [--bundle-dir DIR]');
+  console.error('usage: local-runtime.mjs --port N --persist-to DIR [--env-file F] [--var KEY:VALUE] [--inspector-port N] [--tls-port N] [--bundle-dir DIR] [--gateway-apart] [--no-static-assets]');
   process.exit(2);
 }
 

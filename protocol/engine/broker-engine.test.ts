@@ -566,6 +566,21 @@ describe('publish and subscribe', () => {
     expect(sub.all<IPublishPacket>('publish').map((p) => p.topic)).toEqual(['a/b', 'a/b', 'a/b', 'a/c', 'a/c']);
   });
 
+  it('refuses a wildcard topic set on a topic alias after the alias was used with a valid one (5.0) [MQTT-3.3.2-2]', async () => {
+    const h = new EngineHarness();
+    const sub = h.client(5);
+    await sub.connect();
+    await sub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/#', qos: 0 }] });
+    const pub = h.client(5);
+    await pub.connect();
+    const publish = (topic: string, alias: number) => ({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { topicAlias: alias } });
+    await pub.send(publish('a/b', 1));
+    await pub.send(publish('', 1));
+    await pub.send(publish('a/#', 1));
+    expect(pub.take<IDisconnectPacket>('disconnect').reasonCode).toBe(0x90);
+    expect(sub.all<IPublishPacket>('publish').map((p) => p.topic)).toEqual(['a/b', 'a/b']);
+  });
+
   it('reaches the subscribers of the moment when a topic is published again after subscriptions changed', async () => {
     const h = new EngineHarness();
     const first = h.client(4);
@@ -581,10 +596,11 @@ describe('publish and subscribe', () => {
     await publish(2);
     await first.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['t/x'] });
     await publish(3);
-    await second.send({ cmd: 'disconnect' });
+    await second.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['t/+'] });
+    await first.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 't/#', qos: 0 }] });
     await publish(4);
     const payloads = (c: TestClient) => c.all<IPublishPacket>('publish').map((p) => text(p));
-    expect(payloads(first)).toEqual(['1', '2']);
+    expect(payloads(first)).toEqual(['1', '2', '4']);
     expect(payloads(second)).toEqual(['2', '3']);
   });
 

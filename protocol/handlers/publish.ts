@@ -9,6 +9,7 @@ import type { BrokerMessage, MessageProperties } from '../store/records';
 import { validateTopicName } from '../topics/validate';
 import { isValidUtf8 } from './utf8';
 import { isPublish311Qos0AsEncoded } from '../codec/encode';
+import { TOPIC_MEMO_MAX_BYTES } from '../codec/topic-memo';
 
 /**
  * Inbound PUBLISH, in these steps: checkRate, resolveTopicAlias,
@@ -41,11 +42,12 @@ function checkRate(engine: EngineApi, conn: Connection, now: number): boolean {
 }
 
 function validateTopic(engine: EngineApi, conn: Connection, topic: string): boolean {
-  // The same topic as this client's last valid one, usually the very same string (TopicMemo): the limits have not changed.
+  // This client's last valid topic again (from a 3.1/3.1.1 client, usually the very same string: TopicMemo); the limits never change.
   if (topic === conn.validTopic) return true;
   const problem = validateTopicName(topic, { maxLength: engine.config.maxTopicLength, maxLevels: engine.config.maxTopicLevels });
   if (problem === null) {
-    conn.validTopic = topic;
+    // Kept only as short as the memo's topics, so no connection holds a long topic that no limit counts.
+    if (topic.length <= TOPIC_MEMO_MAX_BYTES) conn.validTopic = topic;
     return true;
   }
   // An invalid topic name is a protocol violation [MQTT-3.3.2-2]: 0x90 in 5.0, close in 3.1.1.

@@ -217,8 +217,10 @@ describe('SubscriptionIndex: matches kept between changes', () => {
     index.remove('a', 'x/y');
     expect(index.match('x/y').direct).toHaveLength(0);
     index.add('a', 'x/y', 1);
-    expect(index.match('x/y').direct).toHaveLength(1);
+    const kept = index.match('x/y');
+    expect(kept.direct).toHaveLength(1);
     index.removeClient('b');
+    expect(index.match('x/y')).not.toBe(kept);
     expect(index.match('x/y').direct.map((s) => s.clientId)).toEqual(['a']);
   });
 
