@@ -190,6 +190,9 @@ async function edgemqStats(url: string): Promise<BrokerStats> {
   return { dropped: stats.dropped, doRequests: e.upgrades + e.alarms + e.clusterCallsIn + e.webSocketMessagesIn / 20, clusterCalls: e.clusterCallsIn };
 }
 
+/** bench/floor/start.mjs exits with this when the port it was given was taken meanwhile. */
+const FLOOR_PORT_IN_USE_EXIT = 98;
+
 /**
  * The floor reference (bench/floor): a minimal MQTT forwarder in one Durable
  * Object, on the same workerd through Miniflare as EdgeMQ. Behind a gateway,
@@ -198,8 +201,21 @@ async function edgemqStats(url: string): Promise<BrokerStats> {
  * because the shard is known only from the CONNECT.
  */
 export async function startFloor(options: { gateway?: boolean; apart?: boolean } = {}): Promise<RunningBroker> {
-  const port = await freePort();
   const flags = [...(options.gateway || options.apart ? ['--gateway'] : []), ...(options.apart ? ['--apart'] : [])];
+  // Another process can take the port between freePort() and workerd binding it (a client's ephemeral port, say).
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await launchFloor(port, flags, options);
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt >= 3) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function launchFloor(port: number, flags: string[], options: { gateway?: boolean; apart?: boolean }): Promise<RunningBroker> {
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'floor', 'start.mjs'), '--port', String(port), ...flags], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
@@ -224,6 +240,7 @@ export async function startFloor(options: { gateway?: boolean; apart?: boolean }
     await waitForLine(child, 'ready', 90_000);
   } catch (err) {
     await stop();
+    if (child.exitCode === FLOOR_PORT_IN_USE_EXIT) throw new PortTaken(`port ${port} was taken`);
     throw err;
   }
   const processes = await processTree(child.pid!);

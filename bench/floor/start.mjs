@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+/** The exit code that says the port was taken (bench/brokers.ts startFloor picks another). */
+const PORT_IN_USE_EXIT = 98;
 const projectRoot = path.resolve(here, '..', '..');
 const { values } = parseArgs({ options: { port: { type: 'string' }, gateway: { type: 'boolean', default: false }, apart: { type: 'boolean', default: false } }, strict: true });
 const port = Number(values.port);
@@ -79,5 +81,6 @@ try {
   console.log(`ready ${port}`);
 } catch (error) {
   console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-  process.exit(1);
+  // Another process took the port after the launcher chose it: the launcher tries another (bench/brokers.ts).
+  process.exit(error?.code === 'ERR_ADDRESS_IN_USE' ? PORT_IN_USE_EXIT : 1);
 }
